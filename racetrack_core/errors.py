@@ -1,0 +1,49 @@
+"""Every error that Racetrack raises on purpose.
+
+    RacetrackError                 base of everything below; its message is meant for a person
+    ├── PluginError                a plugin could not be loaded, or one of its hooks failed
+    │   └── RegistrationError      a plugin registered a malformed or duplicate job type or target
+    ├── ManifestError              a manifest cannot be read or does not validate (has .problems)
+    └── NotFoundError              a job type or infrastructure target that is not installed
+
+Messages say what happened, with the offending value, and how to fix it when there is a fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class RacetrackError(Exception):
+    """Base class of the errors that Racetrack raises on purpose."""
+
+
+class PluginError(RacetrackError):
+    """A plugin could not be loaded, or one of its hooks raised."""
+
+
+class RegistrationError(PluginError):
+    """A plugin registered a malformed or duplicate job type or infrastructure target."""
+
+
+class NotFoundError(RacetrackError):
+    """A job type or infrastructure target was asked for, and none is installed under that name."""
+
+
+class ManifestError(RacetrackError):
+    """A manifest could not be loaded or is not valid.
+
+    ``problems`` holds one sentence per problem, each naming the field, its line and the
+    offending value; ``str(error)`` joins them under a heading naming the file.
+    """
+
+    def __init__(self, problems: Sequence[str], source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        where = f"{source} " if source else "manifest "
+        if len(self.problems) == 1:
+            message = f"{where}is not valid: {self.problems[0]}"
+        else:
+            lines = "".join(f"\n  - {problem}" for problem in self.problems)
+            message = f"{where}is not valid ({len(self.problems)} problems):{lines}"
+        super().__init__(message)

@@ -1,0 +1,224 @@
+"""Registries of what plugins provide: job types (with versions) and infrastructure targets.
+
+Plugins fill them through the registration hooks (``register_job_types(registry)``); the
+registry checks every name and version as it arrives and rejects a malformed or duplicate one
+with a sentence naming the plugin.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from racetrack_core import versions
+from racetrack_core.errors import NotFoundError, RegistrationError
+
+NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class JobType:
+    """One version of a job type, such as ``python3:1.0.0``.
+
+    ``extra_schema`` is the JSON-schema fragment that validates the manifest's
+    ``jobtype_extra`` section for this job type (None accepts no ``jobtype_extra`` fields).
+    ``options`` holds whatever else the plugin wants to hand its own build and run code.
+    """
+
+    name: str
+    version: str
+    extra_schema: Mapping[str, Any] | None = None
+    description: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    plugin: str = ""
+
+    @property
+    def ref(self) -> str:
+        """The ``name:version`` reference that a manifest's ``jobtype`` field resolves to."""
+        return f"{self.name}:{self.version}"
+
+
+@dataclass(frozen=True)
+class InfrastructureTarget:
+    """A place where jobs are built and run, such as ``local``, ``docker`` or ``kubernetes``.
+
+    ``driver`` is the object that builds, runs and reports on jobs for this target.
+    """
+
+    name: str
+    driver: Any = None
+    description: str = ""
+    plugin: str = ""
+
+
+class JobTypeRegistry:
+    """Job types by name and version, resolved as exact, ``latest`` or a wildcard."""
+
+    def __init__(self) -> None:
+        self._types: dict[tuple[str, str], JobType] = {}
+
+    def registrar(self, plugin: str) -> JobTypeRegistrar:
+        """A view of this registry that records ``plugin`` as the author of what it registers."""
+        return JobTypeRegistrar(self, plugin)
+
+    def add(self, job_type: JobType) -> None:
+        """Add a job type, rejecting a malformed or duplicate one with a clear sentence."""
+        who = f"plugin '{job_type.plugin}'" if job_type.plugin else "a plugin"
+        if not isinstance(job_type.name, str) or not NAME.match(job_type.name):
+            raise RegistrationError(
+                f"{who} registered a job type named {job_type.name!r}: a name is lower-case "
+                "letters, digits and single hyphens, starting with a letter (like 'python3')"
+            )
+        if not isinstance(job_type.version, str) or not versions.is_semver(job_type.version):
+            raise RegistrationError(
+                f"{who} registered job type '{job_type.name}' with version "
+                f"{job_type.version!r}: a version is a semantic version (like 1.0.0)"
+            )
+        if job_type.extra_schema is not None and not isinstance(job_type.extra_schema, Mapping):
+            raise RegistrationError(
+                f"{who} registered job type '{job_type.ref}' with an extra_schema that is not "
+                "a JSON-schema object"
+            )
+        key = (job_type.name, job_type.version)
+        if key in self._types:
+            first = self._types[key].plugin
+            raise RegistrationError(
+                f"{who} registered job type '{job_type.ref}', which plugin '{first}' already "
+                "registered: uninstall one of them, or block it with RACETRACK_DISABLE_PLUGINS"
+            )
+        self._types[key] = job_type
+
+    def __iter__(self) -> Iterator[JobType]:
+        return iter(sorted(self._types.values(), key=lambda t: (t.name, versions.parse(t.version))))
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+    def names(self) -> list[str]:
+        """Names of the installed job types, sorted."""
+        return sorted({name for name, _ in self._types})
+
+    def versions_of(self, name: str) -> list[str]:
+        """Versions of one job type, lowest first."""
+        found = [version for type_name, version in self._types if type_name == name]
+        return sorted(found, key=versions.parse)
+
+    def resolve(self, reference: str) -> JobType:
+        """Find the job type that a manifest's ``jobtype`` (``name[:version]``) selects.
+
+        The version may be exact, ``latest`` (the default when it is left out) or a wildcard
+        such as ``1.*`` or ``1.x``. Raise NotFoundError naming what is installed.
+        """
+        name, _, pattern = reference.partition(":")
+        pattern = pattern or "latest"
+        known = self.versions_of(name)
+        if not known:
+            installed = ", ".join(self.names()) or "none"
+            raise NotFoundError(f"unknown job type '{name}'. Installed: {installed}")
+        if not versions.is_pattern(pattern):
+            raise NotFoundError(
+                f"job type version '{pattern}' is not a version, 'latest' or a wildcard such "
+                f"as '1.*'. Installed versions of {name}: {', '.join(known)}"
+            )
+        chosen = versions.resolve(pattern, known)
+        if chosen is None:
+            raise NotFoundError(
+                f"no version of job type '{name}' matches '{pattern}'. "
+                f"Installed versions: {', '.join(known)}"
+            )
+        return self._types[(name, chosen)]
+
+
+class JobTypeRegistrar:
+    """What a plugin's ``register_job_types`` hook receives: registers on the plugin's behalf."""
+
+    def __init__(self, registry: JobTypeRegistry, plugin: str) -> None:
+        self._registry = registry
+        self.plugin = plugin
+
+    def register(
+        self,
+        name: str,
+        version: str,
+        *,
+        extra_schema: Mapping[str, Any] | None = None,
+        description: str = "",
+        options: Mapping[str, Any] | None = None,
+    ) -> JobType:
+        """Register one version of a job type and return it."""
+        job_type = JobType(
+            name=name,
+            version=version,
+            extra_schema=extra_schema,
+            description=description,
+            options=dict(options or {}),
+            plugin=self.plugin,
+        )
+        self._registry.add(job_type)
+        return job_type
+
+
+class InfrastructureRegistry:
+    """Infrastructure targets by name."""
+
+    def __init__(self) -> None:
+        self._targets: dict[str, InfrastructureTarget] = {}
+
+    def registrar(self, plugin: str) -> InfrastructureRegistrar:
+        """A view of this registry that records ``plugin`` as the author of what it registers."""
+        return InfrastructureRegistrar(self, plugin)
+
+    def add(self, target: InfrastructureTarget) -> None:
+        """Add a target, rejecting a malformed or duplicate name with a clear sentence."""
+        who = f"plugin '{target.plugin}'" if target.plugin else "a plugin"
+        if not isinstance(target.name, str) or not NAME.match(target.name):
+            raise RegistrationError(
+                f"{who} registered an infrastructure target named {target.name!r}: a name is "
+                "lower-case letters, digits and single hyphens, starting with a letter"
+            )
+        if target.name in self._targets:
+            first = self._targets[target.name].plugin
+            raise RegistrationError(
+                f"{who} registered infrastructure target '{target.name}', which plugin "
+                f"'{first}' already registered: uninstall one of them, or block it with "
+                "RACETRACK_DISABLE_PLUGINS"
+            )
+        self._targets[target.name] = target
+
+    def __iter__(self) -> Iterator[InfrastructureTarget]:
+        return iter(sorted(self._targets.values(), key=lambda t: t.name))
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+    def names(self) -> list[str]:
+        """Names of the installed targets, sorted."""
+        return sorted(self._targets)
+
+    def get(self, name: str) -> InfrastructureTarget:
+        """Find a target by name; raise NotFoundError naming the installed ones."""
+        try:
+            return self._targets[name]
+        except KeyError:
+            installed = ", ".join(self.names()) or "none"
+            raise NotFoundError(
+                f"unknown infrastructure target '{name}'. Installed: {installed}"
+            ) from None
+
+
+class InfrastructureRegistrar:
+    """What ``register_infrastructure_targets`` receives: registers on the plugin's behalf."""
+
+    def __init__(self, registry: InfrastructureRegistry, plugin: str) -> None:
+        self._registry = registry
+        self.plugin = plugin
+
+    def register(self, name: str, driver: Any, *, description: str = "") -> InfrastructureTarget:
+        """Register one infrastructure target and return it."""
+        target = InfrastructureTarget(
+            name=name, driver=driver, description=description, plugin=self.plugin
+        )
+        self._registry.add(target)
+        return target

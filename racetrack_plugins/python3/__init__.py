@@ -1,0 +1,85 @@
+"""The ``python3`` job type: a Python class with a ``perform`` method becomes an HTTP service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
+from typing import Any
+
+from racetrack_core import hookimpl
+from racetrack_core.manifest import Problem
+from racetrack_core.registry import JobType, JobTypeRegistrar
+
+VERSION = "1.0.0"
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+
+EXTRA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["entrypoint_path"],
+    "properties": {
+        "entrypoint_path": {
+            "type": "string",
+            "pattern": r"^[^/].*\.py$",
+            "x-hint": "a relative path to a .py file, like entrypoint.py",
+            "description": "Python file, relative to the job directory, holding the class.",
+        },
+        "entrypoint_class": {
+            "type": "string",
+            "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$",
+            "x-hint": "a Python class name, like JobEntrypoint",
+            "description": "Class whose perform method serves calls; found by itself if the "
+            "file has one class with a perform method.",
+        },
+        "requirements_path": {
+            "type": "string",
+            "pattern": r"^[^/]",
+            "x-hint": "a relative path, like requirements.txt",
+            "description": "pip requirements file, relative to the job directory.",
+        },
+        "python_version": {
+            "type": "string",
+            "enum": list(PYTHON_VERSIONS),
+            "description": "Python version the job runs on.",
+        },
+        "home_page": {
+            "type": "string",
+            "pattern": r"^/",
+            "x-hint": "a path starting with /, like /docs",
+            "description": "Page that the job's root URL redirects to (default /docs).",
+        },
+        "max_concurrency": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "Calls to perform running at once; more are refused with 429.",
+        },
+    },
+}
+
+
+@hookimpl
+def register_job_types(registry: JobTypeRegistrar) -> None:
+    registry.register(
+        "python3",
+        VERSION,
+        extra_schema=EXTRA_SCHEMA,
+        description="A Python class with a perform method, served over HTTP with Swagger docs.",
+    )
+
+
+@hookimpl
+def validate_manifest(manifest: Mapping[str, Any], job_type: JobType) -> Iterable[Problem] | None:
+    if job_type.name != "python3":
+        return None
+    extra = manifest.get("jobtype_extra") or {}
+    problems = []
+    for key in ("entrypoint_path", "requirements_path"):
+        value = extra.get(key)
+        if isinstance(value, str) and ".." in PurePosixPath(value).parts:
+            problems.append(
+                Problem(
+                    f"jobtype_extra.{key}",
+                    f"'{value}' leaves the job directory; use a path inside it",
+                )
+            )
+    return problems
