@@ -97,7 +97,9 @@ def load_manifest(path: Path | str, extra_vars: Iterable[str] = ()) -> Manifest:
         raise ManifestError([f"cannot read {path}: {exc.strerror}"]) from None
     manifest = parse_manifest(text, source=str(path), base_dir=path.parent, extra_vars=extra_vars)
     if path.name == LEGACY_MANIFEST_NAME:
-        manifest.warnings.append(f"{LEGACY_MANIFEST_NAME} is deprecated: rename it to {MANIFEST_NAME}")
+        manifest.warnings.append(
+            f"{LEGACY_MANIFEST_NAME} is deprecated: rename it to {MANIFEST_NAME}"
+        )
     return manifest
 
 
@@ -144,7 +146,9 @@ def _parse_yaml(text: str, source: str | None) -> CommentedMap:
     except YAMLError as exc:
         raise ManifestError([f"{name} is not valid YAML: {exc}"]) from None
     if root is None:
-        raise ManifestError([f"{name} is empty: a manifest needs at least name, owner_email and jobtype"])
+        raise ManifestError(
+            [f"{name} is empty: a manifest needs at least name, owner_email and jobtype"]
+        )
     if not isinstance(root, CommentedMap):
         raise ManifestError(
             [f"{name} must be a mapping of fields (name: ..., jobtype: ...), not a {_kind(root)}"]
@@ -200,7 +204,10 @@ def _apply_extends(manifest: Manifest, base_dir: Path | None) -> None:
         raise ManifestError([f"field 'extends'{line}: expected a relative path to a base manifest"])
     if Path(reference).is_absolute():
         raise ManifestError(
-            [f"field 'extends'{line}: '{reference}' is absolute; use a path relative to the manifest"]
+            [
+                f"field 'extends'{line}: '{reference}' is absolute; "
+                "use a path relative to the manifest"
+            ]
         )
     base_path = (base_dir or Path.cwd()) / reference
     try:

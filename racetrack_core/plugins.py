@@ -76,7 +76,9 @@ class PluginManager:
         self._job_types: JobTypeRegistry | None = None
         self._targets: InfrastructureRegistry | None = None
         self.disabled = frozenset(
-            name.strip() for name in env.get("RACETRACK_DISABLE_PLUGINS", "").split(",") if name.strip()
+            name.strip()
+            for name in env.get("RACETRACK_DISABLE_PLUGINS", "").split(",")
+            if name.strip()
         )
         for name in self.disabled:
             self._pm.set_blocked(name)
@@ -121,12 +123,16 @@ class PluginManager:
             self.register(plugin, name, _origin=origin)
         unknown = self.disabled - seen - set(self._origins)
         for name in sorted(unknown):
-            log.warning("RACETRACK_DISABLE_PLUGINS names '%s', which is not an installed plugin", name)
+            log.warning(
+                "RACETRACK_DISABLE_PLUGINS names '%s', which is not an installed plugin", name
+            )
         self.check()
         self._loaded = True
         return self
 
-    def register(self, plugin: object, name: str | None = None, *, _origin: _Origin | None = None) -> str:
+    def register(
+        self, plugin: object, name: str | None = None, *, _origin: _Origin | None = None
+    ) -> str:
         """Register a plugin object (a module or an instance with hook implementations).
 
         Returns its name. Registries built earlier are rebuilt on next use.
@@ -179,7 +185,9 @@ class PluginManager:
         """The job types every plugin registered (built on first use)."""
         if self._job_types is None:
             registry = JobTypeRegistry()
-            self._call_each("register_job_types", lambda plugin: {"registry": registry.registrar(plugin)})
+            self._call_each(
+                "register_job_types", lambda plugin: {"registry": registry.registrar(plugin)}
+            )
             self._job_types = registry
         return self._job_types
 
@@ -224,7 +232,7 @@ class PluginManager:
         accepts, as pluggy does. Use this when each plugin's answer must be told apart.
         """
         caller = getattr(self._pm.hook, hook_name)
-        found = []
+        found: list[tuple[str, Callable[..., Any]]] = []
         for impl in reversed(caller.get_hookimpls()):
             if impl.hookwrapper or impl.wrapper:
                 continue
