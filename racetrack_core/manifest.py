@@ -8,6 +8,7 @@ schema lives in :mod:`racetrack_core.schema`.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from racetrack_core.errors import ManifestError
@@ -135,23 +137,34 @@ def dump_yaml(data: Mapping[str, Any]) -> str:
 def _parse_yaml(text: str, source: str | None) -> CommentedMap:
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
-    name = source or "manifest"
     try:
         root = yaml.load(text)
+    except DuplicateKeyError as exc:
+        key = re.search(r'key "(.+?)"', str(exc.problem))
+        first = exc.context_mark.line + 1 if exc.context_mark else None
+        where = f" (line {exc.problem_mark.line + 1})" if exc.problem_mark else ""
+        name = key[1] if key else "?"
+        also = f"; it is set already on line {first}" if first else ""
+        raise ManifestError([f"duplicate field '{name}'{where}{also}"], source=source) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" (line {mark.line + 1})" if mark is not None else ""
         what = exc.problem or exc.context or "malformed YAML"
-        raise ManifestError([f"{name} is not valid YAML{where}: {what}"]) from None
+        raise ManifestError([f"YAML syntax error{where}: {what}"], source=source) from None
     except YAMLError as exc:
-        raise ManifestError([f"{name} is not valid YAML: {exc}"]) from None
+        raise ManifestError([f"YAML syntax error: {exc}"], source=source) from None
     if root is None:
         raise ManifestError(
-            [f"{name} is empty: a manifest needs at least name, owner_email and jobtype"]
+            ["the file is empty: a manifest needs at least name, owner_email and jobtype"],
+            source=source,
         )
     if not isinstance(root, CommentedMap):
         raise ManifestError(
-            [f"{name} must be a mapping of fields (name: ..., jobtype: ...), not a {_kind(root)}"]
+            [
+                f"the top level must be a mapping of fields (name: ..., jobtype: ...), "
+                f"not a {_kind(root)}"
+            ],
+            source=source,
         )
     return root
 

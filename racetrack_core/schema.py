@@ -291,7 +291,7 @@ TYPE_NAMES = {
     "string": "a string",
     "integer": "an integer",
     "number": "a number",
-    "boolean": "true or false",
+    "boolean": "a boolean (true or false)",
     "object": "a mapping of fields",
     "array": "a list",
     "null": "nothing",

@@ -15,7 +15,7 @@ EXTRA_SCHEMA: dict[str, Any] = {
     "properties": {
         "gomod": {
             "type": "string",
-            "pattern": r"^[^/].*go\.mod$",
+            "pattern": r"^(?!/)(.*/)?go\.mod$",
             "x-hint": "a relative path to a go.mod file",
             "description": "go.mod of the job, relative to the job directory (default go.mod).",
         },

@@ -1,0 +1,244 @@
+"""Manifest validation: the corpus of invalid manifests with their exact errors, valid ones,
+the composed schema, and plugin contributions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from racetrack_core import PluginManager, hookimpl
+from racetrack_core.errors import ManifestError, PluginError
+from racetrack_core.manifest import Problem, load_manifest, parse_manifest
+from racetrack_core.registry import JobType, JobTypeRegistrar
+from racetrack_core.schema import composed_schema, core_schema, validate_manifest
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+INVALID = sorted((HERE / "manifests" / "invalid").glob("*.yaml"))
+VALID = sorted((HERE / "manifests" / "valid").glob("*.yaml")) + sorted(
+    ROOT.glob("sample/*/job.yaml")
+)
+
+
+def expected_problems(path: Path) -> list[str]:
+    prefix = "# expect: "
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.removeprefix(prefix) for line in lines if line.startswith(prefix)]
+
+
+@pytest.fixture(scope="module")
+def plugins() -> PluginManager:
+    return PluginManager().load()
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(INVALID) >= 30
+    assert all(expected_problems(path) for path in INVALID)
+
+
+@pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
+def test_invalid_manifest_gives_its_exact_errors(path: Path, plugins: PluginManager) -> None:
+    with pytest.raises(ManifestError) as caught:
+        validate_manifest(load_manifest(path), plugins)
+    assert caught.value.problems == expected_problems(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("path", VALID, ids=[f"{p.parent.name}/{p.stem}" for p in VALID])
+def test_valid_manifest_passes(path: Path, plugins: PluginManager) -> None:
+    valid = validate_manifest(load_manifest(path), plugins)
+    assert valid.job_type.name == str(valid.data["jobtype"]).partition(":")[0]
+    assert valid.version == valid.data.get("version", "0.0.1")
+
+
+def test_user_guide_primer_manifest_is_unchanged(plugins: PluginManager) -> None:
+    text = (ROOT / "sample" / "python-primer" / "job.yaml").read_text(encoding="utf-8")
+    assert text == (
+        "name: primer\n"
+        "owner_email: sample@example.com\n"
+        "jobtype: python3:latest\n"
+        "git:\n"
+        "  remote: https://github.com/TheRacetrack/racetrack\n"
+        "  directory: sample/python-primer\n"
+        "jobtype_extra:\n"
+        "  entrypoint_path: 'entrypoint.py'\n"
+        "  entrypoint_class: 'JobEntrypoint'\n"
+    )
+    valid = validate_manifest(parse_manifest(text), plugins)
+    assert valid.data["version"] == "0.0.1"
+    assert valid.job_type.ref == "python3:1.0.0"
+
+
+def test_defaults_are_filled_in(plugins: PluginManager) -> None:
+    valid = validate_manifest(load_manifest(HERE / "manifests" / "valid" / "golang.yaml"), plugins)
+    assert valid.data["git"]["directory"] == "."
+    assert valid.data["version"] == "0.1.0"
+    assert "version: 0.1.0" in valid.to_yaml()
+
+
+@pytest.mark.parametrize("path", VALID, ids=[f"{p.parent.name}/{p.stem}" for p in VALID])
+def test_composed_schema_accepts_valid_manifests(path: Path, plugins: PluginManager) -> None:
+    schema = composed_schema(plugins)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(load_manifest(path).data, schema)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["typo_top_level", "typo_jobtype_extra", "python_version_unsupported", "golang_extra_unknown"],
+)
+def test_composed_schema_rejects_what_validation_rejects(name: str, plugins: PluginManager) -> None:
+    data = load_manifest(HERE / "manifests" / "invalid" / f"{name}.yaml").data
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, composed_schema(plugins))
+
+
+def test_core_schema_covers_every_documented_field() -> None:
+    fields = set(core_schema()["properties"])
+    documented = {
+        "name", "owner_email", "version", "jobtype", "git", "jobtype_extra", "build_env",
+        "runtime_env", "secret_build_env_file", "secret_runtime_env_file", "labels",
+        "public_endpoints", "replicas", "resources", "infrastructure_target",
+        "system_dependencies",
+    }  # fmt: skip
+    assert documented <= fields
+    resources = core_schema()["properties"]["resources"]["properties"]
+    assert set(resources) == {"memory_min", "memory_max", "cpu_min", "cpu_max"}
+    assert set(core_schema()["properties"]["git"]["properties"]) == {
+        "remote",
+        "branch",
+        "directory",
+    }
+
+
+def test_python3_fragment_has_every_jobtype_extra_field(plugins: PluginManager) -> None:
+    fragment = plugins.job_types.resolve("python3:latest").extra_schema
+    assert fragment is not None
+    assert set(fragment["properties"]) == {
+        "entrypoint_path", "entrypoint_class", "requirements_path", "python_version",
+        "home_page", "max_concurrency",
+    }  # fmt: skip
+
+
+class ExtraFields:
+    @hookimpl
+    def manifest_schema_fragments(self) -> dict[str, Any]:
+        return {
+            "monitoring": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"dashboard": {"type": "string"}},
+            }
+        }
+
+
+class ClashingFields:
+    @hookimpl
+    def manifest_schema_fragments(self) -> dict[str, Any]:
+        return {"replicas": {"type": "string"}}
+
+
+class BrokenSchema:
+    @hookimpl
+    def manifest_schema_fragments(self) -> dict[str, Any]:
+        return {"broken": {"type": "no-such-type"}}
+
+
+PRIMER = (ROOT / "sample" / "python-primer" / "job.yaml").read_text(encoding="utf-8")
+
+
+def test_plugin_fields_are_accepted_and_validated() -> None:
+    plugins = PluginManager().load()
+    plugins.register(ExtraFields(), "monitoring")
+    valid = validate_manifest(parse_manifest(PRIMER + "monitoring:\n  dashboard: main\n"), plugins)
+    assert valid.data["monitoring"] == {"dashboard": "main"}
+    with pytest.raises(ManifestError) as caught:
+        validate_manifest(parse_manifest(PRIMER + "monitoring:\n  dashbord: main\n"), plugins)
+    assert caught.value.problems == [
+        "unknown field 'monitoring.dashbord' (line 11): did you mean 'monitoring.dashboard'?"
+    ]
+    assert "monitoring" in composed_schema(plugins)["properties"]
+
+
+@pytest.mark.parametrize(
+    ("plugin", "message"),
+    [
+        (ClashingFields(), "plugin 'clash' adds manifest field 'replicas', which the core schema"),
+        (BrokenSchema(), "plugin 'clash' manifest field 'broken' has an invalid JSON schema"),
+    ],
+)
+def test_bad_plugin_fields_are_rejected_naming_the_plugin(plugin: object, message: str) -> None:
+    plugins = PluginManager().load()
+    plugins.register(plugin, "clash")
+    with pytest.raises(PluginError, match=message):
+        validate_manifest(parse_manifest(PRIMER), plugins)
+
+
+class StrictGreeter:
+    @hookimpl
+    def register_job_types(self, registry: JobTypeRegistrar) -> None:
+        registry.register(
+            "greeter",
+            "2.1.0",
+            extra_schema={
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"greeting": {"type": "string"}},
+            },
+        )
+
+    @hookimpl
+    def validate_manifest(self, manifest: dict[str, Any], job_type: JobType) -> list[Problem]:
+        if job_type.name != "greeter":
+            return []
+        greeting = manifest.get("jobtype_extra", {}).get("greeting", "")
+        if greeting.lower() != greeting:
+            return [Problem("jobtype_extra.greeting", f"'{greeting}' must be lower-case")]
+        return []
+
+
+GREETER = "name: hi\nowner_email: a@b.c\njobtype: greeter:2.*\njobtype_extra:\n  greeting: {}\n"
+
+
+def test_job_type_plugin_checks_its_own_extra_section() -> None:
+    plugins = PluginManager().load()
+    plugins.register(StrictGreeter(), "greeter")
+    valid = validate_manifest(parse_manifest(GREETER.format("hello")), plugins)
+    assert valid.job_type.ref == "greeter:2.1.0"
+    with pytest.raises(ManifestError) as caught:
+        validate_manifest(parse_manifest(GREETER.format("Hello")), plugins)
+    assert caught.value.problems == [
+        "field 'jobtype_extra.greeting' (line 5): 'Hello' must be lower-case"
+    ]
+    with pytest.raises(ManifestError) as caught:
+        validate_manifest(parse_manifest(GREETER.format("[1]")), plugins)
+    assert caught.value.problems == [
+        "field 'jobtype_extra.greeting' (line 5): expected a string, got a list"
+    ]
+
+
+def test_problems_are_reported_in_base_manifest_file(
+    tmp_path: Path, plugins: PluginManager
+) -> None:
+    (tmp_path / "base.yaml").write_text(
+        "owner_email: team@example.com\njobtype: python3:latest\nreplicas: zero\n"
+    )
+    (tmp_path / "job.yaml").write_text(
+        "extends: base.yaml\nname: child\njobtype_extra:\n  entrypoint_path: main.py\n"
+    )
+    with pytest.raises(ManifestError) as caught:
+        validate_manifest(load_manifest(tmp_path), plugins)
+    assert caught.value.problems == [
+        "field 'replicas' (base.yaml line 3): expected an integer, got the string 'zero'"
+    ]
+
+
+def test_problems_from_extra_vars_name_the_option(plugins: PluginManager) -> None:
+    with pytest.raises(ManifestError) as caught:
+        validate_manifest(parse_manifest(PRIMER, extra_vars=["replicas=0"]), plugins)
+    assert caught.value.problems == [
+        "field 'replicas' (from -e replicas): 0 is too small: the minimum is 1"
+    ]
