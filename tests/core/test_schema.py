@@ -242,3 +242,12 @@ def test_problems_from_extra_vars_name_the_option(plugins: PluginManager) -> Non
     assert caught.value.problems == [
         "field 'replicas' (from -e replicas): 0 is too small: the minimum is 1"
     ]
+
+
+def test_every_core_field_is_documented() -> None:
+    docs = (ROOT / "docs" / "manifest.md").read_text(encoding="utf-8")
+    schema = core_schema()
+    for name, field in schema["properties"].items():
+        assert f"`{name}" in docs, f"docs/manifest.md does not describe '{name}'"
+        for child in field.get("properties", {}):
+            assert f"`{name}.{child}`" in docs, f"docs/manifest.md misses '{name}.{child}'"
