@@ -264,14 +264,21 @@ def _wrap_errors(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
 
 
 def _named_failures(function: Callable[..., Any], plugin: str, hook: str) -> Callable[..., Any]:
+    """Wrap a hook implementation so that any failure becomes a PluginError naming its source.
+
+    The original exception stays available as ``__cause__``.
+    """
+
     @functools.wraps(function)
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except RacetrackError as exc:
+        except PluginError as exc:
             if f"plugin '{plugin}'" in str(exc):
                 raise
-            raise type(exc)(f"plugin '{plugin}' failed in hook '{hook}': {exc}") from exc
+            raise PluginError(f"plugin '{plugin}' failed in hook '{hook}': {exc}") from exc
+        except RacetrackError as exc:
+            raise PluginError(f"plugin '{plugin}' failed in hook '{hook}': {exc}") from exc
         except Exception as exc:
             raise PluginError(
                 f"plugin '{plugin}' failed in hook '{hook}': {type(exc).__name__}: {exc}"

@@ -1,0 +1,82 @@
+"""The database engine and its migrations.
+
+``connect(url)`` opens SQLite (WAL journal, foreign keys enforced) or PostgreSQL (psycopg 3);
+``migrate(engine)`` brings the schema to the newest Alembic revision. Both are safe to call on
+every start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+
+from racetrack_core.errors import RacetrackError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class DatabaseError(RacetrackError):
+    """The database URL is malformed or names a database Racetrack does not support."""
+
+
+def sqlite_url(path: Path) -> str:
+    """The URL of a SQLite database file."""
+    return f"sqlite:///{path}"
+
+
+def connect(url: str) -> Engine:
+    """Create the engine for ``url``: ``sqlite:///path`` or ``postgresql://user@host/db``."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise DatabaseError(
+            "the database URL is malformed; use sqlite:///path/to/file.db or "
+            "postgresql://user:password@host:5432/dbname"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        engine = create_engine(parsed, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _configure_sqlite)
+        return engine
+    if backend == "postgresql":
+        if parsed.drivername in {"postgresql", "postgres"}:
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    raise DatabaseError(
+        f"database '{backend}' is not supported; use sqlite:///path/to/file.db or "
+        "postgresql://user:password@host:5432/dbname"
+    )
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the schema to ``revision`` (the newest by default)."""
+    command.upgrade(_alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Downgrade the schema to ``revision`` (``base`` removes every table)."""
+    command.downgrade(_alembic_config(engine), revision)
+
+
+def table_names(engine: Engine) -> list[str]:
+    return sorted(inspect(engine).get_table_names())

@@ -1,0 +1,128 @@
+"""Table models. Times are unix seconds (floats), as on the wire; ids are random hex strings.
+
+Secrets are never stored in plain text: passwords as argon2 hashes, tokens as SHA-256 digests
+(a token is 32 random bytes, so a fast digest cannot be brute-forced), and deployment secrets
+encrypted before they reach a row.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from enum import StrEnum
+
+from sqlalchemy import Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def now() -> float:
+    return time.time()
+
+
+class JobStatus(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    ERROR = "error"
+    LOST = "lost"
+
+
+class DeploymentStatus(StrEnum):
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class SubjectKind(StrEnum):
+    USER = "user"
+    ESC = "esc"
+    JOB_FAMILY = "job_family"
+
+
+class JobFamily(SQLModel, table=True):
+    """All versions of one job name; the subject that job-to-job calls authenticate as."""
+
+    __tablename__ = "job_family"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(unique=True, index=True, max_length=64)
+    created_at: float = Field(default_factory=now)
+
+
+class Job(SQLModel, table=True):
+    """One deployed version of a job family."""
+
+    __tablename__ = "job"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_job_name_version"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    family_id: str = Field(foreign_key="job_family.id", index=True, max_length=32)
+    name: str = Field(index=True, max_length=64)
+    version: str = Field(max_length=128)
+    status: str = Field(default=JobStatus.STARTING, max_length=16)
+    manifest_yaml: str = Field(sa_type=Text)
+    job_type: str = Field(max_length=128)
+    infrastructure_target: str = Field(max_length=64)
+    internal_name: str | None = Field(default=None, max_length=255)
+    error: str | None = Field(default=None, sa_type=Text)
+    notice: str | None = Field(default=None, sa_type=Text)
+    deployed_by: str | None = Field(default=None, max_length=255)
+    deployment_timestamp: int = 0
+    created_at: float = Field(default_factory=now)
+    updated_at: float = Field(default_factory=now)
+    last_call_at: float | None = None
+
+
+class Deployment(SQLModel, table=True):
+    """One attempt to deploy a manifest, with its phases, outcome and build log."""
+
+    __tablename__ = "deployment"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    job_name: str = Field(index=True, max_length=64)
+    job_version: str = Field(max_length=128)
+    status: str = Field(default=DeploymentStatus.IN_PROGRESS, index=True, max_length=16)
+    phase: str | None = Field(default=None, max_length=128)
+    error: str | None = Field(default=None, sa_type=Text)
+    warnings: str = Field(default="[]", sa_type=Text)
+    build_log: str = Field(default="", sa_type=Text)
+    manifest_yaml: str = Field(sa_type=Text)
+    infrastructure_target: str | None = Field(default=None, max_length=64)
+    deployed_by: str | None = Field(default=None, max_length=255)
+    job_id: str | None = Field(default=None, foreign_key="job.id", max_length=32)
+    created_at: float = Field(default_factory=now, index=True)
+    updated_at: float = Field(default_factory=now)
+    finished_at: float | None = None
+
+
+class User(SQLModel, table=True):
+    """A person: inactive until a staff member activates the account."""
+
+    __tablename__ = "user_account"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    username: str = Field(unique=True, index=True, max_length=255)
+    password_hash: str = Field(max_length=255)
+    is_active: bool = False
+    is_staff: bool = False
+    created_at: float = Field(default_factory=now)
+    last_login_at: float | None = None
+
+
+class AuthToken(SQLModel, table=True):
+    """A revocable token of a user, an external service consumer or a job family."""
+
+    __tablename__ = "auth_token"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    subject_kind: str = Field(max_length=16, index=True)
+    subject_name: str = Field(max_length=255, index=True)
+    token_digest: str = Field(unique=True, max_length=64)
+    hint: str = Field(max_length=16)
+    created_at: float = Field(default_factory=now)
+    expires_at: float | None = None
+    revoked_at: float | None = None
+    last_used_at: float | None = None
