@@ -6,16 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from racetrack_core.errors import RacetrackError
+from racetrack_core.errors import AuthenticationError
 
 if TYPE_CHECKING:
     from racetrack_core.plugins import PluginManager
 
+__all__ = ["AuthenticationError", "Caller", "RequestLike", "authenticate_with_plugins"]
+
 CallerKind = Literal["user", "esc", "job_family", "internal"]
-
-
-class AuthenticationError(RacetrackError):
-    """The request's credentials are refused; the message says why, without echoing them."""
 
 
 class RequestLike(Protocol):

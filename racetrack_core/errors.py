@@ -3,6 +3,7 @@
     RacetrackError                 base of everything below; its message is meant for a person
     ├── PluginError                a plugin could not be loaded, or one of its hooks failed
     │   └── RegistrationError      a plugin registered a malformed or duplicate job type or target
+    ├── AuthenticationError        a request's credentials are refused (never echoes them)
     ├── ManifestError              a manifest cannot be read or does not validate (has .problems)
     └── NotFoundError              a job type or infrastructure target that is not installed
 
@@ -24,6 +25,14 @@ class PluginError(RacetrackError):
 
 class RegistrationError(PluginError):
     """A plugin registered a malformed or duplicate job type or infrastructure target."""
+
+
+class AuthenticationError(RacetrackError):
+    """The request's credentials are refused; the message says why, without echoing them.
+
+    A plugin's ``authenticate_request`` may raise it to refuse a request outright; it passes
+    through the plugin manager unwrapped.
+    """
 
 
 class NotFoundError(RacetrackError):

@@ -36,13 +36,16 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def plugin_runtime_env(
     plugins: PluginManager, manifest: Mapping[str, Any], job_type: JobType
 ) -> dict[str, str]:
-    """Merge what every plugin's ``job_runtime_env`` returns; later plugins win.
+    """Merge what every plugin's ``job_runtime_env`` returns.
+
+    When two plugins set one variable, the plugin called first wins, so a ``tryfirst`` plugin
+    overrides and a ``trylast`` one only provides a default.
 
     Raise PluginError naming the plugin when it returns a reserved or malformed name or a value
     that is not a string.
     """
     merged: dict[str, str] = {}
-    for plugin, call in plugins.implementations("job_runtime_env"):
+    for plugin, call in reversed(plugins.implementations("job_runtime_env")):
         result = call(manifest=manifest, job_type=job_type)
         if result is None:
             continue

@@ -59,7 +59,7 @@ def register_infrastructure_targets(registry: InfrastructureRegistrar) -> None:
 def manifest_schema_fragments() -> Mapping[str, Mapping[str, Any]] | None:
     """Add top-level fields to the manifest schema.
 
-    Called when the manifest schema is composed (once per plugin manager). Return a mapping of
+    Called each time a manifest is validated or the schema is composed. Return a mapping of
     field name to its JSON schema, such as ``{"monitoring": {"type": "object"}}``, or None. A
     field that the core schema or another plugin defines already is rejected.
     """
@@ -119,7 +119,8 @@ def job_runtime_env(manifest: Mapping[str, Any], job_type: JobType) -> Mapping[s
     """Add environment variables to a job when it starts.
 
     Called on every deployment, before the job starts. Return a mapping of variable name to
-    value, or None. Later plugins override earlier ones; the manifest's own ``runtime_env`` and
+    value, or None. When two plugins set one variable, the one called first wins (a
+    ``trylast`` plugin only provides a default); the manifest's own ``runtime_env`` and
     its secrets override every plugin; names that Racetrack reserves (``PUB_URL``, ``JOB_NAME``
     and so on) are rejected.
     """

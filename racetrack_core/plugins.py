@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import importlib_metadata
 import pluggy
 
 from racetrack_core import hookspecs
-from racetrack_core.errors import PluginError, RacetrackError
+from racetrack_core.errors import AuthenticationError, PluginError, RacetrackError
 from racetrack_core.registry import InfrastructureRegistry, JobTypeRegistry
 
 ENTRY_POINT_GROUP = "racetrack.plugins"
@@ -82,8 +83,10 @@ class PluginManager:
         )
         for name in self.disabled:
             self._pm.set_blocked(name)
+        self._tracer: _Tracer | None = None
         if env.get("RACETRACK_TRACE_PLUGINS", "").lower() in {"1", "true", "yes", "on"}:
-            self._pm.add_hookcall_monitoring(_trace_before, _trace_after)
+            self._tracer = _Tracer()
+            self._pm.add_hookcall_monitoring(self._tracer.before, self._tracer.after)
 
     @property
     def hook(self) -> Any:
@@ -101,6 +104,18 @@ class PluginManager:
         """
         if self._loaded:
             return self
+        before = set(self._origins)
+        try:
+            self._load_entry_points()
+            self.check()
+        except PluginError:
+            for name in set(self._origins) - before:
+                self.unregister(name)
+            raise
+        self._loaded = True
+        return self
+
+    def _load_entry_points(self) -> None:
         seen: set[str] = set()
         for entry_point in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
             name = entry_point.name
@@ -126,9 +141,6 @@ class PluginManager:
             log.warning(
                 "RACETRACK_DISABLE_PLUGINS names '%s', which is not an installed plugin", name
             )
-        self.check()
-        self._loaded = True
-        return self
 
     def register(
         self, plugin: object, name: str | None = None, *, _origin: _Origin | None = None
@@ -152,6 +164,12 @@ class PluginManager:
         self._origins[name] = _origin or _Origin(None, None)
         _wrap_errors(self._pm, plugin, name)
         self._forget_registries()
+        if self._loaded:
+            try:
+                self.check()
+            except PluginError:
+                self.unregister(name)
+                raise
         return name
 
     def unregister(self, name: str) -> None:
@@ -236,7 +254,9 @@ class PluginManager:
         for impl in reversed(caller.get_hookimpls()):
             if impl.hookwrapper or impl.wrapper:
                 continue
-            found.append((impl.plugin_name, functools.partial(_call_impl, impl)))
+            found.append(
+                (impl.plugin_name, functools.partial(_call_impl, impl, hook_name, self._tracer))
+            )
         return found
 
     def _call_each(self, hook_name: str, kwargs_for: Callable[[str], dict[str, Any]]) -> None:
@@ -249,8 +269,18 @@ class PluginManager:
         self._targets = None
 
 
-def _call_impl(impl: Any, **kwargs: Any) -> Any:
-    return impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+def _call_impl(impl: Any, hook_name: str, tracer: _Tracer | None, **kwargs: Any) -> Any:
+    arguments = {arg: kwargs[arg] for arg in impl.argnames}
+    if tracer is None:
+        return impl.function(**arguments)
+    tracer.before(hook_name, [impl], arguments)
+    try:
+        result = impl.function(**arguments)
+    except BaseException:
+        tracer.finish(hook_name, failed=True)
+        raise
+    tracer.finish(hook_name, failed=False)
+    return result
 
 
 def _wrap_errors(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
@@ -273,6 +303,11 @@ def _named_failures(function: Callable[..., Any], plugin: str, hook: str) -> Cal
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
+        except AuthenticationError as exc:
+            # A deliberate refusal of the request, not a failure of the plugin: keep its type.
+            if f"plugin '{plugin}'" in str(exc):
+                raise
+            raise AuthenticationError(f"plugin '{plugin}' refused the request: {exc}") from exc
         except PluginError as exc:
             if f"plugin '{plugin}'" in str(exc):
                 raise
@@ -287,18 +322,29 @@ def _named_failures(function: Callable[..., Any], plugin: str, hook: str) -> Cal
     return call
 
 
-_trace_starts: list[float] = []
+class _Tracer:
+    """Logs each hook call with the plugins it reaches and its duration, never argument values."""
 
+    def __init__(self) -> None:
+        self._local = threading.local()
 
-def _trace_before(hook_name: str, hook_impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
-    plugins = ", ".join(impl.plugin_name for impl in hook_impls) or "no plugin"
-    log.info("hook %s(%s) -> %s", hook_name, ", ".join(kwargs), plugins)
-    _trace_starts.append(time.perf_counter())
+    def _starts(self) -> list[float]:
+        if not hasattr(self._local, "starts"):
+            self._local.starts = []
+        starts: list[float] = self._local.starts
+        return starts
 
+    def before(self, hook_name: str, hook_impls: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        plugins = ", ".join(impl.plugin_name for impl in hook_impls) or "no plugin"
+        log.info("hook %s(%s) -> %s", hook_name, ", ".join(kwargs), plugins)
+        self._starts().append(time.perf_counter())
 
-def _trace_after(
-    outcome: Any, hook_name: str, hook_impls: Sequence[Any], kwargs: Mapping[str, Any]
-) -> None:
-    elapsed_ms = (time.perf_counter() - _trace_starts.pop()) * 1000 if _trace_starts else 0.0
-    state = "failed" if outcome.exception is not None else "done"
-    log.info("hook %s %s in %.2f ms", hook_name, state, elapsed_ms)
+    def after(
+        self, outcome: Any, hook_name: str, hook_impls: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> None:
+        self.finish(hook_name, failed=outcome.exception is not None)
+
+    def finish(self, hook_name: str, *, failed: bool) -> None:
+        starts = self._starts()
+        elapsed_ms = (time.perf_counter() - starts.pop()) * 1000 if starts else 0.0
+        log.info("hook %s %s in %.2f ms", hook_name, "failed" if failed else "done", elapsed_ms)

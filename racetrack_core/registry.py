@@ -15,7 +15,7 @@ from typing import Any
 from racetrack_core import versions
 from racetrack_core.errors import NotFoundError, RegistrationError
 
-NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class JobTypeRegistry:
     def add(self, job_type: JobType) -> None:
         """Add a job type, rejecting a malformed or duplicate one with a clear sentence."""
         who = f"plugin '{job_type.plugin}'" if job_type.plugin else "a plugin"
-        if not isinstance(job_type.name, str) or not NAME.match(job_type.name):
+        if not isinstance(job_type.name, str) or not NAME.fullmatch(job_type.name):
             raise RegistrationError(
                 f"{who} registered a job type named {job_type.name!r}: a name is lower-case "
                 "letters, digits and single hyphens, starting with a letter (like 'python3')"
@@ -173,7 +173,7 @@ class InfrastructureRegistry:
     def add(self, target: InfrastructureTarget) -> None:
         """Add a target, rejecting a malformed or duplicate name with a clear sentence."""
         who = f"plugin '{target.plugin}'" if target.plugin else "a plugin"
-        if not isinstance(target.name, str) or not NAME.match(target.name):
+        if not isinstance(target.name, str) or not NAME.fullmatch(target.name):
             raise RegistrationError(
                 f"{who} registered an infrastructure target named {target.name!r}: a name is "
                 "lower-case letters, digits and single hyphens, starting with a letter"

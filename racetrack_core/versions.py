@@ -7,7 +7,8 @@ from collections.abc import Iterable
 
 import semver
 
-WILDCARD_PART = re.compile(r"^(\*|x|X)$")
+WILDCARD_PART = re.compile(r"\*|x|X")
+NUMBER = re.compile(r"0|[1-9][0-9]*")
 
 
 def parse(version: str) -> semver.Version:
@@ -37,10 +38,10 @@ def is_pattern(text: str) -> bool:
 def _wildcard_prefix(pattern: str) -> list[int] | None:
     """Return the fixed leading numbers of a wildcard such as ``1.*`` or ``1.2.x``, else None."""
     parts = pattern.split(".")
-    if not 2 <= len(parts) <= 3 or not WILDCARD_PART.match(parts[-1]):
+    if not 2 <= len(parts) <= 3 or not WILDCARD_PART.fullmatch(parts[-1]):
         return None
     fixed = parts[:-1]
-    if not all(part.isdigit() for part in fixed):
+    if not all(NUMBER.fullmatch(part) for part in fixed):
         return None
     return [int(part) for part in fixed]
 

@@ -14,7 +14,11 @@ from racetrack_core.registry import JobType
 from racetrack_core.testing import RegisterPlugin
 
 JOB_TYPE = JobType(name="python3", version="1.0.0", plugin="python3")
-MANIFEST: Mapping[str, Any] = {"name": "adder", "owner_email": "a@example.com", "jobtype": "python3"}
+MANIFEST: Mapping[str, Any] = {
+    "name": "adder",
+    "owner_email": "a@example.com",
+    "jobtype": "python3",
+}
 JOB: Mapping[str, Any] = {"name": "adder", "version": "1.0.0", "status": "running"}
 
 
@@ -27,8 +31,8 @@ def returning_env(value: Any) -> object:
     return Plugin()
 
 
-def test_no_plugin_means_no_extra_environment(racetrack_plugins: PluginManager) -> None:
-    assert events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE) == {}
+def test_no_plugin_means_no_extra_environment() -> None:
+    assert events.plugin_runtime_env(PluginManager(environ={}), MANIFEST, JOB_TYPE) == {}
 
 
 def test_plugins_that_return_none_add_nothing(
@@ -105,7 +109,9 @@ def test_every_reserved_name_is_refused(
     racetrack_plugins: PluginManager, register_plugin: RegisterPlugin, name: str
 ) -> None:
     register_plugin(returning_env({name: "x"}), "sneaky")
-    with pytest.raises(PluginError, match=f"^plugin 'sneaky' tried to set {name} in job_runtime_env"):
+    with pytest.raises(
+        PluginError, match=f"^plugin 'sneaky' tried to set {name} in job_runtime_env"
+    ):
         events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE)
 
 
@@ -174,12 +180,6 @@ def test_after_deploy_failure_is_logged_and_the_other_plugins_still_run(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NotFoundError,
-    reason="plugins.py _named_failures re-raises a RacetrackError as its own type and "
-    "events.py catches only PluginError, so it escapes and fails the deployment",
-)
 def test_after_deploy_racetrack_error_becomes_a_warning_too(
     racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
 ) -> None:

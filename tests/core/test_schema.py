@@ -18,8 +18,9 @@ from racetrack_core.schema import composed_schema, core_schema, validate_manifes
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 INVALID = sorted((HERE / "manifests" / "invalid").glob("*.yaml"))
+# The embedding sample's job type exists only inside its own platform, so it is left out here.
 VALID = sorted((HERE / "manifests" / "valid").glob("*.yaml")) + sorted(
-    ROOT.glob("sample/*/job.yaml")
+    path for path in ROOT.glob("sample/*/job.yaml") if path.parent.name != "embedding"
 )
 
 

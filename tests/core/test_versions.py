@@ -67,7 +67,21 @@ def test_valid_patterns(pattern: str) -> None:
 
 @pytest.mark.parametrize(
     "pattern",
-    ["", "1", "1.2", "v1.2.3", "*", "x", "x.x", "1.x.x", "1.*.3", "1.2.3.x", "1.y", "newest", "Latest"],
+    [
+        "",
+        "1",
+        "1.2",
+        "v1.2.3",
+        "*",
+        "x",
+        "x.x",
+        "1.x.x",
+        "1.*.3",
+        "1.2.3.x",
+        "1.y",
+        "newest",
+        "Latest",
+    ],
 )
 def test_invalid_patterns(pattern: str) -> None:
     assert not versions.is_pattern(pattern)
@@ -97,6 +111,8 @@ def test_parse_names_the_offending_text() -> None:
     assert versions.parse("1.2.3-rc.1").prerelease == "rc.1"
 
 
-@pytest.mark.parametrize(("text", "expected"), [("1.0.0", True), ("1.0", False), ("1.0.0\n", False)])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("1.0.0", True), ("1.0", False), ("1.0.0\n", False)]
+)
 def test_is_semver(text: str, expected: bool) -> None:
     assert versions.is_semver(text) is expected
