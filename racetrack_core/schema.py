@@ -142,13 +142,15 @@ def validate_manifest(manifest: Manifest, plugins: PluginManager) -> ValidatedMa
         problems.extend(_explain(error, (), data))
 
     problems = _drop_explained_missing(problems)
+    problems = _drop_after_type_errors(problems)
     job_type = None
     if not any(path[:1] == ("jobtype",) for path, _ in problems) and "jobtype" in data:
         job_type, problem = _resolve_job_type(plugins, str(data["jobtype"]))
         if problem:
             problems.append((("jobtype",), problem))
     if job_type is not None and isinstance(data.get("jobtype_extra", {}), Mapping):
-        problems.extend(_check_extra(job_type, data.get("jobtype_extra", {})))
+        extra = data.get("jobtype_extra", {})
+        problems.extend(_drop_after_type_errors(_check_extra(job_type, extra)))
 
     problems.extend(_check_semantics(data, plugins))
     if job_type is not None and not problems:
@@ -185,6 +187,18 @@ def _drop_explained_missing(problems: list[tuple[FieldPath, str]]) -> list[tuple
         (path, message)
         for path, message in problems
         if not (message == "missing required field" and _dotted(path) in suggested)
+    ]
+
+
+def _drop_after_type_errors(
+    problems: list[tuple[FieldPath, str]],
+) -> list[tuple[FieldPath, str]]:
+    """A value of the wrong type needs one sentence, not one per keyword it also fails."""
+    mistyped = {path for path, message in problems if message.startswith("expected ")}
+    return [
+        (path, message)
+        for path, message in problems
+        if path not in mistyped or message.startswith("expected ")
     ]
 
 

@@ -1,0 +1,94 @@
+"""``racetrack validate``: check a job's manifest against the schema that the plugins compose."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from racetrack_cli.local_plugins import local_plugins
+from racetrack_cli.output import error, print_json, warn
+
+
+@click.command()
+@click.argument(
+    "directory",
+    metavar="[DIR]",
+    required=False,
+    type=click.Path(exists=True, path_type=Path),
+)
+@click.option(
+    "-e",
+    "--extra-var",
+    "extra_vars",
+    multiple=True,
+    metavar="KEY.SUB=VALUE",
+    help="Override a manifest field after merging 'extends' (repeatable), like -e version=1.2.3.",
+)
+@click.option(
+    "--schema",
+    "show_schema",
+    is_flag=True,
+    help="Print the JSON schema of manifests, as composed by the installed plugins, instead.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result (or the problems) as JSON.")
+@click.pass_context
+def validate(
+    ctx: click.Context,
+    directory: Path | None,
+    extra_vars: tuple[str, ...],
+    show_schema: bool,
+    as_json: bool,
+) -> None:
+    """Check the manifest of a job.
+
+    The manifest is DIR/job.yaml; DIR defaults to the current directory.
+
+    A valid manifest is printed merged (with 'extends', -e overrides and defaults applied) as
+    YAML; an invalid one gives each problem on its own line on stderr, and exit code 1.
+    Job types and extra manifest fields come from the plugins of this Python environment.
+    """
+    manager = local_plugins(ctx).manager
+    if show_schema:
+        if directory is not None or extra_vars:
+            raise click.UsageError("--schema prints the schema of all manifests; drop DIR and -e")
+        from racetrack_core.schema import composed_schema
+
+        print_json(composed_schema(manager))
+        return
+
+    from racetrack_core.errors import ManifestError
+    from racetrack_core.manifest import dump_yaml, load_manifest
+    from racetrack_core.schema import validate_manifest
+
+    path = directory or Path.cwd()
+    try:
+        manifest = load_manifest(path, extra_vars=extra_vars)
+        result = validate_manifest(manifest, manager)
+    except ManifestError as exc:
+        # Problems found while loading name their file themselves; validation's do not.
+        prefix = f"{exc.source}: " if exc.source else ""
+        if as_json:
+            source = exc.source or str(path)
+            print_json({"valid": False, "source": source, "problems": exc.problems})
+            count = len(exc.problems)
+            error(f"{source} is not valid ({count} problem{'s' if count != 1 else ''})")
+        else:
+            for problem in exc.problems:
+                error(f"{prefix}{problem}")
+        ctx.exit(1)
+
+    if as_json:
+        print_json(
+            {
+                "valid": True,
+                "source": manifest.source,
+                "job_type": result.job_type.ref,
+                "warnings": result.warnings,
+                "manifest": result.data,
+            }
+        )
+        return
+    for message in result.warnings:
+        warn(message)
+    click.echo(dump_yaml(result.data), nl=False)

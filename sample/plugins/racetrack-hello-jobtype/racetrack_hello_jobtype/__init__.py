@@ -1,0 +1,58 @@
+"""The ``hello`` job type: a sample third-party Racetrack plugin.
+
+It registers one job type, ``hello:1.0.0``, whose manifests carry a greeting::
+
+    jobtype: hello:latest
+    jobtype_extra:
+      greeting: Hello, world
+
+The JSON-schema fragment checks the shape of ``jobtype_extra``; the ``validate_manifest`` hook
+checks what a schema cannot say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from racetrack_core import hookimpl
+from racetrack_core.manifest import Problem
+from racetrack_core.registry import JobType, JobTypeRegistrar
+
+JOB_TYPE = "hello"
+VERSION = "1.0.0"
+
+EXTRA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["greeting"],
+    "properties": {
+        "greeting": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "x-hint": "a short sentence, like 'Hello, world'",
+            "description": "What the job answers every call with.",
+        },
+    },
+}
+
+
+@hookimpl
+def register_job_types(registry: JobTypeRegistrar) -> None:
+    registry.register(
+        JOB_TYPE,
+        VERSION,
+        extra_schema=EXTRA_SCHEMA,
+        description="Answers every call with the manifest's greeting.",
+    )
+
+
+@hookimpl
+def validate_manifest(manifest: Mapping[str, Any], job_type: JobType) -> Iterable[Problem] | None:
+    if job_type.name != JOB_TYPE:
+        return None
+    greeting = manifest.get("jobtype_extra", {}).get("greeting", "")
+    if isinstance(greeting, str) and not greeting.strip():
+        return [Problem("jobtype_extra.greeting", "is blank; write a greeting, like 'Hello'")]
+    return None

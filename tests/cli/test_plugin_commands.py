@@ -1,0 +1,234 @@
+"""``racetrack plugin list|install|uninstall --local``, with uv replaced where it would install."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+
+from racetrack_cli import installer
+from racetrack_core import hookimpl
+from racetrack_core.plugins import PluginManager
+from racetrack_core.registry import JobTypeRegistrar
+from racetrack_core.testing import RegisterPlugin
+
+RunCli = Callable[..., Result]
+
+HELLO = {
+    "name": "hello",
+    "version": "0.1.0",
+    "distribution": "racetrack-hello-jobtype",
+    "builtin": False,
+    "hooks": ["register_job_types"],
+    "job_types": ["hello:1.0.0"],
+    "infrastructure_targets": [],
+}
+
+
+class HelloPlugin:
+    @hookimpl
+    def register_job_types(self, registry: JobTypeRegistrar) -> None:
+        registry.register("hello", "1.0.0")
+
+
+class FakeUv:
+    """Stands in for uv: records its calls and changes a pretend environment."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, installs: dict[str, str]) -> None:
+        self.calls: list[tuple[str, ...]] = []
+        self.environment = {"racetrack": "0.1.0", "click": "8.5.1"}
+        self.installs = installs
+        monkeypatch.setattr(installer, "run_uv", self.run_uv)
+        monkeypatch.setattr(installer, "distributions", lambda: dict(self.environment))
+
+    def run_uv(self, command: str, *args: str, failure: str, capture: bool = False) -> str:
+        self.calls.append((command, *args))
+        if command == "install":
+            self.environment.update(self.installs)
+        elif command == "uninstall":
+            for name in args:
+                self.environment.pop(name, None)
+        return ""
+
+
+def no_uv(command: str, *args: str, failure: str, capture: bool = False) -> str:
+    raise AssertionError(f"uv {command} must not run")
+
+
+def test_list_prints_a_table(run_cli: RunCli, register_plugin: RegisterPlugin) -> None:
+    register_plugin(HelloPlugin(), "hello")
+    result = run_cli("plugin", "list", "--local")
+    assert result.exit_code == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["NAME", "VERSION", "BUILT-IN", "JOB", "TYPES", "TARGETS", "HOOKS"]
+    by_name = {row.split()[0]: row.split() for row in rows}
+    assert by_name["python3"][1:4] == ["0.1.0", "yes", "python3:1.0.0"]
+    assert by_name["hello"] == ["hello", "-", "no", "hello:1.0.0", "-", "register_job_types"]
+    python3_row = next(row for row in rows if row.startswith("python3 "))
+    assert header.index("JOB TYPES") == python3_row.index("python3:1.0.0")
+
+
+def test_list_json_is_every_plugin_info(run_cli: RunCli, racetrack_plugins: PluginManager) -> None:
+    result = run_cli("plugin", "list", "--local", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == [info.as_dict() for info in racetrack_plugins.describe()]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("plugin", "list"),
+        ("plugin", "list", "--json"),
+        ("plugin", "install", "racetrack-hello-jobtype"),
+        ("plugin", "uninstall", "hello"),
+    ],
+)
+def test_without_local_the_server_side_is_not_there_yet(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
+) -> None:
+    monkeypatch.setattr(installer, "run_uv", no_uv)
+    result = run_cli(*args)
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert "arrives with the Lifecycle API" in line
+    assert "--local" in line
+
+
+def test_install_of_a_missing_path_is_one_line(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(installer, "run_uv", no_uv)
+    result = run_cli("plugin", "install", "--local", str(tmp_path / "no-such-plugin"))
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"Error: no such file or directory: '{tmp_path / 'no-such-plugin'}'")
+
+
+def test_install_reports_the_new_plugins(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    uv = FakeUv(monkeypatch, {"racetrack-hello-jobtype": "0.1.0"})
+    monkeypatch.setattr(installer, "load_plugins_afresh", lambda: [HELLO])
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "racetrack-hello-jobtype"\n', encoding="utf-8"
+    )
+    result = run_cli("plugin", "install", "--local", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "installed racetrack-hello-jobtype 0.1.0",
+        "plugin hello 0.1.0: job types hello:1.0.0",
+    ]
+    assert uv.calls == [
+        ("install", "--reinstall-package", "racetrack-hello-jobtype", str(tmp_path.resolve()))
+    ]
+
+
+def test_reinstalling_a_directory_at_the_same_version_reports_it(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    uv = FakeUv(monkeypatch, {})
+    uv.environment["racetrack-hello-jobtype"] = "0.1.0"
+    monkeypatch.setattr(installer, "load_plugins_afresh", lambda: [HELLO])
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "racetrack_hello_jobtype"\n', encoding="utf-8"
+    )
+    result = run_cli("plugin", "install", "--local", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    assert "plugin hello 0.1.0: job types hello:1.0.0" in result.stdout.splitlines()
+
+
+def test_install_of_nothing_new_warns(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeUv(monkeypatch, {})
+    monkeypatch.setattr(installer, "load_plugins_afresh", lambda: [HELLO])
+    result = run_cli("plugin", "install", "--local", "racetrack-hello-jobtype")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        "Warning: 'racetrack-hello-jobtype' is installed already: nothing changed"
+    ]
+
+
+def test_install_of_a_package_without_plugins_warns(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    FakeUv(monkeypatch, {"six": "1.16.0"})
+    monkeypatch.setattr(installer, "load_plugins_afresh", lambda: [HELLO])
+    result = run_cli("plugin", "install", "--local", "six")
+    assert result.exit_code == 0
+    assert result.stdout == "installed six 1.16.0\n"
+    assert "provides no Racetrack plugin" in result.stderr
+
+
+def test_install_is_undone_when_the_plugins_do_not_load(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uv = FakeUv(monkeypatch, {"racetrack-broken": "1.0.0", "click": "9.0.0"})
+
+    def fail_to_load() -> list[dict[str, Any]]:
+        raise installer.InstallError("plugin 'broken' could not be imported: No module named 'x'")
+
+    monkeypatch.setattr(installer, "load_plugins_afresh", fail_to_load)
+    result = run_cli("plugin", "install", "--local", "racetrack-broken")
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert "so it was uninstalled again: plugin 'broken' could not be imported" in line
+    assert uv.calls[1:] == [("uninstall", "racetrack-broken"), ("install", "click==8.5.1")]
+
+
+def test_a_failing_uv_is_one_line(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing_uv(command: str, *args: str, failure: str, capture: bool = False) -> str:
+        raise installer.InstallError(f"{failure}: uv exited with code 1 (see above)")
+
+    monkeypatch.setattr(installer, "distributions", dict)
+    monkeypatch.setattr(installer, "run_uv", failing_uv)
+    result = run_cli("plugin", "install", "--local", "no-such-package-here")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "Error: could not install 'no-such-package-here': uv exited with code 1 (see above)"
+    ]
+
+
+@pytest.mark.parametrize("name", ["python3", "docker-proxy", "golang"])
+def test_uninstalling_a_built_in_is_refused(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setattr(installer, "run_uv", no_uv)
+    result = run_cli("plugin", "uninstall", "--local", name)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"Error: '{name}' is a built-in plugin, part of the racetrack distribution, and cannot be "
+        f"uninstalled; to turn it off, set RACETRACK_DISABLE_PLUGINS={name}"
+    ]
+
+
+def test_uninstalling_racetrack_itself_is_refused(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(installer, "run_uv", no_uv)
+    result = run_cli("plugin", "uninstall", "--local", "racetrack")
+    assert result.exit_code == 1
+    assert "is Racetrack itself, not a plugin" in result.stderr
+
+
+def test_uninstalling_an_unknown_plugin_names_the_installed_ones(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(installer, "run_uv", no_uv)
+    result = run_cli("plugin", "uninstall", "--local", "helo")
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: no plugin or distribution named 'helo' is installed.")
+    assert "docker-proxy, golang, python3" in line
+
+
+def test_uninstalling_a_package_that_is_no_plugin_is_refused(
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(installer, "run_uv", no_uv)
+    result = run_cli("plugin", "uninstall", "--local", "click")
+    assert result.exit_code == 1
+    assert "'click' is installed but provides no Racetrack plugin" in result.stderr
