@@ -1,0 +1,74 @@
+"""``python -m racetrack_plugins.python3.wrapper``: serve a job's class over HTTP with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+
+from .app import create_app
+from .errors import WrapperError
+from .settings import DEFAULT_PORT, WrapperSettings, env_int
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m racetrack_plugins.python3.wrapper",
+        description="Serve the perform method of a Python class as a Racetrack job.",
+    )
+    parser.add_argument(
+        "--entrypoint-path", required=True, help="Python file, relative to --job-dir"
+    )
+    parser.add_argument(
+        "--entrypoint-class", help="class to serve (default: the only one with perform)"
+    )
+    parser.add_argument(
+        "--job-dir", type=Path, default=Path.cwd(), help="job directory (default: .)"
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    parser.add_argument("--port", type=int, help=f"port (default: $JOB_PORT, else {DEFAULT_PORT})")
+    parser.add_argument("--home-page", default="/docs", help="where / redirects (default: /docs)")
+    parser.add_argument("--max-concurrency", type=int, help="calls at once; more get 429")
+    parser.add_argument("--log-level", default="info", help="uvicorn log level (default: info)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        port = arguments.port or env_int(os.environ, "JOB_PORT", DEFAULT_PORT)
+        settings = WrapperSettings.from_env(
+            max_concurrency=arguments.max_concurrency, home_page=arguments.home_page
+        )
+        job_dir = arguments.job_dir.resolve()
+        # The user's code opens its files relative to the job directory, as in a container.
+        os.chdir(job_dir)
+        app = create_app(arguments.entrypoint_path, arguments.entrypoint_class, job_dir, settings)
+    except WrapperError as error:
+        logging.getLogger("racetrack.job").debug("start-up failed", exc_info=True)
+        print(f"error: {error}", file=sys.stderr)
+        if error.__cause__ is not None:
+            logging.getLogger("racetrack.job").error("caused by", exc_info=error.__cause__)
+        return 1
+    uvicorn.run(
+        app,
+        host=arguments.host,
+        port=port,
+        log_level=arguments.log_level,
+        timeout_graceful_shutdown=3,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Errors of the job wrapper, and how they are answered over HTTP.
+
+    WrapperError                 base of the errors that the wrapper raises on purpose
+    ├── EntrypointError          the job's file or class cannot be served (found at start-up)
+    └── CallError                a call cannot be served; carries its HTTP status and error type
+        ├── ArgumentError        400: the JSON body does not fit the method's parameters
+        ├── PayloadTooLarge      413: the body is longer than JOB_MAX_BODY_BYTES
+        ├── TooManyCalls         429: max_concurrency calls are already running
+        └── NotReady             503: the job's ``__init__`` has not finished, or has failed
+
+Every error answer is a JSON object ``{"error": "<message>", "type": "<kind>"}``.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import JSONResponse
+
+
+class WrapperError(Exception):
+    """Base class of the errors that the job wrapper raises on purpose."""
+
+
+class EntrypointError(WrapperError):
+    """The entrypoint file or class cannot be loaded or served; the message says how to fix it."""
+
+
+class CallError(WrapperError):
+    """A call that the wrapper refuses; ``status`` and ``kind`` go into the answer."""
+
+    status = 400
+    kind = "ValueError"
+
+    def response(self) -> JSONResponse:
+        return error_response(str(self), self.kind, self.status)
+
+
+class ArgumentError(CallError):
+    """The request body does not fit the parameters of the called method."""
+
+
+class PayloadTooLarge(CallError):
+    status = 413
+    kind = "PayloadTooLarge"
+
+
+class TooManyCalls(CallError):
+    status = 429
+    kind = "TooManyRequests"
+
+
+class NotReady(CallError):
+    status = 503
+    kind = "NotReady"
+
+
+def error_response(message: str, kind: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": message, "type": kind}, status_code=status)

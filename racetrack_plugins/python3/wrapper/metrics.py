@@ -1,0 +1,116 @@
+"""Call metrics, exposed as ``GET /metrics`` in the Prometheus text format (version 0.0.4).
+
+Written by hand because ``prometheus-client`` is not a dependency; the wrapper needs only
+counters, one gauge and one histogram, all kept in the app's state.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass
+class _Histogram:
+    bucket_counts: list[int] = field(default_factory=lambda: [0] * len(DURATION_BUCKETS))
+    count: int = 0
+    total: float = 0.0
+
+    def observe(self, value: float) -> None:
+        for index, bound in enumerate(DURATION_BUCKETS):
+            if value <= bound:
+                self.bucket_counts[index] += 1
+        self.count += 1
+        self.total += value
+
+
+@dataclass
+class CallMetrics:
+    """Counters of the calls to a job's endpoints (perform, auxiliary)."""
+
+    requests_started: int = 0
+    requests_done: int = 0
+    last_call_timestamp: float = 0.0
+    endpoint_requests_started: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    internal_errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    durations: dict[str, _Histogram] = field(default_factory=lambda: defaultdict(_Histogram))
+
+    def call_started(self, endpoint: str) -> float:
+        """Count a call; return its start time for ``call_done``."""
+        self.requests_started += 1
+        self.endpoint_requests_started[endpoint] += 1
+        self.last_call_timestamp = time.time()
+        return time.perf_counter()
+
+    def call_done(self, endpoint: str, started: float, *, internal_error: bool = False) -> None:
+        self.requests_done += 1
+        self.durations[endpoint].observe(time.perf_counter() - started)
+        if internal_error:
+            self.internal_errors[endpoint] += 1
+
+    def render(self) -> str:
+        """The metrics in the Prometheus text exposition format."""
+        lines: list[str] = []
+        _family(lines, "requests_started_total", "counter", "Calls to the job's endpoints started")
+        lines.append(f"requests_started_total {self.requests_started}")
+        _family(lines, "requests_done_total", "counter", "Calls to the job's endpoints finished")
+        lines.append(f"requests_done_total {self.requests_done}")
+        _family(lines, "endpoint_requests_started_total", "counter", "Calls started, per endpoint")
+        for endpoint, count in sorted(self.endpoint_requests_started.items()):
+            lines.append(f"endpoint_requests_started_total{_labels(endpoint=endpoint)} {count}")
+        _family(
+            lines,
+            "request_internal_errors_total",
+            "counter",
+            "Calls that failed with an exception in the job's code, per endpoint",
+        )
+        for endpoint, count in sorted(self.internal_errors.items()):
+            lines.append(f"request_internal_errors_total{_labels(endpoint=endpoint)} {count}")
+        _family(lines, "request_duration_seconds", "histogram", "Duration of calls, per endpoint")
+        for endpoint, histogram in sorted(self.durations.items()):
+            for bound, count in zip(DURATION_BUCKETS, histogram.bucket_counts, strict=True):
+                labels = _labels(endpoint=endpoint, le=_number(bound))
+                lines.append(f"request_duration_seconds_bucket{labels} {count}")
+            labels = _labels(endpoint=endpoint, le="+Inf")
+            lines.append(f"request_duration_seconds_bucket{labels} {histogram.count}")
+            labels = _labels(endpoint=endpoint)
+            lines.append(f"request_duration_seconds_sum{labels} {_number(histogram.total)}")
+            lines.append(f"request_duration_seconds_count{labels} {histogram.count}")
+        _family(lines, "last_call_timestamp", "gauge", "Unix time of the last call started")
+        lines.append(f"last_call_timestamp {_number(self.last_call_timestamp)}")
+        return "\n".join(lines) + "\n"
+
+
+def _family(lines: list[str], name: str, kind: str, help_text: str) -> None:
+    lines.append(f"# HELP {name} {help_text}")
+    lines.append(f"# TYPE {name} {kind}")
+
+
+def _labels(**labels: str) -> str:
+    def escape(value: str) -> str:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+    return "{" + ",".join(f'{name}="{escape(value)}"' for name, value in labels.items()) + "}"
+
+
+def _number(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+async def metrics(request: Request) -> Response:
+    call_metrics: CallMetrics = request.app.state.metrics
+    return Response(call_metrics.render(), media_type=CONTENT_TYPE)
+
+
+routes = [Route("/metrics", metrics, methods=["GET"])]
