@@ -30,7 +30,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typing(session: nox.Session) -> None:
     """Type-check the packages, tests and samples with mypy in strict mode."""
-    install(session, "typing")
+    install(session, "typing", "tests")
     session.run("mypy")
 
 
