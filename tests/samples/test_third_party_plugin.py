@@ -151,3 +151,25 @@ def test_a_plugin_that_fails_to_load_is_not_left_installed(venv: Path, tmp_path:
     assert "broken" not in plugins(venv)
     listed = run(uv(), "pip", "list", "--python", venv / "bin" / "python", "--format", "json")
     assert "racetrack-broken" not in {item["name"] for item in json.loads(listed.stdout)}
+
+
+@pytest.mark.slow
+def test_a_wheel_and_a_requirement_install_too(venv: Path, tmp_path: Path) -> None:
+    built = run(uv(), "build", "--wheel", "--out-dir", tmp_path / "dist", SAMPLE_PLUGIN)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("racetrack_hello_jobtype-0.1.0-*.whl")
+
+    done = racetrack(venv, "plugin", "install", "--local", wheel)
+    assert done.returncode == 0, done.stderr
+    assert plugins(venv)["hello"]["job_types"] == ["hello:1.0.0"]
+    done = racetrack(venv, "plugin", "uninstall", "--local", "racetrack-hello-jobtype")
+    assert done.returncode == 0, done.stderr
+    assert "hello" not in plugins(venv)
+
+    requirement = f"racetrack-hello-jobtype @ {wheel.as_uri()}"
+    done = racetrack(venv, "plugin", "install", "--local", requirement)
+    assert done.returncode == 0, done.stderr
+    assert plugins(venv)["hello"]["distribution"] == "racetrack-hello-jobtype"
+    done = racetrack(venv, "plugin", "uninstall", "--local", "hello")
+    assert done.returncode == 0, done.stderr
+    assert "hello" not in plugins(venv)
