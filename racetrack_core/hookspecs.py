@@ -106,8 +106,8 @@ def cli_commands(cli: click.Group) -> None:
     """Add commands to the ``racetrack`` command line.
 
     Called when the CLI starts, with the top-level ``click`` group. Add commands with
-    ``cli.add_command(...)`` or the ``@cli.command()`` decorator; a name that a built-in command
-    uses already is rejected. Return nothing.
+    ``cli.add_command(...)`` or the ``@cli.command()`` decorator; a command whose name is taken
+    already is left out with a warning naming the plugin. Return nothing.
     """
 
 
