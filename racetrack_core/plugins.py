@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import importlib_metadata
@@ -43,15 +43,7 @@ class PluginInfo:
     infrastructure_targets: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "distribution": self.distribution,
-            "builtin": self.builtin,
-            "hooks": self.hooks,
-            "job_types": self.job_types,
-            "infrastructure_targets": self.infrastructure_targets,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

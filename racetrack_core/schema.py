@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 from jsonschema import Draft202012Validator
@@ -29,6 +29,8 @@ from racetrack_core.plugins import PluginManager
 from racetrack_core.registry import JobType
 
 SCHEMA_FILE = "manifest.schema.json"
+
+FindingKind = Literal["field", "type", "unknown", "missing"]
 DEFAULT_VERSION = "0.0.1"
 
 
@@ -51,6 +53,21 @@ class ValidatedManifest:
 
     def to_yaml(self) -> str:
         return dump_yaml(self.data)
+
+
+@dataclass(frozen=True)
+class _Finding:
+    """One problem before it is worded: where, what, and what kind of sentence it needs.
+
+    ``type`` marks a value of the wrong type (it silences the value's other findings);
+    ``unknown`` a field the schema does not know, with the closest valid path if any;
+    ``missing`` a required field that is absent.
+    """
+
+    path: FieldPath
+    message: str = ""
+    kind: FindingKind = "field"
+    suggestion: str | None = None
 
 
 @functools.cache
@@ -135,19 +152,19 @@ def validate_manifest(manifest: Manifest, plugins: PluginManager) -> ValidatedMa
     every problem, sorted by line.
     """
     data = manifest.data
-    problems: list[tuple[FieldPath, str]] = []
+    problems: list[_Finding] = []
     schema = _with_plugin_fields(plugins)
     validator = Draft202012Validator(schema)
     for error in validator.iter_errors(data):
-        problems.extend(_explain(error, (), data))
+        problems.extend(_explain(error, ()))
 
     problems = _drop_explained_missing(problems)
     problems = _drop_after_type_errors(problems)
     job_type = None
-    if not any(path[:1] == ("jobtype",) for path, _ in problems) and "jobtype" in data:
+    if not any(found.path[:1] == ("jobtype",) for found in problems) and "jobtype" in data:
         job_type, problem = _resolve_job_type(plugins, str(data["jobtype"]))
         if problem:
-            problems.append((("jobtype",), problem))
+            problems.append(_Finding(("jobtype",), problem))
     if job_type is not None and isinstance(data.get("jobtype_extra", {}), Mapping):
         extra = data.get("jobtype_extra", {})
         problems.extend(_drop_after_type_errors(_check_extra(job_type, extra)))
@@ -161,7 +178,7 @@ def validate_manifest(manifest: Manifest, plugins: PluginManager) -> ValidatedMa
                         f"plugin '{plugin}' returned {type(found).__name__} from "
                         "validate_manifest; return racetrack_core.manifest.Problem objects"
                     )
-                problems.append((_split_path(found.field), found.message))
+                problems.append(_Finding(_split_path(found.field), found.message))
 
     if problems or job_type is None:
         messages = _format(manifest, problems) or ["field 'jobtype' is missing"]
@@ -176,30 +193,20 @@ def validate_manifest(manifest: Manifest, plugins: PluginManager) -> ValidatedMa
     )
 
 
-def _drop_explained_missing(problems: list[tuple[FieldPath, str]]) -> list[tuple[FieldPath, str]]:
+def _drop_explained_missing(problems: list[_Finding]) -> list[_Finding]:
     """A typo gives 'unknown field' with a suggestion; don't also report the field as missing."""
-    suggested = {
-        message.split("did you mean '", 1)[1].rstrip("'?")
-        for _, message in problems
-        if message.startswith("unknown field; did you mean '")
-    }
+    suggested = {found.suggestion for found in problems if found.kind == "unknown"}
     return [
-        (path, message)
-        for path, message in problems
-        if not (message == "missing required field" and _dotted(path) in suggested)
+        found
+        for found in problems
+        if not (found.kind == "missing" and _dotted(found.path) in suggested)
     ]
 
 
-def _drop_after_type_errors(
-    problems: list[tuple[FieldPath, str]],
-) -> list[tuple[FieldPath, str]]:
+def _drop_after_type_errors(problems: list[_Finding]) -> list[_Finding]:
     """A value of the wrong type needs one sentence, not one per keyword it also fails."""
-    mistyped = {path for path, message in problems if message.startswith("expected ")}
-    return [
-        (path, message)
-        for path, message in problems
-        if path not in mistyped or message.startswith("expected ")
-    ]
+    mistyped = {found.path for found in problems if found.kind == "type"}
+    return [found for found in problems if found.path not in mistyped or found.kind == "type"]
 
 
 def _resolve_job_type(plugins: PluginManager, reference: str) -> tuple[JobType | None, str]:
@@ -210,37 +217,35 @@ def _resolve_job_type(plugins: PluginManager, reference: str) -> tuple[JobType |
         name = reference.partition(":")[0]
         message = str(exc)
         if name not in registry.names():
-            close = difflib.get_close_matches(name, registry.names(), n=1)
-            if close:
-                message += f"; did you mean '{close[0]}'?"
+            message += _did_you_mean(name, registry.names())
         return None, message
 
 
-def _check_extra(job_type: JobType, extra: Mapping[str, Any]) -> list[tuple[FieldPath, str]]:
+def _check_extra(job_type: JobType, extra: Mapping[str, Any]) -> list[_Finding]:
     fragment = job_type.extra_schema
     if fragment is None:
         return [
-            (("jobtype_extra", key), f"job type '{job_type.name}' takes no jobtype_extra fields")
+            _Finding(
+                ("jobtype_extra", key), f"job type '{job_type.name}' takes no jobtype_extra fields"
+            )
             for key in extra
         ]
     _check_schema(fragment, f"job type '{job_type.ref}' of plugin '{job_type.plugin}'")
     problems = []
     for error in Draft202012Validator(fragment).iter_errors(dict(extra)):
-        problems.extend(_explain(error, ("jobtype_extra",), extra))
+        problems.extend(_explain(error, ("jobtype_extra",)))
     return problems
 
 
-def _check_semantics(
-    data: Mapping[str, Any], plugins: PluginManager
-) -> list[tuple[FieldPath, str]]:
-    problems: list[tuple[FieldPath, str]] = []
+def _check_semantics(data: Mapping[str, Any], plugins: PluginManager) -> list[_Finding]:
+    problems: list[_Finding] = []
     for section in ("build_env", "runtime_env"):
         env = data.get(section)
         if isinstance(env, Mapping):
             for name in env:
                 if name in RESERVED_ENV:
                     problems.append(
-                        (
+                        _Finding(
                             (section, name),
                             f"'{name}' is set by Racetrack itself; choose another name",
                         )
@@ -254,7 +259,7 @@ def _check_semantics(
             low_value, high_value = parse(low), parse(high)
             if low_value is not None and high_value is not None and low_value > high_value:
                 problems.append(
-                    (
+                    _Finding(
                         ("resources", f"{kind}_min"),
                         f"{low} is more than {kind}_max ({high}); "
                         "the minimum cannot exceed the maximum",
@@ -266,10 +271,8 @@ def _check_semantics(
         if target not in targets.names():
             installed = ", ".join(targets.names()) or "none"
             message = f"unknown infrastructure target '{target}'. Installed: {installed}"
-            close = difflib.get_close_matches(target, targets.names(), n=1)
-            if close:
-                message += f"; did you mean '{close[0]}'?"
-            problems.append((("infrastructure_target",), message))
+            message += _did_you_mean(target, targets.names())
+            problems.append(_Finding(("infrastructure_target",), message))
     return problems
 
 
@@ -312,7 +315,19 @@ TYPE_NAMES = {
 }
 
 
-def _explain(error: ValidationError, prefix: FieldPath, root: Any) -> list[tuple[FieldPath, str]]:
+def _closest(word: str, options: Iterable[str]) -> str | None:
+    """The option most like ``word``, if one is close enough to be a likely typo."""
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return close[0] if close else None
+
+
+def _did_you_mean(word: str, options: Iterable[str]) -> str:
+    """``; did you mean 'x'?`` for the closest option, or nothing."""
+    close = _closest(word, options)
+    return f"; did you mean '{close}'?" if close else ""
+
+
+def _explain(error: ValidationError, prefix: FieldPath) -> list[_Finding]:
     path: FieldPath = (*prefix, *error.absolute_path)
     keyword = str(error.validator)
     instance: Any = error.instance
@@ -321,58 +336,51 @@ def _explain(error: ValidationError, prefix: FieldPath, root: Any) -> list[tuple
     hint = schema.get("x-hint")
     if "propertyNames" in error.relative_schema_path:
         key = instance
-        return [((*path, key), f"the name '{key}' is not valid: expected {hint or 'a valid name'}")]
+        message = f"the name '{key}' is not valid: expected {hint or 'a valid name'}"
+        return [_Finding((*path, key), message)]
     if keyword == "additionalProperties" and isinstance(instance, Mapping):
         allowed = sorted(schema.get("properties", {}))
         found = []
         for key in instance:
             if key in schema.get("properties", {}):
                 continue
-            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            close = _closest(str(key), allowed)
             if close:
-                found.append(
-                    ((*path, key), f"unknown field; did you mean '{_dotted((*path, close[0]))}'?")
-                )
+                suggestion = _dotted((*path, close))
+                message = f"did you mean '{suggestion}'?"
             else:
-                found.append(
-                    ((*path, key), f"unknown field; allowed fields here: {', '.join(allowed)}")
-                )
+                suggestion, message = None, f"allowed fields here: {', '.join(allowed)}"
+            found.append(_Finding((*path, key), message, "unknown", suggestion))
         return found
     if keyword == "required":
         missing = [name for name in expected if name not in instance]
-        return [((*path, name), "missing required field") for name in missing]
+        return [_Finding((*path, name), kind="missing") for name in missing]
     value = _show(instance)
     if keyword == "type":
         types = expected if isinstance(expected, list) else [expected]
         names = [TYPE_NAMES.get(str(t), str(t)) for t in types]
         wanted = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
         advice = f"; write {hint}" if hint else ""
-        return [(path, f"expected {wanted}, got {_describe(instance)}{advice}")]
+        return [_Finding(path, f"expected {wanted}, got {_describe(instance)}{advice}", "type")]
     if keyword in {"pattern", "format"}:
-        return [
-            (
-                path,
-                f"{value} is not valid: expected {hint or f'to match {expected}'}",
-            )
-        ]
+        return [_Finding(path, f"{value} is not valid: expected {hint or f'to match {expected}'}")]
     if keyword == "enum":
         options = [str(option) for option in expected]
         message = f"{value} is not one of {', '.join(options)}"
-        close = difflib.get_close_matches(str(instance), options, n=1)
-        return [(path, message + (f"; did you mean '{close[0]}'?" if close else ""))]
+        return [_Finding(path, message + _did_you_mean(str(instance), options))]
     if keyword in {"minimum", "exclusiveMinimum"}:
-        return [(path, f"{value} is too small: the minimum is {expected}")]
+        return [_Finding(path, f"{value} is too small: the minimum is {expected}")]
     if keyword in {"maximum", "exclusiveMaximum"}:
-        return [(path, f"{value} is too large: the maximum is {expected}")]
+        return [_Finding(path, f"{value} is too large: the maximum is {expected}")]
     if keyword == "uniqueItems" and isinstance(instance, list):
         seen: list[Any] = []
         for item in instance:
             if item in seen:
-                return [(path, f"{_show(item)} is listed more than once")]
+                return [_Finding(path, f"{_show(item)} is listed more than once")]
             seen.append(item)
     if keyword == "maxProperties" and expected == 0:
-        return [(path, "takes no fields here")]
-    return [(path, error.message)]
+        return [_Finding(path, "takes no fields here")]
+    return [_Finding(path, error.message)]
 
 
 def _describe(value: Any) -> str:
@@ -422,30 +430,20 @@ def _split_path(dotted: str) -> FieldPath:
     return tuple(parts)
 
 
-def _format(manifest: Manifest, problems: Iterable[tuple[FieldPath, str]]) -> list[str]:
+def _format(manifest: Manifest, problems: Iterable[_Finding]) -> list[str]:
+    """Word each finding with its field and line; sort by line and drop repeats."""
     ordered = []
-    for path, message in problems:
-        location = manifest.location(path) if path else None
-        if message == "missing required field":
-            parent = manifest.location(path[:-1]) if len(path) > 1 else None
-            where = f" ({parent.describe()})" if parent and parent.describe() else ""
-            text = f"missing required field '{_dotted(path)}'{where}"
-            line = parent.line if parent and parent.line else 0
-        elif message.startswith("unknown field;"):
-            where = f" ({location.describe()})" if location and location.describe() else ""
-            text = (
-                f"unknown field '{_dotted(path)}'{where}: {message.removeprefix('unknown field; ')}"
-            )
-            line = location.line if location and location.line else 0
+    for found in problems:
+        # A missing field has no line of its own: point at the mapping that lacks it.
+        anchor = found.path[:-1] if found.kind == "missing" else found.path
+        location = manifest.location(anchor) if anchor else None
+        where = f" ({location.describe()})" if location and location.describe() else ""
+        field = _dotted(found.path)
+        if found.kind == "missing":
+            text = f"missing required field '{field}'{where}"
+        elif found.kind == "unknown":
+            text = f"unknown field '{field}'{where}: {found.message}"
         else:
-            where = f" ({location.describe()})" if location and location.describe() else ""
-            text = f"field '{_dotted(path)}'{where}: {message}"
-            line = location.line if location and location.line else 0
-        ordered.append((line, text))
-    seen = set()
-    result = []
-    for _, text in sorted(ordered, key=lambda item: item[0]):
-        if text not in seen:
-            seen.add(text)
-            result.append(text)
-    return result
+            text = f"field '{field}'{where}: {found.message}"
+        ordered.append((location.line if location and location.line else 0, text))
+    return list(dict.fromkeys(text for _, text in sorted(ordered, key=lambda item: item[0])))
