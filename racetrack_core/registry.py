@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from racetrack_core import versions
@@ -24,6 +25,9 @@ class JobType:
 
     ``extra_schema`` is the JSON-schema fragment that validates the manifest's
     ``jobtype_extra`` section for this job type (None accepts no ``jobtype_extra`` fields).
+    ``local_recipe`` (a ``racetrack_core.infrastructure.LocalRecipe``) builds and runs a job as
+    a process on the host; None means the job type needs a container target.
+    ``dockerfile_template`` is the Jinja2 Dockerfile template for container targets.
     ``options`` holds whatever else the plugin wants to hand its own build and run code.
     """
 
@@ -33,6 +37,8 @@ class JobType:
     description: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     plugin: str = ""
+    local_recipe: Any = None
+    dockerfile_template: Path | None = None
 
     @property
     def ref(self) -> str:
@@ -44,7 +50,9 @@ class JobType:
 class InfrastructureTarget:
     """A place where jobs are built and run, such as ``local``, ``docker`` or ``kubernetes``.
 
-    ``driver`` is the object that builds, runs and reports on jobs for this target.
+    ``driver`` makes the object that builds, runs and reports on jobs for this target: a
+    callable taking a ``racetrack_core.infrastructure.TargetContext`` and returning an
+    ``InfrastructureDriver``. It is called once, when a server starts using the target.
     """
 
     name: str
@@ -146,6 +154,8 @@ class JobTypeRegistrar:
         extra_schema: Mapping[str, Any] | None = None,
         description: str = "",
         options: Mapping[str, Any] | None = None,
+        local_recipe: Any = None,
+        dockerfile_template: Path | None = None,
     ) -> JobType:
         """Register one version of a job type and return it."""
         job_type = JobType(
@@ -155,6 +165,8 @@ class JobTypeRegistrar:
             description=description,
             options=dict(options or {}),
             plugin=self.plugin,
+            local_recipe=local_recipe,
+            dockerfile_template=dockerfile_template,
         )
         self._registry.add(job_type)
         return job_type

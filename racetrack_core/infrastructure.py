@@ -1,0 +1,165 @@
+"""The contract between the deployment pipeline, job types and infrastructure targets.
+
+The pipeline hands an infrastructure target's driver a ``JobSpec`` (everything needed to build
+and run one job version) and drives it through these steps, in order::
+
+    driver.prepare(spec, log)        build what the job needs (environment, image); may be slow
+    replica = driver.start(spec)     start a new replica next to any old one; return at once
+    ... the pipeline polls replica.url + /live and /ready until the new replica answers ...
+    driver.retire(old_replica)       stop the replica it replaced (after traffic moved)
+
+or, when anything fails, ``driver.stop(replica)`` on the new replica only, so the previous
+version keeps serving. Drivers are called from worker threads, never from the event loop.
+
+A job type tells targets how to build and run its jobs: ``JobType.local_recipe`` (a
+``LocalRecipe``) for targets that run processes on the host, and ``JobType.dockerfile_template``
+for container targets. A job type without a local recipe cannot run on the local target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from racetrack_core.errors import RacetrackError
+
+#: Where a driver writes build output; each call appends one line to the deployment's build log.
+BuildLog = Callable[[str], None]
+
+
+class DeployError(RacetrackError):
+    """Building or starting a job failed; the message says why and is shown to the deployer.
+
+    ``log_tail`` holds the last lines of output that explain the failure, if there are any.
+    """
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.log_tail = log_tail
+
+
+class ReplicaStatus(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    ERROR = "error"
+    LOST = "lost"
+    ORPHANED = "orphaned"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job version to build and run.
+
+    ``workspace`` is the job's own directory (the repository's ``git.directory``), already
+    fetched and read-only to the driver. ``env`` is the complete runtime environment (the
+    reserved variables, plugin variables, the manifest's ``runtime_env`` and runtime secrets);
+    drivers pass it to the job as is and never log it. ``state_dir`` is a folder the driver may
+    use for this job version's files; it survives restarts and is removed on delete.
+    """
+
+    name: str
+    version: str
+    manifest: Mapping[str, Any]
+    job_type: Any  # racetrack_core.registry.JobType (kept loose to avoid an import cycle)
+    workspace: Path
+    env: Mapping[str, str]
+    deployment_id: str
+    deployment_timestamp: int
+    state_dir: Path
+    build_env: Mapping[str, str] = field(default_factory=dict)
+    no_cache: bool = False
+
+
+@dataclass(frozen=True)
+class Replica:
+    """A running (or starting) instance of a job version, reachable at ``url``.
+
+    ``url`` is the base URL the job serves at, such as ``http://127.0.0.1:38211``; Pub appends
+    ``/pub/job/{name}/{version}{path}``. ``id`` is unique among the replicas of a driver.
+    """
+
+    id: str
+    name: str
+    version: str
+    url: str
+    deployment_timestamp: int
+
+
+@dataclass(frozen=True)
+class ReplicaState:
+    """What a driver knows about one replica right now."""
+
+    replica: Replica
+    status: ReplicaStatus
+    error: str | None = None
+    restarts: int = 0
+
+
+@dataclass(frozen=True)
+class TargetContext:
+    """What a target's driver factory receives when a server starts using the target.
+
+    ``home`` is a folder that belongs to this target alone (it survives restarts).
+    ``settings`` holds the target's own settings from the server configuration (may be empty).
+    ``constraints`` is a pip constraints file pinning the server's own packages, or None.
+    """
+
+    home: Path
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    constraints: Path | None = None
+
+
+@runtime_checkable
+class InfrastructureDriver(Protocol):
+    """What an infrastructure target's ``driver`` does. Every method is synchronous."""
+
+    def prepare(self, spec: JobSpec, log: BuildLog) -> None:
+        """Build what ``spec`` needs to run; raise DeployError when that fails."""
+
+    def start(self, spec: JobSpec) -> Replica:
+        """Start a new replica of ``spec`` (next to any running one) and return it at once."""
+
+    def stop(self, replica: Replica) -> None:
+        """Stop a replica and forget it; do nothing when it is already gone."""
+
+    def retire(self, replica: Replica) -> None:
+        """Stop a replica that a newer one has replaced (after letting calls in flight end)."""
+
+    def delete(self, name: str, version: str) -> None:
+        """Stop every replica of a job version and remove its files."""
+
+    def replicas(self) -> list[ReplicaState]:
+        """Every replica the driver runs, including ones the database may not know (orphans)."""
+
+    def restore(self, spec: JobSpec, replica: Replica) -> Replica:
+        """Make sure a replica recorded before a restart runs again; return the live replica."""
+
+    def logs(self, name: str, version: str, tail: int = 0) -> str:
+        """The last ``tail`` lines of a job version's output (0: all of it)."""
+
+    def follow_logs(self, name: str, version: str, tail: int = 20) -> Iterator[str]:
+        """The last ``tail`` lines, then each new line as it is written, until closed."""
+
+    def close(self) -> None:
+        """Stop supervising and stop every replica; called once when the server stops."""
+
+
+@runtime_checkable
+class LocalRecipe(Protocol):
+    """How a job type builds and runs a job as a process on the host (no containers).
+
+    ``environment_key`` identifies what ``build`` produces, so that a target can reuse an
+    environment while the key does not change (same requirements, same Python, same wrapper).
+    """
+
+    def environment_key(self, spec: JobSpec) -> str:
+        """A short stable digest of everything ``build`` depends on."""
+
+    def build(self, spec: JobSpec, env_dir: Path, log: BuildLog) -> None:
+        """Create the environment in ``env_dir``; raise DeployError when that fails."""
+
+    def command(self, spec: JobSpec, env_dir: Path, port: int) -> list[str]:
+        """The command line that serves the job on ``127.0.0.1:port`` (also set as JOB_PORT)."""

@@ -1,0 +1,1 @@
+"""The ``local`` infrastructure target: jobs run as supervised processes on this machine."""
