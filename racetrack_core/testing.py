@@ -8,6 +8,9 @@ Installing Racetrack makes these fixtures available to every test suite in the e
 ``register_plugin``
     ``register_plugin(plugin, name=None) -> name`` registers a plugin object on that manager
     and unregisters it when the test ends.
+``git_server``, ``private_git_server``
+    A real git smart-HTTP server on 127.0.0.1 (git's own http-backend), public or behind HTTP
+    basic auth, for testing deployments from git (see :mod:`racetrack_core.gitserver`).
 
 A job-type plugin can then be tested through the same registries the server uses::
 
@@ -24,6 +27,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
 
 import pytest
+
+pytest_plugins = ["racetrack_core.gitserver"]
 
 if TYPE_CHECKING:
     from racetrack_core.plugins import PluginManager

@@ -1,14 +1,27 @@
-"""Suite-wide rules: in CI (CI=true) a skipped test is a failure, so nothing is silently left out.
+"""Suite-wide rules and fixtures.
 
-Tests that need Docker, PostgreSQL, Chromium or Go skip on a developer machine without them;
-CI installs all of them, so a skip there means something is broken.
+In CI (CI=true) a skipped test is a failure, so nothing is silently left out: tests that need
+Docker, PostgreSQL, Chromium or Go skip on a developer machine without them; CI installs all of
+them, so a skip there means something is broken.
+
+``database_url`` runs a test on SQLite and on PostgreSQL. PostgreSQL comes from
+``RACETRACK_TEST_POSTGRES_URL`` (a role that may create databases); each test gets a database
+of its own, dropped afterwards. `.ci/run` starts PostgreSQL and sets the variable.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
+import psycopg
 import pytest
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from racetrack_core.storage.database import connect
 
 
 def in_ci() -> bool:
@@ -23,3 +36,37 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if skipped and exitstatus == 0:
         reporter.write_line(f"CI=true: {len(skipped)} test(s) skipped; skips fail in CI", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+POSTGRES_URL = os.environ.get("RACETRACK_TEST_POSTGRES_URL", "")
+
+
+def _admin_dsn(url: str) -> str:
+    parsed = make_url(url).set(drivername="postgresql")
+    return parsed.render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database, SQLite file or fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'racetrack.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("RACETRACK_TEST_POSTGRES_URL is not set (PostgreSQL is not available)")
+    name = f"rt_test_{uuid.uuid4().hex[:12]}"
+    admin = _admin_dsn(POSTGRES_URL)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = connect(database_url)
+    yield engine
+    engine.dispose()

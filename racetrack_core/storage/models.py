@@ -71,6 +71,13 @@ class Job(SQLModel, table=True):
     notice: str | None = Field(default=None, sa_type=Text)
     deployed_by: str | None = Field(default=None, max_length=255)
     deployment_timestamp: int = 0
+    deployment_id: str | None = Field(default=None, max_length=32)
+    #: The job's own folder inside the fetched source, which the running replica serves.
+    workspace: str | None = Field(default=None, sa_type=Text)
+    #: The serving replica as JSON ({id, url, ...}), as the infrastructure driver reported it.
+    replica: str | None = Field(default=None, sa_type=Text)
+    #: Runtime secrets and the family token, sealed (racetrack_core.security.SecretBox).
+    sealed_secrets: str | None = Field(default=None, sa_type=Text)
     created_at: float = Field(default_factory=now)
     updated_at: float = Field(default_factory=now)
     last_call_at: float | None = None
@@ -86,11 +93,14 @@ class Deployment(SQLModel, table=True):
     job_version: str = Field(max_length=128)
     status: str = Field(default=DeploymentStatus.IN_PROGRESS, index=True, max_length=16)
     phase: str | None = Field(default=None, max_length=128)
+    #: Every phase reached so far as JSON [[phase, unix time], ...], so clients can show timing.
+    phases: str = Field(default="[]", sa_type=Text)
     error: str | None = Field(default=None, sa_type=Text)
     warnings: str = Field(default="[]", sa_type=Text)
     build_log: str = Field(default="", sa_type=Text)
     manifest_yaml: str = Field(sa_type=Text)
     infrastructure_target: str | None = Field(default=None, max_length=64)
+    job_type: str | None = Field(default=None, max_length=128)
     deployed_by: str | None = Field(default=None, max_length=255)
     job_id: str | None = Field(default=None, foreign_key="job.id", max_length=32)
     created_at: float = Field(default_factory=now, index=True)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from racetrack_core import hookimpl
 from racetrack_core.manifest import Problem
 from racetrack_core.registry import JobType, JobTypeRegistrar
+from racetrack_plugins.python3.local import Python3LocalRecipe
 
 VERSION = "1.0.0"
+#: The Jinja2 Dockerfile template for container targets; its header lists what it needs.
+DOCKERFILE_TEMPLATE = Path(__file__).resolve().parent / "Dockerfile.jinja"
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 
 EXTRA_SCHEMA: dict[str, Any] = {
@@ -64,6 +67,8 @@ def register_job_types(registry: JobTypeRegistrar) -> None:
         VERSION,
         extra_schema=EXTRA_SCHEMA,
         description="A Python class with a perform method, served over HTTP with Swagger docs.",
+        local_recipe=Python3LocalRecipe(),
+        dockerfile_template=DOCKERFILE_TEMPLATE,
     )
 
 

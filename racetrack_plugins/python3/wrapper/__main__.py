@@ -1,4 +1,7 @@
-"""``python -m racetrack_plugins.python3.wrapper``: serve a job's class over HTTP with uvicorn."""
+"""``python -m racetrack_plugins.python3.wrapper``: serve a job's class over HTTP with uvicorn.
+
+A job's environment holds a standalone copy of this package named ``racetrack_job_wrapper``.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from .settings import DEFAULT_PORT, WrapperSettings, env_int
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m racetrack_plugins.python3.wrapper",
+        prog=f"python -m {__package__ or 'racetrack_job_wrapper'}",
         description="Serve the perform method of a Python class as a Racetrack job.",
     )
     parser.add_argument(

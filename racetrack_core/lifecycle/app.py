@@ -1,0 +1,167 @@
+"""The Lifecycle API's app factory: ``create_app(settings, plugins, engine)``.
+
+The same routes are served at the root and under ``/lifecycle`` (racetrack-client appends
+``/lifecycle`` to a remote without a path). Plugins may add routes through ``api_routes``.
+The lifespan starts the deployment pipeline and the job watcher, and stops every job the
+drivers run when the app stops.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+import racetrack_core
+from racetrack_core.lifecycle import deploy_routes, job_routes, service_routes
+from racetrack_core.lifecycle.pipeline import Pipeline
+from racetrack_core.lifecycle.responses import (
+    ApiError,
+    JSONAnswer,
+    handle_api_error,
+    handle_http_exception,
+    handle_unexpected,
+)
+from racetrack_core.lifecycle.service import LifecycleService
+from racetrack_core.lifecycle.watcher import JobWatcher
+from racetrack_core.plugins import PluginManager
+from racetrack_core.settings import Settings
+from racetrack_core.storage.database import connect, migrate
+
+log = logging.getLogger("racetrack.lifecycle")
+
+MOUNT = "/lifecycle"
+
+
+def create_app(
+    settings: Settings, plugins: PluginManager, engine: Engine | None = None
+) -> Starlette:
+    """Build the Lifecycle API. ``engine`` defaults to ``settings.database_url``."""
+    plugins.load()
+    engine = engine if engine is not None else connect(settings.database_url)
+    api = [
+        *service_routes.routes(),
+        *deploy_routes.routes(),
+        *job_routes.routes(),
+        *_plugin_routes(plugins),
+    ]
+    docs = [
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/docs", swagger_page, methods=["GET"]),
+        Route("/", lambda request: RedirectResponse("docs"), methods=["GET"]),
+        Mount("/swagger-ui", app=StaticFiles(directory=_swagger_assets()), name="swagger-ui"),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        await anyio.to_thread.run_sync(migrate, engine)
+        service = LifecycleService(settings, plugins, engine)
+        pipeline = Pipeline(service)
+        service.pipeline = pipeline
+        watcher = JobWatcher(service, pipeline)
+        app.state.service = service
+        app.state.watcher = watcher
+        app.state.started_at = round(time.time(), 3)
+        app.state.api_routes = api
+        watcher.start()
+        try:
+            yield {}
+        finally:
+            await anyio.to_thread.run_sync(_shut_down, service, pipeline, watcher)
+
+    return Starlette(
+        routes=[Mount(MOUNT, routes=[*api, *docs]), *api, *docs],
+        lifespan=lifespan,
+        exception_handlers={
+            ApiError: handle_api_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+    )
+
+
+def _shut_down(service: LifecycleService, pipeline: Pipeline, watcher: JobWatcher) -> None:
+    watcher.stop()
+    pipeline.close()
+    service.close()
+
+
+def _plugin_routes(plugins: PluginManager) -> list[BaseRoute]:
+    routes: list[BaseRoute] = []
+    for plugin, call in plugins.implementations("api_routes"):
+        added = call() or []
+        for route in added:
+            if not isinstance(route, BaseRoute):
+                log.warning("plugin %s returned a non-route from api_routes; ignored", plugin)
+                continue
+            routes.append(route)
+    return routes
+
+
+def openapi(request: Request) -> JSONAnswer:
+    """The OpenAPI document of every API route, summarised from the handlers' docstrings."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in request.app.state.api_routes:
+        if not isinstance(route, Route) or not route.path.startswith("/api/"):
+            continue
+        doc = (route.endpoint.__doc__ or route.name).strip()
+        summary, _, description = doc.partition("\n")
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            operation: dict[str, Any] = {
+                "summary": summary.strip(),
+                "description": " ".join(description.split()),
+                "operationId": f"{method.lower()}_{route.name}",
+                "responses": {"200": {"description": "JSON answer"}},
+            }
+            if not _is_public(route.path):
+                operation["security"] = [{"RacetrackAuth": []}]
+            paths.setdefault(route.path, {})[method.lower()] = operation
+    return JSONAnswer(
+        {
+            "openapi": "3.1.0",
+            "info": {"title": "Racetrack Lifecycle API", "version": racetrack_core.__version__},
+            "servers": [{"url": MOUNT}],
+            "paths": paths,
+            "components": {
+                "securitySchemes": {
+                    "RacetrackAuth": {"type": "apiKey", "in": "header", "name": "X-Racetrack-Auth"}
+                }
+            },
+        }
+    )
+
+
+def _is_public(path: str) -> bool:
+    return path in {"/api/v1/info", "/api/v1/users/login", "/api/v1/users/logout"}
+
+
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<link rel="stylesheet" href="swagger-ui/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div><script src="swagger-ui/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({{url: "openapi.json", dom_id: "#swagger-ui",
+persistAuthorization: true, presets: [SwaggerUIBundle.presets.apis], layout: "BaseLayout"}});
+</script></body></html>
+"""
+
+
+def swagger_page(_request: Request) -> Response:
+    return HTMLResponse(PAGE.format(title=html.escape("Racetrack Lifecycle API")))
+
+
+def _swagger_assets() -> Path:
+    return Path(str(importlib.import_module("swagger_ui_bundle").swagger_ui_path))

@@ -1,0 +1,217 @@
+"""``POST /deploy`` and the deployment records clients poll."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import anyio.from_thread
+from sqlmodel import Session, col, select
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+
+from racetrack_core.errors import ManifestError
+from racetrack_core.infrastructure import DeployError
+from racetrack_core.lifecycle.context import caller_of, service_of
+from racetrack_core.lifecycle.jobs import deployment_dto, job_dto
+from racetrack_core.lifecycle.pipeline import DeployRequest, secret_vars
+from racetrack_core.lifecycle.responses import (
+    BadRequest,
+    Conflict,
+    JSONAnswer,
+    NotFound,
+    PayloadTooLarge,
+    read_json_object,
+)
+from racetrack_core.lifecycle.service import LifecycleService
+from racetrack_core.manifest import Manifest, dump_yaml
+from racetrack_core.schema import validate_manifest
+from racetrack_core.storage.models import Deployment, DeploymentStatus, Job
+
+#: Serializes the "is one already running?" check with the insert of a new deployment.
+_admission = threading.Lock()
+DEPLOY_FIELDS = {
+    "manifest",
+    "git_credentials",
+    "secret_vars",
+    "build_context",
+    "force",
+    "build_flags",
+}
+
+
+async def deploy(request: Request) -> JSONAnswer:
+    """Start deploying a manifest; answer ``{"id"}`` at once (poll ``GET /deploy/{id}``)."""
+    service = service_of(request)
+    caller = caller_of(request)
+    body = await read_json_object(request)
+    unknown = sorted(set(body) - DEPLOY_FIELDS)
+    if unknown:
+        raise BadRequest(
+            f"unknown field {unknown[0]!r} in the deploy request; expected: "
+            + ", ".join(sorted(DEPLOY_FIELDS))
+        )
+    deploy_request = _parse(request, body)
+    deploy_request.deployed_by = caller.name
+    deployment_id = admit(service, deploy_request, force=bool(body.get("force")))
+    service.pipeline.submit(deployment_id, deploy_request)
+    return JSONAnswer({"id": deployment_id})
+
+
+def _parse(request: Request, body: Mapping[str, Any]) -> DeployRequest:
+    service = service_of(request)
+    manifest = body.get("manifest")
+    if not isinstance(manifest, dict):
+        raise BadRequest("field 'manifest' is required: the job.yaml contents as an object")
+    try:
+        validated = validate_manifest(Manifest(data=manifest), service.plugins)
+    except ManifestError as exc:
+        raise BadRequest(str(exc)) from None
+    target = str(
+        validated.data.get("infrastructure_target") or service.settings.infrastructure_target
+    )
+    credentials = body.get("git_credentials")
+    git_credentials = None
+    if credentials is not None:
+        if not isinstance(credentials, Mapping) or not {"username", "password"} <= set(credentials):
+            raise BadRequest("field 'git_credentials' must be null or {username, password}")
+        git_credentials = (str(credentials["username"]), str(credentials["password"]))
+    try:
+        build_secrets, runtime_secrets = secret_vars(body)
+    except DeployError as exc:
+        raise BadRequest(str(exc)) from None
+    context = body.get("build_context")
+    if context is not None:
+        if not isinstance(context, str):
+            raise BadRequest("field 'build_context' must be base64 text of a tar.gz, or null")
+        limit = service.settings.build_context_max_bytes
+        if len(context) > limit:
+            raise PayloadTooLarge(
+                f"the build context is {len(context) // 1024} KiB, more than the limit of "
+                f"{limit // 1024} KiB; leave large files out (.gitignore) or deploy from git"
+            )
+    flags = body.get("build_flags") or []
+    if not isinstance(flags, list) or not all(isinstance(flag, str) for flag in flags):
+        raise BadRequest("field 'build_flags' must be a list of strings, like ['--no-cache']")
+    return DeployRequest(
+        manifest=validated.data,
+        job_type=validated.job_type,
+        target=target,
+        deployed_by="",
+        warnings=list(validated.warnings),
+        git_credentials=git_credentials,
+        build_env_secrets=build_secrets,
+        runtime_env_secrets=runtime_secrets,
+        build_context=context,
+        no_cache="--no-cache" in flags,
+    )
+
+
+def admit(service: LifecycleService, deploy_request: DeployRequest, *, force: bool) -> str:
+    """Record a new deployment, refusing a second one of a job at once or a redeploy
+    without ``force``; return its id."""
+    name, version = deploy_request.name, deploy_request.version
+    with _admission, Session(service.engine) as session:
+        ongoing = session.exec(
+            select(Deployment).where(
+                Deployment.job_name == name,
+                Deployment.job_version == version,
+                Deployment.status == DeploymentStatus.IN_PROGRESS,
+            )
+        ).first()
+        if ongoing is not None:
+            raise Conflict(
+                f"job {name} {version} is already being deployed (deployment {ongoing.id}, "
+                f"phase: {ongoing.phase}); wait for it to finish"
+            )
+        existing = session.exec(select(Job).where(Job.name == name, Job.version == version)).first()
+        if existing is not None and not force:
+            raise Conflict(
+                f"job {name} {version} is already deployed; deploy the next version, "
+                "or use --force to redeploy this one"
+            )
+        deployment = Deployment(
+            job_name=name,
+            job_version=version,
+            phase="queued",
+            phases=json.dumps([["queued", round(time.time(), 3)]]),
+            manifest_yaml=dump_yaml(deploy_request.manifest),
+            infrastructure_target=deploy_request.target,
+            job_type=deploy_request.job_type.ref,
+            deployed_by=deploy_request.deployed_by,
+        )
+        session.add(deployment)
+        session.commit()
+        return deployment.id
+
+
+def get_deployment(request: Request) -> JSONAnswer:
+    """A deployment's status, phase (and phase history), error, warnings and, when done, job."""
+    service = service_of(request)
+    caller_of(request)
+    deployment_id = request.path_params["deployment_id"]
+    with Session(service.engine) as session:
+        deployment = session.get(Deployment, deployment_id)
+        if deployment is None:
+            raise NotFound(f"no deployment with id {deployment_id}")
+        job = None
+        if deployment.status == DeploymentStatus.DONE and deployment.job_id:
+            row = session.get(Job, deployment.job_id)
+            if row is not None:
+                job = job_dto(row, service.settings.external_pub_url)
+        return JSONAnswer(deployment_dto(deployment, job))
+
+
+def list_deployments(request: Request) -> JSONAnswer:
+    """Recent deployments, newest first (``?limit=``, default 100)."""
+    service = service_of(request)
+    caller_of(request)
+    try:
+        limit = max(1, min(int(request.query_params.get("limit", "100")), 1000))
+    except ValueError:
+        raise BadRequest("query parameter 'limit' must be a whole number") from None
+    with Session(service.engine) as session:
+        rows = session.exec(
+            select(Deployment).order_by(col(Deployment.created_at).desc()).limit(limit)
+        )
+        return JSONAnswer([deployment_dto(row, None) for row in rows])
+
+
+def deployment_build_log(request: Request) -> JSONAnswer:
+    """A deployment's build log (``?tail=N``, 0 for all)."""
+    service = service_of(request)
+    caller_of(request)
+    deployment_id = request.path_params["deployment_id"]
+    with Session(service.engine) as session:
+        deployment = session.get(Deployment, deployment_id)
+        if deployment is None:
+            raise NotFound(f"no deployment with id {deployment_id}")
+        return JSONAnswer({"logs": tail_lines(deployment.build_log, request)})
+
+
+def read_json_body(request: Request) -> dict[str, Any]:
+    """The body of a request to a synchronous route, as a JSON object."""
+    return anyio.from_thread.run(read_json_object, request)
+
+
+def tail_lines(text: str, request: Request, default: int = 0) -> str:
+    try:
+        tail = int(request.query_params.get("tail", str(default)))
+    except ValueError:
+        raise BadRequest("query parameter 'tail' must be a whole number") from None
+    if tail <= 0:
+        return text
+    lines = text.splitlines(keepends=True)
+    return "".join(lines[-tail:])
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/api/v1/deploy", deploy, methods=["POST"]),
+        Route("/api/v1/deploy", list_deployments, methods=["GET"]),
+        Route("/api/v1/deploy/{deployment_id}", get_deployment, methods=["GET"]),
+        Route("/api/v1/deploy/{deployment_id}/build-logs", deployment_build_log, methods=["GET"]),
+    ]

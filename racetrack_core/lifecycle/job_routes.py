@@ -1,0 +1,199 @@
+"""Job routes: list, show, logs, delete, move, and the permission check Pub asks for."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, col, select
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+
+from racetrack_core import events
+from racetrack_core.errors import ManifestError
+from racetrack_core.lifecycle.context import caller_of, service_of
+from racetrack_core.lifecycle.deploy_routes import admit, read_json_body, tail_lines
+from racetrack_core.lifecycle.jobs import find_job, job_dto
+from racetrack_core.lifecycle.pipeline import DeployRequest
+from racetrack_core.lifecycle.responses import BadRequest, Conflict, JSONAnswer, NotFound
+from racetrack_core.manifest import Manifest
+from racetrack_core.schema import validate_manifest
+from racetrack_core.storage.models import Deployment, DeploymentStatus, Job, JobFamily, JobStatus
+
+
+def list_jobs(request: Request) -> JSONAnswer:
+    """Every job, most recently updated first."""
+    service = service_of(request)
+    caller_of(request)
+    with Session(service.engine) as session:
+        rows = session.exec(
+            select(Job).order_by(col(Job.updated_at).desc(), col(Job.name), col(Job.version))
+        )
+        return JSONAnswer([job_dto(row, service.settings.external_pub_url) for row in rows])
+
+
+def list_families(request: Request) -> JSONAnswer:
+    service = service_of(request)
+    caller_of(request)
+    with Session(service.engine) as session:
+        rows = session.exec(select(JobFamily).order_by(col(JobFamily.name)))
+        return JSONAnswer([{"id": row.id, "name": row.name} for row in rows])
+
+
+def get_job(request: Request) -> JSONAnswer:
+    """One job; the version may be exact, ``latest`` or a pattern such as ``1.x``."""
+    service = service_of(request)
+    caller_of(request)
+    with Session(service.engine) as session:
+        job = find_job(session, request.path_params["name"], request.path_params["version"])
+        return JSONAnswer(job_dto(job, service.settings.external_pub_url))
+
+
+def job_logs(request: Request) -> JSONAnswer:
+    """The job's recent output (``?tail=N``, default 20; 0 for all)."""
+    service = service_of(request)
+    caller_of(request)
+    with Session(service.engine) as session:
+        job = find_job(session, request.path_params["name"], request.path_params["version"])
+        name, version, target = job.name, job.version, job.infrastructure_target
+    text = service.driver(target).logs(name, version, tail=0)
+    return JSONAnswer({"logs": tail_lines(text, request, default=20)})
+
+
+def job_build_logs(request: Request) -> JSONAnswer:
+    """The build log of the deployment that produced the job (``?tail=N``, 0 for all)."""
+    service = service_of(request)
+    caller_of(request)
+    with Session(service.engine) as session:
+        job = find_job(session, request.path_params["name"], request.path_params["version"])
+        deployment = None
+        if job.deployment_id:
+            deployment = session.get(Deployment, job.deployment_id)
+        if deployment is None:
+            deployment = session.exec(
+                select(Deployment)
+                .where(Deployment.job_name == job.name, Deployment.job_version == job.version)
+                .order_by(col(Deployment.created_at).desc())
+            ).first()
+        text = deployment.build_log if deployment else ""
+    return JSONAnswer({"logs": tail_lines(text, request)})
+
+
+def delete_job(request: Request) -> JSONAnswer:
+    """Stop a job version and remove its files and its record (exact version only)."""
+    service = service_of(request)
+    caller = caller_of(request)
+    name, version = request.path_params["name"], request.path_params["version"]
+    with Session(service.engine) as session:
+        job = session.exec(select(Job).where(Job.name == name, Job.version == version)).first()
+        if job is None:
+            find_job(session, name, "latest")  # "no job named X" when the family is unknown
+            raise NotFound(f"job {name} has no version {version}; give the exact version")
+        ongoing = session.exec(
+            select(Deployment).where(
+                Deployment.job_name == name,
+                Deployment.job_version == version,
+                Deployment.status == DeploymentStatus.IN_PROGRESS,
+            )
+        ).first()
+        if ongoing is not None:
+            raise Conflict(f"job {name} {version} is being deployed right now; try again after")
+        dto = job_dto(job, service.settings.external_pub_url)
+        target = job.infrastructure_target
+    service.driver(target).delete(name, version)
+    with Session(service.engine) as session:
+        job = session.exec(select(Job).where(Job.name == name, Job.version == version)).one()
+        for deployment in session.exec(select(Deployment).where(Deployment.job_id == job.id)):
+            deployment.job_id = None
+            session.add(deployment)
+        session.delete(job)
+        session.commit()
+    shutil.rmtree(service.jobs_dir / name / version, ignore_errors=True)
+    events.notify_job_deleted(service.plugins, dto, caller.name)
+    return JSONAnswer(None)
+
+
+def move_job(request: Request) -> JSONAnswer:
+    """Move a job version to another infrastructure target; answer once it serves there.
+
+    The move is a deployment of the job's own fetched source onto the new target (build,
+    start, wait, switch traffic) followed by the removal of the replica on the former one, so
+    the job keeps answering throughout. A failed move leaves the job where it was.
+    """
+    service = service_of(request)
+    caller = caller_of(request)
+    body = read_json_body(request)
+    target = body.get("infrastructure_target")
+    if not isinstance(target, str) or not target:
+        raise BadRequest("field 'infrastructure_target' is required: the target to move to")
+    names = service.plugins.infrastructure_targets.names()
+    if target not in names:
+        raise BadRequest(
+            f"unknown infrastructure target '{target}'. Installed: {', '.join(names) or 'none'}"
+        )
+    name, version = request.path_params["name"], request.path_params["version"]
+    with Session(service.engine) as session:
+        job = session.exec(select(Job).where(Job.name == name, Job.version == version)).first()
+        if job is None:
+            raise NotFound(f"job {name} has no version {version}; give the exact version")
+        if job.infrastructure_target == target:
+            raise BadRequest(f"job {name} {version} already runs on target '{target}'")
+        if not job.workspace or not Path(job.workspace).is_dir():
+            raise Conflict(
+                f"the source of job {name} {version} is no longer on the server; "
+                f"redeploy it with infrastructure_target: {target} instead"
+            )
+        manifest: dict[str, Any] = {**job_dto(job, "")["manifest"], "infrastructure_target": target}
+        secrets = service.secrets.open(job.sealed_secrets)
+        workspace = Path(job.workspace)
+    try:
+        validated = validate_manifest(Manifest(data=manifest), service.plugins)
+    except ManifestError as exc:
+        raise BadRequest(f"the job cannot move to '{target}': {exc}") from None
+    runtime_secrets = secrets.get("runtime_env")
+    move = DeployRequest(
+        manifest=validated.data,
+        job_type=validated.job_type,
+        target=target,
+        deployed_by=caller.name,
+        runtime_env_secrets=dict(runtime_secrets) if isinstance(runtime_secrets, dict) else {},
+        source_dir=workspace,
+    )
+    deployment_id = admit(service, move, force=True)
+    service.pipeline.run(deployment_id, move)
+    with Session(service.engine) as session:
+        deployment = session.get(Deployment, deployment_id)
+        assert deployment is not None
+        if deployment.status != DeploymentStatus.DONE:
+            raise Conflict(f"moving job {name} {version} to '{target}' failed: {deployment.error}")
+    return JSONAnswer(None)
+
+
+def can_call_job(request: Request) -> JSONAnswer:
+    """Pub's question: may this caller call this job path? Answers the resolved job."""
+    service = service_of(request)
+    caller = caller_of(request)
+    with Session(service.engine) as session:
+        job = find_job(session, request.path_params["name"], request.path_params["version"])
+        if job.status == JobStatus.STARTING or not job.internal_name:
+            raise NotFound(f"job {job.name} {job.version} is not running yet")
+        dto = job_dto(job, service.settings.external_pub_url)
+    return JSONAnswer({"job": dto, "caller": caller.label})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/api/v1/job", list_jobs, methods=["GET"]),
+        Route("/api/v1/job_family", list_families, methods=["GET"]),
+        Route("/api/v1/job/{name}/{version}", get_job, methods=["GET"]),
+        Route("/api/v1/job/{name}/{version}", delete_job, methods=["DELETE"]),
+        Route("/api/v1/job/{name}/{version}/logs", job_logs, methods=["GET"]),
+        Route("/api/v1/job/{name}/{version}/build-logs", job_build_logs, methods=["GET"]),
+        Route("/api/v1/job/{name}/{version}/move", move_job, methods=["POST"]),
+        Route(
+            "/api/v1/auth/can-call-job/{name}/{version}/{path:path}",
+            can_call_job,
+            methods=["GET"],
+        ),
+    ]

@@ -1,0 +1,97 @@
+"""Job records: how they look on the wire, and how a version pattern finds one."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ruamel.yaml import YAML
+from sqlmodel import Session, select
+
+from racetrack_core import versions
+from racetrack_core.lifecycle.responses import NotFound
+from racetrack_core.storage.models import Deployment, Job, JobStatus
+
+#: Statuses whose versions ``latest`` and ``1.x`` may resolve to (a starting job is not yet).
+RESOLVABLE = (JobStatus.RUNNING, JobStatus.ERROR, JobStatus.LOST)
+
+
+def job_dto(job: Job, external_pub_url: str) -> dict[str, Any]:
+    """A job as the wire table of DESIGN.md (and racetrack-client's JobDto) describes it."""
+    return {
+        "id": job.id,
+        "name": job.name,
+        "version": job.version,
+        "status": job.status,
+        "create_time": int(job.created_at),
+        "update_time": int(job.updated_at),
+        "manifest": _load_yaml(job.manifest_yaml),
+        "manifest_yaml": job.manifest_yaml,
+        "internal_name": job.internal_name,
+        "pub_url": f"{external_pub_url}/job/{job.name}/{job.version}",
+        "error": job.error,
+        "notice": job.notice,
+        "image_tag": None,
+        "deployed_by": job.deployed_by,
+        "last_call_time": int(job.last_call_at) if job.last_call_at else None,
+        "infrastructure_target": job.infrastructure_target,
+        "replica_internal_names": [job.internal_name] if job.internal_name else [],
+        "job_type_version": job.job_type,
+        "deployment_timestamp": job.deployment_timestamp,
+        "infrastructure_stats": {},
+    }
+
+
+def deployment_dto(deployment: Deployment, job: dict[str, Any] | None) -> dict[str, Any]:
+    warnings = json.loads(deployment.warnings or "[]")
+    return {
+        "id": deployment.id,
+        "status": deployment.status,
+        "phase": deployment.phase,
+        "phases": [{"phase": p, "time": t} for p, t in json.loads(deployment.phases or "[]")],
+        "create_time": int(deployment.created_at),
+        "update_time": int(deployment.updated_at),
+        "finish_time": int(deployment.finished_at) if deployment.finished_at else None,
+        "error": deployment.error,
+        "warnings": "\n".join(warnings) if warnings else None,
+        "job": job,
+        "job_name": deployment.job_name,
+        "job_version": deployment.job_version,
+        "deployed_by": deployment.deployed_by,
+        "infrastructure_target": deployment.infrastructure_target,
+        "job_type_version": deployment.job_type,
+        "manifest_yaml": deployment.manifest_yaml,
+        "image_name": None,
+    }
+
+
+def find_job(session: Session, name: str, version: str) -> Job:
+    """The job ``name`` at ``version``: exact, ``latest`` or a pattern like ``1.x``.
+
+    ``latest`` is the highest stable version that is running (or was, if it is now in error
+    or lost); a pattern, the highest stable one matching it. NotFound says what exists.
+    """
+    jobs = list(session.exec(select(Job).where(Job.name == name)))
+    if not jobs:
+        raise NotFound(f"no job named {name}")
+    exact = [job for job in jobs if job.version == version]
+    if exact:
+        return exact[0]
+    if not versions.is_pattern(version) or versions.is_semver(version):
+        known = ", ".join(sorted((job.version for job in jobs), key=_sort_key))
+        raise NotFound(f"job {name} has no version {version}; deployed versions: {known}")
+    candidates = {job.version: job for job in jobs if job.status in RESOLVABLE}
+    chosen = versions.resolve(version, candidates, stable_only=True)
+    if chosen is None:
+        if version == "latest":
+            raise NotFound(f"job {name} has no stable version running yet")
+        raise NotFound(f"job {name} has no stable version matching {version}")
+    return candidates[chosen]
+
+
+def _sort_key(version: str) -> Any:
+    return versions.parse(version) if versions.is_semver(version) else versions.parse("0.0.0")
+
+
+def _load_yaml(text: str) -> Any:
+    return YAML(typ="safe").load(text) if text else None

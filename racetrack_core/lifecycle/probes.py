@@ -1,0 +1,75 @@
+"""Waiting for a new replica to serve: ``/live`` with the right deployment, then ``/ready``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+
+from racetrack_core.infrastructure import DeployError, Replica
+
+#: Polling starts fast (a small job is up in a fraction of a second) and slows down.
+FIRST_DELAY = 0.05
+LONGEST_DELAY = 1.0
+
+
+def wait_until_serving(
+    replica: Replica,
+    *,
+    live_timeout: float,
+    ready_timeout: float,
+    crashed: Callable[[], str | None],
+    tail: Callable[[], str],
+) -> None:
+    """Return once the replica is live (for this very deployment) and ready.
+
+    ``/live`` must carry the replica's own ``deployment_timestamp``, so that an older process
+    still answering on the address is never taken for the new one. Raise DeployError with the
+    reason and the job's last output when it crashes or does not answer in time.
+    """
+    with httpx.Client(base_url=replica.url, timeout=5.0, trust_env=False) as client:
+        _wait(client, "/live", replica, live_timeout, crashed, tail)
+        _wait(client, "/ready", replica, ready_timeout, crashed, tail)
+
+
+def _wait(
+    client: httpx.Client,
+    path: str,
+    replica: Replica,
+    timeout: float,
+    crashed: Callable[[], str | None],
+    tail: Callable[[], str],
+) -> None:
+    deadline = time.monotonic() + timeout
+    delay = FIRST_DELAY
+    last = "no answer yet"
+    while True:
+        reason = crashed()
+        if reason is not None:
+            raise DeployError(f"the job stopped while starting: {reason}", log_tail=tail())
+        try:
+            answer = client.get(path)
+            if answer.status_code == 200 and _confirms(path, answer, replica):
+                return
+            last = f"{path} answered {answer.status_code}: {answer.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = f"{path} did not answer: {type(exc).__name__}"
+        if time.monotonic() >= deadline:
+            what = "live" if path == "/live" else "ready"
+            raise DeployError(
+                f"the job did not become {what} within {timeout:g} s ({last})", log_tail=tail()
+            )
+        time.sleep(delay)
+        delay = min(delay * 1.5, LONGEST_DELAY)
+
+
+def _confirms(path: str, answer: httpx.Response, replica: Replica) -> bool:
+    try:
+        body = answer.json()
+    except ValueError:
+        return path == "/ready"
+    if path == "/live":
+        stamp = body.get("deployment_timestamp") if isinstance(body, dict) else None
+        return stamp is None or str(stamp) == str(replica.deployment_timestamp)
+    return not (isinstance(body, dict) and body.get("ready") is False)

@@ -1,0 +1,116 @@
+"""JSON answers and the errors that become them, as the wire rules in DESIGN.md require.
+
+Every answer is JSON with a Content-Type (an empty answer is ``null``); an error is
+``{"error": "<sentence>", "type": "<kind>"}`` with 400, 401, 403, 404, 409 or 413. Anything
+unexpected is logged with its traceback and answered with a 500 that shows no internals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from racetrack_core.errors import RacetrackError
+
+log = logging.getLogger("racetrack.lifecycle")
+
+
+class ApiError(RacetrackError):
+    """An error answered to the client; subclasses set the status code and the type name."""
+
+    status = 400
+    kind = "BadRequest"
+
+
+class BadRequest(ApiError):
+    status = 400
+    kind = "BadRequest"
+
+
+class Unauthenticated(ApiError):
+    status = 401
+    kind = "Unauthenticated"
+
+
+class Forbidden(ApiError):
+    status = 403
+    kind = "Forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    kind = "NotFound"
+
+
+class Conflict(ApiError):
+    status = 409
+    kind = "Conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    kind = "PayloadTooLarge"
+
+
+class Unavailable(ApiError):
+    status = 503
+    kind = "Unavailable"
+
+
+class JSONAnswer(Response):
+    """A JSON response; ``None`` is sent as ``null`` so that every answer has a body."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def error_answer(status: int, message: str, kind: str, **extra: Any) -> JSONAnswer:
+    return JSONAnswer({"error": message, "type": kind, **extra}, status_code=status)
+
+
+async def handle_api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_answer(exc.status, str(exc), exc.kind)
+
+
+_HTTP_KINDS = {404: "NotFound", 405: "MethodNotAllowed", 400: "BadRequest", 413: "PayloadTooLarge"}
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"no such endpoint: {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"method {request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(exc.detail)
+    kind = _HTTP_KINDS.get(exc.status_code, "HTTPError")
+    return error_answer(exc.status_code, message, kind)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error answering %s %s", request.method, request.url.path)
+    return error_answer(
+        500, "internal server error; the server log has the details", "InternalError"
+    )
+
+
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, or BadRequest saying what is wrong with it."""
+    body = await request.body()
+    if not body:
+        raise BadRequest("the request body is empty; send a JSON object")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"the request body must be a JSON object, not {type(data).__name__}")
+    return data

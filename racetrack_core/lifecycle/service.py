@@ -1,0 +1,96 @@
+"""The Lifecycle service's shared state: settings, plugins, database, drivers and secrets.
+
+One ``LifecycleService`` lives in the app's lifespan state; routes, the deployment pipeline and
+the job watcher reach everything through it, never through module globals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+
+from racetrack_core.errors import NotFoundError
+from racetrack_core.infrastructure import InfrastructureDriver, Replica, TargetContext
+from racetrack_core.lifecycle.responses import BadRequest
+from racetrack_core.plugins import PluginManager
+from racetrack_core.security import SecretBox
+from racetrack_core.settings import Settings
+
+if TYPE_CHECKING:
+    from racetrack_core.lifecycle.pipeline import Pipeline
+
+log = logging.getLogger("racetrack.lifecycle")
+
+
+class LifecycleService:
+    """Everything the Lifecycle API needs, created once per app."""
+
+    def __init__(self, settings: Settings, plugins: PluginManager, engine: Engine) -> None:
+        self.settings = settings
+        self.plugins = plugins
+        self.engine = engine
+        self.secrets = SecretBox(settings.home / "secret.key")
+        self._drivers: dict[str, InfrastructureDriver] = {}
+        self._drivers_lock = threading.Lock()
+        self.pipeline: Pipeline  # set by the app factory, which owns its lifetime
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.settings.home / "jobs"
+
+    def driver(self, target: str) -> InfrastructureDriver:
+        """The driver of an installed infrastructure target, created on first use."""
+        with self._drivers_lock:
+            if target not in self._drivers:
+                try:
+                    registered = self.plugins.infrastructure_targets.get(target)
+                except NotFoundError as exc:
+                    raise BadRequest(str(exc)) from None
+                context = TargetContext(
+                    home=self.settings.home / "targets" / target,
+                    settings=self.settings.targets.get(target, {}),
+                )
+                context.home.mkdir(parents=True, exist_ok=True)
+                self._drivers[target] = registered.driver(context)
+            return self._drivers[target]
+
+    def active_drivers(self) -> dict[str, InfrastructureDriver]:
+        with self._drivers_lock:
+            return dict(self._drivers)
+
+    def close(self) -> None:
+        for name, driver in self.active_drivers().items():
+            try:
+                driver.close()
+            except Exception:
+                log.exception("closing the driver of infrastructure target %s failed", name)
+
+
+def replica_to_json(replica: Replica) -> str:
+    return json.dumps(
+        {
+            "id": replica.id,
+            "name": replica.name,
+            "version": replica.version,
+            "url": replica.url,
+            "deployment_timestamp": replica.deployment_timestamp,
+        }
+    )
+
+
+def replica_from_json(text: str | None) -> Replica | None:
+    if not text:
+        return None
+    data: dict[str, Any] = json.loads(text)
+    return Replica(
+        id=data["id"],
+        name=data["name"],
+        version=data["version"],
+        url=data["url"],
+        deployment_timestamp=int(data["deployment_timestamp"]),
+    )

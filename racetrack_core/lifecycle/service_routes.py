@@ -1,0 +1,177 @@
+"""Discovery, health, metrics, accounts and plugin routes of the Lifecycle API."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from sqlalchemy import text
+from sqlmodel import Session, select
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+import racetrack_core
+from racetrack_core.lifecycle import accounts
+from racetrack_core.lifecycle.context import caller_of, service_of
+from racetrack_core.lifecycle.deploy_routes import read_json_body
+from racetrack_core.lifecycle.responses import BadRequest, JSONAnswer
+from racetrack_core.storage.models import Deployment, Job
+
+SERVICE = "lifecycle"
+
+
+def info(request: Request) -> JSONAnswer:
+    """What a client needs to know before it logs in (no auth)."""
+    settings = service_of(request).settings
+    return JSONAnswer(
+        {
+            "service": SERVICE,
+            "version": racetrack_core.__version__,
+            "git_version": racetrack_core.__version__,
+            "docker_tag": None,
+            "auth_required": settings.auth_required,
+            "external_pub_url": settings.external_pub_url,
+            "lifecycle_url": settings.external_lifecycle_url,
+            "infrastructure_targets": service_of(request).plugins.infrastructure_targets.names(),
+            "default_infrastructure_target": settings.infrastructure_target,
+        }
+    )
+
+
+def live(_request: Request) -> JSONAnswer:
+    return JSONAnswer({"service": SERVICE, "live": True})
+
+
+def ready(request: Request) -> JSONAnswer:
+    connected = _database_connected(request)
+    return JSONAnswer(
+        {"service": SERVICE, "ready": connected}, status_code=200 if connected else 503
+    )
+
+
+def health(request: Request) -> JSONAnswer:
+    connected = _database_connected(request)
+    return JSONAnswer(
+        {
+            "service": SERVICE,
+            "live": True,
+            "ready": connected,
+            "database_connected": connected,
+            "git_version": racetrack_core.__version__,
+            "auth_required": service_of(request).settings.auth_required,
+        },
+        status_code=200 if connected else 503,
+    )
+
+
+def _database_connected(request: Request) -> bool:
+    try:
+        with service_of(request).engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:
+        return False
+    return True
+
+
+def metrics(request: Request) -> Response:
+    """Prometheus text: jobs by status, deployments by status, service start time."""
+    service = service_of(request)
+    with Session(service.engine) as session:
+        jobs = Counter(job.status for job in session.exec(select(Job)))
+        deployments = Counter(d.status for d in session.exec(select(Deployment)))
+    lines = [
+        "# HELP racetrack_jobs Jobs by status.",
+        "# TYPE racetrack_jobs gauge",
+        *(f'racetrack_jobs{{status="{status}"}} {count}' for status, count in jobs.items()),
+        "# HELP racetrack_deployments Deployments recorded, by status.",
+        "# TYPE racetrack_deployments gauge",
+        *(f'racetrack_deployments{{status="{s}"}} {count}' for s, count in deployments.items()),
+        "# HELP racetrack_lifecycle_start_time_seconds When this Lifecycle started.",
+        "# TYPE racetrack_lifecycle_start_time_seconds gauge",
+        f"racetrack_lifecycle_start_time_seconds {request.app.state.started_at}",
+    ]
+    return PlainTextResponse(
+        "\n".join(lines) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8"
+    )
+
+
+def login(request: Request) -> JSONAnswer:
+    """Exchange a username and password for a token (also set as a cookie for the browser)."""
+    body = read_json_body(request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str) or not username:
+        raise BadRequest("fields 'username' and 'password' are required")
+    user, token = accounts.login(service_of(request).engine, username, password)
+    answer = JSONAnswer({"username": user.username, "token": token, "is_staff": user.is_staff})
+    answer.set_cookie(
+        accounts.AUTH_HEADER,
+        token,
+        max_age=31 * 24 * 3600,
+        httponly=True,
+        samesite="lax",
+        path="/",
+    )
+    return answer
+
+
+def validate_user_auth(request: Request) -> JSONAnswer:
+    """Tell a client whose token it holds."""
+    caller = caller_of(request)
+    return JSONAnswer(
+        {
+            "username": caller.name,
+            "token": accounts.request_token(request),
+            "is_staff": caller.is_staff,
+        }
+    )
+
+
+def logout(_request: Request) -> JSONAnswer:
+    answer = JSONAnswer(None)
+    answer.delete_cookie(accounts.AUTH_HEADER, path="/")
+    return answer
+
+
+def list_plugins(request: Request) -> JSONAnswer:
+    """Installed plugins with their versions, hooks, job types and targets."""
+    caller_of(request)
+    plugins = service_of(request).plugins
+    return JSONAnswer([info.as_dict() for info in plugins.describe()])
+
+
+def job_type_versions(request: Request) -> JSONAnswer:
+    caller_of(request)
+    plugins = service_of(request).plugins
+    return JSONAnswer([job_type.ref for job_type in plugins.job_types])
+
+
+def infrastructure_targets(request: Request) -> JSONAnswer:
+    caller_of(request)
+    plugins = service_of(request).plugins
+    return JSONAnswer(
+        [
+            {"name": target.name, "plugin": target.plugin, "description": target.description}
+            for target in plugins.infrastructure_targets
+        ]
+    )
+
+
+def started_now() -> float:
+    return round(time.time(), 3)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/api/v1/info", info, methods=["GET"]),
+        Route("/live", live, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/api/v1/users/login", login, methods=["POST"]),
+        Route("/api/v1/users/validate_user_auth", validate_user_auth, methods=["GET"]),
+        Route("/api/v1/users/logout", logout, methods=["GET", "POST"]),
+        Route("/api/v1/plugin", list_plugins, methods=["GET"]),
+        Route("/api/v1/plugin/job_type/versions", job_type_versions, methods=["GET"]),
+        Route("/api/v1/plugin/infrastructure_targets", infrastructure_targets, methods=["GET"]),
+    ]

@@ -1,0 +1,36 @@
+"""Fetching a job's source: a git clone of one commit, or an uploaded build context.
+
+    fetch_git(remote, branch=..., directory=..., credentials=..., dest=..., log=...)
+        -> FetchedSource(path, commit)       one commit of one branch, credentials kept secret
+    unpack_build_context(b64, dest)  -> dest  a base64 tar.gz from `racetrack deploy`, checked
+    pack_build_context(directory)    -> str   the same format, made from a folder (stdlib only)
+
+Every failure a user can cause raises :class:`SourceError` with a sentence saying what to do.
+How credentials are handled, and the limits on build contexts, are in ``docs/sources.md``.
+"""
+
+from __future__ import annotations
+
+from racetrack_core.source.archive import (
+    MAX_ARCHIVE_BYTES,
+    MAX_MEMBERS,
+    MAX_UNPACKED_BYTES,
+    unpack_build_context,
+)
+from racetrack_core.source.errors import SourceError
+from racetrack_core.source.git import GIT_TIMEOUT, Credentials, FetchedSource, fetch_git
+from racetrack_core.source.packing import BuildContextError, pack_build_context
+
+__all__ = [
+    "GIT_TIMEOUT",
+    "MAX_ARCHIVE_BYTES",
+    "MAX_MEMBERS",
+    "MAX_UNPACKED_BYTES",
+    "BuildContextError",
+    "Credentials",
+    "FetchedSource",
+    "SourceError",
+    "fetch_git",
+    "pack_build_context",
+    "unpack_build_context",
+]

@@ -1,0 +1,220 @@
+"""The Lifecycle API's wire rules: auth on every route, JSON errors, both mount points."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from sqlalchemy import text
+from starlette.testclient import TestClient
+
+from racetrack_core.settings import Settings
+from racetrack_core.storage.database import connect
+
+PRIMER = {
+    "name": "primer",
+    "owner_email": "sample@example.com",
+    "jobtype": "python3:latest",
+    "git": {"remote": "https://github.com/TheRacetrack/racetrack"},
+    "jobtype_extra": {"entrypoint_path": "entrypoint.py", "entrypoint_class": "JobEntrypoint"},
+}
+
+PROTECTED = [
+    ("GET", "/api/v1/job"),
+    ("GET", "/api/v1/job_family"),
+    ("GET", "/api/v1/job/primer/latest"),
+    ("DELETE", "/api/v1/job/primer/0.0.1"),
+    ("GET", "/api/v1/job/primer/latest/logs"),
+    ("GET", "/api/v1/job/primer/latest/build-logs"),
+    ("POST", "/api/v1/job/primer/0.0.1/move"),
+    ("POST", "/api/v1/deploy"),
+    ("GET", "/api/v1/deploy"),
+    ("GET", "/api/v1/deploy/abc"),
+    ("GET", "/api/v1/deploy/abc/build-logs"),
+    ("GET", "/api/v1/users/validate_user_auth"),
+    ("GET", "/api/v1/plugin"),
+    ("GET", "/api/v1/plugin/job_type/versions"),
+    ("GET", "/api/v1/plugin/infrastructure_targets"),
+    ("GET", "/api/v1/auth/can-call-job/primer/latest/api/v1/perform"),
+]
+
+
+@pytest.mark.parametrize("prefix", ["", "/lifecycle"])
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+def test_every_protected_route_refuses_a_missing_or_unknown_token(
+    shared_client: TestClient, prefix: str, method: str, path: str
+) -> None:
+    client = shared_client
+    missing = client.request(method, prefix + path, json={})
+    assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/json"
+    assert missing.json() == {
+        "error": "no header X-Racetrack-Auth: not logged in",
+        "type": "Unauthenticated",
+    }
+    unknown = client.request(
+        method, prefix + path, json={}, headers={"X-Racetrack-Auth": "rt_not-a-real-token"}
+    )
+    assert unknown.status_code == 401
+    assert "unknown" in unknown.json()["error"]
+    assert "rt_not-a-real-token" not in unknown.text
+
+
+@pytest.mark.parametrize("prefix", ["", "/lifecycle"])
+def test_info_is_open_and_describes_the_server(
+    client: TestClient, settings: Settings, prefix: str
+) -> None:
+    answer = client.get(prefix + "/api/v1/info")
+    assert answer.status_code == 200
+    info = answer.json()
+    assert info["service"] == "lifecycle"
+    assert info["auth_required"] is True
+    assert info["external_pub_url"] == settings.external_pub_url == "http://127.0.0.1:7105/pub"
+    assert info["lifecycle_url"] == "http://127.0.0.1:7102/lifecycle"
+
+
+def test_health_routes_answer_without_auth(client: TestClient) -> None:
+    assert client.get("/live").json() == {"service": "lifecycle", "live": True}
+    assert client.get("/lifecycle/ready").json() == {"service": "lifecycle", "ready": True}
+    health = client.get("/health").json()
+    assert health["database_connected"] is True
+    metrics = client.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert "racetrack_lifecycle_start_time_seconds" in metrics.text
+
+
+def test_login_gives_a_token_that_is_stored_only_as_a_digest(
+    client: TestClient, settings: Settings, token: str
+) -> None:
+    assert token.startswith("rt_")
+    who = client.get("/api/v1/users/validate_user_auth", headers={"X-Racetrack-Auth": token})
+    assert who.json() == {"username": "admin", "token": token, "is_staff": True}
+    engine = connect(settings.database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT * FROM auth_token")).fetchall()
+        users = connection.execute(text("SELECT password_hash FROM user_account")).fetchall()
+    engine.dispose()
+    dumped = json.dumps([list(map(str, row)) for row in rows])
+    assert token not in dumped
+    assert users[0][0].startswith("$argon2id$")
+
+
+def test_login_sets_an_http_only_same_site_cookie(client: TestClient) -> None:
+    answer = client.post(
+        "/api/v1/users/login",
+        json={"username": "admin", "password": "correct horse battery staple"},
+    )
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith("X-Racetrack-Auth=rt_")
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+
+
+def test_wrong_password_is_refused_without_saying_which_part_was_wrong(
+    client: TestClient,
+) -> None:
+    for username in ("admin", "nobody@example.com"):
+        answer = client.post(
+            "/api/v1/users/login", json={"username": username, "password": "wrong password"}
+        )
+        assert answer.status_code == 401
+        assert answer.json()["error"] == "incorrect username or password"
+
+
+def test_a_legacy_header_is_accepted(client: TestClient, token: str) -> None:
+    answer = client.get("/api/v1/job", headers={"X-Racetrack-User-Auth": token})
+    assert answer.status_code == 200
+    assert answer.json() == []
+
+
+def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:
+    missing = client.get("/api/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.json()["type"] == "NotFound"
+    wrong = client.put("/api/v1/info")
+    assert wrong.status_code == 405
+    assert wrong.headers["content-type"] == "application/json"
+
+
+def test_unknown_jobs_and_deployments_are_404(client: TestClient, token: str) -> None:
+    auth = {"X-Racetrack-Auth": token}
+    assert client.get("/api/v1/job/primer/latest", headers=auth).json() == {
+        "error": "no job named primer",
+        "type": "NotFound",
+    }
+    assert client.get("/api/v1/deploy/abc", headers=auth).status_code == 404
+    assert client.delete("/api/v1/job/primer/0.0.1", headers=auth).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({}, 400, "field 'manifest' is required"),
+        ({"manifest": PRIMER, "surprise": 1}, 400, "unknown field 'surprise'"),
+        ({"manifest": {**PRIMER, "name": "Bad_Name"}}, 400, "name"),
+        ({"manifest": {**PRIMER, "jobtype": "pyton3:latest"}}, 400, "python3"),
+        ({"manifest": PRIMER, "git_credentials": "user:pw"}, 400, "git_credentials"),
+        ({"manifest": PRIMER, "secret_vars": {"runtime_env": [1]}}, 400, "secret_vars.runtime_env"),
+        ({"manifest": PRIMER, "build_context": 7}, 400, "build_context"),
+        ({"manifest": PRIMER, "build_flags": "--no-cache"}, 400, "build_flags"),
+        (
+            {"manifest": {**PRIMER, "infrastructure_target": "moon"}},
+            400,
+            "unknown infrastructure target 'moon'",
+        ),
+    ],
+)
+def test_bad_deploy_requests_are_explained(
+    client: TestClient, token: str, body: dict[str, object], status: int, message: str
+) -> None:
+    answer = client.post("/api/v1/deploy", json=body, headers={"X-Racetrack-Auth": token})
+    assert answer.status_code == status, answer.text
+    assert message in answer.json()["error"]
+    assert client.get("/api/v1/deploy", headers={"X-Racetrack-Auth": token}).json() == []
+
+
+def test_a_body_that_is_not_json_is_a_400(client: TestClient, token: str) -> None:
+    answer = client.post("/api/v1/deploy", content=b"{nope", headers={"X-Racetrack-Auth": token})
+    assert answer.status_code == 400
+    assert "not valid JSON" in answer.json()["error"]
+
+
+def test_an_oversized_build_context_is_refused_before_anything_is_recorded(
+    settings: Settings, tmp_path: object
+) -> None:
+    from racetrack_core import PluginManager
+    from racetrack_core.lifecycle import create_app
+    from racetrack_core.lifecycle.accounts import ensure_admin, issue_token
+    from racetrack_core.storage.database import migrate
+    from racetrack_core.storage.models import SubjectKind
+
+    small = settings.replace(build_context_max_bytes=1024)
+    engine = connect(small.database_url)
+    migrate(engine)
+    ensure_admin(engine, small.home, "a password for the test")
+    token = issue_token(engine, SubjectKind.USER, "admin")
+    context = base64.b64encode(b"x" * 4096).decode()
+    with TestClient(create_app(small, PluginManager(), engine)) as client:
+        answer = client.post(
+            "/api/v1/deploy",
+            json={"manifest": PRIMER, "build_context": context},
+            headers={"X-Racetrack-Auth": token},
+        )
+        assert answer.status_code == 413
+        assert "limit of 1 KiB" in answer.json()["error"]
+        assert client.get("/api/v1/deploy", headers={"X-Racetrack-Auth": token}).json() == []
+    engine.dispose()
+
+
+def test_openapi_lists_every_api_route_with_its_auth(client: TestClient) -> None:
+    document = client.get("/lifecycle/openapi.json").json()
+    assert document["openapi"].startswith("3.")
+    assert "/api/v1/deploy" in document["paths"]
+    assert document["paths"]["/api/v1/info"]["get"].get("security") is None
+    deploy = document["paths"]["/api/v1/deploy"]["post"]
+    assert deploy["security"] == [{"RacetrackAuth": []}]
+    assert deploy["summary"].startswith("Start deploying")
+    page = client.get("/lifecycle/docs")
+    assert "swagger-ui-bundle.js" in page.text
+    assert client.get("/lifecycle/swagger-ui/swagger-ui-bundle.js").status_code == 200
