@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from racetrack_core.infrastructure import JobSpec, ReplicaStatus
+from racetrack_core.infrastructure import JobSpec, Replica, ReplicaStatus
 from racetrack_core.lifecycle import probes
 from racetrack_core.lifecycle.pipeline import Pipeline
 from racetrack_core.lifecycle.service import LifecycleService, replica_from_json, replica_to_json
@@ -136,6 +136,8 @@ class JobWatcher:
                 continue
             known.add(replica.id)
             state = states.get(replica.id)
+            if state is not None and state.replica.url != replica.url:
+                self._move(job.id, state.replica)
             if state is None:
                 self._set_status(job.id, JobStatus.LOST, "the job's replica is not running")
             elif state.status == ReplicaStatus.ERROR:
@@ -155,6 +157,19 @@ class JobWatcher:
                     state.replica.version,
                     state.replica.url,
                 )
+
+    def _move(self, job_id: str, replica: Replica) -> None:
+        """The driver restarted a replica on another address: point the record (and Pub) there."""
+        with Session(self.service.engine) as session:
+            row = session.get(Job, job_id)
+            if row is None:
+                return
+            log.info("job %s %s moved to %s", row.name, row.version, replica.url)
+            row.replica = replica_to_json(replica)
+            row.internal_name = replica.url
+            row.updated_at = now()
+            session.add(row)
+            session.commit()
 
     def orphans(self) -> list[str]:
         return sorted(self._reported_orphans)
