@@ -19,6 +19,7 @@ from racetrack_cli.extensions import plugin_commands
 from racetrack_cli.manifest_commands import validate
 from racetrack_cli.output import error
 from racetrack_cli.plugin_commands import plugin
+from racetrack_cli.server_commands import serve, up
 
 DISTRIBUTION = "racetrack"
 
@@ -109,6 +110,8 @@ def version() -> None:
 
 cli.add_command(plugin)
 cli.add_command(validate)
+cli.add_command(up)
+cli.add_command(serve)
 
 
 def main() -> None:

@@ -1,0 +1,58 @@
+"""Pub's settings: one typed, frozen object, read once (from the environment or given in code)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class PubConfig:
+    """What Pub needs to know; every duration is in seconds.
+
+    The two auth TTLs bound how long a revoked token or a stopped job keeps working through
+    Pub: ``auth_cache_ttl`` always, ``auth_stale_ttl`` only while Lifecycle cannot be reached.
+    """
+
+    lifecycle_url: str = "http://127.0.0.1:7102"
+    #: A permission answer younger than this is used without asking Lifecycle again.
+    auth_cache_ttl: float = 5.0
+    #: While Lifecycle is unreachable, a granted permission is still used up to this age.
+    auth_stale_ttl: float = 60.0
+    #: Distinct (job, version, path, token) answers kept; the oldest are dropped first.
+    auth_cache_size: int = 10_000
+    #: How long to wait for Lifecycle's answer to ``can-call-job``.
+    lifecycle_timeout: float = 10.0
+    #: How long a job may stay silent (before its answer starts, or between two reads of it).
+    upstream_timeout: float = 300.0
+    #: How long connecting to a job may take.
+    connect_timeout: float = 5.0
+    #: Idle keep-alive connections to jobs are closed after this; keep it below the jobs' own
+    #: keep-alive timeout (uvicorn's is 5 s) so that Pub never reuses a connection being closed.
+    upstream_keepalive_timeout: float = 4.0
+    #: Connections open to all jobs together at most (0 means no limit).
+    max_connections: int = 1024
+    #: Answers with a declared length up to this many bytes are read whole, then sent at once;
+    #: longer or unsized ones are streamed.
+    buffer_limit: int = 65_536
+    #: The header carrying the request-tracing id (kept if the caller sent one).
+    request_tracing_header: str = "X-Request-Tracing-Id"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PubConfig:
+        """Settings from ``PUB_<FIELD>`` variables (``PUB_LIFECYCLE_URL``...), then defaults."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            raw = environ.get(f"PUB_{field.name.upper()}")
+            if raw is None:
+                continue
+            kind = type(getattr(cls, field.name))
+            try:
+                values[field.name] = kind(raw)
+            except ValueError:
+                raise ValueError(
+                    f"PUB_{field.name.upper()}={raw!r} is not a valid {kind.__name__}"
+                ) from None
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,38 @@
+"""Pub's own answers: JSON with a Content-Type and a length, sent straight through ASGI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+RawHeaders = list[tuple[bytes, bytes]]
+
+JSON_TYPE = b"application/json"
+
+
+async def send_bytes(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes = JSON_TYPE,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    """Send a whole answer in one body message."""
+    raw: RawHeaders = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
+    raw.extend(headers)
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(
+    send: Send, status: int, payload: object, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """Send ``payload`` as a JSON answer."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    await send_bytes(send, status, body, JSON_TYPE, headers)

@@ -1,0 +1,161 @@
+"""Running the services: ``racetrack up`` (all of them in one process) and ``racetrack serve``.
+
+Each service is an app built by its own factory; this module only prepares the home folder
+and the database, and runs the apps on uvicorn servers that share one event loop, so that
+Ctrl-C (or SIGTERM) stops them together and every job they started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from racetrack_core.lifecycle import accounts
+from racetrack_core.lifecycle.app import create_app as create_lifecycle_app
+from racetrack_core.plugins import PluginManager
+from racetrack_core.pub.config import PubConfig
+from racetrack_core.settings import Settings
+from racetrack_core.storage.database import connect, migrate
+
+log = logging.getLogger("racetrack.server")
+
+SERVICES = ("lifecycle", "pub", "dashboard")
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    app: Any
+    port: int
+    url: str
+
+
+def prepare(settings: Settings, say: Callable[[str], None]) -> None:
+    """Create the home folder, migrate the database and make sure the admin account exists."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.home.chmod(0o700)
+    engine = connect(settings.database_url)
+    try:
+        migrate(engine)
+        admin = accounts.ensure_admin(engine, settings.home, settings.admin_password)
+    finally:
+        engine.dispose()
+    if admin.generated_password:
+        say(
+            f"Created the admin account. Its password (shown once, also in "
+            f"{admin.password_file}): {admin.generated_password}"
+        )
+    elif admin.created:
+        say("Created the admin account with the password from RACETRACK_ADMIN_PASSWORD.")
+
+
+def build_services(
+    settings: Settings, plugins: PluginManager, names: Sequence[str] = SERVICES
+) -> list[Service]:
+    """The apps of the named services, each with its port and public URL."""
+    from racetrack_core.dashboard import create_app as create_dashboard_app
+    from racetrack_core.pub import create_app as create_pub_app
+
+    base = f"http://{settings.host}"
+    services = []
+    for name in names:
+        if name == "lifecycle":
+            app: Any = create_lifecycle_app(settings, plugins)
+            services.append(
+                Service(name, app, settings.lifecycle_port, settings.external_lifecycle_url)
+            )
+        elif name == "pub":
+            app = create_pub_app(pub_config(settings))
+            services.append(Service(name, app, settings.pub_port, settings.external_pub_url))
+        elif name == "dashboard":
+            app = create_dashboard_app(settings)
+            url = f"{base}:{settings.dashboard_port}/dashboard"
+            services.append(Service(name, app, settings.dashboard_port, url))
+        else:
+            raise ValueError(f"unknown service {name!r}; choose from {', '.join(SERVICES)}")
+    return services
+
+
+def run(settings: Settings, services: Sequence[Service], say: Callable[[str], None]) -> None:
+    """Serve every service until Ctrl-C or SIGTERM; then stop them (and their jobs)."""
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(_serve_all(settings, services, say))
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (it roughly halves Pub's per-call overhead)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+async def _serve_all(
+    settings: Settings, services: Sequence[Service], say: Callable[[str], None]
+) -> None:
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(
+                service.app,
+                host=settings.host,
+                port=service.port,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                # Pub writes X-Forwarded-For itself; uvicorn must not trust callers' headers.
+                proxy_headers=False,
+                timeout_graceful_shutdown=5,
+            )
+        )
+        for service in services
+    ]
+    stopping = asyncio.Event()
+
+    def stop(*_: Any) -> None:
+        stopping.set()
+        for server in servers:
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
+    for server in servers:
+        # The loop's handlers above stop all servers together; uvicorn must not replace them.
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    while not all(server.started for server in servers):
+        if any(task.done() for task in tasks):
+            stop()
+            break
+        await asyncio.sleep(0.05)
+    else:
+        for service in services:
+            say(f"{service.name:<10} {service.url}")
+        say("Racetrack is up. Press Ctrl-C to stop.")
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        raise failures[0]
+    if not stopping.is_set() and any(not s.started for s in servers):
+        say("a service could not start (is its port in use?); stopped")
+        sys.exit(1)
+    say("Racetrack stopped.")
+
+
+def pub_config(settings: Settings) -> PubConfig:
+    """Pub's configuration, from the server settings."""
+    return PubConfig(
+        lifecycle_url=settings.internal_lifecycle_url,
+        auth_cache_ttl=settings.pub_auth_cache_ttl,
+        auth_stale_ttl=settings.pub_auth_stale_ttl,
+        upstream_timeout=settings.pub_upstream_timeout,
+    )
