@@ -52,6 +52,9 @@ def _wait(
             answer = client.get(path)
             if answer.status_code == 200 and _confirms(path, answer, replica):
                 return
+            failure = startup_failure(answer)
+            if failure is not None:
+                raise DeployError(f"the job failed to start: {failure}", log_tail=tail())
             last = f"{path} answered {answer.status_code}: {answer.text[:200]}"
         except httpx.HTTPError as exc:
             last = f"{path} did not answer: {type(exc).__name__}"
@@ -62,6 +65,30 @@ def _wait(
             )
         time.sleep(delay)
         delay = min(delay * 1.5, LONGEST_DELAY)
+
+
+def startup_failure(answer: httpx.Response) -> str | None:
+    """The error a job reports on ``/live`` when its start-up failed for good, if any."""
+    if answer.status_code < 500:
+        return None
+    try:
+        body = answer.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict) and body.get("live") is False and body.get("error"):
+        return str(body["error"])
+    return None
+
+
+def check_live(client: httpx.Client, url: str) -> str | None:
+    """None when the job at ``url`` answers ``/live``; otherwise what is wrong with it."""
+    try:
+        answer = client.get(f"{url}/live")
+    except httpx.HTTPError as exc:
+        return f"/live did not answer: {type(exc).__name__}"
+    if answer.status_code == 200:
+        return None
+    return startup_failure(answer) or f"/live answered {answer.status_code}"
 
 
 def _confirms(path: str, answer: httpx.Response, replica: Replica) -> bool:

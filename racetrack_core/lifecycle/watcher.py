@@ -13,6 +13,7 @@ import logging
 import threading
 from pathlib import Path
 
+import httpx
 from sqlmodel import Session, select
 
 from racetrack_core.infrastructure import JobSpec, Replica, ReplicaStatus
@@ -38,6 +39,7 @@ class JobWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="job-watcher", daemon=True)
         self._reported_orphans: set[str] = set()
+        self._client = httpx.Client(timeout=2.0, trust_env=False)
         self.restored = threading.Event()
 
     def start(self) -> None:
@@ -47,6 +49,7 @@ class JobWatcher:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
+        self._client.close()
 
     def _loop(self) -> None:
         try:
@@ -142,8 +145,12 @@ class JobWatcher:
                 self._set_status(job.id, JobStatus.LOST, "the job's replica is not running")
             elif state.status == ReplicaStatus.ERROR:
                 self._set_status(job.id, JobStatus.ERROR, state.error or "the job crashed")
-            elif state.status == ReplicaStatus.RUNNING and job.status != JobStatus.RUNNING:
-                self._set_status(job.id, JobStatus.RUNNING, None)
+            elif state.status == ReplicaStatus.RUNNING:
+                problem = probes.check_live(self._client, state.replica.url)
+                if problem is not None:
+                    self._set_status(job.id, JobStatus.ERROR, problem)
+                elif job.status != JobStatus.RUNNING:
+                    self._set_status(job.id, JobStatus.RUNNING, None)
         with self.pipeline.lock:
             in_flight = set(self.pipeline.in_flight)
         for replica_id, state in states.items():

@@ -1,0 +1,213 @@
+"""Deployments and the job watcher in-process, with real job processes on the local target.
+
+The Lifecycle app runs under starlette's TestClient (its pipeline and watcher in threads);
+jobs are real processes in uv environments, so these tests are marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+from starlette.testclient import TestClient
+
+from racetrack_core import PluginManager
+from racetrack_core.infrastructure import JobSpec
+from racetrack_core.lifecycle import create_app
+from racetrack_core.lifecycle.accounts import ensure_admin, issue_token
+from racetrack_core.lifecycle.service import LifecycleService, replica_from_json
+from racetrack_core.manifest import load_manifest
+from racetrack_core.settings import Settings
+from racetrack_core.source import pack_build_context
+from racetrack_core.storage.database import connect, migrate
+from racetrack_core.storage.models import Job, SubjectKind
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+PRIMER_DIR = Path(__file__).resolve().parents[2] / "sample" / "python-primer"
+FAST_CRASHES = {"restart_backoff_seconds": 0.1, "crash_limit": 2, "crash_window_seconds": 60}
+
+
+class Api:
+    def __init__(self, client: TestClient, token: str) -> None:
+        self.client = client
+        self.headers = {"X-Racetrack-Auth": token}
+
+    def __call__(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.client.request(method, f"/api/v1{path}", headers=self.headers, **kwargs)
+
+    @property
+    def service(self) -> LifecycleService:
+        service: LifecycleService = self.client.app.state.service  # type: ignore[attr-defined]
+        return service
+
+    def deploy(self, **body: Any) -> str:
+        body.setdefault("manifest", load_manifest(PRIMER_DIR / "job.yaml").data)
+        body.setdefault("build_context", pack_build_context(PRIMER_DIR))
+        answer = self("POST", "/deploy", json=body)
+        assert answer.status_code == 200, answer.text
+        deployment_id: str = answer.json()["id"]
+        return deployment_id
+
+    def wait(self, deployment_id: str) -> dict[str, Any]:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            record: dict[str, Any] = self("GET", f"/deploy/{deployment_id}").json()
+            if record["status"] != "in_progress":
+                return record
+            time.sleep(0.1)
+        raise AssertionError("the deployment did not finish")
+
+    def job_status(self, until: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        job: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            job = self("GET", "/job/primer/0.0.1").json()
+            if job["status"] == until:
+                return job
+            time.sleep(0.1)
+        raise AssertionError(f"job status stayed {job.get('status')}, expected {until}")
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[Api]:
+    settings = Settings(
+        home=tmp_path / "home", job_watch_interval=0.2, targets={"local": FAST_CRASHES}
+    )
+    engine = connect(settings.database_url)
+    migrate(engine)
+    ensure_admin(engine, settings.home, "a password for the test")
+    token = issue_token(engine, SubjectKind.USER, "admin")
+    with TestClient(create_app(settings, PluginManager(), engine)) as client:
+        yield Api(client, token)
+    engine.dispose()
+
+
+def test_a_second_deployment_of_one_job_at_once_is_refused(api: Api) -> None:
+    first = api.deploy()
+    second = api("POST", "/deploy", json={"manifest": load_manifest(PRIMER_DIR / "job.yaml").data})
+    assert second.status_code == 409
+    assert second.json()["error"].startswith("job primer 0.0.1 is already being deployed")
+    assert api.wait(first)["status"] == "done"
+
+
+def test_a_vanished_job_is_lost(api: Api) -> None:
+    assert api.wait(api.deploy())["status"] == "done"
+    api.job_status("running")
+    replica = replica_from_json(_replica_json(api, "primer", "0.0.1"))
+    assert replica is not None
+
+    api.service.driver("local").stop(replica)  # gone, and the driver no longer knows it
+    lost = api.job_status("lost")
+    assert lost["error"] == "the job's replica is not running"
+
+
+def test_a_job_that_keeps_crashing_ends_in_error_with_its_last_output(
+    api: Api, tmp_path: Path
+) -> None:
+    crashing = tmp_path / "crashing"
+    crashing.mkdir()
+    (crashing / "entrypoint.py").write_text(
+        "import os\n"
+        "class JobEntrypoint:\n"
+        "    def __init__(self):\n"
+        "        if os.path.exists(os.environ['CRASH_FLAG']):\n"
+        "            print('crashing on purpose', flush=True)\n"
+        "            os._exit(3)\n"
+        "    def perform(self, number: int) -> bool:\n"
+        "        return number > 1\n"
+    )
+    flag = tmp_path / "crash-now"
+    manifest = {
+        **load_manifest(PRIMER_DIR / "job.yaml").data,
+        "runtime_env": {"CRASH_FLAG": str(flag)},
+    }
+    record = api.wait(api.deploy(manifest=manifest, build_context=pack_build_context(crashing)))
+    assert record["status"] == "done", record
+    replica = replica_from_json(_replica_json(api, "primer", "0.0.1"))
+    assert replica is not None
+
+    flag.touch()  # from now on every restart crashes in __init__
+    os.kill(_pid_of(api, replica.id), signal.SIGKILL)
+    job = api.job_status("error", timeout=60)
+    assert "crashing on purpose" in job["error"]
+
+
+def test_a_job_whose_start_up_fails_is_in_error_with_the_reason(api: Api, tmp_path: Path) -> None:
+    failing = tmp_path / "failing"
+    failing.mkdir()
+    (failing / "entrypoint.py").write_text(
+        "import os\n"
+        "class JobEntrypoint:\n"
+        "    def __init__(self):\n"
+        "        if os.path.exists(os.environ['FAIL_FLAG']):\n"
+        "            raise RuntimeError('the model file is missing')\n"
+        "    def perform(self, number: int) -> bool:\n"
+        "        return number > 1\n"
+    )
+    flag = tmp_path / "fail-now"
+    manifest = {
+        **load_manifest(PRIMER_DIR / "job.yaml").data,
+        "runtime_env": {"FAIL_FLAG": str(flag)},
+    }
+    record = api.wait(api.deploy(manifest=manifest, build_context=pack_build_context(failing)))
+    assert record["status"] == "done", record
+
+    flag.touch()  # a redeploy whose __init__ fails is refused at once, keeping the old one
+    started = time.monotonic()
+    failed = api.wait(
+        api.deploy(manifest=manifest, build_context=pack_build_context(failing), force=True)
+    )
+    assert failed["status"] == "failed"
+    assert "the model file is missing" in failed["error"]
+    assert time.monotonic() - started < 60
+    assert api.job_status("running")["deployment_timestamp"] > 0
+
+
+def test_a_replica_no_job_names_is_reported_as_orphaned(api: Api) -> None:
+    assert api.wait(api.deploy())["status"] == "done"
+    watcher = api.client.app.state.watcher  # type: ignore[attr-defined]
+    driver = api.service.driver("local")
+    manifest = load_manifest(PRIMER_DIR / "job.yaml").data
+    with Session(api.service.engine) as session:
+        job = session.exec(select(Job).where(Job.name == "primer")).one()
+        workspace = Path(str(job.workspace))
+    stray = JobSpec(
+        name="stray",
+        version="1.0.0",
+        manifest={**manifest, "name": "stray", "version": "1.0.0"},
+        job_type=api.service.plugins.job_types.resolve("python3:latest"),
+        workspace=workspace,
+        env={"JOB_NAME": "stray", "JOB_VERSION": "1.0.0", "JOB_DEPLOYMENT_TIMESTAMP": "1"},
+        deployment_id="stray",
+        deployment_timestamp=1,
+        state_dir=api.service.settings.home / "stray-state",
+    )
+    driver.prepare(stray, lambda line: None)
+    replica = driver.start(stray)
+    try:
+        watcher.reconcile()
+        assert watcher.orphans() == [replica.id]
+        assert api.job_status("running")["name"] == "primer"
+    finally:
+        driver.stop(replica)
+
+
+def _replica_json(api: Api, name: str, version: str) -> str | None:
+    with Session(api.service.engine) as session:
+        job = session.exec(select(Job).where(Job.name == name, Job.version == version)).one()
+        return job.replica
+
+
+def _pid_of(api: Api, replica_id: str) -> int:
+    path = api.service.settings.home / "targets" / "local" / "replicas" / f"{replica_id}.json"
+    pid: int = json.loads(path.read_text())["pid"]
+    return pid
