@@ -42,7 +42,10 @@ class Api:
         self.headers = {"X-Racetrack-Auth": token}
 
     def __call__(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self.client.request(method, f"/api/v1{path}", headers=self.headers, **kwargs)
+        answer: httpx.Response = self.client.request(
+            method, f"/api/v1{path}", headers=self.headers, **kwargs
+        )
+        return answer
 
     @property
     def service(self) -> LifecycleService:
