@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 
 import uvicorn
 
+from racetrack_core.errors import RacetrackError
 from racetrack_core.lifecycle import accounts
 from racetrack_core.lifecycle.app import create_app as create_lifecycle_app
 from racetrack_core.plugins import PluginManager
@@ -84,10 +86,40 @@ def build_services(
     return services
 
 
+class ServerError(RacetrackError):
+    """A service cannot start, for a reason the operator can fix (such as a port in use)."""
+
+
 def run(settings: Settings, services: Sequence[Service], say: Callable[[str], None]) -> None:
-    """Serve every service until Ctrl-C or SIGTERM; then stop them (and their jobs)."""
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(_serve_all(settings, services, say))
+    """Serve every service until Ctrl-C or SIGTERM; then stop them (and their jobs).
+
+    Every port is bound before anything starts, so a port in use is one clear error and no
+    service is left half-started.
+    """
+    sockets = []
+    try:
+        for service in services:
+            sockets.append(_bind(settings.host, service))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_serve_all(settings, services, sockets, say))
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _bind(host: str, service: Service) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, service.port))
+    except OSError as exc:
+        sock.close()
+        raise ServerError(
+            f"cannot listen on {host}:{service.port} for {service.name}: {exc.strerror}; "
+            f"stop what uses the port or choose another with --{service.name}-port"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -100,7 +132,10 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 async def _serve_all(
-    settings: Settings, services: Sequence[Service], say: Callable[[str], None]
+    settings: Settings,
+    services: Sequence[Service],
+    sockets: Sequence[socket.socket],
+    say: Callable[[str], None],
 ) -> None:
     servers = [
         uvicorn.Server(
@@ -131,7 +166,10 @@ async def _serve_all(
     for server in servers:
         # The loop's handlers above stop all servers together; uvicorn must not replace them.
         server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    tasks = [asyncio.create_task(server.serve()) for server in servers]
+    tasks = [
+        asyncio.create_task(server.serve(sockets=[sock]))
+        for server, sock in zip(servers, sockets, strict=True)
+    ]
     while not all(server.started for server in servers):
         if any(task.done() for task in tasks):
             stop()
