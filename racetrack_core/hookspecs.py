@@ -96,8 +96,9 @@ def api_routes() -> Sequence[Any] | None:
     """Add routes to the Lifecycle API.
 
     Called once, when the Lifecycle app is built. Return a list of Starlette routes (``Route``,
-    ``Mount``, ``WebSocketRoute``), mounted under ``/api/v1/plugins/<plugin name>``, or None.
-    Each route must check its caller itself.
+    ``Mount``), mounted under ``/api/v1/plugins/<plugin name>``, or None. Requests without a
+    valid token are refused before they reach the routes; a route that needs more asks
+    ``racetrack_core.lifecycle.context.caller_of(request)`` who is calling.
     """
 
 

@@ -23,15 +23,18 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 import racetrack_core
 from racetrack_core.lifecycle import deploy_routes, job_routes, service_routes
+from racetrack_core.lifecycle.context import caller_of
 from racetrack_core.lifecycle.pipeline import Pipeline
 from racetrack_core.lifecycle.responses import (
     ApiError,
     JSONAnswer,
+    error_answer,
     handle_api_error,
     handle_http_exception,
     handle_unexpected,
@@ -101,15 +104,34 @@ def _shut_down(service: LifecycleService, pipeline: Pipeline, watcher: JobWatche
 
 
 def _plugin_routes(plugins: PluginManager) -> list[BaseRoute]:
-    routes: list[BaseRoute] = []
+    """Each plugin's routes, under ``/api/v1/plugins/<plugin>``, behind the token check."""
+    mounted: list[BaseRoute] = []
     for plugin, call in plugins.implementations("api_routes"):
-        added = call() or []
-        for route in added:
-            if not isinstance(route, BaseRoute):
-                log.warning("plugin %s returned a non-route from api_routes; ignored", plugin)
+        routes = []
+        for route in call() or []:
+            if not isinstance(route, Route | Mount):
+                log.warning("plugin %s returned %r from api_routes; ignored", plugin, route)
                 continue
             routes.append(route)
-    return routes
+        if routes:
+            mounted.append(Mount(f"/api/v1/plugins/{plugin}", app=_authenticated(Router(routes))))
+    return mounted
+
+
+def _authenticated(app: ASGIApp) -> ASGIApp:
+    """Refuse HTTP requests without a valid token before they reach ``app``."""
+
+    async def guard(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope, receive)
+            try:
+                await anyio.to_thread.run_sync(caller_of, request)
+            except ApiError as exc:
+                await error_answer(exc.status, str(exc), exc.kind)(scope, receive, send)
+                return
+        await app(scope, receive, send)
+
+    return guard
 
 
 def openapi(request: Request) -> JSONAnswer:

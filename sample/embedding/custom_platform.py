@@ -1,13 +1,15 @@
 """A custom platform that embeds Racetrack and adds a job type written in its own code.
 
 Acme runs batch jobs on Racetrack. Instead of publishing a plugin distribution, its platform
-code registers the ``acme-batch`` job type on a plugin manager of its own, next to the plugins
-installed in the environment, and validates manifests with Racetrack's core::
+code registers the ``acme-batch`` job type (and an API route of its own) on a plugin manager
+of its own, next to the plugins installed in the environment, validates manifests with
+Racetrack's core, and builds the Lifecycle and Pub apps with their factories::
 
     python sample/embedding/custom_platform.py [MANIFEST]
 
 MANIFEST is a job directory or a manifest file (default: the ``job.yaml`` beside this script).
 Exit code 0 prints the validated manifest; 1 prints each problem on stderr.
+``create_apps(home)`` returns Acme's Lifecycle and Pub apps, ready for any ASGI server.
 """
 
 from __future__ import annotations
@@ -17,12 +19,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
 import racetrack_core
 from racetrack_core import hookimpl
 from racetrack_core.errors import RacetrackError
+from racetrack_core.lifecycle import create_app as create_lifecycle_app
 from racetrack_core.manifest import Problem, dump_yaml, load_manifest
+from racetrack_core.pub import PubApp, PubConfig
+from racetrack_core.pub import create_app as create_pub_app
 from racetrack_core.registry import JobType, JobTypeRegistrar
 from racetrack_core.schema import validate_manifest
+from racetrack_core.settings import Settings
 
 OWNER_DOMAIN = "@acme.example"
 
@@ -58,12 +69,29 @@ class AcmeBatchPlugin:
             return [Problem("owner_email", f"'{owner}' is not an Acme address ({OWNER_DOMAIN})")]
         return None
 
+    @hookimpl
+    def api_routes(self) -> list[Route]:
+        # Served at /api/v1/plugins/acme/queues, behind Racetrack's token check.
+        return [Route("/queues", list_queues, methods=["GET"])]
+
+
+async def list_queues(request: Request) -> JSONResponse:
+    return JSONResponse({"queues": ["nightly", "hourly"]})
+
 
 def build_plugins() -> racetrack_core.PluginManager:
     """Racetrack's plugins as Acme's platform uses them: the installed ones plus its own."""
     plugins = racetrack_core.PluginManager()
     plugins.register(AcmeBatchPlugin(), "acme")
     return plugins.load()
+
+
+def create_apps(home: Path) -> tuple[Starlette, PubApp]:
+    """Acme's Lifecycle and Pub apps, with Racetrack's settings read from the environment."""
+    settings = Settings.load({"home": str(home)})
+    lifecycle = create_lifecycle_app(settings, build_plugins())
+    pub = create_pub_app(PubConfig(lifecycle_url=settings.internal_lifecycle_url))
+    return lifecycle, pub
 
 
 def main(argv: Sequence[str]) -> int:
