@@ -49,3 +49,13 @@ def lock(session: nox.Session) -> None:
         "--no-header", "--no-annotate", "--universal", "--python-version", "3.11",
         "-o", "constraints.txt",
     )  # fmt: skip
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run every benchmark, print one markdown report (`nox -s bench -- --write` saves it).
+
+    Needs `wrk` and `nginx` (apt-get install -y wrk nginx); takes about three minutes.
+    """
+    install(session)
+    session.run("python", "-m", "bench", *session.posargs)
