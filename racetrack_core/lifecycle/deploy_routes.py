@@ -16,13 +16,17 @@ from starlette.routing import BaseRoute, Route
 from racetrack_core.errors import ManifestError
 from racetrack_core.infrastructure import DeployError
 from racetrack_core.lifecycle.context import caller_of, service_of
-from racetrack_core.lifecycle.jobs import deployment_dto, job_dto
+from racetrack_core.lifecycle.jobs import (
+    deployment_dto,
+    find_deployment,
+    job_dto,
+    ongoing_deployment,
+)
 from racetrack_core.lifecycle.pipeline import DeployRequest, secret_vars
 from racetrack_core.lifecycle.responses import (
     BadRequest,
     Conflict,
     JSONAnswer,
-    NotFound,
     PayloadTooLarge,
     read_json_object,
 )
@@ -115,13 +119,7 @@ def admit(service: LifecycleService, deploy_request: DeployRequest, *, force: bo
     without ``force``; return its id."""
     name, version = deploy_request.name, deploy_request.version
     with _admission, Session(service.engine) as session:
-        ongoing = session.exec(
-            select(Deployment).where(
-                Deployment.job_name == name,
-                Deployment.job_version == version,
-                Deployment.status == DeploymentStatus.IN_PROGRESS,
-            )
-        ).first()
+        ongoing = ongoing_deployment(session, name, version)
         if ongoing is not None:
             raise Conflict(
                 f"job {name} {version} is already being deployed (deployment {ongoing.id}, "
@@ -152,11 +150,8 @@ def get_deployment(request: Request) -> JSONAnswer:
     """A deployment's status, phase (and phase history), error, warnings and, when done, job."""
     service = service_of(request)
     caller_of(request)
-    deployment_id = request.path_params["deployment_id"]
     with Session(service.engine) as session:
-        deployment = session.get(Deployment, deployment_id)
-        if deployment is None:
-            raise NotFound(f"no deployment with id {deployment_id}")
+        deployment = find_deployment(session, request.path_params["deployment_id"])
         job = None
         if deployment.status == DeploymentStatus.DONE and deployment.job_id:
             row = session.get(Job, deployment.job_id)
@@ -184,11 +179,8 @@ def deployment_build_log(request: Request) -> JSONAnswer:
     """A deployment's build log (``?tail=N``, 0 for all)."""
     service = service_of(request)
     caller_of(request)
-    deployment_id = request.path_params["deployment_id"]
     with Session(service.engine) as session:
-        deployment = session.get(Deployment, deployment_id)
-        if deployment is None:
-            raise NotFound(f"no deployment with id {deployment_id}")
+        deployment = find_deployment(session, request.path_params["deployment_id"])
         return JSONAnswer({"logs": tail_lines(deployment.build_log, request)})
 
 

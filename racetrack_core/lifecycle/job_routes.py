@@ -14,7 +14,7 @@ from racetrack_core import events
 from racetrack_core.errors import ManifestError
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.deploy_routes import admit, read_json_body, tail_lines
-from racetrack_core.lifecycle.jobs import find_job, job_dto
+from racetrack_core.lifecycle.jobs import find_job, job_dto, ongoing_deployment
 from racetrack_core.lifecycle.pipeline import DeployRequest
 from racetrack_core.lifecycle.responses import BadRequest, Conflict, JSONAnswer, NotFound
 from racetrack_core.manifest import Manifest
@@ -90,14 +90,7 @@ def delete_job(request: Request) -> JSONAnswer:
         if job is None:
             find_job(session, name, "latest")  # "no job named X" when the family is unknown
             raise NotFound(f"job {name} has no version {version}; give the exact version")
-        ongoing = session.exec(
-            select(Deployment).where(
-                Deployment.job_name == name,
-                Deployment.job_version == version,
-                Deployment.status == DeploymentStatus.IN_PROGRESS,
-            )
-        ).first()
-        if ongoing is not None:
+        if ongoing_deployment(session, name, version) is not None:
             raise Conflict(f"job {name} {version} is being deployed right now; try again after")
         dto = job_dto(job, service.settings.external_pub_url)
         target = job.infrastructure_target

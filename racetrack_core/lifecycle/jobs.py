@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from racetrack_core import versions
 from racetrack_core.lifecycle.responses import NotFound
-from racetrack_core.storage.models import Deployment, Job, JobStatus
+from racetrack_core.storage.models import Deployment, DeploymentStatus, Job, JobStatus
 
 #: Statuses whose versions ``latest`` and ``1.x`` may resolve to (a starting job is not yet).
 RESOLVABLE = (JobStatus.RUNNING, JobStatus.ERROR, JobStatus.LOST)
@@ -63,6 +63,24 @@ def deployment_dto(deployment: Deployment, job: dict[str, Any] | None) -> dict[s
         "manifest_yaml": deployment.manifest_yaml,
         "image_name": None,
     }
+
+
+def ongoing_deployment(session: Session, name: str, version: str) -> Deployment | None:
+    """The deployment of this job version that is running now, if there is one."""
+    return session.exec(
+        select(Deployment).where(
+            Deployment.job_name == name,
+            Deployment.job_version == version,
+            Deployment.status == DeploymentStatus.IN_PROGRESS,
+        )
+    ).first()
+
+
+def find_deployment(session: Session, deployment_id: str) -> Deployment:
+    deployment = session.get(Deployment, deployment_id)
+    if deployment is None:
+        raise NotFound(f"no deployment with id {deployment_id}")
+    return deployment
 
 
 def find_job(session: Session, name: str, version: str) -> Job:
