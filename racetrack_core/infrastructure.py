@@ -18,6 +18,7 @@ for container targets. A job type without a local recipe cannot run on the local
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -140,8 +141,12 @@ class InfrastructureDriver(Protocol):
     def logs(self, name: str, version: str, tail: int = 0) -> str:
         """The last ``tail`` lines of a job version's output (0: all of it)."""
 
-    def follow_logs(self, name: str, version: str, tail: int = 20) -> Iterator[str]:
-        """The last ``tail`` lines, then each new line as it is written, until closed."""
+    def follow_logs(
+        self, name: str, version: str, tail: int = 20, stop: threading.Event | None = None
+    ) -> Iterator[str]:
+        """The last ``tail`` lines, then each new line as it is written, until the iterator is
+        closed or ``stop`` is set; while no line comes it must still notice ``stop`` within a
+        second, so that a reader thread can be released when its client goes away."""
 
     def close(self) -> None:
         """Stop supervising and stop every replica; called once when the server stops."""

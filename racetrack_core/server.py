@@ -24,6 +24,7 @@ from racetrack_core.lifecycle import accounts
 from racetrack_core.lifecycle.app import create_app as create_lifecycle_app
 from racetrack_core.plugins import PluginManager
 from racetrack_core.pub.config import PubConfig
+from racetrack_core.pub.serving import PubHttpProtocol
 from racetrack_core.settings import Settings
 from racetrack_core.storage.database import connect, migrate
 
@@ -143,6 +144,8 @@ async def _serve_all(
                 service.app,
                 host=settings.host,
                 port=service.port,
+                # Pub's protocol sends each small answer in one write (docs/pub.md).
+                http=PubHttpProtocol if service.name == "pub" else "auto",
                 log_level="warning",
                 access_log=False,
                 lifespan="on",

@@ -7,7 +7,8 @@ auth path is part of what is measured. Only the HTTP client differs between them
 ``aiohttp_app``   aiohttp ``ClientSession`` (a pooled, keep-alive client written in C and Python)
 ``raw_app``       a hand-written keep-alive pool of asyncio connections parsed by ``httptools``
 ``httpx_app``     httpx ``AsyncClient``
-``pub_app``       the real thing: ``racetrack_core.pub.create_app``
+``pub_plain_app`` the real ``racetrack_core.pub.create_app``, on plain uvicorn (``run.py``'s
+                  ``pub`` serves the same app the way it is deployed, with Pub's own protocol)
 
 They buffer bodies (the benchmark's bodies are small); the real Pub streams them.
 """
@@ -171,7 +172,12 @@ class HttpxForwarder:
     async def start(self) -> None:
         import httpx
 
-        self.client = httpx.AsyncClient(limits=httpx.Limits(max_connections=None))
+        # Idle connections expire before the stub Lifecycle's (uvicorn's 5 s keep-alive), or the
+        # 1-connection run now and then reuses one that the server has just closed.
+        limits = httpx.Limits(max_connections=None, keepalive_expiry=3.0)
+        self.client = httpx.AsyncClient(
+            limits=limits, transport=httpx.AsyncHTTPTransport(retries=1, limits=limits)
+        )
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -302,7 +308,7 @@ def raw_app() -> ASGIApp:
     return shell(RawForwarder())
 
 
-def pub_app() -> ASGIApp:
+def pub_plain_app() -> ASGIApp:
     from racetrack_core.pub import PubConfig, create_app
 
     return create_app(PubConfig(lifecycle_url=os.environ["BENCH_LIFECYCLE_URL"]))

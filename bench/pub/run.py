@@ -1,12 +1,15 @@
 """Measure Pub's hot path: wrk against the job directly, through nginx, and through each candidate.
 
-Usage: ``.venv/bin/python bench/pub/run.py [--duration 5] [--only aiohttp,pub]``
+Usage: ``.venv/bin/python bench/pub/run.py [--duration 5] [--only aiohttp,pub] [--workers 1]``
 
 Starts, on free 127.0.0.1 ports, a trivial Starlette job and a stub Lifecycle (``servers.py``),
 an nginx with a keep-alive upstream (``daemon off``, config in a temporary folder), and each
-candidate proxy of ``candidates.py`` as its own uvicorn process (uvloop and httptools when
-installed). Runs ``wrk -c32 -t2`` and ``wrk -c1 -t1 --latency`` against each and prints a
-markdown table. Every process it starts is stopped by its pid. Needs ``nginx`` and ``wrk``.
+candidate proxy as its own process: ``pub`` is Pub as it is deployed (``python -m
+racetrack_core.pub``, which serves it with uvicorn and Pub's own protocol), the others are the
+uvicorn factories of ``candidates.py`` (uvloop and httptools when installed). Runs ``wrk -c32
+-t2`` and ``wrk -c1 -t1 --latency`` against each and prints a markdown table. ``--workers N``
+runs Pub and nginx with N worker processes each, so that their ratio stays fair. Every process
+it starts is stopped by its pid. Needs ``nginx`` and ``wrk``.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 JOB_PATH = "/pub/job/bench/{version}/api/v1/perform"
-CANDIDATES = ("raw", "aiohttp", "pub", "httpx")
+#: Measured by default; ``httpx`` (15 times slower than the others) runs only when asked for.
+CANDIDATES = ("raw", "aiohttp", "pub_plain", "pub")
+ALL_CANDIDATES = (*CANDIDATES, "httpx")
 
 NGINX_CONF = """\
-worker_processes 1;
+worker_processes {workers};
 pid {tmp}/nginx.pid;
 error_log {tmp}/error.log warn;
 events {{ worker_connections 1024; }}
@@ -118,6 +123,11 @@ def started(args: list[str], port: int, env: dict[str, str] | None = None) -> It
                 process.wait()
 
 
+def pub_command(port: int, workers: int) -> list[str]:
+    """Pub as it is served in production: ``python -m racetrack_core.pub``."""
+    return [PYTHON, "-m", "racetrack_core.pub", "--port", str(port), "--workers", str(workers)]
+
+
 def uvicorn(factory: str, port: int) -> list[str]:
     args = [PYTHON, "-m", "uvicorn", "--factory", factory, "--app-dir", str(HERE)]
     args += [
@@ -128,6 +138,8 @@ def uvicorn(factory: str, port: int) -> list[str]:
         "--no-access-log",
         "--log-level",
         "warning",
+        # Pub's way (docs/pub.md): uvicorn must not rewrite the client from X-Forwarded-For.
+        "--no-proxy-headers",
     ]
     if importlib.util.find_spec("uvloop"):
         args += ["--loop", "uvloop"]
@@ -196,8 +208,18 @@ def table(results: list[Result]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--only", default=",".join(CANDIDATES), help="candidates to measure")
+    parser.add_argument(
+        "--only",
+        default=",".join(CANDIDATES),
+        help=f"candidates to measure, of {', '.join(ALL_CANDIDATES)}",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes of Pub and of nginx alike"
+    )
     options = parser.parse_args()
+    unknown = set(options.only.split(",")) - set(ALL_CANDIDATES)
+    if unknown:
+        sys.exit(f"unknown candidates {', '.join(sorted(unknown))}; choose from {ALL_CANDIDATES}")
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install -y wrk)")
     job_port, lifecycle_port = free_port(), free_port()
@@ -214,15 +236,24 @@ def main() -> None:
             with tempfile.TemporaryDirectory(prefix="pub-bench-nginx-") as tmp:
                 port = free_port()
                 conf = Path(tmp, "nginx.conf")
-                conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, job_port=job_port))
+                conf.write_text(
+                    NGINX_CONF.format(
+                        tmp=tmp, port=port, job_port=job_port, workers=options.workers
+                    )
+                )
                 with started([nginx, "-c", str(conf), "-g", "daemon off;"], port) as pid:
                     url = f"http://127.0.0.1:{port}" + JOB_PATH.format(version="1.0.0")
                     results.append(measure("nginx", url, options.duration, False, pid))
         for name in options.only.split(","):
             port = free_port()
             env = {"BENCH_LIFECYCLE_URL": f"http://127.0.0.1:{lifecycle_port}"}
+            env["PUB_LIFECYCLE_URL"] = env["BENCH_LIFECYCLE_URL"]
             env["PYTHONPATH"] = str(HERE.parent.parent)
-            with started(uvicorn(f"candidates:{name}_app", port), port, env) as pid:
+            if name == "pub":
+                command = pub_command(port, options.workers)
+            else:
+                command = uvicorn(f"candidates:{name}_app", port)
+            with started(command, port, env) as pid:
                 url = f"http://127.0.0.1:{port}" + JOB_PATH.format(version="latest")
                 results.append(measure(name, url, options.duration, True, pid))
     print(table(results))

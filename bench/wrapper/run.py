@@ -1,17 +1,23 @@
 """Measure the python3 job wrapper against a bare Starlette app: wrk, same JSON, same uvicorn.
 
-Usage: ``.venv/bin/python bench/wrapper/run.py [--duration 5] [--repeats 2] [--profile]``
+Usage: ``.venv/bin/python bench/wrapper/run.py [--duration 5] [--repeats 2] [--profile]
+[--wrapper-module racetrack_plugins.python3.wrapper]``
 
-Starts each server as its own process on a free 127.0.0.1 port: the bare app (``bare.py``) and
-the wrapper (``python -m racetrack_plugins.python3.wrapper``) serving ``job/entrypoint.py`` with
-a plain ``def perform`` and with an ``async def perform``. Both call ``uvicorn.run`` with the
-same arguments (uvloop and httptools when installed, log level ``info`` as a deployed job
-runs, so one access-log line per call, written to a file); a second pair runs with
-``--log-level warning`` to show what the access log costs. Runs ``wrk -c32 -t2`` (a POST with
-a JSON body, ``post.lua``) against each, ``--repeats`` times in turn so that a burst of other
-load hits every target alike, then ``wrk -c1 -t1 --latency`` for p50. Prints a markdown report
-on stdout; progress on stderr. ``--profile`` runs the wrapper under cProfile for one c32 run
-and prints where its time goes. Every process is stopped by its pid. Needs ``wrk``.
+Each wrapper variant is compared with its like in a bare Starlette app (``bare.py``): the
+wrapper serving ``job/entrypoint.py`` with a ``def perform`` against a bare endpoint whose work
+runs in Starlette's threadpool (as a ``def`` endpoint's does), and with an ``async def perform``
+against an ``async def`` endpoint. Every server is its own process on a free 127.0.0.1 port, and
+all call ``uvicorn.run`` with the same arguments: uvloop and httptools when installed, log level
+``info``, and the access log off as a deployed job runs it; the same four targets run again with
+``--access-log`` on both sides, to show what one log line per call costs.
+
+Runs ``wrk -c32 -t2`` (a POST with a JSON body, ``post.lua``) against each main target
+``--repeats`` times in turn, so that a burst of other load hits every target alike, then
+``wrk -c1 -t1 --latency`` for p50. Prints a markdown report on stdout; progress on stderr.
+``--profile`` runs the wrapper (``def perform``) under cProfile for one c32 run and prints where
+its time goes. ``--wrapper-module`` serves another copy of the wrapper (on ``PYTHONPATH``), to
+measure an older version with the same harness. Every process is stopped by its pid. Needs
+``wrk``.
 """
 
 from __future__ import annotations
@@ -45,30 +51,55 @@ RATIO_GOAL = 0.9
 @dataclass(frozen=True)
 class Target:
     name: str
-    #: The server's command line; ``{port}`` is replaced by a free port.
+    #: The server's command line; ``{port}`` is replaced by a free port, ``{wrapper}`` by the
+    #: wrapper's module.
     args: tuple[str, ...]
-    log_level: str = "info"
-    #: Compared in the c1 latency runs too (the others only at c32).
+    #: The name of the bare target that this one is compared with (``None``: it is a baseline).
+    baseline: str | None = None
+    access_log: bool = False
+    #: Run ``--repeats`` times and in the c1 latency runs (the others once, at c32 only).
     main: bool = True
 
 
 def wrapper(entrypoint_class: str) -> tuple[str, ...]:
     return (
-        *("-m", "racetrack_plugins.python3.wrapper", "--entrypoint-path", "entrypoint.py"),
+        *("-m", "{wrapper}", "--entrypoint-path", "entrypoint.py"),
         *("--entrypoint-class", entrypoint_class, "--job-dir", str(HERE / "job")),
         *("--port", "{port}"),
     )
 
 
 BARE = (str(HERE / "bare.py"), "--port", "{port}")
-TARGETS = (
-    Target("bare Starlette", BARE),
-    Target("wrapper, def perform", wrapper("SyncJob")),
-    Target("wrapper, async def perform", wrapper("AsyncJob")),
-    Target("bare Starlette, no access log", BARE, "warning", main=False),
-    Target("wrapper, def perform, no access log", wrapper("SyncJob"), "warning", main=False),
-    Target("wrapper, async def perform, no access log", wrapper("AsyncJob"), "warning", False),
-)
+BARE_ASYNC = "bare, async def endpoint"
+BARE_SYNC = "bare, def endpoint (threadpool)"
+WRAPPER_SYNC = "wrapper, def perform"
+WRAPPER_ASYNC = "wrapper, async def perform"
+#: The goal's pairs: each wrapper variant and its like in a bare app.
+PAIRS = ((WRAPPER_SYNC, BARE_SYNC, "def"), (WRAPPER_ASYNC, BARE_ASYNC, "async def"))
+ACCESS_LOG = ", access log"
+
+
+def targets() -> tuple[Target, ...]:
+    main = (
+        Target(BARE_ASYNC, BARE),
+        Target(BARE_SYNC, (*BARE, "--sync")),
+        Target(WRAPPER_SYNC, wrapper("SyncJob"), BARE_SYNC),
+        Target(WRAPPER_ASYNC, wrapper("AsyncJob"), BARE_ASYNC),
+    )
+    logged = tuple(
+        Target(
+            target.name + ACCESS_LOG,
+            target.args,
+            None if target.baseline is None else target.baseline + ACCESS_LOG,
+            access_log=True,
+            main=False,
+        )
+        for target in main
+    )
+    return main + logged
+
+
+TARGETS = targets()
 
 
 @dataclass
@@ -110,7 +141,11 @@ def serving(
     with log.open("ab") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
-        wait_for_answer(url, process)
+        try:
+            wait_for_answer(url, process)
+        except RuntimeError as error:
+            tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-15:])
+            raise RuntimeError(f"{error}; the end of its log:\n{tail}") from None
         yield process.pid, url
     finally:
         stop(process, stop_signal)
@@ -160,17 +195,22 @@ def wrk(url: str, connections: int, threads: int, duration: int) -> tuple[float,
     return float(rps.group(1)), float(p50.group(1)) * scale, int(count.group(1))
 
 
-def command(target: Target) -> list[str]:
-    return [PYTHON, *target.args, "--log-level", target.log_level]
+def command(target: Target, wrapper_module: str) -> list[str]:
+    """The same logging settings on both sides: level ``info``, and the target's access log."""
+    args = [arg.replace("{wrapper}", wrapper_module) for arg in target.args]
+    return [PYTHON, *args, "--log-level", "info", *(["--access-log"] * target.access_log)]
 
 
-def measure(duration: int, repeats: int, logs: Path) -> list[Measured]:
+def measure(duration: int, repeats: int, logs: Path, wrapper_module: str) -> list[Measured]:
     results = [Measured(target) for target in TARGETS]
     for round_number in range(1, repeats + 1):
         for result in results:
             if not result.target.main and round_number > 1:
                 continue
-            with serving(command(result.target), logs / "servers.log") as (pid, url):
+            with serving(command(result.target, wrapper_module), logs / "servers.log") as (
+                pid,
+                url,
+            ):
                 wrk(url, 32, 2, 1)  # warm-up
                 before = cpu_seconds(pid)
                 rps, _, count = wrk(url, 32, 2, duration)
@@ -185,12 +225,11 @@ def measure(duration: int, repeats: int, logs: Path) -> list[Measured]:
     return results
 
 
-def profile(duration: int, logs: Path) -> str:
+def profile(duration: int, logs: Path, wrapper_module: str) -> str:
     """Run the wrapper (def perform) under cProfile through one c32 run; the top functions."""
     output = logs / "wrapper.prof"
-    target = TARGETS[1]
-    args = [PYTHON, "-m", "cProfile", "-o", str(output), *target.args]
-    args += ["--log-level", target.log_level]
+    [target] = [target for target in TARGETS if target.name == WRAPPER_SYNC]
+    args = [PYTHON, "-m", "cProfile", "-o", str(output), *command(target, wrapper_module)[1:]]
     # SIGINT: uvicorn re-raises it after its shutdown, as KeyboardInterrupt, and cProfile
     # still writes its file; SIGTERM would end the process first.
     with serving(args, logs / "profile.log", signal.SIGINT) as (_, url):
@@ -209,33 +248,41 @@ def load_average() -> str:
 
 def report(results: list[Measured], duration: int, repeats: int, load: str) -> str:
     by_name = {result.target.name: result for result in results}
-    bare = by_name["bare Starlette"]
-    sync = by_name["wrapper, def perform"]
-    ratio = sync.median_rps / bare.median_rps
-    cpu_ratio = bare.median_cpu_us / sync.median_cpu_us
-    met = "met" if ratio >= RATIO_GOAL else "**not met**"
-    assert bare.p50_ms is not None
-    assert sync.p50_ms is not None
+    goals, cpu_ratios, latencies = [], [], []
+    for wrapped_name, bare_name, kind in PAIRS:
+        wrapped, bare = by_name[wrapped_name], by_name[bare_name]
+        ratio = wrapped.median_rps / bare.median_rps
+        met = "met" if ratio >= RATIO_GOAL else "**not met**"
+        goals.append(
+            f"| wrapper `{kind} perform` / bare `{kind}` endpoint, req/s at c32 ≥ {RATIO_GOAL} "
+            f"| {ratio:.2f} ({wrapped.median_rps:.0f} / {bare.median_rps:.0f} req/s) | {met} |"
+        )
+        cpu_ratios.append(f"{kind}: {bare.median_cpu_us / wrapped.median_cpu_us:.2f}")
+        assert wrapped.p50_ms is not None
+        assert bare.p50_ms is not None
+        latencies.append(
+            f"{kind}: {wrapped.p50_ms:.3f} vs {bare.p50_ms:.3f} "
+            f"({wrapped.p50_ms - bare.p50_ms:+.3f})"
+        )
     lines = [
         "### Wrapper throughput",
         "",
         "| goal | measured | met |",
         "|---|---:|---|",
-        f"| wrapper (def perform) / bare req/s at c32 ≥ {RATIO_GOAL} | {ratio:.2f} "
-        f"({sync.median_rps:.0f} / {bare.median_rps:.0f} req/s) | {met} |",
-        f"| same ratio from CPU time per request (load-independent) | {cpu_ratio:.2f} | |",
-        f"| p50 at c1: wrapper vs bare | {sync.p50_ms:.3f} ms vs {bare.p50_ms:.3f} ms "
-        f"(+{sync.p50_ms - bare.p50_ms:.3f}) | |",
+        *goals,
+        f"| same ratios from CPU time per request (load-independent) | {'; '.join(cpu_ratios)} | |",
+        f"| p50 ms at c1, wrapper vs bare | {'; '.join(latencies)} | |",
         "",
         f"wrk `-c32 -t2 -d{duration}s` POST with a JSON body, median of {repeats} runs "
-        "taken in turn (others once); `-c1 -t1` for p50. "
+        "taken in turn (the access-log rows once); `-c1 -t1` for p50. Both sides run at log level "
+        "`info` with the access log off, as a deployed job does, or both with it on. "
         f"Load average before the runs: {load}; after: {load_average()}.",
         "",
-        "| server | c32 req/s (median) | runs | server CPU µs/req | c1 p50 ms | vs bare |",
+        "| server | c32 req/s (median) | runs | server CPU µs/req | c1 p50 ms | vs its bare like |",
         "|---|---:|---|---:|---:|---:|",
     ]
     for result in results:
-        base = bare if result.target.main else by_name["bare Starlette, no access log"]
+        base = by_name[result.target.baseline or result.target.name]
         runs = ", ".join(f"{rps:.0f}" for rps in result.rps)
         p50 = "" if result.p50_ms is None else f"{result.p50_ms:.3f}"
         lines.append(
@@ -250,15 +297,20 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--repeats", type=int, default=2, help="c32 runs per main target")
     parser.add_argument("--profile", action="store_true", help="profile the wrapper too")
+    parser.add_argument(
+        "--wrapper-module",
+        default="racetrack_plugins.python3.wrapper",
+        help="the wrapper to serve, as python -m runs it (default: this checkout's)",
+    )
     options = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install -y wrk)")
     load = load_average()
     with tempfile.TemporaryDirectory(prefix="bench-wrapper-") as tmp:
-        results = measure(options.duration, options.repeats, Path(tmp))
+        results = measure(options.duration, options.repeats, Path(tmp), options.wrapper_module)
         print(report(results, options.duration, options.repeats, load))
         if options.profile:
-            print(profile(options.duration, Path(tmp)), file=sys.stderr)
+            print(profile(options.duration, Path(tmp), options.wrapper_module), file=sys.stderr)
 
 
 if __name__ == "__main__":

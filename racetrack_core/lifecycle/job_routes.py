@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from sqlmodel import Session, col, select
 from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from racetrack_core import events
@@ -59,6 +64,57 @@ def job_logs(request: Request) -> JSONAnswer:
         name, version, target = job.name, job.version, job.infrastructure_target
     text = service.driver(target).logs(name, version, tail=0)
     return JSONAnswer({"logs": tail_lines(text, request, default=20)})
+
+
+async def follow_job_logs(request: Request) -> Response:
+    """The job's output as it is written: the last ``tail`` lines (default 20), then each new
+    line, as ``text/plain``, until the client goes away."""
+    service = service_of(request)
+    try:
+        tail = int(request.query_params.get("tail", "20"))
+    except ValueError:
+        raise BadRequest("query parameter 'tail' must be a whole number") from None
+
+    def look_up() -> tuple[str, str, str]:
+        caller_of(request)
+        with Session(service.engine) as session:
+            job = find_job(session, request.path_params["name"], request.path_params["version"])
+            return job.name, job.version, job.infrastructure_target
+
+    name, version, target = await anyio.to_thread.run_sync(look_up)
+    driver = service.driver(target)
+    stop = threading.Event()
+    lines: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1000)
+    loop = asyncio.get_running_loop()
+
+    def hand_over(line: str | None) -> bool:
+        """Queue a line for the client; False once the client has gone away."""
+        queued = asyncio.run_coroutine_threadsafe(lines.put(line), loop)
+        while not stop.is_set():
+            try:
+                queued.result(timeout=0.5)
+                return True
+            except TimeoutError:
+                continue
+        queued.cancel()
+        return False
+
+    def pump() -> None:
+        for line in driver.follow_logs(name, version, tail=tail, stop=stop):
+            if not hand_over(line):
+                return
+        hand_over(None)
+
+    async def stream() -> AsyncIterator[str]:
+        reader = asyncio.create_task(anyio.to_thread.run_sync(pump))
+        try:
+            while (line := await lines.get()) is not None:
+                yield line + "\n"
+        finally:
+            stop.set()
+            reader.cancel()
+
+    return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")
 
 
 def job_build_logs(request: Request) -> JSONAnswer:
@@ -182,6 +238,7 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/job/{name}/{version}", get_job, methods=["GET"]),
         Route("/api/v1/job/{name}/{version}", delete_job, methods=["DELETE"]),
         Route("/api/v1/job/{name}/{version}/logs", job_logs, methods=["GET"]),
+        Route("/api/v1/job/{name}/{version}/logs/stream", follow_job_logs, methods=["GET"]),
         Route("/api/v1/job/{name}/{version}/build-logs", job_build_logs, methods=["GET"]),
         Route("/api/v1/job/{name}/{version}/move", move_job, methods=["POST"]),
         Route(

@@ -151,7 +151,7 @@ class Permissions:
         headers = {self._tracing_header: tracing_id}
         if token:
             headers["X-Racetrack-Auth"] = token
-        self._metrics.lifecycle_calls.inc()
+        self._metrics.record_lifecycle_call()
         try:
             async with self._session.get(
                 url, headers=headers, timeout=self._timeout, allow_redirects=False
@@ -159,7 +159,7 @@ class Permissions:
                 status = response.status
                 body = await response.read()
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
-            self._metrics.lifecycle_errors.inc()
+            self._metrics.record_lifecycle_error()
             kind = "timed out" if isinstance(error, asyncio.TimeoutError) else "is unreachable"
             logger.warning("Lifecycle %s (%s): %r", kind, self._base, error)
             raise LifecycleUnavailable(f"Lifecycle {kind} ({type(error).__name__})") from None
@@ -180,6 +180,6 @@ class Permissions:
         if status in DENIAL_PREFIXES and isinstance(message, str):
             # 403 means the job exists and the caller may not call it; 401/404 prove nothing.
             return Denial(status, DENIAL_PREFIXES[status] + message, job_known=status == 403)
-        self._metrics.lifecycle_errors.inc()
+        self._metrics.record_lifecycle_error()
         logger.warning("Lifecycle answered can-call-job with %d: %r", status, body[:500])
         raise LifecycleUnavailable(f"Lifecycle answered the permission check with {status}")

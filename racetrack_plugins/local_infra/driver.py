@@ -18,6 +18,7 @@ import re
 import secrets
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -154,14 +155,17 @@ class LocalDriver:
         log = self._log(name, version)
         return "" if log is None else log.tail(tail)
 
-    def follow_logs(self, name: str, version: str, tail: int = 20) -> Iterator[str]:
-        """The last ``tail`` lines, then each new one (without line ending), until closed.
+    def follow_logs(
+        self, name: str, version: str, tail: int = 20, stop: threading.Event | None = None
+    ) -> Iterator[str]:
+        """The last ``tail`` lines, then each new one (without line ending), until closed or
+        ``stop`` is set.
 
         Nothing at all for a job version the driver never ran.
         """
         log = self._log(name, version)
         if log is not None:
-            yield from log.follow(tail)
+            yield from log.follow(tail, stop)
 
     # ------------------------------------------------------------ internals
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -49,17 +50,18 @@ class JobLog:
         """The last ``lines`` lines (0: everything kept, the rotated file first)."""
         return "\n".join(self._last_lines(lines, self._size()))
 
-    def follow(self, tail: int = 20) -> Iterator[str]:
+    def follow(self, tail: int = 20, stop: threading.Event | None = None) -> Iterator[str]:
         """The last ``tail`` lines, then each new line (without its line ending) as it comes.
 
         Waits for the file to appear; starts over from the top when the file was truncated by
-        a rotation. Runs until the generator is closed.
+        a rotation. Runs until the generator is closed or ``stop`` is set (checked at least
+        every FOLLOW_INTERVAL, so a thread reading it can be released).
         """
         position = self._size()
         if tail:
             yield from self._last_lines(tail, position)
         pending = b""
-        while True:
+        while stop is None or not stop.is_set():
             size = self._size()
             if size < position:  # rotated: the file was truncated under us
                 position, pending = 0, b""

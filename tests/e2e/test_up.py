@@ -220,6 +220,15 @@ def test_deploy_from_an_uploaded_context_and_call_through_pub(server: Server) ->
     assert isinstance(logs, str)
     build_logs = server.api("GET", "/job/primer/0.0.1/build-logs").json()["logs"]
     assert "==> building" in build_logs
+    with httpx.stream(
+        "GET",
+        f"{server.lifecycle}/api/v1/job/primer/latest/logs/stream?tail=3",
+        headers={"X-Racetrack-Auth": server.token},
+        timeout=10,
+    ) as followed:
+        assert followed.headers["content-type"].startswith("text/plain")
+        first = next(followed.iter_lines())
+    assert first in logs
 
     assert server.api("DELETE", "/job/primer/0.0.1").json() is None
     time.sleep(1.2)  # Pub's cached answer (1 s in these tests) expires

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from racetrack_core.pub import PubConfig, create_app
+from racetrack_core.pub.serving import PubHttpProtocol
 from tests.pub.servers import LifecycleStandIn, Server, job_app, refused_url
 
 # --- fixtures -----------------------------------------------------------------------------
@@ -42,8 +43,11 @@ def start_pub(lifecycle: LifecycleStandIn) -> Iterator[Callable[..., str]]:
     def start(**overrides: Any) -> str:
         assert lifecycle.server is not None
         config = PubConfig(lifecycle_url=lifecycle.server.url, **overrides)
-        # Pub extends X-Forwarded-For itself, so uvicorn must not rewrite the client from it.
-        server = Server(create_app(config), lifespan="on", proxy_headers=False)
+        # Served as in production: Pub's protocol (one write per small answer), and uvicorn
+        # must not rewrite the client from X-Forwarded-For, which Pub extends itself.
+        server = Server(
+            create_app(config), lifespan="on", proxy_headers=False, http=PubHttpProtocol
+        )
         servers.append(server)
         return server.url
 

@@ -34,6 +34,7 @@ class Server:
         app: Any,
         lifespan: Literal["auto", "on", "off"] = "auto",
         proxy_headers: bool = True,
+        http: Any = "auto",
     ) -> None:
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
@@ -43,6 +44,7 @@ class Server:
             app,
             lifespan=lifespan,
             proxy_headers=proxy_headers,
+            http=http,
             log_level="warning",
             access_log=False,
         )

@@ -3,8 +3,11 @@
 Run as ``python -m racetrack_plugins.python3.wrapper --entrypoint-path entrypoint.py``; embed with
 ``create_app(entrypoint_path, entrypoint_class, job_dir, settings)``. Modules, one concept each:
 ``entrypoint`` (loading the class), ``signature`` (parameters and argument checks), ``runtime``
-(the instance made in the background), ``calls`` (``/api/v1``), ``health`` (probes), ``metrics``,
-``openapi``, ``swagger`` (the docs page), ``app`` (the factory) and ``__main__`` (the command).
+(the instance made in the background), ``router`` (the fast path to the calls), ``calls``
+(``POST /api/v1/<endpoint>``), ``workers`` (threads for ``def`` methods), ``limiter``
+(``max_concurrency``), ``encoding`` (results as JSON), ``parameters`` and ``static`` (``GET
+/api/v1/...``), ``health`` (probes), ``metrics``, ``openapi``, ``swagger`` (the docs page),
+``app`` (the factory) and ``__main__`` (the command).
 """
 
 from __future__ import annotations

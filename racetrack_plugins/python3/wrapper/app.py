@@ -7,14 +7,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from . import calls, health, metrics, openapi, swagger
+from . import health, metrics, openapi, parameters, static, swagger
+from .calls import CallService
 from .entrypoint import load_entrypoint_class
+from .limiter import CallLimiter
+from .router import CallRouter
 from .runtime import JobRuntime
 from .settings import WrapperSettings
+from .workers import DEFAULT_THREADS, WorkerThreads
 
 
 def create_app(
@@ -25,14 +30,30 @@ def create_app(
 ) -> Starlette:
     """Load the entrypoint class now; make its instance in the background once the app starts.
 
-    Every route is served at the root and under ``/pub/job/{JOB_NAME}/{any version}``.
+    Every route is served at the root and under ``/pub/job/{JOB_NAME}/{any version}``. Calls
+    (``POST .../api/v1/<endpoint>``) are served by ``CallRouter`` ahead of the routes.
     """
     runtime = JobRuntime(load_entrypoint_class(entrypoint_path, entrypoint_class, job_dir), job_dir)
+    limiter = CallLimiter(settings.max_concurrency)
+    # No more threads than anyio's default limit, which def methods ran under before; fewer
+    # when max_concurrency refuses the calls that would need them.
+    workers = WorkerThreads(min(settings.max_concurrency or DEFAULT_THREADS, DEFAULT_THREADS))
+    call_metrics = metrics.CallMetrics()
+    calls = CallService(
+        runtime,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=call_metrics,
+        limiter=limiter,
+        workers=workers,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime.start()
-        yield
+        try:
+            yield
+        finally:
+            workers.shutdown()
 
     job_routes: list[BaseRoute] = [
         Route("/", home, methods=["GET"]),
@@ -40,7 +61,8 @@ def create_app(
         *metrics.routes,
         *openapi.routes,
         *swagger.routes(),
-        *calls.routes,
+        *parameters.routes,
+        *static.routes,
     ]
     prefix = "/pub/job/" + (settings.job_name or "{job_name}") + "/{version}"
     app = Starlette(
@@ -49,12 +71,13 @@ def create_app(
             Route(prefix, home, methods=["GET"]),
             Mount(prefix, routes=job_routes),
         ],
+        middleware=[Middleware(CallRouter, calls=calls, job_name=settings.job_name)],
         lifespan=lifespan,
     )
     app.state.runtime = runtime
     app.state.settings = settings
-    app.state.metrics = metrics.CallMetrics()
-    app.state.limiter = calls.CallLimiter(settings.max_concurrency)
+    app.state.metrics = call_metrics
+    app.state.limiter = limiter
     return app
 
 

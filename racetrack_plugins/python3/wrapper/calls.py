@@ -1,91 +1,134 @@
-"""The job's own endpoints under ``/api/v1``: perform, auxiliary calls, parameters, static files."""
+"""``POST /api/v1/<endpoint>``: a JSON object of keyword arguments in, the method's result out.
+
+The job's hot path, so it is plain ASGI, reached by ``router.CallRouter`` ahead of Starlette's
+router: the body is read in one piece with its size limited, the arguments are checked against
+the method's signature, the method is awaited (``async def``) or run in a worker thread
+(``def``), and the answer is sent as two ASGI messages with the headers that Starlette's
+``Response`` would send.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
-import functools
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
-from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from .encoding import encode_json, error_body
 from .entrypoint import CallEndpoint, JobInterface
-from .errors import ArgumentError, CallError, PayloadTooLarge, TooManyCalls, error_response
+from .errors import ArgumentError, CallError, NotFound, PayloadTooLarge
+from .limiter import CallLimiter
 from .metrics import CallMetrics
 from .runtime import JobRuntime
-from .settings import WrapperSettings
-from .signature import type_name
+from .workers import WorkerThreads
 
 logger = logging.getLogger("racetrack.job")
 
 
-class CallLimiter:
-    """Refuses a call when ``limit`` calls are already running (no queue: the caller retries)."""
-
-    def __init__(self, limit: int | None) -> None:
-        self.limit = limit
-        self.running = 0
-
-    def acquire(self) -> None:
-        # No await between the check and the increment: atomic on the event loop.
-        if self.limit is not None and self.running >= self.limit:
-            raise TooManyCalls(
-                f"the job is already serving {self.running} calls, its max_concurrency; retry later"
-            )
-        self.running += 1
-
-    def release(self) -> None:
-        self.running -= 1
+class ClientDisconnected(Exception):
+    """The client went away before its body was read: there is no one to answer."""
 
 
-async def call_endpoint(request: Request) -> Response:
-    """``POST /api/v1/{path}``: a JSON object of keyword arguments in, the JSON result out."""
-    path = "/" + request.path_params["path"]
-    runtime: JobRuntime = request.app.state.runtime
-    settings: WrapperSettings = request.app.state.settings
-    limiter: CallLimiter = request.app.state.limiter
-    try:
-        endpoint = _find_call(runtime.require_ready(), path)
-        arguments = await read_arguments(request, settings.max_body_bytes)
-        endpoint.signature.check(arguments)
-        limiter.acquire()
-    except CallError as error:
-        return error.response()
-    except LookupError as error:
-        return error_response(str(error), "NotFound", 404)
-    try:
-        return await _run(endpoint, arguments, request.app.state.metrics)
-    finally:
-        limiter.release()
+class CallService:
+    """Serves the calls to a job's methods (``perform`` and the auxiliary endpoints)."""
+
+    def __init__(
+        self,
+        runtime: JobRuntime,
+        *,
+        max_body_bytes: int,
+        metrics: CallMetrics,
+        limiter: CallLimiter,
+        workers: WorkerThreads,
+    ) -> None:
+        self.runtime = runtime
+        self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+        self.limiter = limiter
+        self.workers = workers
+
+    async def serve(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a call to the endpoint at ``path`` (``/perform``, without ``/api/v1``)."""
+        try:
+            endpoint = find_call(self.runtime.require_ready(), path)
+            arguments = parse_arguments(await read_body(scope, receive, self.max_body_bytes))
+            endpoint.signature.check(arguments)
+            self.limiter.acquire()
+        except CallError as error:
+            await send_json(send, error.status, error_body(str(error), error.kind))
+            return
+        except ClientDisconnected:
+            return
+        try:
+            status, content = await self.run(endpoint, arguments)
+        finally:
+            self.limiter.release()
+        await send_json(send, status, content)
+
+    async def run(self, endpoint: CallEndpoint, arguments: dict[str, Any]) -> tuple[int, bytes]:
+        """Call the method; its JSON result (200), or the exception it raised (500), counted."""
+        started = self.metrics.call_started(endpoint.path)
+        try:
+            if endpoint.is_async:
+                result = await endpoint.method(**arguments)
+            else:
+                result = await self.workers.run(endpoint.method, arguments)
+            content = encode_json(result)
+        except Exception as error:
+            logger.exception("calling %s failed", endpoint.path)
+            self.metrics.call_done(endpoint.path, started, internal_error=True)
+            return 500, error_body(str(error), type(error).__name__)
+        self.metrics.call_done(endpoint.path, started)
+        return 200, content
 
 
-def _find_call(interface: JobInterface, path: str) -> CallEndpoint:
+def find_call(interface: JobInterface, path: str) -> CallEndpoint:
+    """The endpoint at ``path``, or ``NotFound`` naming the ones that the job serves."""
     try:
         return interface.calls[path]
     except KeyError:
         known = ", ".join(f"/api/v1{name}" for name in interface.calls)
-        raise LookupError(f"no endpoint POST /api/v1{path}; this job serves: {known}") from None
+        raise NotFound(f"no endpoint POST /api/v1{path}; this job serves: {known}") from None
 
 
-async def read_arguments(request: Request, limit: int) -> dict[str, Any]:
-    """Read the body as a JSON object, refusing one longer than ``limit`` bytes."""
-    too_large = PayloadTooLarge(
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body, refusing one longer than ``limit`` bytes (413).
+
+    A declared ``Content-Length`` over the limit is refused before anything is read; a body
+    sent in chunks is counted as it comes. A small body is one message: no joining.
+    """
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if value.isdigit() and int(value) > limit:
+                raise _too_large(limit)
+            break
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected()
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk
+            chunks.append(chunk)
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
         f"the request body is longer than {limit} bytes, the limit set by JOB_MAX_BODY_BYTES"
     )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise too_large
+
+
+def parse_arguments(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object of keyword arguments; an empty body means none."""
     if not body.strip():
         return {}
     try:
@@ -100,91 +143,16 @@ async def read_arguments(request: Request, limit: int) -> dict[str, Any]:
     return payload
 
 
-async def _run(endpoint: CallEndpoint, arguments: dict[str, Any], metrics: CallMetrics) -> Response:
-    started = metrics.call_started(endpoint.path)
-    try:
-        if endpoint.is_async:
-            result = await endpoint.method(**arguments)
-        else:
-            result = await anyio.to_thread.run_sync(functools.partial(endpoint.method, **arguments))
-        content = encode_json(result)
-    except Exception as error:
-        logger.exception("calling %s failed", endpoint.path)
-        metrics.call_done(endpoint.path, started, internal_error=True)
-        return error_response(str(error), type(error).__name__, 500)
-    metrics.call_done(endpoint.path, started)
-    return Response(content, media_type="application/json")
-
-
-def encode_json(value: Any) -> bytes:
-    """Encode a method's result; dataclasses, sets, dates and ``tolist()`` arrays are converted."""
-    try:
-        text = json.dumps(value, default=_convert, allow_nan=False, ensure_ascii=False)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"the result cannot be encoded as JSON: {error}") from None
-    return text.encode()
-
-
-def _convert(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, set | frozenset):
-        return list(value)
-    if isinstance(value, datetime.date | datetime.time):
-        return value.isoformat()
-    if callable(getattr(value, "tolist", None)):  # numpy arrays and scalars
-        return value.tolist()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-async def parameters(request: Request) -> JSONResponse:
-    """``GET /api/v1/parameters``: the parameters of perform, with their types and defaults."""
-    runtime: JobRuntime = request.app.state.runtime
-    described = []
-    for parameter in runtime.interface.perform.signature.parameters:
-        entry: dict[str, Any] = {"name": parameter.name}
-        if not parameter.required:
-            entry["default_value"] = _jsonable(parameter.default)
-        entry["type"] = type_name(parameter.annotation)
-        described.append(entry)
-    return JSONResponse(described)
-
-
-def _jsonable(value: Any) -> Any:
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError):
-        return repr(value)
-    return value
-
-
-async def static_file(request: Request) -> Response:
-    """``GET /api/v1/{path}``: a file named by ``static_endpoints()``, or one in its directory."""
-    path = "/" + request.path_params["path"]
-    runtime: JobRuntime = request.app.state.runtime
-    try:
-        static = runtime.require_ready().static
-    except CallError as error:
-        return error.response()
-    for prefix, endpoint in static.items():
-        if path == prefix and endpoint.target.is_file():
-            return FileResponse(endpoint.target, media_type=endpoint.media_type)
-        if path.startswith(prefix + "/") and endpoint.target.is_dir():
-            found = _file_inside(endpoint.target, path[len(prefix) + 1 :])
-            if found is not None:
-                return FileResponse(found, media_type=endpoint.media_type)
-    return error_response(f"no static file at GET /api/v1{path}", "NotFound", 404)
-
-
-def _file_inside(directory: Path, relative: str) -> Path | None:
-    candidate = (directory / relative).resolve()
-    if candidate.is_relative_to(directory) and candidate.is_file():
-        return candidate
-    return None
-
-
-routes = [
-    Route("/api/v1/parameters", parameters, methods=["GET"]),
-    Route("/api/v1/{path:path}", call_endpoint, methods=["POST"]),
-    Route("/api/v1/{path:path}", static_file, methods=["GET"]),
-]
+async def send_json(send: Send, status: int, content: bytes) -> None:
+    """Send a JSON answer, with the headers of Starlette's ``Response(media_type=...)``."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-length", str(len(content)).encode("latin-1")),
+                (b"content-type", b"application/json"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})

@@ -8,6 +8,7 @@ then reads its optional methods: ``auxiliary_endpoints``, ``static_endpoints``,
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import logging
@@ -36,8 +37,13 @@ class CallEndpoint:
     signature: Signature
     example: Any = None
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
+        """Whether the method is awaited on the event loop rather than run in a worker thread.
+
+        Read once per endpoint (``inspect`` is slow next to a small call); the endpoints are
+        made at start-up and when ``__init__`` has finished.
+        """
         return inspect.iscoroutinefunction(self.method)
 
     @property

@@ -4,6 +4,7 @@
     ├── EntrypointError          the job's file or class cannot be served (found at start-up)
     └── CallError                a call cannot be served; carries its HTTP status and error type
         ├── ArgumentError        400: the JSON body does not fit the method's parameters
+        ├── NotFound             404: the job serves no such endpoint
         ├── PayloadTooLarge      413: the body is longer than JOB_MAX_BODY_BYTES
         ├── TooManyCalls         429: max_concurrency calls are already running
         └── NotReady             503: the job's ``__init__`` has not finished, or has failed
@@ -36,6 +37,11 @@ class CallError(WrapperError):
 
 class ArgumentError(CallError):
     """The request body does not fit the parameters of the called method."""
+
+
+class NotFound(CallError):
+    status = 404
+    kind = "NotFound"
 
 
 class PayloadTooLarge(CallError):

@@ -1,14 +1,17 @@
 """Call metrics, exposed as ``GET /metrics`` in the Prometheus text format (version 0.0.4).
 
 Written by hand because ``prometheus-client`` is not a dependency; the wrapper needs only
-counters, one gauge and one histogram, all kept in the app's state.
+counters, one gauge and one histogram, all kept in the app's state. A call costs one bucket
+increment, found by bisection; the buckets are summed into Prometheus's cumulative counts only
+when ``/metrics`` is read, which is far rarer than a call.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -21,16 +24,27 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 
 @dataclass
 class _Histogram:
-    bucket_counts: list[int] = field(default_factory=lambda: [0] * len(DURATION_BUCKETS))
+    #: Observations per bucket, not cumulative; the last one is above every bound (``+Inf``).
+    bucket_counts: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
     count: int = 0
     total: float = 0.0
 
     def observe(self, value: float) -> None:
-        for index, bound in enumerate(DURATION_BUCKETS):
-            if value <= bound:
-                self.bucket_counts[index] += 1
+        # The first bucket whose bound is >= value, as Prometheus's "le" means.
+        self.bucket_counts[bisect.bisect_left(DURATION_BUCKETS, value)] += 1
         self.count += 1
         self.total += value
+
+    def cumulative_counts(self) -> list[int]:
+        """The count at or below each bound of ``DURATION_BUCKETS``, as Prometheus shows it."""
+        return list(itertools.accumulate(self.bucket_counts[:-1]))
+
+
+@dataclass
+class _EndpointMetrics:
+    started: int = 0
+    internal_errors: int = 0
+    durations: _Histogram = field(default_factory=_Histogram)
 
 
 @dataclass
@@ -40,22 +54,25 @@ class CallMetrics:
     requests_started: int = 0
     requests_done: int = 0
     last_call_timestamp: float = 0.0
-    endpoint_requests_started: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    internal_errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    durations: dict[str, _Histogram] = field(default_factory=lambda: defaultdict(_Histogram))
+    endpoints: dict[str, _EndpointMetrics] = field(default_factory=dict)
 
     def call_started(self, endpoint: str) -> float:
         """Count a call; return its start time for ``call_done``."""
         self.requests_started += 1
-        self.endpoint_requests_started[endpoint] += 1
+        metrics = self.endpoints.get(endpoint)
+        if metrics is None:
+            metrics = self.endpoints[endpoint] = _EndpointMetrics()
+        metrics.started += 1
         self.last_call_timestamp = time.time()
         return time.perf_counter()
 
     def call_done(self, endpoint: str, started: float, *, internal_error: bool = False) -> None:
+        """Count a call that ``call_started`` counted as finished, and observe its duration."""
         self.requests_done += 1
-        self.durations[endpoint].observe(time.perf_counter() - started)
+        metrics = self.endpoints[endpoint]
+        metrics.durations.observe(time.perf_counter() - started)
         if internal_error:
-            self.internal_errors[endpoint] += 1
+            metrics.internal_errors += 1
 
     def render(self) -> str:
         """The metrics in the Prometheus text exposition format."""
@@ -65,19 +82,26 @@ class CallMetrics:
         _family(lines, "requests_done_total", "counter", "Calls to the job's endpoints finished")
         lines.append(f"requests_done_total {self.requests_done}")
         _family(lines, "endpoint_requests_started_total", "counter", "Calls started, per endpoint")
-        for endpoint, count in sorted(self.endpoint_requests_started.items()):
-            lines.append(f"endpoint_requests_started_total{_labels(endpoint=endpoint)} {count}")
+        endpoints = sorted(self.endpoints.items())
+        for endpoint, metrics in endpoints:
+            labels = _labels(endpoint=endpoint)
+            lines.append(f"endpoint_requests_started_total{labels} {metrics.started}")
         _family(
             lines,
             "request_internal_errors_total",
             "counter",
             "Calls that failed with an exception in the job's code, per endpoint",
         )
-        for endpoint, count in sorted(self.internal_errors.items()):
-            lines.append(f"request_internal_errors_total{_labels(endpoint=endpoint)} {count}")
+        for endpoint, metrics in endpoints:
+            if metrics.internal_errors:
+                labels = _labels(endpoint=endpoint)
+                lines.append(f"request_internal_errors_total{labels} {metrics.internal_errors}")
         _family(lines, "request_duration_seconds", "histogram", "Duration of calls, per endpoint")
-        for endpoint, histogram in sorted(self.durations.items()):
-            for bound, count in zip(DURATION_BUCKETS, histogram.bucket_counts, strict=True):
+        for endpoint, metrics in endpoints:
+            histogram = metrics.durations
+            if not histogram.count:  # started, not finished yet
+                continue
+            for bound, count in zip(DURATION_BUCKETS, histogram.cumulative_counts(), strict=True):
                 labels = _labels(endpoint=endpoint, le=_number(bound))
                 lines.append(f"request_duration_seconds_bucket{labels} {count}")
             labels = _labels(endpoint=endpoint, le="+Inf")

@@ -157,6 +157,7 @@ def test_the_command_leaves_out_what_the_manifest_leaves_out(tmp_path: Path) -> 
     command = Python3LocalRecipe().command(make_spec(PRIMER_DIR, tmp_path), tmp_path, 7000)
     assert "--entrypoint-class" not in command
     assert "--max-concurrency" not in command
+    assert "--access-log" not in command  # Pub logs the calls; the job's access log stays off
     assert command[command.index("--home-page") + 1] == "/docs"
 
 

@@ -363,3 +363,63 @@ def test_static_endpoints_outside_the_job_dir_fail_the_start(write_job, serve, t
         live = client.get("/live")
     assert live.status_code == 500
     assert f"static_endpoints()['/secret'] is '{target}'" in live.json()["error"]
+
+
+def test_a_body_sent_in_chunks_is_joined(write_job, serve):
+    def chunks() -> Iterator[bytes]:
+        yield b'{"number": '
+        yield b"7907}"
+
+    with serve(write_job(PRIMER)) as client:
+        assert client.post("/api/v1/perform", content=chunks()).json() is True
+
+
+@pytest.mark.parametrize(("body", "status"), [({"number": 7}, 200), ({"x": 1}, 400)])
+def test_answers_carry_starlettes_json_headers(write_job, serve, body, status):
+    with serve(write_job(PRIMER)) as client:
+        response = client.post("/api/v1/perform", json=body)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-length"] == str(len(response.content))
+
+
+def test_a_client_gone_before_its_body_gets_no_answer(write_job):
+    app = create_app("entrypoint.py", None, write_job(PRIMER), WrapperSettings())
+    app.state.runtime.initialize()
+    sent: list[object] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: object) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/api/v1/perform", "headers": []}
+    anyio.run(app, scope, receive, send)
+    assert sent == []
+    assert app.state.limiter.running == 0
+
+
+def test_sync_or_async_is_decided_once_per_endpoint(write_job, serve):
+    with serve(write_job(AUXILIARY)) as client:
+        assert client.post("/api/v1/nested/triple", json={"x": 1}).json() == 3
+        calls = client.app.state.runtime.interface.calls
+    # functools.cached_property: the answer is kept in the endpoint after the first call.
+    assert vars(calls["/nested/triple"])["is_async"] is True
+    assert "is_async" not in vars(calls["/double"])  # never called
+
+
+def test_def_methods_can_reach_the_event_loop_with_anyio_from_thread(write_job, serve):
+    source = """
+        import anyio, anyio.from_thread
+
+        class Job:
+            def perform(self) -> int:
+                return anyio.from_thread.run(self.later)
+
+            async def later(self) -> int:
+                await anyio.sleep(0)
+                return 5
+    """
+    with serve(write_job(source)) as client:
+        assert client.post("/api/v1/perform", json={}).json() == 5

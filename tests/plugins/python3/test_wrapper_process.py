@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from racetrack_plugins.python3.wrapper import __main__ as command_module
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PRIMER_DIR = REPO_ROOT / "sample" / "python-primer"
 
@@ -89,3 +91,17 @@ def test_a_wrong_class_name_stops_the_command_with_one_line(tmp_path):
     assert result.stderr.strip() == (
         "error: class 'Nope' not found in 'entrypoint.py'; classes there: JobEntrypoint"
     )
+
+
+@pytest.mark.parametrize(("flags", "access_log"), [([], False), (["--access-log"], True)])
+def test_the_access_log_is_off_unless_asked_for(monkeypatch, tmp_path, flags, access_log):
+    (tmp_path / "entrypoint.py").write_text(
+        "class Job:\n    def perform(self):\n        return 1\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    seen: dict[str, object] = {}
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: seen.update(options))
+    arguments = ["--entrypoint-path", "entrypoint.py", "--job-dir", str(tmp_path), *flags]
+    assert command_module.main(arguments) == 0
+    assert seen["access_log"] is access_log
+    assert seen["log_level"] == "info"
