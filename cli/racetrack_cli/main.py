@@ -1,7 +1,8 @@
 """The ``racetrack`` command: its top-level group, and how every error reaches the user.
 
-A user error is one line on stderr with no traceback: exit 2 for a usage error, 1 for any other
-(a :class:`racetrack_core.errors.RacetrackError` included). Modules of Racetrack's core, and
+A user error is one line on stderr with no traceback: exit 2 for a usage error, 3 for a
+deployment that the server ran and that failed, 1 for any other (a
+:class:`racetrack_core.errors.RacetrackError` included). Modules of Racetrack's core, and
 the libraries they need, are imported inside the commands that use them, so that the command
 line starts fast; plugins are loaded only for a command name that is not built in, or for the
 command list of ``racetrack --help``.
@@ -15,10 +16,14 @@ from typing import Any
 
 import click
 
+from racetrack_cli.account_commands import login, logout
+from racetrack_cli.deploy_commands import deploy
 from racetrack_cli.extensions import plugin_commands
+from racetrack_cli.job_commands import build_logs, call, delete, list_jobs, logs, move
 from racetrack_cli.manifest_commands import validate
 from racetrack_cli.output import error
 from racetrack_cli.plugin_commands import plugin
+from racetrack_cli.remote_commands import get_group, set_group
 from racetrack_cli.server_commands import serve, up
 
 DISTRIBUTION = "racetrack"
@@ -108,10 +113,38 @@ def version() -> None:
     click.echo(f"racetrack {installed_version(DISTRIBUTION)}")
 
 
-cli.add_command(plugin)
-cli.add_command(validate)
-cli.add_command(up)
-cli.add_command(serve)
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL.
+
+    Load it from your shell's start-up file, for bash: eval "$(racetrack completion bash)".
+    """
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None
+    click.echo(completer(cli, {}, "racetrack", "_RACETRACK_COMPLETE").source())
+
+
+for command in (
+    set_group,
+    get_group,
+    login,
+    logout,
+    deploy,
+    validate,
+    list_jobs,
+    logs,
+    build_logs,
+    delete,
+    move,
+    call,
+    plugin,
+    up,
+    serve,
+):
+    cli.add_command(command)
 
 
 def main() -> None:

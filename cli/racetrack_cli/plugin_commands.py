@@ -1,16 +1,19 @@
 """``racetrack plugin list|install|uninstall``: the plugins of an environment.
 
-With ``--local`` they act on the Python environment the command runs in (in the embedded
-default, the server's own). Acting on the server of the current remote comes with the
-Lifecycle API.
+Without ``--local`` they act on the server of the remote, through the Lifecycle API (installing
+and uninstalling need a staff account); with ``--local`` on the Python environment the command
+runs in (in the embedded default, the server's own).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import click
 
+from racetrack_cli.client import ClientError, Lifecycle, remote_option
 from racetrack_cli.local_plugins import local_plugins
 from racetrack_cli.output import cell, print_json, print_table, warn
 
@@ -23,13 +26,9 @@ local_option = click.option(
 )
 
 
-def require_local(local: bool, action: str) -> None:
-    """Refuse, for now, to act on a server: that side arrives with the Lifecycle API."""
-    if not local:
-        raise click.ClickException(
-            f"{action} the plugins of a Racetrack server arrives with the Lifecycle API; "
-            "for now, use --local for the plugins of this Python environment"
-        )
+def refuse_remote_with_local(local: bool, remote: str | None) -> None:
+    if local and remote:
+        raise click.UsageError("--local acts on this Python environment; drop --remote")
 
 
 @click.group()
@@ -42,23 +41,29 @@ def plugin() -> None:
 
 @plugin.command("list")
 @local_option
+@remote_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
 @click.pass_context
-def list_plugins(ctx: click.Context, local: bool, as_json: bool) -> None:
+def list_plugins(ctx: click.Context, local: bool, remote: str | None, as_json: bool) -> None:
     """List the plugins with their versions, job types, infrastructure targets and hooks."""
-    require_local(local, "listing")
-    infos = local_plugins(ctx).manager.describe()
+    refuse_remote_with_local(local, remote)
+    infos: list[dict[str, Any]]
+    if local:
+        infos = [info.as_dict() for info in local_plugins(ctx).manager.describe()]
+    else:
+        answer = Lifecycle.connect(remote).get("/plugin")
+        infos = [info for info in answer if isinstance(info, dict)]
     if as_json:
-        print_json([info.as_dict() for info in infos])
+        print_json(infos)
         return
     rows = [
         (
-            info.name,
-            cell(info.version),
-            "yes" if info.builtin else "no",
-            cell(info.job_types),
-            cell(info.infrastructure_targets),
-            cell(info.hooks),
+            str(info.get("name")),
+            cell(info.get("version")),
+            "yes" if info.get("builtin") else "no",
+            cell(info.get("job_types")),
+            cell(info.get("infrastructure_targets")),
+            cell(info.get("hooks")),
         )
         for info in infos
     ]
@@ -68,12 +73,17 @@ def list_plugins(ctx: click.Context, local: bool, as_json: bool) -> None:
 @plugin.command()
 @click.argument("spec")
 @local_option
-def install(spec: str, local: bool) -> None:
-    """Install a plugin: SPEC is its directory, a wheel, or a requirement.
+@remote_option
+def install(spec: str, local: bool, remote: str | None) -> None:
+    """Install a plugin: SPEC is a wheel (--local also takes a directory or a requirement).
 
-    The install is checked by loading every plugin afresh; if that fails, it is undone.
+    On a server (staff only) the wheel is uploaded and installed there. The install is
+    checked by loading every plugin afresh; if that fails, it is undone.
     """
-    require_local(local, "installing")
+    refuse_remote_with_local(local, remote)
+    if not local:
+        install_on_server(spec, remote)
+        return
     from racetrack_cli import installer
 
     report = installer.install(spec)
@@ -93,17 +103,58 @@ def install(spec: str, local: bool) -> None:
 @plugin.command()
 @click.argument("name")
 @local_option
-def uninstall(name: str, local: bool) -> None:
+@remote_option
+def uninstall(name: str, local: bool, remote: str | None) -> None:
     """Uninstall a plugin: NAME is the plugin's name or its distribution's.
 
-    Built-in plugins cannot be uninstalled; RACETRACK_DISABLE_PLUGINS turns them off.
+    On a server this needs a staff account. Built-in plugins cannot be uninstalled;
+    RACETRACK_DISABLE_PLUGINS turns them off.
     """
-    require_local(local, "uninstalling")
+    refuse_remote_with_local(local, remote)
+    if not local:
+        lifecycle = Lifecycle.connect(remote)
+        lifecycle.require_token()
+        lifecycle.delete(f"/plugin/{quote(name, safe='')}")
+        click.echo(f"uninstalled {name} from {lifecycle.url}", err=True)
+        return
     from racetrack_cli import installer
 
     dist, plugin_names = installer.uninstall(name)
     names = ", ".join(plugin_names)
     click.echo(f"uninstalled {dist} (plugin{'s' if len(plugin_names) != 1 else ''} {names})")
+
+
+def install_on_server(spec: str, remote: str | None) -> None:
+    """Upload a wheel to the server of the remote, which installs it."""
+    path = Path(spec).expanduser()
+    if path.is_dir() or path.suffix != ".whl":
+        raise click.BadParameter(
+            f"'{spec}' is not a wheel: a server installs wheels (build one with "
+            f"uv build --wheel {shlex_quote(spec)}), or use --local for this environment",
+            param_hint="'SPEC'",
+        )
+    lifecycle = Lifecycle.connect(remote)
+    lifecycle.require_token()
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise ClientError(f"cannot read {path}: {exc.strerror}") from None
+    answer = lifecycle.request(
+        "POST",
+        f"/plugin/upload/{quote(path.name, safe='')}",
+        content=content,
+        timeout=600,
+    )
+    click.echo(f"installed {path.name} on {lifecycle.url}", err=True)
+    for info in answer if isinstance(answer, list) else [answer]:
+        if isinstance(info, dict) and info.get("name"):
+            click.echo(_describe(info))
+
+
+def shlex_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
 
 
 def _describe(info: dict[str, Any]) -> str:

@@ -29,13 +29,14 @@ jobtype_extra:
 def run_cli(racetrack_plugins: PluginManager) -> RunCli:
     """``run_cli(*args)`` runs ``racetrack ARGS`` on the ``racetrack_plugins`` manager."""
 
-    def run(*args: str, plugins: LocalPlugins | None = None) -> Result:
+    def run(*args: str, plugins: LocalPlugins | None = None, input: str | None = None) -> Result:
         return CliRunner().invoke(
             cli,
             list(args),
             prog_name="racetrack",
             catch_exceptions=False,
             obj=plugins or LocalPlugins(racetrack_plugins),
+            input=input,
         )
 
     return run
@@ -48,3 +49,13 @@ def job_dir(tmp_path: Path) -> Path:
     directory.mkdir()
     (directory / "job.yaml").write_text(VALID_MANIFEST, encoding="utf-8")
     return directory
+
+
+@pytest.fixture(autouse=True)
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every command-line test keeps its client configuration in a folder of its own (and
+    HOME points elsewhere too), so that no test reads or writes the user's ~/.racetrack."""
+    folder = tmp_path / "racetrack-config"
+    monkeypatch.setenv("RACETRACK_CONFIG_DIR", str(folder))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return folder

@@ -81,12 +81,16 @@ def test_built_in_commands_do_not_load_plugins(run_cli: RunCli) -> None:
 
 
 def test_an_unknown_command_is_one_line_with_exit_code_2(run_cli: RunCli) -> None:
-    result = run_cli("deplo")
+    result = run_cli("frobnicate")
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        "Error: No such command 'deplo'. (see 'racetrack --help')"
+        "Error: No such command 'frobnicate'. (see 'racetrack --help')"
     ]
     assert result.stdout == ""
+    typo = run_cli("deplo")
+    assert typo.stderr.splitlines() == [
+        "Error: No such command 'deplo'. Did you mean 'deploy'? (see 'racetrack --help')"
+    ]
 
 
 def test_an_unknown_option_is_one_line_with_exit_code_2(run_cli: RunCli) -> None:

@@ -83,19 +83,22 @@ def test_list_json_is_every_plugin_info(run_cli: RunCli, racetrack_plugins: Plug
     [
         ("plugin", "list"),
         ("plugin", "list", "--json"),
-        ("plugin", "install", "racetrack-hello-jobtype"),
+        ("plugin", "install", "racetrack_hello-0.1.0-py3-none-any.whl"),
         ("plugin", "uninstall", "hello"),
     ],
 )
-def test_without_local_the_server_side_is_not_there_yet(
+def test_without_local_they_act_on_the_remote(
     run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
 ) -> None:
     monkeypatch.setattr(installer, "run_uv", no_uv)
-    result = run_cli(*args)
+    result = run_cli(*args, "--remote", "http://127.0.0.1:9")
     assert result.exit_code == 1
     [line] = result.stderr.splitlines()
-    assert "arrives with the Lifecycle API" in line
-    assert "--local" in line
+    assert line in {
+        "Error: cannot reach Lifecycle at http://127.0.0.1:9/lifecycle: is racetrack up running?",
+        "Error: not logged in to http://127.0.0.1:9/lifecycle: "
+        "run racetrack login --username <you> --remote http://127.0.0.1:9",
+    }
 
 
 def test_install_of_a_missing_path_is_one_line(
