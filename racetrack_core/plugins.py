@@ -9,6 +9,7 @@ loading: ``RACETRACK_DISABLE_PLUGINS=a,b`` blocks plugins by name, and
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import os
 import threading
@@ -107,7 +108,24 @@ class PluginManager:
         self._loaded = True
         return self
 
-    def _load_entry_points(self) -> None:
+    def load_new(self) -> list[str]:
+        """Register the entry-point plugins installed since ``load`` (by ``plugin install``),
+        so that a running server uses them without a restart; return their names.
+
+        A new plugin that fails to load is unregistered again and reported as PluginError.
+        """
+        importlib.invalidate_caches()
+        before = set(self._origins)
+        try:
+            self._load_entry_points(skip=before)
+            self.check()
+        except PluginError:
+            for name in set(self._origins) - before:
+                self.unregister(name)
+            raise
+        return sorted(set(self._origins) - before)
+
+    def _load_entry_points(self, skip: set[str] | None = None) -> None:
         seen: set[str] = set()
         for entry_point in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
             name = entry_point.name
@@ -116,6 +134,8 @@ class PluginManager:
                     f"two installed distributions declare a plugin named '{name}': uninstall one"
                 )
             seen.add(name)
+            if skip and name in skip:
+                continue
             if self._pm.is_blocked(name):
                 log.info("plugin %s is disabled by RACETRACK_DISABLE_PLUGINS", name)
                 continue

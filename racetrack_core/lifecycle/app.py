@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import racetrack_core
-from racetrack_core.lifecycle import deploy_routes, job_routes, service_routes
+from racetrack_core.lifecycle import deploy_routes, job_routes, plugin_routes, service_routes
 from racetrack_core.lifecycle.context import caller_of
 from racetrack_core.lifecycle.pipeline import Pipeline
 from racetrack_core.lifecycle.responses import (
@@ -60,6 +60,7 @@ def create_app(
         *service_routes.routes(),
         *deploy_routes.routes(),
         *job_routes.routes(),
+        *plugin_routes.routes(),
         *_plugin_routes(plugins),
     ]
     docs = [

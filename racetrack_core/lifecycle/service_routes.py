@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 from sqlalchemy import text
@@ -133,34 +132,6 @@ def logout(_request: Request) -> JSONAnswer:
     return answer
 
 
-def list_plugins(request: Request) -> JSONAnswer:
-    """Installed plugins with their versions, hooks, job types and targets."""
-    caller_of(request)
-    plugins = service_of(request).plugins
-    return JSONAnswer([info.as_dict() for info in plugins.describe()])
-
-
-def job_type_versions(request: Request) -> JSONAnswer:
-    caller_of(request)
-    plugins = service_of(request).plugins
-    return JSONAnswer([job_type.ref for job_type in plugins.job_types])
-
-
-def infrastructure_targets(request: Request) -> JSONAnswer:
-    caller_of(request)
-    plugins = service_of(request).plugins
-    return JSONAnswer(
-        [
-            {"name": target.name, "plugin": target.plugin, "description": target.description}
-            for target in plugins.infrastructure_targets
-        ]
-    )
-
-
-def started_now() -> float:
-    return round(time.time(), 3)
-
-
 def routes() -> list[BaseRoute]:
     return [
         Route("/api/v1/info", info, methods=["GET"]),
@@ -171,7 +142,4 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/users/login", login, methods=["POST"]),
         Route("/api/v1/users/validate_user_auth", validate_user_auth, methods=["GET"]),
         Route("/api/v1/users/logout", logout, methods=["GET", "POST"]),
-        Route("/api/v1/plugin", list_plugins, methods=["GET"]),
-        Route("/api/v1/plugin/job_type/versions", job_type_versions, methods=["GET"]),
-        Route("/api/v1/plugin/infrastructure_targets", infrastructure_targets, methods=["GET"]),
     ]

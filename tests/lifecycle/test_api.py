@@ -36,6 +36,9 @@ PROTECTED = [
     ("GET", "/api/v1/plugin"),
     ("GET", "/api/v1/plugin/job_type/versions"),
     ("GET", "/api/v1/plugin/infrastructure_targets"),
+    ("POST", "/api/v1/plugin/upload/hello-1.0.0-py3-none-any.whl"),
+    ("DELETE", "/api/v1/plugin/hello"),
+    ("DELETE", "/api/v1/plugin/hello/1.0.0"),
     ("GET", "/api/v1/auth/can-call-job/primer/latest/api/v1/perform"),
 ]
 
@@ -218,3 +221,31 @@ def test_openapi_lists_every_api_route_with_its_auth(client: TestClient) -> None
     page = client.get("/lifecycle/docs")
     assert "swagger-ui-bundle.js" in page.text
     assert client.get("/lifecycle/swagger-ui/swagger-ui-bundle.js").status_code == 200
+
+
+def test_only_staff_change_plugins(client: TestClient, settings: Settings) -> None:
+    from racetrack_core.lifecycle.accounts import issue_token
+    from racetrack_core.security import hash_password
+    from racetrack_core.storage.models import SubjectKind, User
+
+    engine = connect(settings.database_url)
+    from sqlmodel import Session
+
+    with Session(engine) as session:
+        session.add(
+            User(username="dev@example.com", password_hash=hash_password("x" * 12), is_active=True)
+        )
+        session.commit()
+    token = issue_token(engine, SubjectKind.USER, "dev@example.com")
+    engine.dispose()
+    auth = {"X-Racetrack-Auth": token}
+    assert client.get("/api/v1/plugin", headers=auth).status_code == 200
+    upload = client.post(
+        "/api/v1/plugin/upload/hello-1.0.0-py3-none-any.whl", content=b"PK", headers=auth
+    )
+    assert upload.status_code == 403
+    assert upload.json() == {
+        "error": "User dev@example.com is not a staff member; ask an administrator",
+        "type": "Forbidden",
+    }
+    assert client.delete("/api/v1/plugin/hello", headers=auth).status_code == 403

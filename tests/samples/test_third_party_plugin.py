@@ -173,3 +173,81 @@ def test_a_wheel_and_a_requirement_install_too(venv: Path, tmp_path: Path) -> No
     done = racetrack(venv, "plugin", "uninstall", "--local", "hello")
     assert done.returncode == 0, done.stderr
     assert "hello" not in plugins(venv)
+
+
+@pytest.mark.slow
+def test_staff_install_a_wheel_into_a_running_server_and_uninstall_it(
+    venv: Path, tmp_path: Path
+) -> None:
+    """``POST /api/v1/plugin/upload/<wheel>``: the running server uses the job type at once."""
+    import socket
+    import time
+
+    import httpx
+
+    built = run(uv(), "build", "--wheel", "--out-dir", tmp_path / "dist", SAMPLE_PLUGIN)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("racetrack_hello_jobtype-0.1.0-*.whl")
+
+    ports = []
+    for _ in range(3):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("RACETRACK_", "PYTHON")) and key != "VIRTUAL_ENV"
+    }
+    env.update({"VIRTUAL_ENV": str(venv), "RACETRACK_ADMIN_PASSWORD": "plugin test password"})
+    argv = [str(venv / "bin" / "racetrack"), "up", "--home", str(tmp_path / "home")]
+    argv += ["--lifecycle-port", str(ports[0]), "--pub-port", str(ports[1])]
+    argv += ["--dashboard-port", str(ports[2])]
+    log = tmp_path / "server.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(argv, env=env, stdout=output, stderr=subprocess.STDOUT)
+    api = f"http://127.0.0.1:{ports[0]}/lifecycle/api/v1"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{api}/info", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+        login = httpx.post(
+            f"{api}/users/login", json={"username": "admin", "password": "plugin test password"}
+        )
+        auth = {"X-Racetrack-Auth": login.json()["token"]}
+
+        bad = httpx.post(f"{api}/plugin/upload/notes.txt", content=b"hello", headers=auth)
+        assert bad.status_code == 400
+        assert "not a wheel's file name" in bad.json()["error"]
+
+        installed = httpx.post(
+            f"{api}/plugin/upload/{wheel.name}",
+            content=wheel.read_bytes(),
+            headers=auth,
+            timeout=120,
+        )
+        assert installed.status_code == 200, installed.text
+        assert [plugin["name"] for plugin in installed.json()] == ["hello"]
+        versions = httpx.get(f"{api}/plugin/job_type/versions", headers=auth).json()
+        assert "hello:1.0.0" in versions
+
+        removed = httpx.delete(f"{api}/plugin/hello", headers=auth, timeout=120)
+        assert removed.status_code == 200, removed.text
+        assert (
+            "hello:1.0.0" not in httpx.get(f"{api}/plugin/job_type/versions", headers=auth).json()
+        )
+        assert "hello" not in plugins(venv)
+
+        built_in = httpx.delete(f"{api}/plugin/python3", headers=auth)
+        assert built_in.status_code == 400
+        assert "built-in plugin" in built_in.json()["error"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

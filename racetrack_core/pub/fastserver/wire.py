@@ -1,0 +1,91 @@
+"""Bytes on the wire: status lines, Pub's JSON answers, chunk framing and the Date header."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from email.utils import formatdate
+from http import HTTPStatus
+
+from racetrack_core.pub.responses import JSON_TYPE
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+LAST_CHUNK = b"0\r\n\r\n"
+
+_STATUS_LINES: dict[int, bytes] = {}
+_date_second = 0
+_date_header = b""
+
+
+def status_line(status: int) -> bytes:
+    """``HTTP/1.1 <status> <reason>\\r\\n``, cached per status."""
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+        line = _STATUS_LINES[status] = f"HTTP/1.1 {status} {reason}\r\n".encode("latin-1")
+    return line
+
+
+def date_header() -> bytes:
+    """``date: <IMF-fixdate>\\r\\n``, formatted once per second."""
+    global _date_second, _date_header
+    now = int(time.time())
+    if now != _date_second:
+        _date_second = now
+        _date_header = b"date: " + formatdate(now, usegmt=True).encode("latin-1") + b"\r\n"
+    return _date_header
+
+
+def head(status: int, headers: Iterable[tuple[bytes, bytes]], keep_alive: bool) -> bytearray:
+    """A response's status line and header block (with Date, and ``connection: close``)."""
+    block = bytearray(status_line(status))
+    for name, value in headers:
+        block += name
+        block += b": "
+        block += value
+        block += b"\r\n"
+    block += date_header()
+    if not keep_alive:
+        block += b"connection: close\r\n"
+    block += b"\r\n"
+    return block
+
+
+def whole_answer(
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    headers: Iterable[tuple[bytes, bytes]],
+    keep_alive: bool,
+    send_body: bool = True,
+) -> bytes:
+    """A complete answer with a length, ready for one write (``send_body`` false for HEAD)."""
+    raw: RawHeaders = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
+    raw.extend(headers)
+    block = head(status, raw, keep_alive)
+    if send_body:
+        block += body
+    return bytes(block)
+
+
+def json_answer(
+    status: int,
+    payload: object,
+    headers: Iterable[tuple[bytes, bytes]],
+    keep_alive: bool,
+    send_body: bool = True,
+) -> bytes:
+    """Pub's JSON answer, byte for byte the body that :func:`responses.send_json` sends."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return whole_answer(status, body, JSON_TYPE, headers, keep_alive, send_body)
+
+
+def chunk(data: bytes) -> bytes:
+    """``data`` framed as one chunk of a chunked body."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
