@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
+from racetrack_core.auth import Caller
 from racetrack_core.errors import ManifestError
 from racetrack_core.infrastructure import DeployError
 from racetrack_core.lifecycle.context import caller_of, service_of
@@ -22,6 +23,7 @@ from racetrack_core.lifecycle.jobs import (
     job_dto,
     ongoing_deployment,
 )
+from racetrack_core.lifecycle.permissions import allows, authorize, grants_of
 from racetrack_core.lifecycle.pipeline import DeployRequest, secret_vars
 from racetrack_core.lifecycle.responses import (
     BadRequest,
@@ -33,7 +35,14 @@ from racetrack_core.lifecycle.responses import (
 from racetrack_core.lifecycle.service import LifecycleService
 from racetrack_core.manifest import Manifest, dump_yaml
 from racetrack_core.schema import validate_manifest
-from racetrack_core.storage.models import Deployment, DeploymentStatus, Job
+from racetrack_core.storage.models import (
+    Deployment,
+    DeploymentStatus,
+    Job,
+    JobFamily,
+    Permission,
+    Scope,
+)
 
 #: Serializes the "is one already running?" check with the insert of a new deployment.
 _admission = threading.Lock()
@@ -47,11 +56,14 @@ DEPLOY_FIELDS = {
 }
 
 
-async def deploy(request: Request) -> JSONAnswer:
-    """Start deploying a manifest; answer ``{"id"}`` at once (poll ``GET /deploy/{id}``)."""
+def deploy(request: Request) -> JSONAnswer:
+    """Start deploying a manifest; answer ``{"id"}`` at once (poll ``GET /deploy/{id}``).
+
+    Needs ``deploy_job`` on the job's family, or ``deploy_new_family`` for a new name.
+    """
     service = service_of(request)
     caller = caller_of(request)
-    body = await read_json_object(request)
+    body = read_json_body(request)
     unknown = sorted(set(body) - DEPLOY_FIELDS)
     if unknown:
         raise BadRequest(
@@ -60,6 +72,15 @@ async def deploy(request: Request) -> JSONAnswer:
         )
     deploy_request = _parse(request, body)
     deploy_request.deployed_by = caller.name
+    deploy_request.caller = caller
+    with Session(service.engine) as session:
+        known = session.exec(select(JobFamily).where(JobFamily.name == deploy_request.name)).first()
+        if known is None:
+            authorize(session, caller, Scope.DEPLOY_NEW_FAMILY)
+        else:
+            authorize(
+                session, caller, Scope.DEPLOY_JOB, deploy_request.name, deploy_request.version
+            )
     deployment_id = admit(service, deploy_request, force=bool(body.get("force")))
     service.pipeline.submit(deployment_id, deploy_request)
     return JSONAnswer({"id": deployment_id})
@@ -149,9 +170,10 @@ def admit(service: LifecycleService, deploy_request: DeployRequest, *, force: bo
 def get_deployment(request: Request) -> JSONAnswer:
     """A deployment's status, phase (and phase history), error, warnings and, when done, job."""
     service = service_of(request)
-    caller_of(request)
+    caller = caller_of(request)
     with Session(service.engine) as session:
         deployment = find_deployment(session, request.path_params["deployment_id"])
+        _authorize_read(session, caller, deployment)
         job = None
         if deployment.status == DeploymentStatus.DONE and deployment.job_id:
             row = session.get(Job, deployment.job_id)
@@ -163,25 +185,41 @@ def get_deployment(request: Request) -> JSONAnswer:
 def list_deployments(request: Request) -> JSONAnswer:
     """Recent deployments, newest first (``?limit=``, default 100)."""
     service = service_of(request)
-    caller_of(request)
+    caller = caller_of(request)
     try:
         limit = max(1, min(int(request.query_params.get("limit", "100")), 1000))
     except ValueError:
         raise BadRequest("query parameter 'limit' must be a whole number") from None
     with Session(service.engine) as session:
+        grants = grants_of(session, caller)
         rows = session.exec(
             select(Deployment).order_by(col(Deployment.created_at).desc()).limit(limit)
         )
-        return JSONAnswer([deployment_dto(row, None) for row in rows])
+        return JSONAnswer(
+            [deployment_dto(row, None) for row in rows if _may_read(caller, grants, row)]
+        )
 
 
 def deployment_build_log(request: Request) -> JSONAnswer:
     """A deployment's build log (``?tail=N``, 0 for all)."""
     service = service_of(request)
-    caller_of(request)
+    caller = caller_of(request)
     with Session(service.engine) as session:
         deployment = find_deployment(session, request.path_params["deployment_id"])
+        _authorize_read(session, caller, deployment)
         return JSONAnswer({"logs": tail_lines(deployment.build_log, request)})
+
+
+def _may_read(caller: Caller, grants: list[Permission], deployment: Deployment) -> bool:
+    """Deployers see their own deployments; others need ``read_job`` on the job."""
+    if caller.is_staff or (caller.kind == "user" and deployment.deployed_by == caller.name):
+        return True
+    return allows(grants, Scope.READ_JOB, deployment.job_name, deployment.job_version)
+
+
+def _authorize_read(session: Session, caller: Caller, deployment: Deployment) -> None:
+    if not _may_read(caller, grants_of(session, caller), deployment):
+        authorize(session, caller, Scope.READ_JOB, deployment.job_name, deployment.job_version)
 
 
 def read_json_body(request: Request) -> dict[str, Any]:

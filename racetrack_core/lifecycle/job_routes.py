@@ -15,52 +15,93 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from racetrack_core import events
+from racetrack_core import events, versions
+from racetrack_core.auth import Caller
 from racetrack_core.errors import ManifestError
+from racetrack_core.lifecycle import audit
+from racetrack_core.lifecycle.accounts import request_token
+from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.deploy_routes import admit, read_json_body, tail_lines
 from racetrack_core.lifecycle.jobs import find_job, job_dto, ongoing_deployment
+from racetrack_core.lifecycle.permissions import allows, authorize, authorize_family, grants_of
 from racetrack_core.lifecycle.pipeline import DeployRequest
 from racetrack_core.lifecycle.responses import BadRequest, Conflict, JSONAnswer, NotFound
 from racetrack_core.manifest import Manifest
 from racetrack_core.schema import validate_manifest
-from racetrack_core.storage.models import Deployment, DeploymentStatus, Job, JobFamily, JobStatus
+from racetrack_core.storage.models import (
+    Deployment,
+    DeploymentStatus,
+    Job,
+    JobFamily,
+    JobStatus,
+    PublicEndpointRequest,
+    Scope,
+)
+
+
+def readable_job(session: Session, caller: Caller, request: Request) -> Job:
+    """The job the path names, if the caller may read it (403 before any lookup otherwise)."""
+    name, version = request.path_params["name"], request.path_params["version"]
+    authorize_family(session, caller, Scope.READ_JOB, name)
+    job = find_job(session, name, version)
+    authorize(session, caller, Scope.READ_JOB, job.name, job.version)
+    return job
 
 
 def list_jobs(request: Request) -> JSONAnswer:
     """Every job, most recently updated first."""
     service = service_of(request)
-    caller_of(request)
+    caller = caller_of(request)
     with Session(service.engine) as session:
+        grants = grants_of(session, caller)
         rows = session.exec(
             select(Job).order_by(col(Job.updated_at).desc(), col(Job.name), col(Job.version))
         )
-        return JSONAnswer([job_dto(row, service.settings.external_pub_url) for row in rows])
+        return JSONAnswer(
+            [
+                job_dto(row, service.settings.external_pub_url)
+                for row in rows
+                if caller.is_staff or allows(grants, Scope.READ_JOB, row.name, row.version)
+            ]
+        )
 
 
 def list_families(request: Request) -> JSONAnswer:
     service = service_of(request)
-    caller_of(request)
+    caller = caller_of(request)
     with Session(service.engine) as session:
+        grants = grants_of(session, caller)
         rows = session.exec(select(JobFamily).order_by(col(JobFamily.name)))
-        return JSONAnswer([{"id": row.id, "name": row.name} for row in rows])
+        return JSONAnswer(
+            [
+                {"id": row.id, "name": row.name}
+                for row in rows
+                if caller.is_staff
+                or any(
+                    g.scope in (Scope.READ_JOB, Scope.FULL_ACCESS)
+                    and g.job_family in (None, row.name)
+                    for g in grants
+                )
+            ]
+        )
 
 
 def get_job(request: Request) -> JSONAnswer:
     """One job; the version may be exact, ``latest`` or a pattern such as ``1.x``."""
     service = service_of(request)
-    caller_of(request)
+    caller = caller_of(request)
     with Session(service.engine) as session:
-        job = find_job(session, request.path_params["name"], request.path_params["version"])
+        job = readable_job(session, caller, request)
         return JSONAnswer(job_dto(job, service.settings.external_pub_url))
 
 
 def job_logs(request: Request) -> JSONAnswer:
     """The job's recent output (``?tail=N``, default 20; 0 for all)."""
     service = service_of(request)
-    caller_of(request)
+    caller = caller_of(request)
     with Session(service.engine) as session:
-        job = find_job(session, request.path_params["name"], request.path_params["version"])
+        job = readable_job(session, caller, request)
         name, version, target = job.name, job.version, job.infrastructure_target
     text = service.driver(target).logs(name, version, tail=0)
     return JSONAnswer({"logs": tail_lines(text, request, default=20)})
@@ -76,9 +117,9 @@ async def follow_job_logs(request: Request) -> Response:
         raise BadRequest("query parameter 'tail' must be a whole number") from None
 
     def look_up() -> tuple[str, str, str]:
-        caller_of(request)
+        caller = caller_of(request)
         with Session(service.engine) as session:
-            job = find_job(session, request.path_params["name"], request.path_params["version"])
+            job = readable_job(session, caller, request)
             return job.name, job.version, job.infrastructure_target
 
     name, version, target = await anyio.to_thread.run_sync(look_up)
@@ -120,9 +161,9 @@ async def follow_job_logs(request: Request) -> Response:
 def job_build_logs(request: Request) -> JSONAnswer:
     """The build log of the deployment that produced the job (``?tail=N``, 0 for all)."""
     service = service_of(request)
-    caller_of(request)
+    caller = caller_of(request)
     with Session(service.engine) as session:
-        job = find_job(session, request.path_params["name"], request.path_params["version"])
+        job = readable_job(session, caller, request)
         deployment = None
         if job.deployment_id:
             deployment = session.get(Deployment, job.deployment_id)
@@ -142,10 +183,12 @@ def delete_job(request: Request) -> JSONAnswer:
     caller = caller_of(request)
     name, version = request.path_params["name"], request.path_params["version"]
     with Session(service.engine) as session:
+        authorize_family(session, caller, Scope.DELETE_JOB, name)
         job = session.exec(select(Job).where(Job.name == name, Job.version == version)).first()
         if job is None:
             find_job(session, name, "latest")  # "no job named X" when the family is unknown
             raise NotFound(f"job {name} has no version {version}; give the exact version")
+        authorize(session, caller, Scope.DELETE_JOB, name, version)
         if ongoing_deployment(session, name, version) is not None:
             raise Conflict(f"job {name} {version} is being deployed right now; try again after")
         dto = job_dto(job, service.settings.external_pub_url)
@@ -157,6 +200,9 @@ def delete_job(request: Request) -> JSONAnswer:
             deployment.job_id = None
             session.add(deployment)
         session.delete(job)
+        audit.record(
+            session, EventKind.JOB_DELETED, caller.name, job_name=name, job_version=version
+        )
         session.commit()
     shutil.rmtree(service.jobs_dir / name / version, ignore_errors=True)
     events.notify_job_deleted(service.plugins, dto, caller.name)
@@ -183,9 +229,11 @@ def move_job(request: Request) -> JSONAnswer:
         )
     name, version = request.path_params["name"], request.path_params["version"]
     with Session(service.engine) as session:
+        authorize_family(session, caller, Scope.DEPLOY_JOB, name)
         job = session.exec(select(Job).where(Job.name == name, Job.version == version)).first()
         if job is None:
             raise NotFound(f"job {name} has no version {version}; give the exact version")
+        authorize(session, caller, Scope.DEPLOY_JOB, name, version)
         if job.infrastructure_target == target:
             raise BadRequest(f"job {name} {version} already runs on target '{target}'")
         if not job.workspace or not Path(job.workspace).is_dir():
@@ -216,19 +264,62 @@ def move_job(request: Request) -> JSONAnswer:
         assert deployment is not None
         if deployment.status != DeploymentStatus.DONE:
             raise Conflict(f"moving job {name} {version} to '{target}' failed: {deployment.error}")
+        audit.record(
+            session,
+            EventKind.JOB_MOVED,
+            caller.name,
+            job_name=name,
+            job_version=version,
+            infrastructure_target=target,
+        )
+        session.commit()
     return JSONAnswer(None)
 
 
+#: Job paths anyone may call: the runtime contract's probes.
+OPEN_PATHS = ("live", "ready", "health")
+
+
 def can_call_job(request: Request) -> JSONAnswer:
-    """Pub's question: may this caller call this job path? Answers the resolved job."""
+    """Pub's question: may this caller call this job path? Answers the resolved job.
+
+    Needs ``call_job`` on the job (and endpoint). Without a token, only the job's probes and
+    its approved public endpoints may be called.
+    """
     service = service_of(request)
-    caller = caller_of(request)
+    name, version = request.path_params["name"], request.path_params["version"]
+    path = request.path_params["path"].strip("/")
+    token = request_token(request)
     with Session(service.engine) as session:
-        job = find_job(session, request.path_params["name"], request.path_params["version"])
+        caller = None
+        if token is not None or not _is_open(session, name, version, path):
+            caller = caller_of(request)
+            authorize_family(session, caller, Scope.CALL_JOB, name)
+        job = find_job(session, name, version)
+        if caller is not None and not _is_open(session, job.name, job.version, path):
+            authorize(session, caller, Scope.CALL_JOB, job.name, job.version, path)
         if job.status == JobStatus.STARTING or not job.internal_name:
             raise NotFound(f"job {job.name} {job.version} is not running yet")
         dto = job_dto(job, service.settings.external_pub_url)
-    return JSONAnswer({"job": dto, "caller": caller.label})
+    return JSONAnswer({"job": dto, "caller": caller.label if caller else None})
+
+
+def _is_open(session: Session, name: str, version: str, path: str) -> bool:
+    """A probe path, or an approved public endpoint of this job version (or, for a version
+    pattern, of any version: the exact check follows once the version is resolved)."""
+    if path in OPEN_PATHS:
+        return True
+    query = select(PublicEndpointRequest).where(
+        PublicEndpointRequest.job_name == name,
+        PublicEndpointRequest.active == True,  # noqa: E712
+    )
+    if versions.is_semver(version):
+        query = query.where(PublicEndpointRequest.job_version == version)
+    for request in session.exec(query):
+        prefix = request.endpoint.strip("/")
+        if path == prefix or path.startswith(prefix + "/"):
+            return True
+    return False
 
 
 def routes() -> list[BaseRoute]:

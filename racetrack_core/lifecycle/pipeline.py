@@ -26,11 +26,14 @@ from typing import Any
 from sqlmodel import Session, select
 
 from racetrack_core import events
+from racetrack_core.auth import Caller
 from racetrack_core.errors import ManifestError, RacetrackError
 from racetrack_core.infrastructure import DeployError, JobSpec, Replica
-from racetrack_core.lifecycle import probes
+from racetrack_core.lifecycle import audit, probes
 from racetrack_core.lifecycle.accounts import issue_token
+from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.jobs import job_dto
+from racetrack_core.lifecycle.permissions import grant_family_owner
 from racetrack_core.lifecycle.service import LifecycleService, replica_from_json, replica_to_json
 from racetrack_core.manifest import dump_yaml, find_manifest, load_manifest
 from racetrack_core.registry import JobType
@@ -65,6 +68,8 @@ class DeployRequest:
     build_env_secrets: dict[str, str] = field(default_factory=dict, repr=False)
     runtime_env_secrets: dict[str, str] = field(default_factory=dict, repr=False)
     build_context: str | None = field(default=None, repr=False)
+    #: Who asked for the deployment (the family's first deployer becomes its owner).
+    caller: Caller | None = None
     #: A folder already on the server to deploy from instead of git (used by moves).
     source_dir: Path | None = None
     no_cache: bool = False
@@ -182,6 +187,17 @@ class Pipeline:
             recorder.flush(
                 status=DeploymentStatus.FAILED, error=message, finished_at=now(), phase="failed"
             )
+            with Session(self.service.engine) as session:
+                audit.record(
+                    session,
+                    EventKind.DEPLOYMENT_FAILED,
+                    request.deployed_by,
+                    job_name=request.name,
+                    job_version=request.version,
+                    deployment_id=deployment_id,
+                    error=message,
+                )
+                session.commit()
 
     def _run(self, recorder: Recorder, request: DeployRequest) -> None:
         service = self.service
@@ -381,6 +397,8 @@ class Pipeline:
                 family = JobFamily(name=spec.name)
                 session.add(family)
                 session.flush()
+                if request.caller is not None:
+                    grant_family_owner(session, request.caller, spec.name)
             job = session.exec(
                 select(Job).where(Job.name == spec.name, Job.version == spec.version)
             ).first()
@@ -410,6 +428,14 @@ class Pipeline:
             job.error = None
             job.updated_at = now()
             session.add(job)
+            audit.record(
+                session,
+                EventKind.JOB_REDEPLOYED if old is not None else EventKind.JOB_DEPLOYED,
+                request.deployed_by,
+                job_name=spec.name,
+                job_version=spec.version,
+                deployment_id=recorder.deployment_id,
+            )
             session.commit()
             session.refresh(job)
             deployment = session.get(Deployment, recorder.deployment_id)
@@ -451,7 +477,9 @@ def _crash_reason(states: list[Any], replica: Replica) -> str | None:
     for state in states:
         if state.replica.id == replica.id:
             if str(state.status) == "error":
-                return str(state.error or "the job's process keeps crashing")
+                # The first line is the reason; the job's last lines reach the build log.
+                reason = str(state.error or "the job's process keeps crashing")
+                return reason.strip().splitlines()[0]
             return None
     return "the job's process is gone"
 

@@ -16,14 +16,18 @@ from typing import Any
 
 import anyio.to_thread
 import click
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from racetrack_core.auth import Caller
 from racetrack_core.errors import PluginError
+from racetrack_core.lifecycle import audit
 from racetrack_core.lifecycle.accounts import require_staff
+from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.responses import BadRequest, JSONAnswer, PayloadTooLarge
+from racetrack_core.lifecycle.service import LifecycleService
 
 #: A wheel's file name (PEP 427): name-version(-build)?-python-abi-platform.whl
 WHEEL_NAME = re.compile(r"^[A-Za-z0-9_.]+-[A-Za-z0-9_.!+]+(-[A-Za-z0-9_.]+){3,4}\.whl$")
@@ -60,7 +64,8 @@ def infrastructure_targets(request: Request) -> JSONAnswer:
 async def upload_plugin(request: Request) -> JSONAnswer:
     """Install a plugin from a wheel sent as the raw body (staff only); answer its plugins."""
     service = service_of(request)
-    require_staff(await _caller(request))
+    caller = await _caller(request)
+    require_staff(caller)
     filename = request.path_params["filename"]
     if not WHEEL_NAME.fullmatch(filename):
         raise BadRequest(
@@ -75,7 +80,16 @@ async def upload_plugin(request: Request) -> JSONAnswer:
     if not body.startswith(b"PK"):
         raise BadRequest(f"'{filename}' is not a wheel (a wheel is a zip archive)")
     installed = await anyio.to_thread.run_sync(_install, service.plugins, filename, bytes(body))
+    await anyio.to_thread.run_sync(
+        _audit, service, EventKind.PLUGIN_INSTALLED, caller.name, filename
+    )
     return JSONAnswer(installed)
+
+
+def _audit(service: LifecycleService, kind: EventKind, actor: str, subject: str) -> None:
+    with Session(service.engine) as session:
+        audit.record(session, kind, actor, subject=subject)
+        session.commit()
 
 
 def _install(plugins: Any, filename: str, wheel: bytes) -> list[dict[str, Any]]:
@@ -101,7 +115,8 @@ def uninstall_plugin(request: Request) -> JSONAnswer:
     from racetrack_cli import installer
 
     service = service_of(request)
-    require_staff(caller_of(request))
+    caller = caller_of(request)
+    require_staff(caller)
     name = request.path_params["name"]
     with _changing:
         try:
@@ -111,6 +126,7 @@ def uninstall_plugin(request: Request) -> JSONAnswer:
         for plugin_name in plugin_names:
             if plugin_name in service.plugins.names():
                 service.plugins.unregister(plugin_name)
+    _audit(service, EventKind.PLUGIN_UNINSTALLED, caller.name, name)
     return JSONAnswer(None)
 
 

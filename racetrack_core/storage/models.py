@@ -11,7 +11,7 @@ import time
 import uuid
 from enum import StrEnum
 
-from sqlalchemy import Text, UniqueConstraint
+from sqlalchemy import LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -136,3 +136,103 @@ class AuthToken(SQLModel, table=True):
     expires_at: float | None = None
     revoked_at: float | None = None
     last_used_at: float | None = None
+
+
+class Scope(StrEnum):
+    READ_JOB = "read_job"
+    DEPLOY_JOB = "deploy_job"
+    DEPLOY_NEW_FAMILY = "deploy_new_family"
+    DELETE_JOB = "delete_job"
+    CALL_JOB = "call_job"
+    CALL_ADMIN_API = "call_admin_api"
+    FULL_ACCESS = "full_access"
+
+
+class ExternalConsumer(SQLModel, table=True):
+    """An external service consumer (ESC): a program that calls jobs with its own tokens."""
+
+    __tablename__ = "external_consumer"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(unique=True, index=True, max_length=128)
+    created_at: float = Field(default_factory=now)
+    created_by: str | None = Field(default=None, max_length=255)
+
+
+class Permission(SQLModel, table=True):
+    """A grant: a subject may use a scope on all jobs, one family, one version or one endpoint.
+
+    An empty ``job_family`` means every job; an empty ``job_version`` every version of the
+    family; an empty ``endpoint`` every path. Grants only allow; there are no deny rows.
+    """
+
+    __tablename__ = "permission"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    subject_kind: str = Field(max_length=16, index=True)
+    subject_name: str = Field(max_length=255, index=True)
+    scope: str = Field(max_length=32)
+    job_family: str | None = Field(default=None, max_length=64)
+    job_version: str | None = Field(default=None, max_length=128)
+    endpoint: str | None = Field(default=None, max_length=512)
+    created_at: float = Field(default_factory=now)
+    granted_by: str | None = Field(default=None, max_length=255)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when: deploys, deletes, grants, activations, tokens, plugins."""
+
+    __tablename__ = "audit_event"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    time: float = Field(default_factory=now, index=True)
+    kind: str = Field(max_length=64, index=True)
+    actor: str | None = Field(default=None, max_length=255, index=True)
+    job_name: str | None = Field(default=None, max_length=64, index=True)
+    job_version: str | None = Field(default=None, max_length=128)
+    subject: str | None = Field(default=None, max_length=255)
+    details: str = Field(default="{}", sa_type=Text)
+
+
+class PublicEndpointRequest(SQLModel, table=True):
+    """A path prefix of a job version that its manifest asks to open to calls without a token;
+    it works only once a staff member approves it."""
+
+    __tablename__ = "public_endpoint_request"
+    __table_args__ = (
+        UniqueConstraint("job_name", "job_version", "endpoint", name="uq_public_endpoint"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    job_name: str = Field(max_length=64, index=True)
+    job_version: str = Field(max_length=128)
+    endpoint: str = Field(max_length=512)
+    active: bool = False
+    created_at: float = Field(default_factory=now)
+    approved_by: str | None = Field(default=None, max_length=255)
+    approved_at: float | None = None
+
+
+class AsyncJobCall(SQLModel, table=True):
+    """A call that Pub runs in the background and keeps until the caller collects its answer."""
+
+    __tablename__ = "async_job_call"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    job_name: str = Field(max_length=64, index=True)
+    job_version: str = Field(max_length=128)
+    method: str = Field(max_length=16)
+    path: str = Field(sa_type=Text)
+    query: str = Field(default="", sa_type=Text)
+    request_headers: str = Field(default="[]", sa_type=Text)
+    request_body: bytes = Field(default=b"", sa_type=LargeBinary)
+    caller: str | None = Field(default=None, max_length=255)
+    status: str = Field(default="ongoing", max_length=16, index=True)
+    attempts: int = 0
+    response_status: int | None = None
+    response_headers: str | None = Field(default=None, sa_type=Text)
+    response_body: bytes | None = Field(default=None, sa_type=LargeBinary)
+    error: str | None = Field(default=None, sa_type=Text)
+    created_at: float = Field(default_factory=now, index=True)
+    updated_at: float = Field(default_factory=now)
+    expires_at: float = Field(index=True)

@@ -12,7 +12,19 @@ from sqlmodel import Session, SQLModel, select
 from racetrack_core.storage.database import DatabaseError, connect, downgrade, migrate, table_names
 from racetrack_core.storage.models import Deployment, DeploymentStatus, Job, JobFamily, User
 
-TABLES = ["alembic_version", "auth_token", "deployment", "job", "job_family", "user_account"]
+TABLES = [
+    "alembic_version",
+    "async_job_call",
+    "audit_event",
+    "auth_token",
+    "deployment",
+    "external_consumer",
+    "job",
+    "job_family",
+    "permission",
+    "public_endpoint_request",
+    "user_account",
+]
 
 
 def test_migrations_create_every_table(engine: Engine) -> None:

@@ -1,0 +1,154 @@
+"""Who may do what: scopes granted to subjects on all jobs, a family, a version or an endpoint.
+
+    full_access        everything below, and the admin API
+    call_admin_api     the administration routes (users, consumers, grants, audit of others)
+    deploy_new_family  deploy a job whose name no job has yet
+    deploy_job         deploy (and redeploy, move) versions of a family
+    delete_job         delete versions of a family
+    read_job           see jobs, their logs and deployments
+    call_job           call a job through Pub
+
+Staff users hold every scope. Grants only allow; a request that no grant allows is refused
+with 403 naming the scope and the job. New users get ``read_job``, ``call_job`` and
+``deploy_new_family`` on every job; the user who deploys a family first also gets
+``deploy_job`` and ``delete_job`` on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlmodel import Session, select
+
+from racetrack_core.auth import Caller
+from racetrack_core.lifecycle.responses import Forbidden
+from racetrack_core.storage.models import Permission, Scope, SubjectKind
+
+NEW_USER_SCOPES = (Scope.READ_JOB, Scope.CALL_JOB, Scope.DEPLOY_NEW_FAMILY)
+FAMILY_OWNER_SCOPES = (Scope.DEPLOY_JOB, Scope.DELETE_JOB)
+
+
+def grants_of(session: Session, caller: Caller) -> list[Permission]:
+    return list(
+        session.exec(
+            select(Permission).where(
+                Permission.subject_kind == caller.kind, Permission.subject_name == caller.name
+            )
+        )
+    )
+
+
+def allows(
+    grants: Iterable[Permission],
+    scope: Scope,
+    family: str | None = None,
+    version: str | None = None,
+    endpoint: str | None = None,
+) -> bool:
+    """Whether one of ``grants`` covers ``scope`` on this job (and endpoint)."""
+    for grant in grants:
+        if grant.scope not in (scope, Scope.FULL_ACCESS):
+            continue
+        if grant.job_family is not None and grant.job_family != family:
+            continue
+        if grant.job_version is not None and grant.job_version != version:
+            continue
+        if grant.endpoint is not None and not _within(endpoint, grant.endpoint):
+            continue
+        return True
+    return False
+
+
+def _within(endpoint: str | None, prefix: str) -> bool:
+    if endpoint is None:
+        return False
+    path, prefix = "/" + endpoint.lstrip("/"), "/" + prefix.strip("/")
+    return path == prefix or path.startswith(prefix + "/") or prefix == "/"
+
+
+def authorize(
+    session: Session,
+    caller: Caller,
+    scope: Scope,
+    family: str | None = None,
+    version: str | None = None,
+    endpoint: str | None = None,
+) -> None:
+    """Raise Forbidden unless ``caller`` may use ``scope`` on this job (and endpoint)."""
+    if caller.is_staff or caller.kind == "internal":
+        return
+    if allows(grants_of(session, caller), scope, family, version, endpoint):
+        return
+    what = "every job" if family is None else f"job {family}" + (f" {version}" if version else "")
+    raise Forbidden(
+        f"{caller.label} has no permission '{scope}' on {what}; ask an administrator to grant it"
+    )
+
+
+def authorize_family(session: Session, caller: Caller, scope: Scope, family: str) -> None:
+    """Raise Forbidden unless some grant of ``scope`` could cover a version of ``family``.
+
+    Checked before looking a job up, so that a caller without access learns nothing about
+    which jobs exist (the same 403 whether the family exists or not).
+    """
+    if caller.is_staff or caller.kind == "internal":
+        return
+    for permission in grants_of(session, caller):
+        if permission.scope in (scope, Scope.FULL_ACCESS) and permission.job_family in (
+            None,
+            family,
+        ):
+            return
+    raise Forbidden(
+        f"{caller.label} has no permission '{scope}' on job {family}; "
+        "ask an administrator to grant it"
+    )
+
+
+def grant(
+    session: Session,
+    kind: SubjectKind,
+    name: str,
+    scope: Scope,
+    *,
+    family: str | None = None,
+    version: str | None = None,
+    endpoint: str | None = None,
+    granted_by: str | None = None,
+) -> Permission:
+    """Add a grant unless the very same one exists; return it. The caller commits."""
+    existing = session.exec(
+        select(Permission).where(
+            Permission.subject_kind == kind,
+            Permission.subject_name == name,
+            Permission.scope == scope,
+            Permission.job_family == family,
+            Permission.job_version == version,
+            Permission.endpoint == endpoint,
+        )
+    ).first()
+    if existing is not None:
+        return existing
+    permission = Permission(
+        subject_kind=kind,
+        subject_name=name,
+        scope=scope,
+        job_family=family,
+        job_version=version,
+        endpoint=endpoint,
+        granted_by=granted_by,
+    )
+    session.add(permission)
+    return permission
+
+
+def grant_new_user(session: Session, username: str) -> None:
+    for scope in NEW_USER_SCOPES:
+        grant(session, SubjectKind.USER, username, scope)
+
+
+def grant_family_owner(session: Session, caller: Caller, family: str) -> None:
+    if caller.kind != "user":
+        return
+    for scope in FAMILY_OWNER_SCOPES:
+        grant(session, SubjectKind.USER, caller.name, scope, family=family)
