@@ -25,7 +25,8 @@ from racetrack_core.lifecycle.app import create_app as create_lifecycle_app
 from racetrack_core.plugins import PluginManager
 from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.serving import PubHttpProtocol
-from racetrack_core.settings import Settings
+from racetrack_core.security import new_token, write_private_file
+from racetrack_core.settings import INTERNAL_TOKEN_FILE, Settings
 from racetrack_core.storage.database import connect, migrate
 
 log = logging.getLogger("racetrack.server")
@@ -41,10 +42,15 @@ class Service:
     url: str
 
 
-def prepare(settings: Settings, say: Callable[[str], None]) -> None:
-    """Create the home folder, migrate the database and make sure the admin account exists."""
+def prepare(settings: Settings, say: Callable[[str], None]) -> Settings:
+    """Create the home folder, migrate the database, make sure the admin account exists, and
+    make the services' internal token on the first start; return the settings with it."""
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.home.chmod(0o700)
+    if not settings.internal_token:
+        token = new_token()
+        write_private_file(settings.home / INTERNAL_TOKEN_FILE, token + "\n")
+        settings = settings.replace(internal_token=token)
     engine = connect(settings.database_url)
     try:
         migrate(engine)
@@ -58,6 +64,7 @@ def prepare(settings: Settings, say: Callable[[str], None]) -> None:
         )
     elif admin.created:
         say("Created the admin account with the password from RACETRACK_ADMIN_PASSWORD.")
+    return settings
 
 
 def build_services(
@@ -199,4 +206,5 @@ def pub_config(settings: Settings) -> PubConfig:
         auth_cache_ttl=settings.pub_auth_cache_ttl,
         auth_stale_ttl=settings.pub_auth_stale_ttl,
         upstream_timeout=settings.pub_upstream_timeout,
+        internal_token=settings.internal_token,
     )

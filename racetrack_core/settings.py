@@ -14,6 +14,7 @@ itself comes from an override, ``RACETRACK_HOME`` or ``~/.racetrack/server``.
     RACETRACK_INTERNAL_LIFECYCLE_URL Lifecycle as Pub reaches it
     RACETRACK_INTERNAL_PUB_URL      Pub as jobs reach it (their PUB_URL)
     RACETRACK_ADMIN_PASSWORD        the first admin password (used only when creating it)
+    RACETRACK_INTERNAL_TOKEN        the token Pub uses with Lifecycle (else <home>/internal-token)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ruamel.yaml import YAML
 from racetrack_core.errors import RacetrackError
 
 ENV_PREFIX = "RACETRACK_"
+INTERNAL_TOKEN_FILE = "internal-token"  # noqa: S105 (a file name)
 
 
 class SettingsError(RacetrackError):
@@ -67,6 +69,9 @@ class Settings:
     pub_auth_stale_ttl: float = 60.0
     pub_upstream_timeout: float = 300.0
     admin_password: str | None = field(default=None, repr=False)
+    #: The token services use with each other (Pub with Lifecycle); from
+    #: RACETRACK_INTERNAL_TOKEN or ``<home>/internal-token``, which the first start writes.
+    internal_token: str | None = field(default=None, repr=False)
     #: Per-target settings, keyed by target name (from config.yaml only).
     targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -112,6 +117,9 @@ class Settings:
         }
         values.update(_checked(from_env, "the environment"))
         values.update(_checked({k: v for k, v in given.items() if k != "home"}, "the options"))
+        token_file = home / INTERNAL_TOKEN_FILE
+        if not values.get("internal_token") and token_file.is_file():
+            values["internal_token"] = token_file.read_text().strip()
         return cls(home=home, **values)
 
     def replace(self, **changes: Any) -> Settings:

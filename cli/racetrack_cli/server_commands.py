@@ -63,7 +63,7 @@ def _start(names: tuple[str, ...], verbose: bool, overrides: dict[str, Any]) -> 
                 f"Installed: {', '.join(names_installed) or 'none'}",
                 param_hint="'--infra'",
             )
-        server.prepare(settings, lambda line: click.echo(line, err=True))
+        settings = server.prepare(settings, lambda line: click.echo(line, err=True))
     services = server.build_services(settings, plugins, names)
     click.echo(f"Racetrack home: {settings.home}", err=True)
     server.run(settings, services, lambda line: click.echo(line, err=True))

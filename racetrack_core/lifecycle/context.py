@@ -10,6 +10,9 @@ from racetrack_core.lifecycle.accounts import caller_for_token, request_token
 from racetrack_core.lifecycle.responses import Unauthenticated
 from racetrack_core.lifecycle.service import LifecycleService
 
+#: The caller that presents the services' internal token (Pub, asking on its own behalf).
+INTERNAL = Caller(kind="internal", name="racetrack", is_staff=True)
+
 
 def service_of(request: Request) -> LifecycleService:
     service: LifecycleService = request.app.state.service
@@ -30,6 +33,10 @@ def caller_of(request: Request) -> Caller:
     except AuthenticationError as exc:
         raise Unauthenticated(str(exc)) from None
     if caller is None:
-        caller = caller_for_token(service.engine, request_token(request))
+        token = request_token(request)
+        if token is not None and service.is_internal_token(token):
+            caller = INTERNAL
+        else:
+            caller = caller_for_token(service.engine, token)
     request.scope["racetrack.caller"] = caller
     return caller

@@ -18,7 +18,7 @@ from racetrack_core.errors import NotFoundError
 from racetrack_core.infrastructure import InfrastructureDriver, Replica, TargetContext
 from racetrack_core.lifecycle.responses import BadRequest
 from racetrack_core.plugins import PluginManager
-from racetrack_core.security import SecretBox
+from racetrack_core.security import SecretBox, digests_equal, token_digest
 from racetrack_core.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,6 +38,15 @@ class LifecycleService:
         self._drivers: dict[str, InfrastructureDriver] = {}
         self._drivers_lock = threading.Lock()
         self.pipeline: Pipeline  # set by the app factory, which owns its lifetime
+        self._internal_digest = (
+            token_digest(settings.internal_token) if settings.internal_token else None
+        )
+
+    def is_internal_token(self, token: str) -> bool:
+        """Whether ``token`` is the services' internal token (compared in constant time)."""
+        if self._internal_digest is None:
+            return False
+        return digests_equal(token_digest(token), self._internal_digest)
 
     @property
     def jobs_dir(self) -> Path:

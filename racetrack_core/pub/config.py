@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 
 @dataclass(frozen=True)
@@ -38,21 +38,24 @@ class PubConfig:
     buffer_limit: int = 65_536
     #: The header carrying the request-tracing id (kept if the caller sent one).
     request_tracing_header: str = "X-Request-Tracing-Id"
+    #: The services' internal token, for Pub's own calls to Lifecycle (asynchronous calls).
+    internal_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PubConfig:
         """Settings from ``PUB_<FIELD>`` variables (``PUB_LIFECYCLE_URL``...), then defaults."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for field in fields(cls):
-            raw = environ.get(f"PUB_{field.name.upper()}")
+        for setting in fields(cls):
+            raw = environ.get(f"PUB_{setting.name.upper()}")
             if raw is None:
                 continue
-            kind = type(getattr(cls, field.name))
+            default = getattr(cls, setting.name)
+            kind = str if default is None else type(default)
             try:
-                values[field.name] = kind(raw)
+                values[setting.name] = kind(raw)
             except ValueError:
                 raise ValueError(
-                    f"PUB_{field.name.upper()}={raw!r} is not a valid {kind.__name__}"
+                    f"PUB_{setting.name.upper()}={raw!r} is not a valid {kind.__name__}"
                 ) from None
         return cls(**values)  # type: ignore[arg-type]

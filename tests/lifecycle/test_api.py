@@ -249,3 +249,27 @@ def test_only_staff_change_plugins(client: TestClient, settings: Settings) -> No
         "type": "Forbidden",
     }
     assert client.delete("/api/v1/plugin/hello", headers=auth).status_code == 403
+
+
+def test_the_internal_token_acts_for_the_services(tmp_path: object, settings: Settings) -> None:
+    from racetrack_core import PluginManager
+    from racetrack_core.lifecycle import create_app
+    from racetrack_core.storage.database import migrate
+
+    internal = settings.replace(internal_token="rt_internal-token-for-the-test-0123456789")
+    engine = connect(internal.database_url)
+    migrate(engine)
+    with TestClient(create_app(internal, PluginManager(), engine)) as client:
+        who = client.get(
+            "/api/v1/users/validate_user_auth",
+            headers={"X-Racetrack-Auth": "rt_internal-token-for-the-test-0123456789"},
+        )
+        assert who.json()["username"] == "racetrack"
+        assert who.json()["is_staff"] is True
+        assert (
+            client.get(
+                "/api/v1/job", headers={"X-Racetrack-Auth": "rt_internal-token-for-the-test"}
+            ).status_code
+            == 401
+        )
+    engine.dispose()
