@@ -28,7 +28,19 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import racetrack_core
-from racetrack_core.lifecycle import deploy_routes, job_routes, plugin_routes, service_routes
+from racetrack_core.lifecycle import (
+    account_routes,
+    async_routes,
+    audit_routes,
+    consumer_routes,
+    deploy_routes,
+    grant_routes,
+    job_routes,
+    plugin_routes,
+    public_endpoint_routes,
+    service_routes,
+    token_routes,
+)
 from racetrack_core.lifecycle.context import caller_of
 from racetrack_core.lifecycle.pipeline import Pipeline
 from racetrack_core.lifecycle.responses import (
@@ -61,6 +73,13 @@ def create_app(
         *deploy_routes.routes(),
         *job_routes.routes(),
         *plugin_routes.routes(),
+        *account_routes.routes(),
+        *token_routes.routes(),
+        *consumer_routes.routes(),
+        *grant_routes.routes(),
+        *audit_routes.routes(),
+        *public_endpoint_routes.routes(),
+        *async_routes.routes(),
         *_plugin_routes(plugins),
     ]
     docs = [
