@@ -55,7 +55,8 @@ def lock(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Run every benchmark, print one markdown report (`nox -s bench -- --write` saves it).
 
-    Needs `wrk` and `nginx` (apt-get install -y wrk nginx); takes about three minutes.
+    Needs `wrk`, `nginx` and `hyperfine` (apt-get install -y wrk nginx hyperfine); takes about
+    six minutes.
     """
     install(session)
     session.run("python", "-m", "bench", *session.posargs)

@@ -7,9 +7,12 @@ Each benchmark is its own script, run here as a subprocess that prints its markd
 - ``bench/wrapper/run.py``: the python3 job wrapper against a bare Starlette app;
 - ``bench/deploy/run.py``: deploy time, phases and memory of ``sample/python-primer``;
 - ``bench/pub/run.py``: Pub's hot path against the job directly, nginx and other clients.
+- ``bench/cli/run.py``: start-up of ``racetrack --help`` and ``racetrack list`` against the
+  ``racetrack-client`` package from PyPI (with hyperfine).
 
 ``--write`` also puts the report into ``docs/performance.md``, between its markers, below the
-hand-written introduction. Needs ``wrk`` and ``nginx`` (``apt-get install -y wrk nginx``).
+hand-written introduction. Needs ``wrk`` and ``nginx`` (``apt-get install -y wrk nginx``), and
+``hyperfine`` for ``cli``.
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ BENCHMARKS = (
         lambda options: ["--duration", str(options.duration), "--only", PUB_CANDIDATES],
         pub_section,
     ),
+    Benchmark("cli", ROOT / "bench" / "cli" / "run.py", lambda options: []),
 )
 
 
@@ -167,7 +171,8 @@ def main() -> None:
     unknown = set(options.only) - set(names)
     if unknown:
         parser.error(f"unknown benchmark {', '.join(sorted(unknown))}; choose from {names}")
-    missing = [tool for tool in ("wrk", "nginx") if not shutil.which(tool, path=_path())]
+    tools = ("wrk", "nginx", *(("hyperfine",) if "cli" in options.only else ()))
+    missing = [tool for tool in tools if not shutil.which(tool, path=_path())]
     if missing:
         sys.exit(f"missing {', '.join(missing)}: apt-get install -y {' '.join(missing)}")
     text, ok = report(options)
