@@ -6,7 +6,8 @@ Starts, on free 127.0.0.1 ports, a trivial Starlette job and a stub Lifecycle (`
 an nginx with a keep-alive upstream (``daemon off``, config in a temporary folder), and each
 candidate proxy as its own process: ``pub`` is Pub as it is deployed (``python -m
 racetrack_core.pub``, which serves it with uvicorn and Pub's own protocol), the others are the
-uvicorn factories of ``candidates.py`` (uvloop and httptools when installed). Runs ``wrk -c32
+uvicorn factories of ``candidates.py`` (uvloop and httptools when installed), and ``fast`` is
+Pub on its own asyncio server (``python -m racetrack_core.pub.fastserver``). Runs ``wrk -c32
 -t2`` and ``wrk -c1 -t1 --latency`` against each and prints a markdown table. ``--workers N``
 runs Pub and nginx with N worker processes each, so that their ratio stays fair. Every process
 it starts is stopped by its pid. Needs ``nginx`` and ``wrk``.
@@ -35,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 JOB_PATH = "/pub/job/bench/{version}/api/v1/perform"
 #: Measured by default; ``httpx`` (15 times slower than the others) runs only when asked for.
-CANDIDATES = ("raw", "aiohttp", "pub_plain", "pub")
+CANDIDATES = ("raw", "aiohttp", "pub_plain", "pub", "fast")
 ALL_CANDIDATES = (*CANDIDATES, "httpx")
 
 NGINX_CONF = """\
@@ -126,6 +127,11 @@ def started(args: list[str], port: int, env: dict[str, str] | None = None) -> It
 def pub_command(port: int, workers: int) -> list[str]:
     """Pub as it is served in production: ``python -m racetrack_core.pub``."""
     return [PYTHON, "-m", "racetrack_core.pub", "--port", str(port), "--workers", str(workers)]
+
+
+def fast_command(port: int) -> list[str]:
+    """Pub on its fast server (``racetrack_core.pub.fastserver``), one process."""
+    return [PYTHON, "-m", "racetrack_core.pub.fastserver", "--port", str(port)]
 
 
 def uvicorn(factory: str, port: int) -> list[str]:
@@ -251,6 +257,8 @@ def main() -> None:
             env["PYTHONPATH"] = str(HERE.parent.parent)
             if name == "pub":
                 command = pub_command(port, options.workers)
+            elif name == "fast":
+                command = fast_command(port)
             else:
                 command = uvicorn(f"candidates:{name}_app", port)
             with started(command, port, env) as pid:

@@ -1,0 +1,22 @@
+"""``python -m racetrack_core.pub.fastserver``: serve Pub on the fast server."""
+
+from __future__ import annotations
+
+import argparse
+
+from racetrack_core.pub.fastserver.serving import serve
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m racetrack_core.pub.fastserver",
+        description="Serve Pub on its fast server, configured from PUB_* variables.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7105)
+    options = parser.parse_args()
+    serve(options.host, options.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""``FastPub``: Pub's routes on the fast server, and what a running server owns.
+
+It owns the permission cache (:class:`~racetrack_core.pub.permissions.Permissions`, which asks
+Lifecycle through an aiohttp session of its own: only on cache misses), the pool of
+connections to jobs, the metrics, and one sweeper that runs about once a second to time out
+silent jobs and close idle connections, so that no call sets a timer of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import socket
+from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from racetrack_core import __version__
+from racetrack_core.pub.config import PubConfig
+from racetrack_core.pub.fastserver import wire
+from racetrack_core.pub.fastserver.call import handle_job_call
+from racetrack_core.pub.fastserver.connection import CallerConnection, Request
+from racetrack_core.pub.fastserver.upstream import JobPool
+from racetrack_core.pub.headers import dropped_request_headers
+from racetrack_core.pub.metrics import CONTENT_TYPE_LATEST, Metrics
+from racetrack_core.pub.permissions import Permissions
+
+logger = logging.getLogger("racetrack.pub")
+
+#: A request body larger than this gets 413 (the ASGI Pub, on uvicorn, sets no limit).
+MAX_BODY_SIZE = 1 << 30
+
+
+class FastPub:
+    """Pub on its own asyncio server: ``await start()``, ``await listen(...)``, ``await stop()``."""
+
+    def __init__(
+        self,
+        config: PubConfig,
+        *,
+        keep_alive_timeout: float = 5.0,
+        max_body_size: int = MAX_BODY_SIZE,
+    ) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.keep_alive_timeout = keep_alive_timeout
+        self.max_body_size = max_body_size
+        self.tracing_header = config.request_tracing_header
+        self.tracing_key = config.request_tracing_header.lower().encode("latin-1")
+        self.dropped = dropped_request_headers(self.tracing_key)
+        self.connections: set[CallerConnection] = set()
+        #: Stopping: each connection closes after its current answer.
+        self.draining = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._permissions: Permissions | None = None
+        self._pool: JobPool | None = None
+        self._servers: list[asyncio.Server] = []
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._addresses: dict[str, tuple[str, int, str, bool]] = {}
+        self._routes: dict[str, Callable[[], bytes]] = {
+            "/live": self._live,
+            "/ready": self._ready,
+            "/health": self._health,
+            "/metrics": self._metrics_text,
+        }
+
+    # --- running --------------------------------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None, "FastPub is not started"
+        return self._loop
+
+    @property
+    def permissions(self) -> Permissions:
+        assert self._permissions is not None, "FastPub is not started"
+        return self._permissions
+
+    @property
+    def pool(self) -> JobPool:
+        assert self._pool is not None, "FastPub is not started"
+        return self._pool
+
+    async def start(self) -> None:
+        """Open the Lifecycle session and the job pool, and start the sweeper."""
+        config = self.config
+        self._loop = asyncio.get_running_loop()
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=64, keepalive_timeout=config.upstream_keepalive_timeout
+            ),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+        )
+        self._permissions = Permissions(config, self._session, self.metrics)
+        self._pool = JobPool(
+            self._loop,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.upstream_timeout,
+            idle_timeout=config.upstream_keepalive_timeout,
+            max_connections=config.max_connections,
+        )
+        self._schedule_sweep()
+        logger.info("Pub (fast server) started; Lifecycle at %s", config.lifecycle_url)
+
+    async def listen(
+        self, host: str = "127.0.0.1", port: int = 7105, sock: socket.socket | None = None
+    ) -> asyncio.Server:
+        """Accept calls on ``host:port`` (or on a bound socket ``sock``)."""
+        factory = functools.partial(CallerConnection, self)
+        if sock is not None:
+            server = await self.loop.create_server(factory, sock=sock, backlog=2048)
+        else:
+            server = await self.loop.create_server(
+                factory, host, port, backlog=2048, reuse_address=True
+            )
+        self._servers.append(server)
+        return server
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting, let calls under way finish for up to ``grace`` seconds, close all."""
+        self.draining = True
+        for server in self._servers:
+            server.close()
+        deadline = self.loop.time() + grace
+        while self.loop.time() < deadline:
+            for connection in list(self.connections):
+                if connection.active is None:
+                    connection.close()
+            if not self.connections:
+                break
+            await asyncio.sleep(0.05)
+        for connection in list(self.connections):
+            connection.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        if self._pool is not None:
+            self._pool.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _schedule_sweep(self) -> None:
+        tick = min(1.0, self.config.upstream_timeout / 4, self.keep_alive_timeout / 4)
+        self._sweeper = self.loop.call_later(tick, self._sweep)
+
+    def _sweep(self) -> None:
+        try:
+            self.pool.sweep()
+            now = self.loop.time()
+            for connection in list(self.connections):
+                if connection.idle_for(now) > self.keep_alive_timeout:
+                    connection.close()
+        finally:
+            self._schedule_sweep()
+
+    # --- routing ----------------------------------------------------------------------------
+
+    def dispatch(self, conn: CallerConnection, request: Request) -> None:
+        """Answer ``request`` (at once, or from a task for a job call)."""
+        path = request.path
+        if path.startswith("/pub/"):
+            path = path[4:]
+        if path.startswith("/job/"):
+            task = self.loop.create_task(self._job_call(conn, request, path[5:]))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        route = self._routes.get(path)
+        if route is None:
+            self.answer_json(conn, request, 404, {"error": f"Pub has no route {request.path}"})
+        elif request.method not in ("GET", "HEAD"):
+            self.answer_json(conn, request, 405, {"error": f"{path} answers GET only"})
+        else:
+            conn.answer(request, self._with_framing(route(), request))
+
+    async def _job_call(self, conn: CallerConnection, request: Request, path: str) -> None:
+        try:
+            await handle_job_call(self, conn, request, path)
+        except Exception:
+            logger.exception("Pub failed on %s %s", request.method, request.path)
+            if not request.started:
+                self.answer_json(conn, request, 500, {"error": "Pub failed; see its log"})
+            else:
+                conn.abort()
+
+    def answer_json(
+        self,
+        conn: CallerConnection,
+        request: Request,
+        status: int,
+        payload: object,
+        headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """Answer with Pub's own JSON (an error, or a probe)."""
+        keep_alive = request.keep_alive and (request.complete or not request.expects_continue)
+        data = wire.json_answer(status, payload, headers, keep_alive, request.method != "HEAD")
+        conn.answer(request, data)
+
+    def address(self, base_url: str) -> tuple[str, int, str, bool]:
+        """Host, port, ``Host`` header and TLS of a job's base URL (from Lifecycle), cached."""
+        found = self._addresses.get(base_url)
+        if found is None:
+            parts = urlsplit(base_url)
+            host = parts.hostname or "127.0.0.1"
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            if len(self._addresses) > 10_000:
+                self._addresses.clear()
+            tls = parts.scheme == "https"
+            found = self._addresses[base_url] = (host, port, parts.netloc, tls)
+        return found
+
+    # --- Pub's own routes -------------------------------------------------------------------
+
+    def _with_framing(self, answer: bytes, request: Request) -> bytes:
+        # The routes give finished answers; only HEAD and keep-alive differ per request.
+        if request.keep_alive and request.method != "HEAD":
+            return answer
+        head, _, body = answer.partition(b"\r\n\r\n")
+        if not request.keep_alive:
+            head += b"\r\nconnection: close"
+        return head + b"\r\n\r\n" + (b"" if request.method == "HEAD" else body)
+
+    def _live(self) -> bytes:
+        return wire.json_answer(200, {"service": "pub", "live": True}, (), True)
+
+    def _ready(self) -> bytes:
+        ready = self._pool is not None
+        return wire.json_answer(200 if ready else 503, {"service": "pub", "ready": ready}, (), True)
+
+    def _health(self) -> bytes:
+        payload = {
+            "service": "pub",
+            "version": __version__,
+            "status": "pass",
+            "live": True,
+            "ready": self._pool is not None,
+            "auth_required": True,
+            "lifecycle_url": self.config.lifecycle_url,
+        }
+        return wire.json_answer(200, payload, (), True)
+
+    def _metrics_text(self) -> bytes:
+        body = self.metrics.render()
+        return wire.whole_answer(200, body, CONTENT_TYPE_LATEST.encode(), (), True)

@@ -1,0 +1,74 @@
+"""The fast server passes Pub's own behavioural tests: those of ``test_proxy`` and ``test_app``.
+
+The ``start_pub`` fixture below replaces conftest's, so that every imported test drives
+:class:`FastPub` instead of the ASGI app, against the same job and Lifecycle stand-in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from racetrack_core.pub import PubConfig
+from racetrack_core.pub.fastserver import FastPub
+from tests.pub import test_app, test_proxy
+from tests.pub.servers import LifecycleStandIn
+
+pytestmark = pytest.mark.slow
+
+for _module in (test_proxy, test_app):
+    for _name, _test in vars(_module).items():
+        if _name.startswith("test_") and callable(_test):
+            globals()[_name] = _test
+
+
+class FastServer:
+    """A :class:`FastPub` served from an event loop in a thread, on 127.0.0.1 and a free port."""
+
+    def __init__(self, config: PubConfig, **options: Any) -> None:
+        self.pub = FastPub(config, **options)
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(128)
+        self.port: int = self._socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self._call(self._start())
+
+    async def _start(self) -> None:
+        await self.pub.start()
+        await self.pub.listen(sock=self._socket)
+
+    def _call(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=10)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._call(self.pub.stop())
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=10)
+        self.loop.close()
+        self._socket.close()
+
+
+@pytest.fixture
+def start_pub(lifecycle: LifecycleStandIn) -> Iterator[Callable[..., str]]:
+    """``start_pub(**config) -> base URL`` of a fast Pub in front of the stand-in Lifecycle."""
+    servers: list[FastServer] = []
+
+    def start(**overrides: Any) -> str:
+        assert lifecycle.server is not None
+        server = FastServer(PubConfig(lifecycle_url=lifecycle.server.url, **overrides))
+        servers.append(server)
+        return server.url
+
+    yield start
+    for server in servers:
+        server.stop()
