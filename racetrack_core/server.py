@@ -207,4 +207,10 @@ def pub_config(settings: Settings) -> PubConfig:
         auth_stale_ttl=settings.pub_auth_stale_ttl,
         upstream_timeout=settings.pub_upstream_timeout,
         internal_token=settings.internal_token,
+        async_call_lifetime=settings.async_call_lifetime,
+        async_poll_timeout=settings.pub_async_poll_timeout,
+        async_max_attempts=settings.pub_async_max_attempts,
+        async_retry_delay=settings.pub_async_retry_delay,
+        async_adopt_after=settings.pub_async_adopt_after,
+        async_heartbeat_interval=min(10.0, settings.pub_async_adopt_after / 3),
     )

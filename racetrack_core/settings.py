@@ -15,6 +15,8 @@ itself comes from an override, ``RACETRACK_HOME`` or ``~/.racetrack/server``.
     RACETRACK_INTERNAL_PUB_URL      Pub as jobs reach it (their PUB_URL)
     RACETRACK_ADMIN_PASSWORD        the first admin password (used only when creating it)
     RACETRACK_INTERNAL_TOKEN        the token Pub uses with Lifecycle (else <home>/internal-token)
+    RACETRACK_ASYNC_CALL_LIFETIME   seconds an asynchronous call's task is kept (4 h)
+    RACETRACK_PUB_ASYNC_*           POLL_TIMEOUT, MAX_ATTEMPTS, RETRY_DELAY, ADOPT_AFTER
 """
 
 from __future__ import annotations
@@ -68,6 +70,17 @@ class Settings:
     pub_auth_cache_ttl: float = 5.0
     pub_auth_stale_ttl: float = 60.0
     pub_upstream_timeout: float = 300.0
+    #: Asynchronous calls: seconds a task (and its answer) is kept before it is purged.
+    async_call_lifetime: float = 4 * 3600.0
+    #: Pub: how long a poll waits for an asynchronous call to finish before answering 202.
+    pub_async_poll_timeout: float = 30.0
+    #: Pub: attempts of an asynchronous call when the job refuses or drops the connection,
+    #: and the seconds between two of them.
+    pub_async_max_attempts: int = 3
+    pub_async_retry_delay: float = 10.0
+    #: Pub: an ongoing asynchronous call that no Pub touched for this long (Pub was stopped
+    #: mid-call) is taken over and run again.
+    pub_async_adopt_after: float = 30.0
     admin_password: str | None = field(default=None, repr=False)
     #: The token services use with each other (Pub with Lifecycle); from
     #: RACETRACK_INTERNAL_TOKEN or ``<home>/internal-token``, which the first start writes.

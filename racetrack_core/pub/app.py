@@ -3,6 +3,8 @@
 Routes, each under ``/pub`` and at the root:
 
 ``ANY /job/{name}/{version}[/{path}]``  the authenticated proxy (:mod:`racetrack_core.pub.proxy`)
+``ANY /async/new/job/...``, ``GET /async/task/{id}/poll|status``
+                                        asynchronous calls (:mod:`racetrack_core.pub.asynccalls`)
 ``GET /live``, ``/ready``, ``/health``   probes, JSON
 ``GET /metrics``                         Prometheus text
 
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from racetrack_core import __version__
+from racetrack_core.pub.asynccalls import AsyncCalls
 from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.metrics import CONTENT_TYPE_LATEST, Metrics
 from racetrack_core.pub.permissions import Permissions
@@ -35,6 +38,7 @@ _NOT_ADDED = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 class _Running:
     session: aiohttp.ClientSession
     proxy: JobProxy
+    async_calls: AsyncCalls
 
 
 class PubApp:
@@ -62,6 +66,12 @@ class PubApp:
                     await send_json(send, 503, {"error": "Pub is not started (no lifespan)"})
                     return
                 await self._running.proxy(scope, receive, send, path[5:])
+                return
+            if path.startswith("/async/"):
+                if self._running is None:
+                    await send_json(send, 503, {"error": "Pub is not started (no lifespan)"})
+                    return
+                await self._running.async_calls(scope, receive, send, path[7:])
                 return
             route = self._routes.get(path.partition("?")[0])
             if route is None:
@@ -111,13 +121,18 @@ class PubApp:
             trust_env=False,
         )
         permissions = Permissions(config, session, self.metrics)
-        self._running = _Running(session, JobProxy(config, session, permissions, self.metrics))
+        async_calls = AsyncCalls(config, session, permissions, self.metrics)
+        self._running = _Running(
+            session, JobProxy(config, session, permissions, self.metrics), async_calls
+        )
+        async_calls.start()
         logger.info("Pub started; Lifecycle at %s", config.lifecycle_url)
 
     async def stop(self) -> None:
-        """Close the pooled session (the lifespan calls this)."""
+        """Stop the asynchronous calls, then close the pooled session (the lifespan calls this)."""
         if self._running is not None:
             running, self._running = self._running, None
+            await running.async_calls.stop()
             await running.session.close()
 
     async def _live(self, send: Send) -> None:

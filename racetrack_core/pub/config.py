@@ -40,6 +40,22 @@ class PubConfig:
     request_tracing_header: str = "X-Request-Tracing-Id"
     #: The services' internal token, for Pub's own calls to Lifecycle (asynchronous calls).
     internal_token: str | None = field(default=None, repr=False)
+    #: Asynchronous calls: seconds a task and its answer are kept, then purged.
+    async_call_lifetime: float = 4 * 3600.0
+    #: How long ``/async/task/{id}/poll`` waits for the answer before saying "still ongoing".
+    async_poll_timeout: float = 30.0
+    #: Attempts at an asynchronous call when the job refuses or drops the connection before
+    #: answering, and the seconds between two attempts.
+    async_max_attempts: int = 3
+    async_retry_delay: float = 10.0
+    #: While Pub runs an asynchronous call it touches the stored task this often; a task
+    #: untouched for ``async_adopt_after`` (its Pub stopped mid-call) is run again.
+    async_heartbeat_interval: float = 10.0
+    async_adopt_after: float = 30.0
+    #: Largest request body, and largest job answer, an asynchronous call keeps (bytes).
+    async_max_body: int = 16 * 1024 * 1024
+    #: Seconds between two purges of expired tasks.
+    async_purge_interval: float = 300.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PubConfig:
