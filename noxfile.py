@@ -32,6 +32,7 @@ def typing(session: nox.Session) -> None:
     """Type-check the packages, tests and samples with mypy in strict mode."""
     install(session, "typing", "tests")
     session.run("mypy")
+    session.run("mypy", "sample/python-chain")
 
 
 @nox.session

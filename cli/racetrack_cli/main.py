@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from racetrack_cli.account_commands import login, logout
+from racetrack_cli.admin_commands import COMMANDS as ADMIN_COMMANDS
 from racetrack_cli.deploy_commands import deploy
 from racetrack_cli.extensions import plugin_commands
 from racetrack_cli.job_commands import build_logs, call, delete, list_jobs, logs, move
@@ -143,6 +144,7 @@ for command in (
     plugin,
     up,
     serve,
+    *ADMIN_COMMANDS,
 ):
     cli.add_command(command)
 

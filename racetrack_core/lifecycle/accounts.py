@@ -1,16 +1,24 @@
-"""Users and their tokens: the first admin, login, token checks.
+"""Users and their tokens: the first admin, registration, login, token checks.
 
-The full permission model (registration, scopes, grants, external consumers) belongs to the
-auth issue; until then every active user with a valid token may use the API, and staff alone
-may change plugins. Nothing answers without a valid token except the discovery and health
-routes.
+Users register with an e-mail address and a password that passes ``check_password``; the
+account stays inactive until a staff member activates it. A token belongs to one subject (a
+user, an external service consumer or a job family), may expire, and may be revoked; only its
+SHA-256 digest is stored. Failed logins are counted per account and per client address by a
+``LoginThrottle`` kept in memory (one per Lifecycle process). Scopes and grants are in
+``permissions.py``.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import logging
+import math
+import re
+import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +27,15 @@ from sqlmodel import Session, select
 from starlette.requests import Request
 
 from racetrack_core.auth import Caller
-from racetrack_core.lifecycle.responses import Forbidden, Unauthenticated
+from racetrack_core.lifecycle import audit
+from racetrack_core.lifecycle.permissions import grant_new_user
+from racetrack_core.lifecycle.responses import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Unauthenticated,
+)
 from racetrack_core.security import (
     digests_equal,
     hash_password,
@@ -30,7 +46,7 @@ from racetrack_core.security import (
     verify_password,
     write_private_file,
 )
-from racetrack_core.storage.models import AuthToken, SubjectKind, User
+from racetrack_core.storage.models import AuthToken, ExternalConsumer, SubjectKind, User
 
 log = logging.getLogger("racetrack.lifecycle")
 
@@ -115,13 +131,23 @@ def _subject(session: Session, row: AuthToken) -> Caller:
         if user is None:
             raise Unauthenticated("wrong credentials: the token's user no longer exists")
         if not user.is_active:
-            raise Unauthenticated(
-                f"user {user.username} is not active yet; ask an administrator to activate it"
-            )
+            raise Unauthenticated(awaits_activation(user.username))
         return Caller(kind="user", name=user.username, is_staff=user.is_staff)
     if row.subject_kind == SubjectKind.JOB_FAMILY:
         return Caller(kind="job_family", name=row.subject_name)
-    return Caller(kind="esc", name=row.subject_name)
+    consumer = session.exec(
+        select(ExternalConsumer).where(ExternalConsumer.name == row.subject_name)
+    ).first()
+    if consumer is None:
+        raise Unauthenticated("wrong credentials: the token's external consumer was deleted")
+    return Caller(kind="esc", name=consumer.name)
+
+
+def awaits_activation(username: str) -> str:
+    return (
+        f"user {username} is registered but awaits activation by a staff member; "
+        "ask one to activate it"
+    )
 
 
 def require_staff(caller: Caller) -> None:
@@ -148,18 +174,32 @@ def issue_token(
     return token
 
 
-def login(engine: Engine, username: str, password: str) -> tuple[User, str]:
-    """Check a username and password; return the user and a new token for the session."""
+def login(
+    engine: Engine,
+    username: str,
+    password: str,
+    throttle: LoginThrottle | None = None,
+    address: str = "",
+) -> tuple[User, str]:
+    """Check a username and password; return the user and a new token for the session.
+
+    With a ``throttle``, a refused attempt counts against the account and the address, and
+    an account or address with too many recent failures is refused (429) before the check.
+    """
+    if throttle is not None:
+        throttle.check(username, address)
     with Session(engine) as session:
         user = session.exec(select(User).where(User.username == username)).first()
         # Hash even for an unknown user, so the answer time does not reveal which names exist.
         valid = verify_password(user.password_hash if user else _dummy_hash(), password)
         if user is None or not valid:
+            if throttle is not None:
+                throttle.failed(username, address)
             raise Unauthenticated("incorrect username or password")
+        if throttle is not None:
+            throttle.succeeded(username)
         if not user.is_active:
-            raise Unauthenticated(
-                f"user {username} is not active yet; ask an administrator to activate it"
-            )
+            raise Unauthenticated(awaits_activation(username))
         user.last_login_at = time.time()
         session.add(user)
         session.commit()
@@ -170,3 +210,238 @@ def login(engine: Engine, username: str, password: str) -> tuple[User, str]:
 @functools.cache
 def _dummy_hash() -> str:
     return hash_password("racetrack-no-such-user")
+
+
+# --- registration and passwords -------------------------------------------------------------
+
+#: An e-mail address, loosely: something@domain.tld, no spaces.
+USERNAME_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The common passwords that ``check_password`` refuses, lower-cased."""
+    text = (
+        importlib.resources.files("racetrack_core.lifecycle")
+        .joinpath("common_passwords.txt")
+        .read_text(encoding="utf-8")
+    )
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
+
+
+def check_username(username: str) -> None:
+    """BadRequest unless ``username`` is an e-mail address."""
+    if len(username) > 255 or not USERNAME_PATTERN.fullmatch(username):
+        raise BadRequest(
+            f"username '{username[:80]}' is not an e-mail address; register with your e-mail "
+            "address, such as jane@example.com"
+        )
+
+
+def check_password(password: str, username: str = "") -> None:
+    """BadRequest naming the rule that ``password`` breaks (the password is never echoed)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise BadRequest(
+            f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters"
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise BadRequest(f"the password is too long: use at most {MAX_PASSWORD_LENGTH} characters")
+    if password.isdigit():
+        raise BadRequest("the password is all digits: mix in letters or other characters")
+    folded = password.lower()
+    if folded in common_passwords():
+        raise BadRequest("the password is one of the most common passwords: choose another")
+    if username and folded in {username.lower(), username.split("@")[0].lower()}:
+        raise BadRequest("the password is the username: choose another")
+
+
+def register(engine: Engine, username: str, password: str) -> User:
+    """Create an inactive user with the new-user grants; Conflict if the name is taken."""
+    check_username(username)
+    check_password(password, username)
+    password_hash = hash_password(password)
+    with Session(engine) as session:
+        if session.exec(select(User).where(User.username == username)).first() is not None:
+            raise Conflict(f"user {username} is already registered; log in instead")
+        user = User(username=username, password_hash=password_hash)
+        session.add(user)
+        grant_new_user(session, username)
+        audit.record(session, audit.EventKind.USER_REGISTERED, username, subject=username)
+        session.commit()
+        session.refresh(user)
+        return user
+
+
+def change_password(
+    engine: Engine,
+    username: str,
+    old_password: str,
+    new_password: str,
+    throttle: LoginThrottle | None = None,
+    address: str = "",
+) -> None:
+    """Replace a user's password after checking the old one (a wrong one counts as a failed
+    login) and the rules on the new one."""
+    if throttle is not None:
+        throttle.check(username, address)
+    with Session(engine) as session:
+        user = session.exec(select(User).where(User.username == username)).first()
+        if user is None or not verify_password(user.password_hash, old_password):
+            if throttle is not None:
+                throttle.failed(username, address)
+            raise Unauthenticated("the old password is not correct")
+        check_password(new_password, username)
+        if new_password == old_password:
+            raise BadRequest("the new password is the old one: choose another")
+        user.password_hash = hash_password(new_password)
+        session.add(user)
+        session.commit()
+
+
+# --- login rate limit -----------------------------------------------------------------------
+
+
+class TooManyAttempts(ApiError):
+    """Too many failed logins lately; ``retry_after`` says in how many seconds to try again."""
+
+    status = 429
+    kind = "TooManyRequests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LoginThrottle:
+    """Failed logins in a sliding window, per account and per client address, in memory.
+
+    An account with ``account_limit`` failures, or an address with ``address_limit``, within
+    the last ``window`` seconds is refused until the oldest of them leaves the window. Each
+    Lifecycle process counts on its own, and a restart forgets the counts.
+    """
+
+    def __init__(
+        self,
+        account_limit: int = 5,
+        address_limit: int = 20,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.account_limit = account_limit
+        self.address_limit = address_limit
+        self.window = window
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures: dict[str, deque[float]] = {}
+
+    def check(self, username: str, address: str) -> None:
+        """TooManyAttempts if the account or the address has failed too often lately."""
+        now = self._clock()
+        with self._lock:
+            for key, limit, what in (
+                (f"user:{username.lower()}", self.account_limit, f"account {username}"),
+                (f"addr:{address}", self.address_limit, f"address {address}"),
+            ):
+                times = self._recent(key, now)
+                if len(times) >= limit:
+                    wait = max(1, math.ceil(times[0] + self.window - now))
+                    raise TooManyAttempts(
+                        f"too many failed logins for {what}; try again in {wait} s", wait
+                    )
+
+    def failed(self, username: str, address: str) -> None:
+        now = self._clock()
+        with self._lock:
+            for key in (f"user:{username.lower()}", f"addr:{address}"):
+                self._recent(key, now).append(now)
+
+    def succeeded(self, username: str) -> None:
+        with self._lock:
+            self._failures.pop(f"user:{username.lower()}", None)
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(key, deque())
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times and len(self._failures) > 10_000:
+            # Forget keys with no recent failure, so that the table cannot grow without end.
+            for stale in [k for k, v in self._failures.items() if not v and k != key]:
+                del self._failures[stale]
+        return times
+
+
+_THROTTLE_LOCK = threading.Lock()
+
+
+def login_throttle(request: Request) -> LoginThrottle:
+    """The app's login throttle, created on first use and kept in the app's state."""
+    state = request.app.state
+    with _THROTTLE_LOCK:
+        throttle = getattr(state, "login_throttle", None)
+        if not isinstance(throttle, LoginThrottle):
+            throttle = LoginThrottle()
+            state.login_throttle = throttle
+        return throttle
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+
+def token_dto(row: AuthToken, now: float | None = None) -> dict[str, object]:
+    """A token's record as the API shows it: never the token, only its last characters."""
+    now = time.time() if now is None else now
+    expired = row.expires_at is not None and row.expires_at <= now
+    return {
+        "id": row.id,
+        "hint": row.hint,
+        "create_time": int(row.created_at),
+        "expiry_time": int(row.expires_at) if row.expires_at is not None else None,
+        "revoked": row.revoked_at is not None,
+        "revoke_time": int(row.revoked_at) if row.revoked_at is not None else None,
+        "active": row.revoked_at is None and not expired,
+        "last_use_time": int(row.last_used_at) if row.last_used_at is not None else None,
+    }
+
+
+def tokens_of(session: Session, kind: SubjectKind, name: str) -> list[AuthToken]:
+    """A subject's tokens, newest first."""
+    rows = session.exec(
+        select(AuthToken).where(AuthToken.subject_kind == kind, AuthToken.subject_name == name)
+    )
+    return sorted(rows, key=lambda row: row.created_at, reverse=True)
+
+
+def create_token(
+    engine: Engine, kind: SubjectKind, name: str, expires_at: float | None
+) -> tuple[AuthToken, str]:
+    """Issue a token and return its row and the token (to be shown once)."""
+    token = issue_token(engine, kind, name, expires_at)
+    with Session(engine) as session:
+        row = session.exec(
+            select(AuthToken).where(AuthToken.token_digest == token_digest(token))
+        ).one()
+        return row, token
+
+
+def token_row(session: Session, token: str) -> AuthToken | None:
+    """The row of a presented token, if it is one of ours."""
+    return session.exec(
+        select(AuthToken).where(AuthToken.token_digest == token_digest(token))
+    ).first()
+
+
+def revoke(session: Session, row: AuthToken) -> bool:
+    """Revoke a token (the caller commits); False if it was revoked already."""
+    if row.revoked_at is not None:
+        return False
+    row.revoked_at = time.time()
+    session.add(row)
+    return True

@@ -19,14 +19,20 @@ from racetrack_core import events, versions
 from racetrack_core.auth import Caller
 from racetrack_core.errors import ManifestError
 from racetrack_core.lifecycle import audit
-from racetrack_core.lifecycle.accounts import request_token
+from racetrack_core.lifecycle.accounts import AUTH_HEADER, request_token
 from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.deploy_routes import admit, read_json_body, tail_lines
 from racetrack_core.lifecycle.jobs import find_job, job_dto, ongoing_deployment
 from racetrack_core.lifecycle.permissions import allows, authorize, authorize_family, grants_of
 from racetrack_core.lifecycle.pipeline import DeployRequest
-from racetrack_core.lifecycle.responses import BadRequest, Conflict, JSONAnswer, NotFound
+from racetrack_core.lifecycle.responses import (
+    BadRequest,
+    Conflict,
+    JSONAnswer,
+    NotFound,
+    Unauthenticated,
+)
 from racetrack_core.manifest import Manifest
 from racetrack_core.schema import validate_manifest
 from racetrack_core.storage.models import (
@@ -200,6 +206,12 @@ def delete_job(request: Request) -> JSONAnswer:
             deployment.job_id = None
             session.add(deployment)
         session.delete(job)
+        for public in session.exec(
+            select(PublicEndpointRequest).where(
+                PublicEndpointRequest.job_name == name, PublicEndpointRequest.job_version == version
+            )
+        ):
+            session.delete(public)
         audit.record(
             session, EventKind.JOB_DELETED, caller.name, job_name=name, job_version=version
         )
@@ -289,19 +301,27 @@ def can_call_job(request: Request) -> JSONAnswer:
     service = service_of(request)
     name, version = request.path_params["name"], request.path_params["version"]
     path = request.path_params["path"].strip("/")
-    token = request_token(request)
+    caller = caller_of(request) if request_token(request) is not None else None
     with Session(service.engine) as session:
-        caller = None
-        if token is not None or not _is_open(session, name, version, path):
-            caller = caller_of(request)
-            authorize_family(session, caller, Scope.CALL_JOB, name)
+        if not _is_open(session, name, version, path):
+            _require_call_permission(session, caller, name)
         job = find_job(session, name, version)
-        if caller is not None and not _is_open(session, job.name, job.version, path):
+        if not _is_open(session, job.name, job.version, path):
+            # Checked again on the resolved version: an endpoint approved on one version
+            # does not open it on another that a pattern such as latest resolves to.
+            _require_call_permission(session, caller, job.name)
+            assert caller is not None
             authorize(session, caller, Scope.CALL_JOB, job.name, job.version, path)
         if job.status == JobStatus.STARTING or not job.internal_name:
             raise NotFound(f"job {job.name} {job.version} is not running yet")
         dto = job_dto(job, service.settings.external_pub_url)
     return JSONAnswer({"job": dto, "caller": caller.label if caller else None})
+
+
+def _require_call_permission(session: Session, caller: Caller | None, family: str) -> None:
+    if caller is None:
+        raise Unauthenticated(f"no header {AUTH_HEADER}: not logged in")
+    authorize_family(session, caller, Scope.CALL_JOB, family)
 
 
 def _is_open(session: Session, name: str, version: str, path: str) -> bool:

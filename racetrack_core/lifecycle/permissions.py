@@ -8,7 +8,9 @@
     read_job           see jobs, their logs and deployments
     call_job           call a job through Pub
 
-Staff users hold every scope. Grants only allow; a request that no grant allows is refused
+Staff users hold every scope. A subject granted ``call_admin_api`` (or ``full_access``) on
+every job may use the administration routes as staff do, except making users staff. Grants
+only allow; a request that no grant allows is refused
 with 403 naming the scope and the job. New users get ``read_job``, ``call_job`` and
 ``deploy_new_family`` on every job; the user who deploys a family first also gets
 ``deploy_job`` and ``delete_job`` on it.
@@ -17,6 +19,7 @@ with 403 naming the scope and the job. New users get ``read_job``, ``call_job`` 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -152,3 +155,82 @@ def grant_family_owner(session: Session, caller: Caller, family: str) -> None:
         return
     for scope in FAMILY_OWNER_SCOPES:
         grant(session, SubjectKind.USER, caller.name, scope, family=family)
+
+
+ADMIN_SCOPES = (Scope.CALL_ADMIN_API, Scope.FULL_ACCESS)
+
+
+def is_admin(session: Session, caller: Caller) -> bool:
+    """Whether ``caller`` may use the administration routes: staff, the services' internal
+    caller, or a subject granted ``call_admin_api`` or ``full_access`` on every job."""
+    if caller.is_staff or caller.kind == "internal":
+        return True
+    return any(
+        grant.scope in ADMIN_SCOPES and grant.job_family is None
+        for grant in grants_of(session, caller)
+    )
+
+
+def authorize_admin(session: Session, caller: Caller) -> None:
+    """Raise Forbidden unless ``caller`` may use the administration routes."""
+    if not is_admin(session, caller):
+        raise Forbidden(
+            f"{caller.label} is not a staff member and has no permission '{Scope.CALL_ADMIN_API}'"
+            "; ask an administrator"
+        )
+
+
+def subject_label(kind: str, name: str) -> str:
+    """A subject as people read it: ``User jane@example.com``, ``ESC billing``."""
+    titles = {"user": "User", "esc": "ESC", "job_family": "Job family"}
+    return f"{titles.get(kind, kind)} {name}"
+
+
+def permission_dto(permission: Permission) -> dict[str, Any]:
+    """A grant as the API shows it."""
+    return {
+        "id": permission.id,
+        "subject_kind": permission.subject_kind,
+        "subject_name": permission.subject_name,
+        "subject": subject_label(permission.subject_kind, permission.subject_name),
+        "scope": permission.scope,
+        "job_family": permission.job_family,
+        "job_version": permission.job_version,
+        "endpoint": permission.endpoint,
+        "create_time": int(permission.created_at),
+        "granted_by": permission.granted_by,
+    }
+
+
+def find_grant(
+    session: Session,
+    kind: SubjectKind,
+    name: str,
+    scope: Scope,
+    *,
+    family: str | None = None,
+    version: str | None = None,
+    endpoint: str | None = None,
+) -> Permission | None:
+    """The very grant described, if it exists."""
+    return session.exec(
+        select(Permission).where(
+            Permission.subject_kind == kind,
+            Permission.subject_name == name,
+            Permission.scope == scope,
+            Permission.job_family == family,
+            Permission.job_version == version,
+            Permission.endpoint == endpoint,
+        )
+    ).first()
+
+
+def owned_families(grants: Iterable[Permission]) -> set[str]:
+    """The families a subject holds ``deploy_job``, ``delete_job`` or ``full_access`` on by
+    name (as the user who deployed a family first does)."""
+    return {
+        grant.job_family
+        for grant in grants
+        if grant.job_family is not None
+        and grant.scope in (Scope.DEPLOY_JOB, Scope.DELETE_JOB, Scope.FULL_ACCESS)
+    }

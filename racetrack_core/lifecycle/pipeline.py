@@ -44,6 +44,7 @@ from racetrack_core.storage.models import (
     Job,
     JobFamily,
     JobStatus,
+    PublicEndpointRequest,
     SubjectKind,
     now,
 )
@@ -405,6 +406,7 @@ class Pipeline:
             old = replica_from_json(job.replica) if job is not None else None
             old_target = job.infrastructure_target if job is not None else request.target
             old_deployment = job.deployment_id if job is not None else None
+            redeploy = job is not None
             if job is None:
                 job = Job(
                     family_id=family.id,
@@ -428,6 +430,13 @@ class Pipeline:
             job.error = None
             job.updated_at = now()
             session.add(job)
+            request_public_endpoints(
+                session,
+                spec.name,
+                spec.version,
+                request.manifest.get("public_endpoints") or [],
+                keep_approvals=redeploy,
+            )
             audit.record(
                 session,
                 EventKind.JOB_REDEPLOYED if old is not None else EventKind.JOB_DEPLOYED,
@@ -464,6 +473,34 @@ class Pipeline:
         timer.daemon = True
         self._retire_timers = [t for t in self._retire_timers if t.is_alive()] + [timer]
         timer.start()
+
+
+def request_public_endpoints(
+    session: Session, name: str, version: str, endpoints: list[str], *, keep_approvals: bool
+) -> None:
+    """Make the manifest's ``public_endpoints`` the requests of this job version (the caller
+    commits). New ones start inactive, waiting for a staff member's approval; on a redeploy
+    (``keep_approvals``) an endpoint that stays keeps its approval. Endpoints no longer listed
+    are dropped, and a first deployment drops whatever a deleted job of that version left.
+    """
+    wanted = dict.fromkeys("/" + str(endpoint).strip("/") for endpoint in endpoints)
+    existing = session.exec(
+        select(PublicEndpointRequest).where(
+            PublicEndpointRequest.job_name == name, PublicEndpointRequest.job_version == version
+        )
+    ).all()
+    kept: set[str] = set()
+    for row in existing:
+        if keep_approvals and row.endpoint in wanted:
+            kept.add(row.endpoint)
+        else:
+            session.delete(row)
+    session.flush()
+    for endpoint in wanted:
+        if endpoint not in kept:
+            session.add(
+                PublicEndpointRequest(job_name=name, job_version=version, endpoint=endpoint)
+            )
 
 
 def _retire_quietly(retire: Callable[[Replica], None], replica: Replica) -> None:

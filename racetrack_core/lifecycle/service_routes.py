@@ -1,4 +1,4 @@
-"""Discovery, health, metrics, accounts and plugin routes of the Lifecycle API."""
+"""Discovery, health and metrics routes of the Lifecycle API (accounts: account_routes.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import racetrack_core
-from racetrack_core.lifecycle import accounts
-from racetrack_core.lifecycle.context import caller_of, service_of
-from racetrack_core.lifecycle.deploy_routes import read_json_body
-from racetrack_core.lifecycle.responses import BadRequest, JSONAnswer
+from racetrack_core.lifecycle.context import service_of
+from racetrack_core.lifecycle.responses import JSONAnswer
 from racetrack_core.storage.models import Deployment, Job
 
 SERVICE = "lifecycle"
@@ -95,43 +93,6 @@ def metrics(request: Request) -> Response:
     )
 
 
-def login(request: Request) -> JSONAnswer:
-    """Exchange a username and password for a token (also set as a cookie for the browser)."""
-    body = read_json_body(request)
-    username, password = body.get("username"), body.get("password")
-    if not isinstance(username, str) or not isinstance(password, str) or not username:
-        raise BadRequest("fields 'username' and 'password' are required")
-    user, token = accounts.login(service_of(request).engine, username, password)
-    answer = JSONAnswer({"username": user.username, "token": token, "is_staff": user.is_staff})
-    answer.set_cookie(
-        accounts.AUTH_HEADER,
-        token,
-        max_age=31 * 24 * 3600,
-        httponly=True,
-        samesite="lax",
-        path="/",
-    )
-    return answer
-
-
-def validate_user_auth(request: Request) -> JSONAnswer:
-    """Tell a client whose token it holds."""
-    caller = caller_of(request)
-    return JSONAnswer(
-        {
-            "username": caller.name,
-            "token": accounts.request_token(request),
-            "is_staff": caller.is_staff,
-        }
-    )
-
-
-def logout(_request: Request) -> JSONAnswer:
-    answer = JSONAnswer(None)
-    answer.delete_cookie(accounts.AUTH_HEADER, path="/")
-    return answer
-
-
 def routes() -> list[BaseRoute]:
     return [
         Route("/api/v1/info", info, methods=["GET"]),
@@ -139,7 +100,4 @@ def routes() -> list[BaseRoute]:
         Route("/ready", ready, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        Route("/api/v1/users/login", login, methods=["POST"]),
-        Route("/api/v1/users/validate_user_auth", validate_user_auth, methods=["GET"]),
-        Route("/api/v1/users/logout", logout, methods=["GET", "POST"]),
     ]

@@ -7,13 +7,27 @@ Run as ``python -m racetrack_plugins.python3.wrapper --entrypoint-path entrypoin
 (``POST /api/v1/<endpoint>``), ``workers`` (threads for ``def`` methods), ``limiter``
 (``max_concurrency``), ``encoding`` (results as JSON), ``parameters`` and ``static`` (``GET
 /api/v1/...``), ``health`` (probes), ``metrics``, ``openapi``, ``swagger`` (the docs page),
-``app`` (the factory) and ``__main__`` (the command).
+``app`` (the factory), ``chaining`` (``call_job``: calling other jobs through Pub) and
+``__main__`` (the command).
+
+Job code calls other jobs with ``from racetrack_job_wrapper import call_job`` (the package's
+name inside a job's environment).
 """
 
 from __future__ import annotations
 
 from .app import create_app
+from .chaining import JobCallError, call_job, call_job_async, current_tracing_id
 from .errors import EntrypointError, WrapperError
 from .settings import WrapperSettings
 
-__all__ = ["EntrypointError", "WrapperError", "WrapperSettings", "create_app"]
+__all__ = [
+    "EntrypointError",
+    "JobCallError",
+    "WrapperError",
+    "WrapperSettings",
+    "call_job",
+    "call_job_async",
+    "create_app",
+    "current_tracing_id",
+]

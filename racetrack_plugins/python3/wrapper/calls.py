@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
+from .chaining import bind_tracing_id, reset_tracing_id
 from .encoding import encode_json, error_body
 from .entrypoint import CallEndpoint, JobInterface
 from .errors import ArgumentError, CallError, NotFound, PayloadTooLarge
@@ -60,9 +61,12 @@ class CallService:
             return
         except ClientDisconnected:
             return
+        # The call's tracing id, for call_job from inside the method (chaining.py).
+        tracing = bind_tracing_id(scope)
         try:
             status, content = await self.run(endpoint, arguments)
         finally:
+            reset_tracing_id(tracing)
             self.limiter.release()
         await send_json(send, status, content)
 
