@@ -188,7 +188,12 @@ def openapi(request: Request) -> JSONAnswer:
 
 
 def _is_public(path: str) -> bool:
-    return path in {"/api/v1/info", "/api/v1/users/login", "/api/v1/users/logout"}
+    return path in {
+        "/api/v1/info",
+        "/api/v1/users/login",
+        "/api/v1/users/logout",
+        "/api/v1/users/register",
+    }
 
 
 PAGE = """<!DOCTYPE html>
