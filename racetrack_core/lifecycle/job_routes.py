@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from racetrack_core.lifecycle.responses import (
 from racetrack_core.manifest import Manifest
 from racetrack_core.schema import validate_manifest
 from racetrack_core.storage.models import (
+    AuthToken,
     Deployment,
     DeploymentStatus,
     Job,
@@ -43,6 +45,7 @@ from racetrack_core.storage.models import (
     JobStatus,
     PublicEndpointRequest,
     Scope,
+    SubjectKind,
 )
 
 
@@ -215,6 +218,18 @@ def delete_job(request: Request) -> JSONAnswer:
         audit.record(
             session, EventKind.JOB_DELETED, caller.name, job_name=name, job_version=version
         )
+        session.flush()
+        if session.exec(select(Job).where(Job.name == name)).first() is None:
+            # The family's last version is gone: its own token must not outlive it.
+            for token in session.exec(
+                select(AuthToken).where(
+                    AuthToken.subject_kind == SubjectKind.JOB_FAMILY,
+                    AuthToken.subject_name == name,
+                    AuthToken.revoked_at == None,  # noqa: E711
+                )
+            ):
+                token.revoked_at = time.time()
+                session.add(token)
         session.commit()
     shutil.rmtree(service.jobs_dir / name / version, ignore_errors=True)
     events.notify_job_deleted(service.plugins, dto, caller.name)

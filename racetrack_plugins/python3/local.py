@@ -132,7 +132,7 @@ class Python3LocalRecipe:
         if env_dir.exists():
             shutil.rmtree(env_dir)
         env_dir.parent.mkdir(parents=True, exist_ok=True)
-        environ = {**os.environ, **spec.build_env, "UV_PYTHON_DOWNLOADS": "never"}
+        environ = {**build_environment(), **spec.build_env, "UV_PYTHON_DOWNLOADS": "never"}
         log(f"creating a Python {version} environment")
         tail = _run(
             [_uv(), "venv", "--no-python-downloads", "--python", interpreter, str(env_dir)],
@@ -359,3 +359,10 @@ def _wrapper_files() -> list[Path]:
         for path in WRAPPER_SOURCE.rglob("*")
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
     )
+
+
+def build_environment() -> dict[str, str]:
+    """The server's environment without its own settings (``RACETRACK_*``: passwords, tokens,
+    the database URL), for the tools that build a job. Index, proxy and CA settings stay, so
+    uv reaches the package index the way the server does."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("RACETRACK_")}

@@ -273,3 +273,41 @@ def test_the_internal_token_acts_for_the_services(tmp_path: object, settings: Se
             == 401
         )
     engine.dispose()
+
+
+def test_a_family_token_is_revoked_with_the_familys_last_version(
+    client: TestClient, settings: Settings, token: str
+) -> None:
+    from sqlmodel import Session
+
+    from racetrack_core.lifecycle.accounts import issue_token
+    from racetrack_core.storage.models import Job, JobFamily, SubjectKind
+
+    engine = connect(settings.database_url)
+    with Session(engine) as session:
+        family = JobFamily(name="primer")
+        session.add(family)
+        session.flush()
+        for version in ("0.0.1", "0.0.2"):
+            session.add(
+                Job(
+                    family_id=family.id,
+                    name="primer",
+                    version=version,
+                    manifest_yaml="name: primer\n",
+                    job_type="python3:1.0.0",
+                    infrastructure_target="local",
+                )
+            )
+        session.commit()
+    family_token = issue_token(engine, SubjectKind.JOB_FAMILY, "primer")
+    engine.dispose()
+    as_family = {"X-Racetrack-Auth": family_token}
+    admin = {"X-Racetrack-Auth": token}
+
+    assert client.delete("/api/v1/job/primer/0.0.1", headers=admin).status_code == 200
+    assert client.get("/api/v1/grants/mine", headers=as_family).status_code == 200
+    assert client.delete("/api/v1/job/primer/0.0.2", headers=admin).status_code == 200
+    refused = client.get("/api/v1/grants/mine", headers=as_family)
+    assert refused.status_code == 401
+    assert "revoked" in refused.json()["error"]

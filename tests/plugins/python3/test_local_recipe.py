@@ -342,3 +342,17 @@ def test_a_requirement_that_cannot_be_installed_names_itself(tmp_path: Path) -> 
     assert "racetrack-no-such-package-xyz" in message
     assert "racetrack-no-such-package-xyz" in raised.value.log_tail
     assert raised.value.log_tail.splitlines()[-1] == log[-1]
+
+
+def test_the_build_environment_leaves_out_the_servers_own_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from racetrack_plugins.python3.local import build_environment
+
+    monkeypatch.setenv("RACETRACK_ADMIN_PASSWORD", "not for jobs")
+    monkeypatch.setenv("RACETRACK_INTERNAL_TOKEN", "rt_not-for-jobs")
+    monkeypatch.setenv("UV_INDEX_URL", "http://127.0.0.1:9/simple")
+    environment = build_environment()
+    assert "RACETRACK_ADMIN_PASSWORD" not in environment
+    assert "RACETRACK_INTERNAL_TOKEN" not in environment
+    assert environment["UV_INDEX_URL"] == "http://127.0.0.1:9/simple"
