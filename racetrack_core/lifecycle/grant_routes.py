@@ -198,28 +198,21 @@ def delete_grant(request: Request) -> JSONAnswer:
 
 def allow_esc(request: Request) -> JSONAnswer:
     """The original's path: grant an ESC a scope on a job family (staff)."""
-    caller = caller_of(request)
-    with Session(service_of(request).engine) as session:
-        authorize_admin(session, caller)
     params = request.path_params
-    return JSONAnswer(
-        add_grant(
-            request, caller, "esc", params["esc_id"], params["scope"], family=params["family"]
-        )
-    )
+    return _allow(request, "esc", params["esc_id"], params["scope"], params["family"])
 
 
 def allow_job_family(request: Request) -> JSONAnswer:
     """The original's path: grant job family ``src`` a scope on family ``dst`` (staff)."""
+    params = request.path_params
+    return _allow(request, "job_family", params["src"], params["scope"], params["dst"])
+
+
+def _allow(request: Request, kind: str, subject: str, scope: str, family: str) -> JSONAnswer:
     caller = caller_of(request)
     with Session(service_of(request).engine) as session:
         authorize_admin(session, caller)
-    params = request.path_params
-    return JSONAnswer(
-        add_grant(
-            request, caller, "job_family", params["src"], params["scope"], family=params["dst"]
-        )
-    )
+    return JSONAnswer(add_grant(request, caller, kind, subject, scope, family=family))
 
 
 def routes() -> list[BaseRoute]:

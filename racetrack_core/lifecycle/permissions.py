@@ -120,16 +120,9 @@ def grant(
     granted_by: str | None = None,
 ) -> Permission:
     """Add a grant unless the very same one exists; return it. The caller commits."""
-    existing = session.exec(
-        select(Permission).where(
-            Permission.subject_kind == kind,
-            Permission.subject_name == name,
-            Permission.scope == scope,
-            Permission.job_family == family,
-            Permission.job_version == version,
-            Permission.endpoint == endpoint,
-        )
-    ).first()
+    existing = find_grant(
+        session, kind, name, scope, family=family, version=version, endpoint=endpoint
+    )
     if existing is not None:
         return existing
     permission = Permission(
