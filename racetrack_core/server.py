@@ -3,6 +3,10 @@
 Each service is an app built by its own factory; this module only prepares the home folder
 and the database, and runs the apps on uvicorn servers that share one event loop, so that
 Ctrl-C (or SIGTERM) stops them together and every job they started.
+
+Pub's public port belongs to its fast server (:class:`racetrack_core.pub.fastserver.FastPub`),
+which answers job calls and probes itself and forwards every other route to Pub's ASGI app,
+served on 127.0.0.1 and a port the kernel picks, in the same loop (docs/pub.md).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +28,8 @@ from racetrack_core.lifecycle import accounts
 from racetrack_core.lifecycle.app import create_app as create_lifecycle_app
 from racetrack_core.plugins import PluginManager
 from racetrack_core.pub.config import PubConfig
-from racetrack_core.pub.serving import PubHttpProtocol
+from racetrack_core.pub.fastserver import FastPub
+from racetrack_core.pub.fastserver.backend import Backend, backend_server, bind_backend_socket
 from racetrack_core.security import new_token, write_private_file
 from racetrack_core.settings import INTERNAL_TOKEN_FILE, Settings
 from racetrack_core.storage.database import connect, migrate
@@ -40,6 +45,8 @@ class Service:
     app: Any
     port: int
     url: str
+    #: Pub: the fast server owns ``port``, and ``app`` (a ``PubApp``) answers behind it.
+    fast_front: bool = False
 
 
 def prepare(settings: Settings, say: Callable[[str], None]) -> Settings:
@@ -84,7 +91,9 @@ def build_services(
             )
         elif name == "pub":
             app = create_pub_app(pub_config(settings))
-            services.append(Service(name, app, settings.pub_port, settings.external_pub_url))
+            services.append(
+                Service(name, app, settings.pub_port, settings.external_pub_url, fast_front=True)
+            )
         elif name == "dashboard":
             app = create_dashboard_app(settings)
             url = f"{base}:{settings.dashboard_port}/dashboard"
@@ -101,17 +110,20 @@ class ServerError(RacetrackError):
 def run(settings: Settings, services: Sequence[Service], say: Callable[[str], None]) -> None:
     """Serve every service until Ctrl-C or SIGTERM; then stop them (and their jobs).
 
-    Every port is bound before anything starts, so a port in use is one clear error and no
-    service is left half-started.
+    Every port is bound before anything starts (the internal one of Pub's ASGI app too), so a
+    port in use is one clear error and no service is left half-started.
     """
-    sockets = []
+    sockets: list[socket.socket] = []
+    backends: dict[str, socket.socket] = {}
     try:
         for service in services:
             sockets.append(_bind(settings.host, service))
+            if service.fast_front:
+                backends[service.name] = bind_backend_socket()
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_serve_all(settings, services, sockets, say))
+            runner.run(_serve_all(settings, services, sockets, backends, say))
     finally:
-        for sock in sockets:
+        for sock in [*sockets, *backends.values()]:
             sock.close()
 
 
@@ -143,53 +155,60 @@ async def _serve_all(
     settings: Settings,
     services: Sequence[Service],
     sockets: Sequence[socket.socket],
+    backends: Mapping[str, socket.socket],
     say: Callable[[str], None],
 ) -> None:
-    servers = [
-        uvicorn.Server(
-            uvicorn.Config(
-                service.app,
-                host=settings.host,
-                port=service.port,
-                # Pub's protocol sends each small answer in one write (docs/pub.md).
-                http=PubHttpProtocol if service.name == "pub" else "auto",
-                log_level="warning",
-                access_log=False,
-                lifespan="on",
-                # Pub writes X-Forwarded-For itself; uvicorn must not trust callers' headers.
-                proxy_headers=False,
-                timeout_graceful_shutdown=5,
-            )
-        )
-        for service in services
-    ]
+    servers: list[uvicorn.Server] = []
+    serving: list[socket.socket] = []
+    fronts: list[tuple[FastPub, socket.socket]] = []
+    for service, sock in zip(services, sockets, strict=True):
+        if service.fast_front:
+            # The fast server takes the public socket once the ASGI app answers behind it.
+            internal = backends[service.name]
+            backend = Backend("127.0.0.1", internal.getsockname()[1])
+            servers.append(backend_server(service.app, backend))
+            serving.append(internal)
+            front = FastPub(service.app.config, metrics=service.app.metrics, backend=backend)
+            fronts.append((front, sock))
+        else:
+            servers.append(_server(settings, service))
+            serving.append(sock)
     stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    front_stops: list[asyncio.Task[None]] = []
 
     def stop(*_: Any) -> None:
+        if not stopping.is_set():
+            # The fast servers stop taking calls while the apps behind them drain theirs.
+            front_stops.extend(loop.create_task(front.stop()) for front, _ in fronts)
         stopping.set()
         for server in servers:
             server.should_exit = True
 
-    loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop)
-    for server in servers:
-        # The loop's handlers above stop all servers together; uvicorn must not replace them.
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     tasks = [
         asyncio.create_task(server.serve(sockets=[sock]))
-        for server, sock in zip(servers, sockets, strict=True)
+        for server, sock in zip(servers, serving, strict=True)
     ]
-    while not all(server.started for server in servers):
-        if any(task.done() for task in tasks):
-            stop()
-            break
-        await asyncio.sleep(0.05)
-    else:
-        for service in services:
-            say(f"{service.name:<10} {service.url}")
-        say("Racetrack is up. Press Ctrl-C to stop.")
-    results = await asyncio.gather(*tasks, return_exceptions=True)
+    try:
+        while not all(server.started for server in servers):
+            if any(task.done() for task in tasks):
+                stop()
+                break
+            await asyncio.sleep(0.05)
+        else:
+            for front, sock in fronts:
+                await front.start()
+                await front.listen(sock=sock)
+            for service in services:
+                say(f"{service.name:<10} {service.url}")
+            say("Racetrack is up. Press Ctrl-C to stop.")
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await asyncio.gather(*front_stops)
+        for front, _ in fronts:
+            await front.stop()  # those started after the signal, or when no signal came
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
         raise failures[0]
@@ -197,6 +216,25 @@ async def _serve_all(
         say("a service could not start (is its port in use?); stopped")
         sys.exit(1)
     say("Racetrack stopped.")
+
+
+def _server(settings: Settings, service: Service) -> uvicorn.Server:
+    server = uvicorn.Server(
+        uvicorn.Config(
+            service.app,
+            host=settings.host,
+            port=service.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            # Pub writes X-Forwarded-For itself; uvicorn must not trust callers' headers.
+            proxy_headers=False,
+            timeout_graceful_shutdown=5,
+        )
+    )
+    # The loop's signal handlers stop all servers together; uvicorn must not replace them.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    return server
 
 
 def pub_config(settings: Settings) -> PubConfig:

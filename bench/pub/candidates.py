@@ -8,7 +8,7 @@ auth path is part of what is measured. Only the HTTP client differs between them
 ``raw_app``       a hand-written keep-alive pool of asyncio connections parsed by ``httptools``
 ``httpx_app``     httpx ``AsyncClient``
 ``pub_plain_app`` the real ``racetrack_core.pub.create_app``, on plain uvicorn (``run.py``'s
-                  ``pub`` serves the same app the way it is deployed, with Pub's own protocol)
+                  ``pub_asgi`` serves the same app with Pub's own protocol)
 
 They buffer bodies (the benchmark's bodies are small); the real Pub streams them.
 """

@@ -4,13 +4,14 @@ Usage: ``.venv/bin/python bench/pub/run.py [--duration 5] [--only aiohttp,pub] [
 
 Starts, on free 127.0.0.1 ports, a trivial Starlette job and a stub Lifecycle (``servers.py``),
 an nginx with a keep-alive upstream (``daemon off``, config in a temporary folder), and each
-candidate proxy as its own process: ``pub`` is Pub as it is deployed (``python -m
-racetrack_core.pub``, which serves it with uvicorn and Pub's own protocol), the others are the
-uvicorn factories of ``candidates.py`` (uvloop and httptools when installed), and ``fast`` is
-Pub on its own asyncio server (``python -m racetrack_core.pub.fastserver``). Runs ``wrk -c32
--t2`` and ``wrk -c1 -t1 --latency`` against each and prints a markdown table. ``--workers N``
-runs Pub and nginx with N worker processes each, so that their ratio stays fair. Every process
-it starts is stopped by its pid. Needs ``nginx`` and ``wrk``.
+candidate proxy as its own process: ``pub`` is Pub as ``racetrack up`` runs it (``racetrack serve
+pub``: the fast server in front, the ASGI app behind it), ``fast`` the same pair started by
+``python -m racetrack_core.pub.fastserver``, ``pub_asgi`` the ASGI app alone as ``python -m
+racetrack_core.pub`` serves it (uvicorn and Pub's own protocol), and the others the uvicorn
+factories of ``candidates.py`` (uvloop and httptools when installed). Runs ``wrk -c32 -t2`` and
+``wrk -c1 -t1 --latency`` against each and prints a markdown table. ``--workers N`` runs
+``pub_asgi`` and nginx with N worker processes each, so that their ratio stays fair (the fast
+server has one). Every process it starts is stopped by its pid. Needs ``nginx`` and ``wrk``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 JOB_PATH = "/pub/job/bench/{version}/api/v1/perform"
 #: Measured by default; ``httpx`` (15 times slower than the others) runs only when asked for.
-CANDIDATES = ("raw", "aiohttp", "pub_plain", "pub", "fast")
+CANDIDATES = ("raw", "aiohttp", "pub_plain", "pub_asgi", "pub", "fast")
 ALL_CANDIDATES = (*CANDIDATES, "httpx")
 
 NGINX_CONF = """\
@@ -124,13 +125,18 @@ def started(args: list[str], port: int, env: dict[str, str] | None = None) -> It
                 process.wait()
 
 
-def pub_command(port: int, workers: int) -> list[str]:
-    """Pub as it is served in production: ``python -m racetrack_core.pub``."""
+def pub_command(port: int, home: str) -> list[str]:
+    """Pub as ``racetrack up`` runs it: ``racetrack serve pub`` (fast server, app behind it)."""
+    return [PYTHON, "-m", "racetrack_cli", "serve", "pub", "--home", home, "--pub-port", str(port)]
+
+
+def pub_asgi_command(port: int, workers: int) -> list[str]:
+    """Pub's ASGI app alone, as ``python -m racetrack_core.pub`` serves it."""
     return [PYTHON, "-m", "racetrack_core.pub", "--port", str(port), "--workers", str(workers)]
 
 
 def fast_command(port: int) -> list[str]:
-    """Pub on its fast server (``racetrack_core.pub.fastserver``), one process."""
+    """The fast server and the app behind it, started without the CLI, one process."""
     return [PYTHON, "-m", "racetrack_core.pub.fastserver", "--port", str(port)]
 
 
@@ -254,16 +260,20 @@ def main() -> None:
             port = free_port()
             env = {"BENCH_LIFECYCLE_URL": f"http://127.0.0.1:{lifecycle_port}"}
             env["PUB_LIFECYCLE_URL"] = env["BENCH_LIFECYCLE_URL"]
+            env["RACETRACK_INTERNAL_LIFECYCLE_URL"] = env["BENCH_LIFECYCLE_URL"]
             env["PYTHONPATH"] = str(HERE.parent.parent)
-            if name == "pub":
-                command = pub_command(port, options.workers)
-            elif name == "fast":
-                command = fast_command(port)
-            else:
-                command = uvicorn(f"candidates:{name}_app", port)
-            with started(command, port, env) as pid:
-                url = f"http://127.0.0.1:{port}" + JOB_PATH.format(version="latest")
-                results.append(measure(name, url, options.duration, True, pid))
+            with tempfile.TemporaryDirectory(prefix="pub-bench-home-") as home:
+                if name == "pub":
+                    command = pub_command(port, home)
+                elif name == "pub_asgi":
+                    command = pub_asgi_command(port, options.workers)
+                elif name == "fast":
+                    command = fast_command(port)
+                else:
+                    command = uvicorn(f"candidates:{name}_app", port)
+                with started(command, port, env) as pid:
+                    url = f"http://127.0.0.1:{port}" + JOB_PATH.format(version="latest")
+                    results.append(measure(name, url, options.duration, True, pid))
     print(table(results))
 
 

@@ -497,3 +497,51 @@ def test_a_job_answering_before_the_body_leaves_the_callers_connection_usable(
 
     assert (status, body) == (413, b"no")
     assert live[0] == 200
+
+
+@contextlib.contextmanager
+def unaccepting_job() -> Iterator[str]:
+    """A job address whose listen queue is full: a new connection is never accepted.
+
+    The kernel drops the SYNs of a listening socket whose accept queue is full, so connecting
+    hangs (as it does to a host that went away) instead of being refused.
+    """
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        fillers = []
+        try:
+            for _ in range(8):
+                filler = socket.socket()
+                filler.setblocking(False)
+                filler.connect_ex(address)
+                fillers.append(filler)
+            time.sleep(0.1)  # the handshakes that the queue takes complete
+            yield f"http://127.0.0.1:{address[1]}"
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+def test_a_job_accepting_no_connection_gives_502_after_connect_timeout(
+    fast: Callable[..., FastServer], lifecycle: LifecycleStandIn
+) -> None:
+    with unaccepting_job() as url:
+        lifecycle.jobs["stuck"] = {"1.0.0": url}
+        server = fast(connect_timeout=0.3)
+        with connect(server) as connection:
+            started = time.monotonic()
+            request = f"GET /pub/job/stuck/1.0.0/x HTTP/1.1\r\nhost: p\r\n{AUTH}\r\n"
+            connection.sendall(request.encode())
+            status, _, body = read_answer(connection)
+            waited = time.monotonic() - started
+
+    assert status == 502
+    assert json.loads(body) == {
+        "error": "Reverse proxy error: job stuck 1.0.0 is not reachable "
+        "(no connection within 0.3 s)",
+        "job_name": "stuck",
+        "job_version": "1.0.0",
+    }
+    assert 0.25 < waited < 3  # the timeout, not the kernel's SYN retries, ended the wait

@@ -1,4 +1,4 @@
-"""``python -m racetrack_core.pub.fastserver``: serve Pub on the fast server."""
+"""``python -m racetrack_core.pub.fastserver``: serve Pub as ``racetrack serve pub`` does."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from racetrack_core.pub.fastserver.serving import serve
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m racetrack_core.pub.fastserver",
-        description="Serve Pub on its fast server, configured from PUB_* variables.",
+        description="Serve Pub as racetrack serve pub does, configured from PUB_* variables.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7105)

@@ -1,9 +1,7 @@
 """One call to a job: authorise it, send it on one pooled connection, relay the answer.
 
 The logic is :mod:`racetrack_core.pub.proxy`'s (same checks, same errors, same retry), over
-the fast server's own I/O: the request head and a body that has arrived whole leave in one
-write; an answer with a small declared length is relayed in one write once complete; anything
-larger or unsized is streamed as it comes, both ways, with back-pressure.
+the fast server's own I/O (:class:`~racetrack_core.pub.fastserver.relay.Relay`).
 """
 
 from __future__ import annotations
@@ -13,10 +11,11 @@ import re
 import time
 from typing import TYPE_CHECKING
 
-from racetrack_core.pub.fastserver import wire
-from racetrack_core.pub.fastserver.connection import CallerConnection, Request
-from racetrack_core.pub.fastserver.upstream import ConnectTimeout, JobConnection
-from racetrack_core.pub.headers import IncomingCall, read_call, response_headers
+from racetrack_core.pub.fastserver.connection import CallerConnection
+from racetrack_core.pub.fastserver.pool import ConnectTimeout
+from racetrack_core.pub.fastserver.relay import REFRAMED, Relay
+from racetrack_core.pub.fastserver.request import Request
+from racetrack_core.pub.headers import IncomingCall, read_call
 from racetrack_core.pub.permissions import Denial, Grant, LifecycleUnavailable
 
 if TYPE_CHECKING:
@@ -25,9 +24,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("racetrack.pub")
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
-#: Request headers the fast server frames itself (the body's length, and 100-continue).
-_REFRAMED = frozenset({"content-length", "expect"})
-_BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "TRACE"})
 
 
 async def handle_job_call(
@@ -67,24 +63,10 @@ async def handle_job_call(
     await JobCall(gateway, conn, request, call, tracing).forward(verdict, name, version, tail)
 
 
-class JobCall:
+class JobCall(Relay):
     """A call on its way to a job and back; it receives the job's answer as it arrives."""
 
-    __slots__ = (
-        "_buffered",
-        "_chunked_body",
-        "_chunked_out",
-        "_conn",
-        "_gateway",
-        "_grant",
-        "_head",
-        "_parts",
-        "_request",
-        "_started",
-        "_tracing",
-        "_upstream",
-        "call",
-    )
+    __slots__ = ("_grant", "_started", "call")
 
     def __init__(
         self,
@@ -94,43 +76,30 @@ class JobCall:
         call: IncomingCall,
         tracing: list[tuple[bytes, bytes]],
     ) -> None:
-        self._gateway = gateway
-        self._conn = conn
-        self._request = request
+        super().__init__(gateway, conn, request, tracing)
         self.call = call
-        self._tracing = tracing
         self._grant: Grant | None = None
-        self._upstream: JobConnection | None = None
         self._started = 0.0
-        self._buffered = True
-        self._chunked_body = False
-        self._chunked_out = False
-        self._head = b""
-        self._parts: list[bytes] = []
 
     async def forward(self, grant: Grant, name: str, version: str, tail: str) -> None:
         """Send the call to the job at ``grant``'s address (once more, if it refused)."""
         gateway, request = self._gateway, self._request
         self._started = time.perf_counter()
+        self._grant = grant
         retried = False
         while True:
-            host, port, netloc, tls = gateway.address(grant.base_url)
+            host, port, netloc, tls = gateway.pool.address(grant.base_url)
             try:
                 upstream = await gateway.pool.acquire(host, port, tls)
             except ConnectTimeout as error:
                 waited = f"{gateway.config.connect_timeout:g} s"
-                self._fail_before(
-                    grant,
-                    502,
-                    "connection_refused",
-                    f"is not reachable (no connection within {waited})",
-                    error,
-                )
+                what = f"is not reachable (no connection within {waited})"
+                self._fail_before(grant, 502, "connection_refused", what, error)
                 return
             except OSError as error:
                 if not retried:
                     retried = True
-                    grant = await self._ask_again(grant, name, version, tail[1:])
+                    grant = self._grant = await self._ask_again(grant, name, version, tail[1:])
                     continue
                 what = "is not reachable (connection refused); it may be down"
                 self._fail_before(grant, 502, "connection_refused", what, error)
@@ -139,45 +108,24 @@ class JobCall:
         if self._conn.closed or request.finished:
             gateway.pool.release(upstream, keep=True)
             return
-        self._grant = grant
-        self._upstream = upstream
-        request.started = True
-        request.on_gone = self._caller_gone
-        request.on_writable = self._caller_writable
-        head, streamed = self._request_head(grant, netloc, tail)
-        if streamed:
-            upstream.send(self, head, request.method == "HEAD", request_sent=False)
-            self._conn.attach(request, self)
-        else:
-            upstream.send(self, head, request.method == "HEAD", request_sent=True)
+        head, streamed = self.frame(self._request_lines(grant, netloc, tail))
+        self.send(upstream, grant.base_url, head, streamed)
 
-    def _request_head(self, grant: Grant, netloc: str, tail: str) -> tuple[bytes, bool]:
-        """The request as the job gets it (with its body when whole), and whether it streams."""
+    def _request_lines(self, grant: Grant, netloc: str, tail: str) -> list[str]:
+        """The request line and headers as the job gets them (framing still to come)."""
         request, call, gateway = self._request, self.call, self._gateway
         target = f"/pub/job/{grant.job_name}/{grant.job_version}{tail}"
         if request.query:
             target += "?" + request.query.decode("latin-1")
         lines = [f"{request.method} {target} HTTP/1.1", f"host: {netloc}"]
-        lines.extend(f"{k}: {v}" for k, v in call.forwarded if k not in _REFRAMED)
+        lines.extend(f"{k}: {v}" for k, v in call.forwarded if k not in REFRAMED)
         lines.append(f"x-forwarded-for: {call.forwarded_for}")
         if call.forwarded_host:
             lines.append(f"x-forwarded-host: {call.forwarded_host}")
         lines.append("x-forwarded-proto: http")
         lines.append(f"{gateway.tracing_header}: {call.tracing_id}")
         lines.append(f"x-caller-name: {grant.caller}")
-        body = b""
-        streamed = not request.complete
-        if streamed and request.content_length is None:
-            self._chunked_body = True
-            lines.append("transfer-encoding: chunked")
-        elif streamed:
-            lines.append(f"content-length: {request.content_length}")
-        else:
-            body = b"".join(request.body)
-            request.body = []
-            if body or request.method not in _BODYLESS_METHODS:
-                lines.append(f"content-length: {len(body)}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body, streamed
+        return lines
 
     async def _ask_again(self, grant: Grant, name: str, version: str, job_path: str) -> Grant:
         """Where the job is now, after its address refused a connection."""
@@ -201,88 +149,26 @@ class JobCall:
         message = f"Reverse proxy error: job {grant.job_name} {grant.job_version} {what}"
         payload = {"error": message, "job_name": grant.job_name, "job_version": grant.job_version}
         self._request.started = False
-        gateway.answer_json(self._conn, self._request, status, payload, self._tracing)
+        gateway.answer_json(self._conn, self._request, status, payload, self._extra)
 
-    # --- BodySink: the request body, towards the job ---------------------------------------
+    # --- Relay ------------------------------------------------------------------------------
 
-    def body(self, data: bytes) -> None:
-        upstream = self._upstream
-        if upstream is not None and data:
-            upstream.write(wire.chunk(data) if self._chunked_body else data)
-
-    def end(self) -> None:
-        upstream = self._upstream
-        if upstream is None:
-            return
-        if self._chunked_body:
-            upstream.write(wire.LAST_CHUNK)
-        upstream.request_sent = True
-
-    # --- AnswerSink: the job's answer, towards the caller ----------------------------------
-
-    def on_head(
-        self, status: int, headers: list[tuple[bytes, bytes]], length: int | None, chunked: bool
-    ) -> None:
-        grant, request = self._grant, self._request
+    def answer_begins(self, status: int) -> None:
+        grant = self._grant
         assert grant is not None
         elapsed = time.perf_counter() - self._started
         self._gateway.metrics.record_call(grant.job_name, grant.job_version, status, elapsed)
-        out = response_headers(tuple(headers), grant.base_url)
-        out.extend(self._tracing)
-        bodyless = request.method == "HEAD" or status in (204, 304)
-        if bodyless or (length is not None and length <= self._gateway.config.buffer_limit):
-            self._head = bytes(wire.head(status, out, request.keep_alive))
-            return
-        self._buffered = False
-        keep_alive = request.keep_alive
-        if length is None:
-            if request.http11:
-                out.append((b"transfer-encoding", b"chunked"))
-                self._chunked_out = True
-            else:
-                keep_alive = request.keep_alive = False  # the end of the connection delimits it
-        self._conn.write(bytes(wire.head(status, out, keep_alive)))
 
-    def on_body(self, data: bytes) -> None:
-        if self._buffered:
-            self._parts.append(data)
-        else:
-            self._conn.write(wire.chunk(data) if self._chunked_out else data)
-
-    def on_complete(self) -> None:
-        conn, request = self._conn, self._request
-        if self._buffered:
-            conn.answer(request, self._head + b"".join(self._parts) if self._parts else self._head)
-            return
-        if self._chunked_out:
-            conn.write(wire.LAST_CHUNK)
-        conn.finish(request)
-
-    def on_failure(self, kind: str, error: BaseException | None) -> None:
+    def failed_before(self, kind: str, error: BaseException | None) -> None:
         grant = self._grant
         assert grant is not None
-        if self._buffered:
-            if kind == "timeout":
-                timeout = self._gateway.config.upstream_timeout
-                self._fail_before(grant, 504, kind, f"did not answer within {timeout:g} s", error)
-            else:
-                what = "broke the connection before answering; it may have died"
-                self._fail_before(grant, 502, kind, what, error)
-            return
-        # The answer has begun: the only honest report left is an aborted connection.
-        logger.warning(
-            "job %s %s broke off its answer: %r", grant.job_name, grant.job_version, error
-        )
-        self._conn.abort()
+        if kind == "timeout":
+            timeout = self._gateway.config.upstream_timeout
+            self._fail_before(grant, 504, kind, f"did not answer within {timeout:g} s", error)
+        else:
+            what = "broke the connection before answering; it may have died"
+            self._fail_before(grant, 502, kind, what, error)
 
-    def on_upstream_writable(self, writable: bool) -> None:
-        self._conn.set_reading(writable)
-
-    def _caller_writable(self, writable: bool) -> None:
-        if self._upstream is not None:
-            self._upstream.set_reading(writable)
-
-    def _caller_gone(self) -> None:
-        upstream, self._upstream = self._upstream, None
-        if upstream is not None and upstream.sink is self:
-            upstream.abandon()
+    def describe(self) -> str:
+        grant = self._grant
+        return f"job {grant.job_name} {grant.job_version}" if grant else "a job"

@@ -14,83 +14,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, cast
 
 import httptools
 
 from racetrack_core.pub.fastserver import wire
+from racetrack_core.pub.fastserver.request import BODY_BUFFER, MAX_HEAD, BodySink, Request
 
 if TYPE_CHECKING:
     from racetrack_core.pub.fastserver.gateway import FastPub
 
 logger = logging.getLogger("racetrack.pub")
 
-#: Request body buffered before the call takes it; beyond this, reading pauses.
-BODY_BUFFER = 65_536
 #: Pipelined requests answered one within the other before the rest wait for the loop.
 _MAX_DEPTH = 32
-#: A request line and headers longer than this get 431 (counted per read, so roughly).
-MAX_HEAD = 65_536
-
-
-class BodySink(Protocol):
-    """Where a request's body goes once the call has somewhere to send it."""
-
-    def body(self, data: bytes) -> None: ...
-    def end(self) -> None: ...
-
-
-class Request:
-    """One parsed request, and what its answer needs to know about it."""
-
-    __slots__ = (
-        "body",
-        "buffered",
-        "chunked",
-        "complete",
-        "content_length",
-        "discard",
-        "expects_continue",
-        "finished",
-        "head_done",
-        "headers",
-        "http11",
-        "keep_alive",
-        "method",
-        "on_gone",
-        "on_writable",
-        "path",
-        "query",
-        "received",
-        "sink",
-        "started",
-    )
-
-    def __init__(self) -> None:
-        self.method = ""
-        self.path = ""
-        self.query = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.head_done = False
-        self.keep_alive = True
-        self.http11 = True
-        self.expects_continue = False
-        self.content_length: int | None = None
-        self.chunked = False
-        self.body: list[bytes] = []
-        self.buffered = 0
-        self.received = 0
-        #: The whole body has been read.
-        self.complete = False
-        #: The answer was given before the body was read: the rest is dropped.
-        self.discard = False
-        #: Bytes of the answer have left (or the request went to a job): no own error any more.
-        self.started = False
-        self.finished = False
-        self.sink: BodySink | None = None
-        self.on_gone: Callable[[], None] | None = None
-        self.on_writable: Callable[[bool], None] | None = None
 
 
 class CallerConnection(asyncio.Protocol):
@@ -179,14 +116,7 @@ class CallerConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         request = self._parsing
         assert request is not None
-        lowered = name.lower()
-        request.headers.append((lowered, value))
-        if lowered == b"content-length":
-            request.content_length = int(value)
-        elif lowered == b"transfer-encoding":
-            request.chunked = b"chunked" in value.lower()
-        elif lowered == b"expect":
-            request.expects_continue = value.lower() == b"100-continue"
+        request.add_header(name, value)
 
     def on_headers_complete(self) -> None:
         request = self._parsing
@@ -198,12 +128,7 @@ class CallerConnection(asyncio.Protocol):
         request.http11 = parser.get_http_version() == "1.1"
         # HTTP/1.0 callers get one answer per connection (no keep-alive negotiation).
         request.keep_alive = request.http11 and parser.should_keep_alive()
-        url = self._url
-        if not url.startswith(b"/"):
-            parsed = httptools.parse_url(url)  # absolute form: http://host/path?query
-            url = (parsed.path or b"/") + (b"?" + parsed.query if parsed.query else b"")
-        path, _, request.query = url.partition(b"?")
-        request.path = path.decode("latin-1")
+        request.set_target(self._url)
         if request.content_length is not None and request.content_length > self._max_body:
             request.discard = True
         if self.active is None:
@@ -268,10 +193,7 @@ class CallerConnection(asyncio.Protocol):
 
     def set_reading(self, reading: bool, reason: str = "upstream") -> None:
         """Pause or resume reading the caller (its body arrives faster than the job takes it)."""
-        if reading:
-            self._resume(reason)
-        else:
-            self._pause(reason)
+        (self._resume if reading else self._pause)(reason)
 
     def finish(self, request: Request) -> None:
         """``request``'s answer is complete: close, or go on to the next request."""
@@ -304,13 +226,8 @@ class CallerConnection(asyncio.Protocol):
             self.transport.close()
 
     def idle_for(self, now: float) -> float:
-        """Seconds since the last read, while no answer is under way (else 0).
-
-        A request whose head or body stalls before it could be answered counts as idle too.
-        """
-        if self.active is not None:
-            return 0.0
-        return now - self.last_active
+        """Seconds since the last read while no answer is under way (a stalled request too)."""
+        return 0.0 if self.active is not None else now - self.last_active
 
     # --- internals -----------------------------------------------------------------------
 
@@ -353,8 +270,7 @@ class CallerConnection(asyncio.Protocol):
 
     def _reject_too_large(self, request: Request) -> None:
         self._must_close = True
-        message = f"Request body is larger than {self._max_body} bytes"
-        self.answer(request, wire.json_answer(413, {"error": message}, (), keep_alive=False))
+        self.answer(request, wire.too_large(self._max_body))
 
     def _in_head(self) -> bool:
         return self._parsing is not None and not self._parsing.head_done
@@ -364,11 +280,7 @@ class CallerConnection(asyncio.Protocol):
         self._queue.clear()
         self._must_close = True
         if self.active is None and self.transport is not None:
-            if error is None:
-                status, message = 431, f"Request line and headers exceed {MAX_HEAD} bytes"
-            else:
-                status, message = 400, f"Bad request: malformed HTTP ({type(error).__name__})"
-            self.transport.write(wire.json_answer(status, {"error": message}, (), False))
+            self.transport.write(wire.malformed(error, MAX_HEAD))
             self.close()
         self._pause("malformed")
 

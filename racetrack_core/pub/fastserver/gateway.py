@@ -2,8 +2,10 @@
 
 It owns the permission cache (:class:`~racetrack_core.pub.permissions.Permissions`, which asks
 Lifecycle through an aiohttp session of its own: only on cache misses), the pool of
-connections to jobs, the metrics, and one sweeper that runs about once a second to time out
-silent jobs and close idle connections, so that no call sets a timer of its own.
+connections to jobs, the metrics (or shares the ASGI app's), and one sweeper that runs about
+once a second to time out silent jobs and close idle connections, so that no call sets a timer
+of its own. Given a :class:`~racetrack_core.pub.fastserver.backend.Backend`, it forwards every
+request it does not serve itself to Pub's ASGI app there, through a second pool.
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ import asyncio
 import functools
 import logging
 import socket
-from collections.abc import Callable, Iterable
-from urllib.parse import urlsplit
+from collections.abc import Callable, Coroutine, Iterable
 
 import aiohttp
 
 from racetrack_core import __version__
 from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.fastserver import wire
+from racetrack_core.pub.fastserver.backend import BACKEND_IDLE, Backend, BackendCall
 from racetrack_core.pub.fastserver.call import handle_job_call
-from racetrack_core.pub.fastserver.connection import CallerConnection, Request
-from racetrack_core.pub.fastserver.upstream import JobPool
+from racetrack_core.pub.fastserver.connection import CallerConnection
+from racetrack_core.pub.fastserver.pool import JobPool
+from racetrack_core.pub.fastserver.request import Request
 from racetrack_core.pub.headers import dropped_request_headers
 from racetrack_core.pub.metrics import CONTENT_TYPE_LATEST, Metrics
 from racetrack_core.pub.permissions import Permissions
@@ -40,11 +43,16 @@ class FastPub:
         self,
         config: PubConfig,
         *,
+        metrics: Metrics | None = None,
+        backend: Backend | None = None,
         keep_alive_timeout: float = 5.0,
         max_body_size: int = MAX_BODY_SIZE,
     ) -> None:
         self.config = config
-        self.metrics = Metrics()
+        #: Pass the ASGI app's (``app.metrics``) so that ``/metrics`` counts both servers' work.
+        self.metrics = Metrics() if metrics is None else metrics
+        #: Where the ASGI app answers what the fast server does not (none: those are 404s).
+        self.backend = backend
         self.keep_alive_timeout = keep_alive_timeout
         self.max_body_size = max_body_size
         self.tracing_header = config.request_tracing_header
@@ -57,10 +65,10 @@ class FastPub:
         self._session: aiohttp.ClientSession | None = None
         self._permissions: Permissions | None = None
         self._pool: JobPool | None = None
+        self._backend_pool: JobPool | None = None
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._addresses: dict[str, tuple[str, int, str, bool]] = {}
         self._routes: dict[str, Callable[[], bytes]] = {
             "/live": self._live,
             "/ready": self._ready,
@@ -85,6 +93,11 @@ class FastPub:
         assert self._pool is not None, "FastPub is not started"
         return self._pool
 
+    @property
+    def backend_pool(self) -> JobPool:
+        assert self._backend_pool is not None, "FastPub has no backend, or is not started"
+        return self._backend_pool
+
     async def start(self) -> None:
         """Open the Lifecycle session and the job pool, and start the sweeper."""
         config = self.config
@@ -104,6 +117,16 @@ class FastPub:
             idle_timeout=config.upstream_keepalive_timeout,
             max_connections=config.max_connections,
         )
+        if self.backend is not None:
+            # A poll may wait async_poll_timeout for its answer, then ask Lifecycle.
+            wait = config.async_poll_timeout + config.lifecycle_timeout
+            self._backend_pool = JobPool(
+                self._loop,
+                connect_timeout=config.connect_timeout,
+                read_timeout=max(config.upstream_timeout, wait),
+                idle_timeout=BACKEND_IDLE,
+                max_connections=config.max_connections,
+            )
         self._schedule_sweep()
         logger.info("Pub (fast server) started; Lifecycle at %s", config.lifecycle_url)
 
@@ -123,6 +146,8 @@ class FastPub:
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop accepting, let calls under way finish for up to ``grace`` seconds, close all."""
+        if self._loop is None:
+            return  # never started
         self.draining = True
         for server in self._servers:
             server.close()
@@ -144,8 +169,9 @@ class FastPub:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        if self._pool is not None:
-            self._pool.close()
+        for pool in (self._pool, self._backend_pool):
+            if pool is not None:
+                pool.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -157,6 +183,8 @@ class FastPub:
     def _sweep(self) -> None:
         try:
             self.pool.sweep()
+            if self._backend_pool is not None:
+                self._backend_pool.sweep()
             now = self.loop.time()
             for connection in list(self.connections):
                 if connection.idle_for(now) > self.keep_alive_timeout:
@@ -167,32 +195,46 @@ class FastPub:
     # --- routing ----------------------------------------------------------------------------
 
     def dispatch(self, conn: CallerConnection, request: Request) -> None:
-        """Answer ``request`` (at once, or from a task for a job call)."""
+        """Answer ``request`` (at once, or from a task for a job call or the ASGI app)."""
         path = request.path
         if path.startswith("/pub/"):
             path = path[4:]
         if path.startswith("/job/"):
-            task = self.loop.create_task(self._job_call(conn, request, path[5:]))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._run(self._job_call(conn, request, path[5:]))
             return
         route = self._routes.get(path)
-        if route is None:
+        if route is None and self.backend is not None:
+            self._run(self._forward(conn, request, self.backend))
+        elif route is None:
             self.answer_json(conn, request, 404, {"error": f"Pub has no route {request.path}"})
         elif request.method not in ("GET", "HEAD"):
             self.answer_json(conn, request, 405, {"error": f"{path} answers GET only"})
         else:
             conn.answer(request, self._with_framing(route(), request))
 
+    def _run(self, call: Coroutine[None, None, None]) -> None:
+        task = self.loop.create_task(call)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _forward(self, conn: CallerConnection, request: Request, backend: Backend) -> None:
+        try:
+            await BackendCall(self, conn, request, []).forward(backend)
+        except Exception:
+            self._failed(conn, request)
+
     async def _job_call(self, conn: CallerConnection, request: Request, path: str) -> None:
         try:
             await handle_job_call(self, conn, request, path)
         except Exception:
-            logger.exception("Pub failed on %s %s", request.method, request.path)
-            if not request.started:
-                self.answer_json(conn, request, 500, {"error": "Pub failed; see its log"})
-            else:
-                conn.abort()
+            self._failed(conn, request)
+
+    def _failed(self, conn: CallerConnection, request: Request) -> None:
+        logger.exception("Pub failed on %s %s", request.method, request.path)
+        if not request.started:
+            self.answer_json(conn, request, 500, {"error": "Pub failed; see its log"})
+        else:
+            conn.abort()
 
     def answer_json(
         self,
@@ -206,19 +248,6 @@ class FastPub:
         keep_alive = request.keep_alive and (request.complete or not request.expects_continue)
         data = wire.json_answer(status, payload, headers, keep_alive, request.method != "HEAD")
         conn.answer(request, data)
-
-    def address(self, base_url: str) -> tuple[str, int, str, bool]:
-        """Host, port, ``Host`` header and TLS of a job's base URL (from Lifecycle), cached."""
-        found = self._addresses.get(base_url)
-        if found is None:
-            parts = urlsplit(base_url)
-            host = parts.hostname or "127.0.0.1"
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            if len(self._addresses) > 10_000:
-                self._addresses.clear()
-            tls = parts.scheme == "https"
-            found = self._addresses[base_url] = (host, port, parts.netloc, tls)
-        return found
 
     # --- Pub's own routes -------------------------------------------------------------------
 

@@ -1,27 +1,22 @@
-"""Keep-alive connections to jobs, and the pool that holds them.
+"""A keep-alive connection to a job (or to any upstream HTTP/1.1 server).
 
 A :class:`JobConnection` sends one request at a time and hands the answer, parsed by
 ``httptools``, to the :class:`AnswerSink` that sent it, as it arrives: head, body pieces, end,
-or a failure. There is no timer per call: :meth:`JobPool.sweep`, called about once a second,
-fails an exchange whose job stayed silent for ``read_timeout`` and closes connections idle for
-``idle_timeout`` (below the jobs' own keep-alive timeout, so that Pub never sends on a
-connection the job is closing).
+or a failure. It sets no timer: its :class:`~racetrack_core.pub.fastserver.pool.JobPool`
+times out silent exchanges.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
-from collections import deque
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import httptools
 
+if TYPE_CHECKING:
+    from racetrack_core.pub.fastserver.pool import JobPool
+
 Key = tuple[str, int, bool]  # host, port, TLS
-
-
-class ConnectTimeout(Exception):
-    """The job did not accept the connection within ``connect_timeout``."""
 
 
 class AnswerSink(Protocol):
@@ -189,125 +184,3 @@ class JobConnection(asyncio.Protocol):
 
     def timed_out(self) -> None:
         self._fail("timeout", TimeoutError("the job stayed silent"))
-
-
-class JobPool:
-    """Idle keep-alive connections per job address, at most ``max_connections`` open."""
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        connect_timeout: float,
-        read_timeout: float,
-        idle_timeout: float,
-        max_connections: int,
-    ) -> None:
-        self.loop = loop
-        self._connect_timeout = connect_timeout
-        self._read_timeout = read_timeout
-        self._idle_timeout = idle_timeout
-        self._max = max_connections
-        self._idle: dict[Key, list[tuple[float, JobConnection]]] = {}
-        self._open: set[JobConnection] = set()
-        self._waiters: deque[asyncio.Future[None]] = deque()
-        self._tls_context: ssl.SSLContext | None = None
-
-    async def acquire(self, host: str, port: int, tls: bool = False) -> JobConnection:
-        """An idle connection to ``host:port`` (over TLS if ``tls``), or a new one.
-
-        Raises :class:`ConnectTimeout`, or the ``OSError`` of a refused connection.
-        """
-        key = (host, port, tls)
-        while True:
-            idle = self._idle.get(key)
-            now = self.loop.time()
-            while idle:
-                since, connection = idle.pop()
-                if connection.closed:
-                    continue
-                if now - since > self._idle_timeout:
-                    connection.close()  # the sweeper has not come by yet; the job may close it
-                    continue
-                return connection
-            if not self._max or len(self._open) < self._max or self._close_one_idle():
-                break
-            waiter = self.loop.create_future()
-            self._waiters.append(waiter)
-            await waiter
-        try:
-            _, protocol = await asyncio.wait_for(
-                self.loop.create_connection(
-                    lambda: JobConnection(self, key), host, port, ssl=self._tls() if tls else None
-                ),
-                self._connect_timeout,
-            )
-        except TimeoutError:
-            raise ConnectTimeout(f"no connection to {host}:{port}") from None
-        connection = protocol
-        self._open.add(connection)
-        return connection
-
-    def _tls(self) -> ssl.SSLContext:
-        if self._tls_context is None:
-            self._tls_context = ssl.create_default_context()
-        return self._tls_context
-
-    def release(self, connection: JobConnection, keep: bool) -> None:
-        """Take a connection back after an answer; ``keep`` it for reuse, or close it."""
-        if keep and not connection.closed:
-            self._idle.setdefault(connection.key, []).append((self.loop.time(), connection))
-            self._wake()
-        else:
-            connection.close()
-
-    def forget(self, connection: JobConnection) -> None:
-        """A connection closed (its idle entry, if any, goes at the next acquire or sweep)."""
-        if connection in self._open:
-            self._open.discard(connection)
-            self._wake()
-
-    def sweep(self) -> None:
-        """Fail silent exchanges with a timeout and close connections idle too long."""
-        now = self.loop.time()
-        for connection in list(self._open):
-            if (
-                connection.sink is not None
-                and not connection.reading_paused
-                and now - connection.last_active > self._read_timeout
-            ):
-                connection.timed_out()
-        for key, idle in list(self._idle.items()):
-            kept = []
-            for since, connection in idle:
-                if connection.closed:
-                    continue
-                if now - since > self._idle_timeout:
-                    connection.close()
-                else:
-                    kept.append((since, connection))
-            if kept:
-                self._idle[key] = kept
-            else:
-                del self._idle[key]
-
-    def close(self) -> None:
-        """Close every connection."""
-        for connection in list(self._open):
-            connection.close()
-        self._idle.clear()
-
-    def _close_one_idle(self) -> bool:
-        for idle in self._idle.values():
-            while idle:
-                _, connection = idle.pop(0)
-                if not connection.closed:
-                    connection.close()
-                    return True
-        return False
-
-    def _wake(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return

@@ -89,3 +89,18 @@ def json_answer(
 def chunk(data: bytes) -> bytes:
     """``data`` framed as one chunk of a chunked body."""
     return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+def too_large(limit: int) -> bytes:
+    """413 for a request body over ``limit`` bytes; the connection closes after it."""
+    message = f"Request body is larger than {limit} bytes"
+    return json_answer(413, {"error": message}, (), keep_alive=False)
+
+
+def malformed(error: Exception | None, head_limit: int) -> bytes:
+    """400 for malformed HTTP, or 431 (``error`` None) for a head over ``head_limit`` bytes."""
+    if error is None:
+        status, message = 431, f"Request line and headers exceed {head_limit} bytes"
+    else:
+        status, message = 400, f"Bad request: malformed HTTP ({type(error).__name__})"
+    return json_answer(status, {"error": message}, (), keep_alive=False)
