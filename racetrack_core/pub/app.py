@@ -3,6 +3,8 @@
 Routes, each under ``/pub`` and at the root:
 
 ``ANY /job/{name}/{version}[/{path}]``  the authenticated proxy (:mod:`racetrack_core.pub.proxy`)
+``WebSocket /job/{name}/{version}[/{path}]``
+                                        the same, relayed (:mod:`racetrack_core.pub.websockets`)
 ``ANY /async/new/job/...``, ``GET /async/task/{id}/poll|status``
                                         asynchronous calls (:mod:`racetrack_core.pub.asynccalls`)
 ``GET /live``, ``/ready``, ``/health``   probes, JSON
@@ -27,6 +29,7 @@ from racetrack_core.pub.metrics import CONTENT_TYPE_LATEST, Metrics
 from racetrack_core.pub.permissions import Permissions
 from racetrack_core.pub.proxy import JobProxy
 from racetrack_core.pub.responses import Receive, Scope, Send, send_bytes, send_json
+from racetrack_core.pub.websockets import WebSocketProxy
 
 logger = logging.getLogger("racetrack.pub")
 
@@ -38,6 +41,7 @@ _NOT_ADDED = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 class _Running:
     session: aiohttp.ClientSession
     proxy: JobProxy
+    websockets: WebSocketProxy
     async_calls: AsyncCalls
 
 
@@ -83,8 +87,17 @@ class PubApp:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif kind == "websocket":
-            # Refusing the handshake makes the server answer 403; proxying comes later.
-            await send({"type": "websocket.close", "code": 1003})
+            await self._websocket(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
+        if path.startswith("/pub/"):
+            path = path[4:]
+        if not path.startswith("/job/") or self._running is None:
+            # Closing before the handshake makes the server answer 403.
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        await self._running.websockets(scope, receive, send, path[5:])
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -123,7 +136,10 @@ class PubApp:
         permissions = Permissions(config, session, self.metrics)
         async_calls = AsyncCalls(config, session, permissions, self.metrics)
         self._running = _Running(
-            session, JobProxy(config, session, permissions, self.metrics), async_calls
+            session,
+            JobProxy(config, session, permissions, self.metrics),
+            WebSocketProxy(config, session, permissions, self.metrics),
+            async_calls,
         )
         async_calls.start()
         logger.info("Pub started; Lifecycle at %s", config.lifecycle_url)

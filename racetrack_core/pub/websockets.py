@@ -1,0 +1,333 @@
+"""WebSocket calls through Pub: a handshake to ``/pub/job/{name}/{version}/{path}``, relayed.
+
+The handshake is authorised exactly like an HTTP call: the token comes from the header
+``X-Racetrack-Auth``, a legacy header, or the ``X-Racetrack-Auth`` cookie (a browser cannot set
+headers on a handshake, so the cookie is how a dashboard user's page calls a job); never from
+the URL. A refused handshake gets Pub's usual JSON error as an HTTP answer when the server
+offers ASGI's ``websocket.http.response`` extension (uvicorn does), and otherwise a close with
+code 1008 (1013 while Lifecycle is unreachable) and the same message as its reason.
+
+An allowed handshake is repeated to the job at its resolved version through Pub's pooled
+aiohttp session, with the caller's subprotocols and the headers an HTTP call would get (never
+the token). The caller is accepted with the subprotocol the job chose, then text and binary
+messages are relayed both ways until one side closes; its close code and reason go to the
+other side. A job that cannot be reached is reported by accepting the caller and closing at
+once with 1011 and a reason that names the job, since a close before the handshake carries no
+reason at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+import aiohttp
+from yarl import URL
+
+from racetrack_core.pub.config import PubConfig
+from racetrack_core.pub.headers import IncomingCall, dropped_request_headers, read_call
+from racetrack_core.pub.metrics import Metrics
+from racetrack_core.pub.permissions import Denial, Grant, LifecycleUnavailable, Permissions
+from racetrack_core.pub.proxy import _NAME as JOB_NAME
+from racetrack_core.pub.responses import JSON_TYPE, Receive, Scope, Send
+
+logger = logging.getLogger("racetrack.pub")
+
+#: Handshake headers that aiohttp writes itself for the job's side of the call.
+_HANDSHAKE_HEADERS = frozenset(
+    {
+        b"sec-websocket-key",
+        b"sec-websocket-version",
+        b"sec-websocket-extensions",
+        b"sec-websocket-protocol",
+        b"sec-websocket-accept",
+    }
+)
+#: Close codes that say how a connection ended but may not be sent in a close frame.
+_UNSENDABLE = {1005: 1000, 1006: 1011, 1015: 1011}
+_POLICY_VIOLATION = 1008
+_TRY_AGAIN_LATER = 1013
+_INTERNAL_ERROR = 1011
+_GOING_AWAY = 1001
+#: A close frame's reason is at most 123 bytes of UTF-8 (RFC 6455, 5.5).
+_REASON_LIMIT = 123
+#: The largest message relayed from a job, as uvicorn's default limit is for callers.
+_MAX_MESSAGE = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Closed:
+    """How a relayed connection ended: which side closed, with which code and reason."""
+
+    by_caller: bool
+    code: int
+    reason: str
+
+
+class WebSocketProxy:
+    """Relays WebSocket calls to jobs, after Lifecycle allows them."""
+
+    def __init__(
+        self,
+        config: PubConfig,
+        session: aiohttp.ClientSession,
+        permissions: Permissions,
+        metrics: Metrics,
+    ) -> None:
+        self._session = session
+        self._permissions = permissions
+        self._metrics = metrics
+        self._connect_timeout = config.connect_timeout
+        self._upstream_timeout = config.upstream_timeout
+        self._tracing_header = config.request_tracing_header
+        self._tracing_key = config.request_tracing_header.lower().encode("latin-1")
+        self._dropped = dropped_request_headers(self._tracing_key) | _HANDSHAKE_HEADERS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        """Answer a handshake; ``path`` is the request path after ``/job/``, still encoded."""
+        if (await receive())["type"] != "websocket.connect":
+            return  # the caller left before its handshake was answered
+        call = read_call(scope, self._tracing_key, self._dropped)
+        tracing = [(self._tracing_key, call.tracing_id.encode("latin-1"))]
+        parts = path.split("/", 2)
+        if len(parts) < 2 or not JOB_NAME.fullmatch(parts[0]) or not JOB_NAME.fullmatch(parts[1]):
+            message = "Job was not found: a call's path is /pub/job/{name}/{version}/{path}"
+            await _refuse(scope, send, 404, message, tracing)
+            return
+        name, version = parts[0], parts[1]
+        tail = "/" + parts[2] if len(parts) == 3 else ""
+        try:
+            verdict = await self._permissions.check(
+                name, version, tail[1:], call.token, call.tracing_id
+            )
+        except LifecycleUnavailable as error:
+            await _refuse(scope, send, 503, f"Pub cannot check permissions: {error}", tracing)
+            return
+        if isinstance(verdict, Denial):
+            job = (name, version) if verdict.job_known else ("-", "-")
+            self._metrics.record_auth_failure(*job, verdict.status)
+            await _refuse(scope, send, verdict.status, verdict.message, tracing)
+            return
+        await self._connect(scope, receive, send, verdict, name, version, tail, call, tracing)
+
+    async def _connect(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        grant: Grant,
+        name: str,
+        version: str,
+        tail: str,
+        call: IncomingCall,
+        tracing: list[tuple[bytes, bytes]],
+    ) -> None:
+        started = time.perf_counter()
+        headers = call.forwarded
+        headers.append(("x-forwarded-for", call.forwarded_for))
+        if call.forwarded_host:
+            headers.append(("x-forwarded-host", call.forwarded_host))
+        headers.append(("x-forwarded-proto", "https" if scope.get("scheme") == "wss" else "http"))
+        headers.append((self._tracing_header, call.tracing_id))
+        headers.append(("x-caller-name", grant.caller))
+        query = scope.get("query_string", b"")
+        suffix = tail + ("?" + query.decode("latin-1") if query else "")
+        retried = False
+        while True:
+            url = URL(
+                f"{grant.base_url}/pub/job/{grant.job_name}/{grant.job_version}{suffix}",
+                encoded=True,
+            )
+            try:
+                job = await self._session.ws_connect(
+                    url,
+                    protocols=scope.get("subprotocols") or (),
+                    headers=headers,
+                    max_msg_size=_MAX_MESSAGE,
+                )
+            except aiohttp.ClientConnectorError as error:
+                if not retried:
+                    retried = True
+                    grant = await self._ask_again(name, version, tail[1:], call, grant)
+                    continue
+                failure: BaseException = error
+            except aiohttp.WSServerHandshakeError as error:
+                # The job answered, but not with a WebSocket: count its status like an answer.
+                self._metrics.record_call(
+                    grant.job_name, grant.job_version, error.status, time.perf_counter() - started
+                )
+                what = f"refused the WebSocket handshake with {error.status}"
+                await self._fail(send, grant, what, tracing, error, kind=None)
+                return
+            except (TimeoutError, aiohttp.ClientError, OSError) as error:
+                failure = error
+            else:
+                break
+            kind, what = self._classify(failure)
+            await self._fail(send, grant, what, tracing, failure, kind)
+            return
+        self._metrics.record_call(
+            grant.job_name, grant.job_version, 101, time.perf_counter() - started
+        )
+        async with job:
+            await send(
+                {"type": "websocket.accept", "subprotocol": job.protocol, "headers": tracing}
+            )
+            closed = await _relay(receive, send, job)
+            if closed.by_caller:
+                await job.close(code=closed.code, message=closed.reason.encode())
+            else:
+                await _close_caller(send, closed.code, closed.reason)
+            if closed.code == _INTERNAL_ERROR and not closed.by_caller:
+                logger.warning(
+                    "job %s %s: WebSocket ended with %s",
+                    grant.job_name,
+                    grant.job_version,
+                    closed.reason or job.exception(),
+                )
+
+    def _classify(self, error: BaseException) -> tuple[str, str]:
+        """Metric kind and description of a handshake the job did not answer."""
+        if isinstance(error, aiohttp.ClientConnectorError):
+            return "connection_refused", "is not reachable (connection refused); it may be down"
+        if isinstance(error, aiohttp.ConnectionTimeoutError):
+            return (
+                "connection_refused",
+                f"is not reachable (no connection within {self._connect_timeout:g} s)",
+            )
+        if isinstance(error, TimeoutError):
+            return "timeout", f"did not answer within {self._upstream_timeout:g} s"
+        return "connection_broken", "broke the connection before answering; it may have died"
+
+    async def _ask_again(
+        self, name: str, version: str, job_path: str, call: IncomingCall, grant: Grant
+    ) -> Grant:
+        """Where the job is now, after its address refused a connection."""
+        self._permissions.forget(name, version, job_path, call.token)
+        try:
+            verdict = await self._permissions.check(
+                name, version, job_path, call.token, call.tracing_id
+            )
+        except LifecycleUnavailable:
+            return grant
+        return verdict if isinstance(verdict, Grant) else grant
+
+    async def _fail(
+        self,
+        send: Send,
+        grant: Grant,
+        what: str,
+        tracing: list[tuple[bytes, bytes]],
+        error: BaseException,
+        kind: str | None,
+    ) -> None:
+        """Tell the caller the job failed its side: accept, then close with 1011 and why."""
+        if kind is not None:
+            self._metrics.record_upstream_error(grant.job_name, grant.job_version, kind)
+        logger.warning(
+            "job %s %s at %s %s: %r", grant.job_name, grant.job_version, grant.base_url, what, error
+        )
+        await send({"type": "websocket.accept", "headers": tracing})
+        reason = f"Reverse proxy error: job {grant.job_name} {grant.job_version} {what}"
+        await _close_caller(send, _INTERNAL_ERROR, reason)
+
+
+async def _relay(receive: Receive, send: Send, job: aiohttp.ClientWebSocketResponse) -> _Closed:
+    """Relay messages both ways until one side closes; say which side, and how."""
+    from_caller = asyncio.ensure_future(_caller_to_job(receive, job))
+    from_job = asyncio.ensure_future(_job_to_caller(job, send))
+    try:
+        done, _ = await asyncio.wait((from_caller, from_job), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (from_caller, from_job):
+            task.cancel()
+        await asyncio.gather(from_caller, from_job, return_exceptions=True)
+    # Both may have ended in one turn of the loop; the caller's word comes first.
+    first = from_caller if from_caller in done else from_job
+    return first.result()
+
+
+async def _caller_to_job(receive: Receive, job: aiohttp.ClientWebSocketResponse) -> _Closed:
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "websocket.disconnect":
+            code = int(message.get("code", 1005))
+            return _Closed(True, _sendable(code), str(message.get("reason") or ""))
+        if kind != "websocket.receive":
+            continue
+        try:
+            if message.get("text") is not None:
+                await job.send_str(message["text"])
+            elif message.get("bytes") is not None:
+                await job.send_bytes(message["bytes"])
+        except (aiohttp.ClientError, OSError, RuntimeError):
+            return _job_broke(job)
+
+
+async def _job_to_caller(job: aiohttp.ClientWebSocketResponse, send: Send) -> _Closed:
+    while True:
+        message = await job.receive()
+        try:
+            if message.type is aiohttp.WSMsgType.TEXT:
+                await send({"type": "websocket.send", "text": message.data})
+                continue
+            if message.type is aiohttp.WSMsgType.BINARY:
+                await send({"type": "websocket.send", "bytes": message.data})
+                continue
+        except OSError:  # uvicorn's ClientDisconnected: the caller is gone
+            return _Closed(True, _GOING_AWAY, "")
+        if message.type is aiohttp.WSMsgType.CLOSE:
+            return _Closed(False, _sendable(int(message.data)), str(message.extra or ""))
+        ended = message.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
+        # 1006: the job's connection ended without a close frame, which is a failure.
+        if ended and job.close_code and job.close_code != 1006:
+            return _Closed(False, _sendable(job.close_code), "")
+        return _job_broke(job)
+
+
+def _sendable(code: int) -> int:
+    """``code``, or the code to send for one that a close frame may not carry."""
+    return _UNSENDABLE.get(code, code)
+
+
+def _job_broke(job: aiohttp.ClientWebSocketResponse) -> _Closed:
+    error = job.exception()
+    detail = f": {type(error).__name__}" if error else ""
+    return _Closed(
+        False, _INTERNAL_ERROR, f"Reverse proxy error: the job broke the connection{detail}"
+    )
+
+
+async def _close_caller(send: Send, code: int, reason: str) -> None:
+    with contextlib.suppress(OSError):  # the caller may be gone already
+        await send({"type": "websocket.close", "code": code, "reason": _short(reason)})
+
+
+async def _refuse(
+    scope: Scope, send: Send, status: int, message: str, tracing: list[tuple[bytes, bytes]]
+) -> None:
+    """Refuse a handshake with Pub's JSON error: as an HTTP answer if the server allows it."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = json.dumps({"error": message}, separators=(",", ":")).encode()
+        headers = [(b"content-type", JSON_TYPE), (b"content-length", b"%d" % len(body))]
+        headers.extend(tracing)
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+        return
+    # A close before the handshake reaches a caller as a bare 403: accepting first is the only
+    # way to tell it why. Nothing is relayed on this connection.
+    await send({"type": "websocket.accept", "headers": tracing})
+    await _close_caller(send, _TRY_AGAIN_LATER if status == 503 else _POLICY_VIOLATION, message)
+
+
+def _short(reason: str) -> str:
+    """``reason`` cut to what a close frame can carry, on a character boundary."""
+    encoded = reason.encode()
+    if len(encoded) <= _REASON_LIMIT:
+        return reason
+    return encoded[: _REASON_LIMIT - 3].decode(errors="ignore") + "..."
