@@ -11,11 +11,25 @@ Installing Racetrack makes these fixtures available to every test suite in the e
 ``git_server``, ``private_git_server``
     A real git smart-HTTP server on 127.0.0.1 (git's own http-backend), public or behind HTTP
     basic auth, for testing deployments from git (see :mod:`racetrack_core.gitserver`).
+``racetrack_server``
+    A real ``racetrack up`` (Lifecycle, Pub and the Dashboard in a child process, SQLite in
+    ``tmp_path``, free 127.0.0.1 ports), started for each test and stopped after it, running
+    the plugins installed in this environment: log in, deploy a job of your job type, call it
+    through Pub (see :mod:`racetrack_core.testserver`; override ``racetrack_database_url`` or
+    ``racetrack_server_env`` to change its database or settings).
 
 A job-type plugin can then be tested through the same registries the server uses::
 
     def test_hello_job_type(racetrack_plugins):
         assert racetrack_plugins.job_types.resolve("hello:1.x").version == "1.0.0"
+
+and end to end, deployed and called through a real server::
+
+    def test_my_job_type_end_to_end(racetrack_server):
+        racetrack_server.login()
+        record = racetrack_server.deploy_folder(Path("tests/my-job"))  # job.yaml and its code
+        assert record["status"] == "done", racetrack_server.log()
+        assert racetrack_server.call("my-job", "latest", {"number": 7}).status_code == 200
 
 Pytest imports this module in every session, so it imports Racetrack itself only when a
 fixture is used.
@@ -28,7 +42,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
-pytest_plugins = ["racetrack_core.gitserver"]
+pytest_plugins = ["racetrack_core.gitserver", "racetrack_core.testserver"]
 
 if TYPE_CHECKING:
     from racetrack_core.plugins import PluginManager

@@ -11,19 +11,18 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from click.testing import CliRunner, Result
 
 from racetrack_cli.main import cli
+from racetrack_core.testserver import QUICK_ENV, RacetrackServer
+from tests.e2e.test_up import broken_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -33,78 +32,11 @@ PRIMER_DIR = ROOT / "sample" / "python-primer"
 BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    """``racetrack up`` as a child process on free ports."""
-
-    process: subprocess.Popen[bytes]
-    lifecycle_port: int
-    pub_port: int
-    output: Path
-
-    @property
-    def remote(self) -> str:
-        return f"http://127.0.0.1:{self.lifecycle_port}"
-
-    @property
-    def lifecycle(self) -> str:
-        return f"{self.remote}/lifecycle"
-
-    @property
-    def pub(self) -> str:
-        return f"http://127.0.0.1:{self.pub_port}/pub"
-
-    def log(self) -> str:
-        return self.output.read_text(errors="replace")
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("server")
-    ports = [free_port() for _ in range(3)]
-    output = base / "up.log"
-    env = {
-        **os.environ,
-        "RACETRACK_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "RACETRACK_JOB_WATCH_INTERVAL": "0.5",
-        "RACETRACK_PUB_AUTH_CACHE_TTL": "1",
-    }
-    with output.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "racetrack_cli", "up", "--home", str(base / "home")),
-                *("--lifecycle-port", str(ports[0]), "--pub-port", str(ports[1])),
-                *("--dashboard-port", str(ports[2])),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    running = Server(process, ports[0], ports[1], output)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"racetrack up did not start:\n{running.log()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{running.lifecycle}/api/v1/info", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RacetrackServer]:
+    home = tmp_path_factory.mktemp("server") / "home"
+    with RacetrackServer(home, admin_password=ADMIN_PASSWORD, env=QUICK_ENV) as running:
         yield running
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @dataclass
@@ -143,7 +75,7 @@ class Client:
         )
 
 
-def test_the_user_guide_as_a_shell_session(server: Server, tmp_path: Path) -> None:
+def test_the_user_guide_as_a_shell_session(server: RacetrackServer, tmp_path: Path) -> None:
     sh = Shell(tmp_path / "config")
     step = sh(f"racetrack set remote {server.remote}")
     assert step.returncode == 0, step.stderr
@@ -192,7 +124,7 @@ def test_the_user_guide_as_a_shell_session(server: Server, tmp_path: Path) -> No
 
 
 @pytest.fixture(scope="module")
-def client(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Client:
+def client(server: RacetrackServer, tmp_path_factory: pytest.TempPathFactory) -> Client:
     """A client logged in as admin, with primer deployed."""
     rt = Client(tmp_path_factory.mktemp("client-config"))
     assert rt("set", "remote", server.remote).exit_code == 0
@@ -221,7 +153,7 @@ def test_calls_and_their_errors(client: Client) -> None:
     assert (unknown.exit_code, unknown.stderr) == (1, "Error: no job named nope\n")
 
 
-def test_listing_logs_and_plugins(client: Client, server: Server) -> None:
+def test_listing_logs_and_plugins(client: Client, server: RacetrackServer) -> None:
     [job] = json.loads(client("list", "--json").stdout)
     assert job["pub_url"] == f"{server.pub}/job/primer/0.0.1"
     assert "local" in client("list", "-c", "infrastructure").stdout
@@ -251,18 +183,7 @@ def test_deploying_again_needs_force_and_a_failure_exits_3(client: Client, tmp_p
         "or use --force to redeploy this one"
     )
 
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "job.yaml").write_text(
-        (PRIMER_DIR / "job.yaml").read_text().replace("name: primer", "name: broken")
-    )
-    (broken / "entrypoint.py").write_text(
-        "class JobEntrypoint:\n"
-        "    def __init__(self) -> None:\n"
-        "        raise RuntimeError('this job cannot start')\n"
-        "\n"
-        "    def perform(self) -> None: ...\n"
-    )
+    broken = broken_job(tmp_path / "broken", "broken")
     failed = client("deploy", str(broken))
     assert failed.exit_code == 3, failed.stderr
     assert "last lines of the build log" in failed.stderr
@@ -279,7 +200,7 @@ def test_move_to_an_unknown_target(client: Client) -> None:
     )
 
 
-def test_account_errors(server: Server, tmp_path: Path) -> None:
+def test_account_errors(server: RacetrackServer, tmp_path: Path) -> None:
     rt = Client(tmp_path / "fresh")
     assert rt("set", "remote", server.remote).exit_code == 0
     listed = rt("list")

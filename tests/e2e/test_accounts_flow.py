@@ -10,22 +10,19 @@ and on PostgreSQL.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from racetrack_core.manifest import load_manifest
-from racetrack_core.source import pack_build_context
-from tests.e2e.test_up import PRIMER_DIR, Server, deploy_primer
+from racetrack_core.testserver import RacetrackServer
+from tests.e2e.test_up import PRIMER_DIR, deploy_primer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -38,17 +35,7 @@ REVOCATION_BOUND = 3.0
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture
-def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
-    running = Server(home=tmp_path / "home", database_url=database_url)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-def register(server: Server, username: str) -> httpx.Response:
+def register(server: RacetrackServer, username: str) -> httpx.Response:
     return httpx.post(
         f"{server.lifecycle}/api/v1/users/register",
         json={"username": username, "password": PASSWORD},
@@ -56,7 +43,7 @@ def register(server: Server, username: str) -> httpx.Response:
     )
 
 
-def login(server: Server, username: str) -> httpx.Response:
+def login(server: RacetrackServer, username: str) -> httpx.Response:
     return httpx.post(
         f"{server.lifecycle}/api/v1/users/login",
         json={"username": username, "password": PASSWORD},
@@ -64,22 +51,17 @@ def login(server: Server, username: str) -> httpx.Response:
     )
 
 
-def as_subject(server: Server, token: str) -> Server:
-    """The same running server, addressed with another subject's token."""
-    return dataclasses.replace(server, token=token)
-
-
-def activated_user(server: Server, username: str) -> Server:
+def activated_user(server: RacetrackServer, username: str) -> RacetrackServer:
     """Register ``username``, have the admin (``server``) activate it, and log in as it."""
     assert register(server, username).status_code == 200
     assert server.api("POST", f"/users/{username}/activate").status_code == 200
     answer = login(server, username)
     assert answer.status_code == 200, answer.text
-    return as_subject(server, answer.json()["token"])
+    return server.with_token(answer.json()["token"])
 
 
 def test_a_new_user_registers_is_activated_deploys_calls_and_owns_the_family(
-    server: Server,
+    server: RacetrackServer,
 ) -> None:
     registered = register(server, JANE)
     assert registered.status_code == 200, registered.text
@@ -103,7 +85,7 @@ def test_a_new_user_registers_is_activated_deploys_calls_and_owns_the_family(
     assert answer.json()["username"] == JANE
     assert answer.json()["is_staff"] is False
     assert answer.cookies.get("X-Racetrack-Auth") == answer.json()["token"]
-    jane = as_subject(server, answer.json()["token"])
+    jane = server.with_token(answer.json()["token"])
 
     record = deploy_primer(jane)
     assert record["status"] == "done", f"{record}\n{server.log()}"
@@ -125,19 +107,18 @@ def test_a_new_user_registers_is_activated_deploys_calls_and_owns_the_family(
     assert server.api("GET", "/job").json() == []
 
 
-def deploy_primer2(server: Server, tmp_path: Path) -> dict[str, Any]:
+def deploy_primer2(server: RacetrackServer, tmp_path: Path) -> dict[str, Any]:
     """A second family: primer's code under the name ``primer2``."""
     copy = tmp_path / "primer2"
     shutil.copytree(PRIMER_DIR, copy)
     job_yaml = copy / "job.yaml"
     job_yaml.write_text(job_yaml.read_text().replace("name: primer\n", "name: primer2\n"))
-    manifest = load_manifest(job_yaml).data
-    assert manifest["name"] == "primer2"
-    return server.deploy({"manifest": manifest, "build_context": pack_build_context(copy)})
+    assert "name: primer2\n" in job_yaml.read_text()
+    return server.deploy_folder(copy)
 
 
 def test_an_esc_calls_only_the_family_it_is_granted_until_its_token_is_revoked(
-    server: Server, tmp_path: Path
+    server: RacetrackServer, tmp_path: Path
 ) -> None:
     server.login()
     assert deploy_primer(server)["status"] == "done", server.log()
@@ -181,7 +162,7 @@ def test_an_esc_calls_only_the_family_it_is_granted_until_its_token_is_revoked(
     assert esc_token not in other.text
 
     # The ESC's token never reaches the admin routes.
-    assert as_subject(server, esc_token).api("GET", "/escs").status_code == 403
+    assert server.with_token(esc_token).api("GET", "/escs").status_code == 403
 
     revoked = server.api("DELETE", f"/escs/{esc_id}/auth_token/{token_id}")
     assert revoked.status_code == 200, revoked.text
@@ -218,9 +199,9 @@ def racetrack(
     )
 
 
-def test_the_same_person_through_the_cli(server: Server, tmp_path: Path) -> None:
+def test_the_same_person_through_the_cli(server: RacetrackServer, tmp_path: Path) -> None:
     config = tmp_path / "config"
-    remote = server.lifecycle.removesuffix("/lifecycle")
+    remote = server.remote
     step = racetrack(config, "set", "remote", remote)
     assert step.returncode == 0, step.stderr
 
@@ -252,8 +233,8 @@ def test_the_same_person_through_the_cli(server: Server, tmp_path: Path) -> None
     assert (step.returncode, step.stdout) == (0, "true\n"), step.stderr
 
     # The token the CLI saved is the one Pub accepts for this user.
-    assert as_subject(server, token).call("primer", "latest", {"number": 7906}).json() is False
-    owner = as_subject(server, token).api("GET", "/grants/mine").json()
+    assert server.with_token(token).call("primer", "latest", {"number": 7906}).json() is False
+    owner = server.with_token(token).api("GET", "/grants/mine").json()
     assert {(g["scope"], g["job_family"]) for g in owner} >= {
         ("deploy_job", "primer"),
         ("delete_job", "primer"),

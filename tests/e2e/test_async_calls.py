@@ -6,20 +6,18 @@ both (and the jobs, which Lifecycle restores from the same home and database).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from racetrack_core.manifest import load_manifest
-from racetrack_core.source import pack_build_context
-from tests.e2e.test_up import Server, deploy_primer
+from racetrack_core.testserver import QUICK_ENV, RacetrackServer
+from tests.e2e.test_up import deploy_primer, replica_pid
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -47,21 +45,18 @@ class JobEntrypoint:
 
 
 @pytest.fixture
-def server(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+def racetrack_server_env() -> Mapping[str, str]:
     # Quick take-overs and retries, so that a restart is waited out in seconds.
-    monkeypatch.setenv("RACETRACK_PUB_ASYNC_ADOPT_AFTER", "2")
-    monkeypatch.setenv("RACETRACK_PUB_ASYNC_RETRY_DELAY", "1")
-    monkeypatch.setenv("RACETRACK_PUB_ASYNC_MAX_ATTEMPTS", "60")
-    monkeypatch.setenv("RACETRACK_PUB_ASYNC_POLL_TIMEOUT", "5")
-    running = Server(home=tmp_path / "home", database_url=database_url)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+    return {
+        **QUICK_ENV,
+        "RACETRACK_PUB_ASYNC_ADOPT_AFTER": "2",
+        "RACETRACK_PUB_ASYNC_RETRY_DELAY": "1",
+        "RACETRACK_PUB_ASYNC_MAX_ATTEMPTS": "60",
+        "RACETRACK_PUB_ASYNC_POLL_TIMEOUT": "5",
+    }
 
 
-def submit(server: Server, name: str, payload: Any) -> str:
+def submit(server: RacetrackServer, name: str, payload: Any) -> str:
     answer = httpx.post(
         f"{server.pub}/async/new/job/{name}/latest/api/v1/perform",
         json=payload,
@@ -74,7 +69,7 @@ def submit(server: Server, name: str, payload: Any) -> str:
     return task_id
 
 
-def poll(server: Server, task_id: str, within: float = 120) -> httpx.Response:
+def poll(server: RacetrackServer, task_id: str, within: float = 120) -> httpx.Response:
     """Poll (no token: the task id is the capability) until the answer is no longer 202."""
     deadline = time.monotonic() + within
     while True:
@@ -83,17 +78,16 @@ def poll(server: Server, task_id: str, within: float = 120) -> httpx.Response:
             return answer
 
 
-def deploy_sleeper(server: Server, tmp_path: Path) -> None:
+def deploy_sleeper(server: RacetrackServer, tmp_path: Path) -> None:
     folder = tmp_path / "sleeper"
     folder.mkdir()
     for name, text in SLOW_JOB.items():
         (folder / name).write_text(text)
-    manifest = load_manifest(folder / "job.yaml").data
-    record = server.deploy({"manifest": manifest, "build_context": pack_build_context(folder)})
+    record = server.deploy_folder(folder)
     assert record["status"] == "done", record
 
 
-def test_an_async_call_answers_after_a_restart_of_the_services(server: Server) -> None:
+def test_an_async_call_answers_after_a_restart_of_the_services(server: RacetrackServer) -> None:
     server.login()
     assert deploy_primer(server)["status"] == "done"
     task_id = submit(server, "primer", {"number": 7907})
@@ -108,7 +102,9 @@ def test_an_async_call_answers_after_a_restart_of_the_services(server: Server) -
     assert status.json() == {"task_id": task_id, "status": "completed"}
 
 
-def test_a_call_running_during_a_restart_is_run_again(server: Server, tmp_path: Path) -> None:
+def test_a_call_running_during_a_restart_is_run_again(
+    server: RacetrackServer, tmp_path: Path
+) -> None:
     server.login()
     deploy_sleeper(server, tmp_path)
     task_id = submit(server, "sleeper", {"seconds": 2})
@@ -125,7 +121,9 @@ def test_a_call_running_during_a_restart_is_run_again(server: Server, tmp_path: 
     assert task_id not in server.log()
 
 
-def test_a_deleted_job_fails_the_task_with_a_clear_error(server: Server, tmp_path: Path) -> None:
+def test_a_deleted_job_fails_the_task_with_a_clear_error(
+    server: RacetrackServer, tmp_path: Path
+) -> None:
     server.login()
     deploy_sleeper(server, tmp_path)
     task_id = submit(server, "sleeper", {"seconds": 3})
@@ -133,7 +131,7 @@ def test_a_deleted_job_fails_the_task_with_a_clear_error(server: Server, tmp_pat
 
     # The job dies mid-call (Pub retries a connection broken before an answer), and by the
     # retry it has been deleted.
-    os.kill(sleeper_pid(server), signal.SIGKILL)
+    os.kill(replica_pid(server, "sleeper"), signal.SIGKILL)
     assert server.api("DELETE", "/job/sleeper/0.0.1").json() is None
 
     answer = poll(server, task_id)
@@ -141,14 +139,3 @@ def test_a_deleted_job_fails_the_task_with_a_clear_error(server: Server, tmp_pat
     error = answer.json()["error"]
     assert error.startswith("Asynchronous call failed: job sleeper 0.0.1 cannot be called any more")
     assert "Job was not found" in error
-
-
-def sleeper_pid(server: Server) -> int:
-    job = server.api("GET", "/job/sleeper/latest").json()
-    port = int(job["internal_name"].rsplit(":", 1)[1])
-    for record in (server.home / "targets" / "local" / "replicas").glob("*.json"):
-        data = json.loads(record.read_text())
-        if data["port"] == port:
-            pid: int = data["pid"]
-            return pid
-    raise AssertionError(f"no pid file for port {port}")

@@ -8,34 +8,21 @@ manifest's ``public_endpoints`` are callable without a token only while approved
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from racetrack_core.manifest import load_manifest
-from racetrack_core.source import pack_build_context
-from tests.e2e.test_up import UNAUTHENTICATED, Server, deploy_primer, primer_manifest
+from racetrack_core.testserver import RacetrackServer
+from tests.e2e.test_up import UNAUTHENTICATED, deploy_primer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 CHAIN_DIR = Path(__file__).resolve().parents[2] / "sample" / "python-chain"
-PRIMER_DIR = Path(__file__).resolve().parents[2] / "sample" / "python-primer"
 NUMBERS = {"numbers": [2, 9, 7907, 7906]}
 #: Pub keeps permission answers for 1 s in these tests (RACETRACK_PUB_AUTH_CACHE_TTL).
 SETTLE = 15.0
-
-
-@pytest.fixture
-def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
-    running = Server(home=tmp_path / "home", database_url=database_url)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def eventually(call: Callable[[], httpx.Response], expected: int) -> httpx.Response:
@@ -48,14 +35,10 @@ def eventually(call: Callable[[], httpx.Response], expected: int) -> httpx.Respo
     return answer
 
 
-def test_python_chain_calls_primer_only_once_granted(server: Server) -> None:
+def test_python_chain_calls_primer_only_once_granted(server: RacetrackServer) -> None:
     server.login()
     assert deploy_primer(server)["status"] == "done"
-    chain: dict[str, Any] = {
-        "manifest": load_manifest(CHAIN_DIR / "job.yaml").data,
-        "build_context": pack_build_context(CHAIN_DIR),
-    }
-    record = server.deploy(chain)
+    record = server.deploy_folder(CHAIN_DIR)
     assert record["status"] == "done", record
 
     refused = server.call("python-chain", "latest", NUMBERS)
@@ -84,10 +67,9 @@ def test_python_chain_calls_primer_only_once_granted(server: Server) -> None:
     assert answer.json() == {"primes": [2, 7907], "others": [9, 7906]}
 
 
-def test_a_public_endpoint_is_open_only_while_approved(server: Server) -> None:
+def test_a_public_endpoint_is_open_only_while_approved(server: RacetrackServer) -> None:
     server.login()
-    manifest = primer_manifest(public_endpoints=["/api/v1/perform"])
-    record = server.deploy({"manifest": manifest, "build_context": pack_build_context(PRIMER_DIR)})
+    record = deploy_primer(server, manifest={"public_endpoints": ["/api/v1/perform"]})
     assert record["status"] == "done", record
 
     def anonymous() -> httpx.Response:

@@ -15,14 +15,12 @@ error.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pty
 import re
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,13 +28,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from ruamel.yaml import YAML
 from uv import find_uv_bin
 
-from racetrack_core.manifest import load_manifest
-from racetrack_core.source import pack_build_context
+from racetrack_core.testserver import QUICK_ENV, RacetrackServer
+from tests.e2e.test_up import broken_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -50,13 +47,6 @@ PRIMER_DIR = ROOT / "sample" / "python-primer"
 #: The client's exit code for any error (``os.EX_SOFTWARE``).
 CLIENT_ERROR = 70
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- the client, in a virtual environment of its own -----------------------------------------
@@ -111,90 +101,11 @@ def client_bin(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 # --- the server ------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    """``racetrack up`` (our server) as a child process on free ports."""
-
-    process: subprocess.Popen[bytes]
-    lifecycle_port: int
-    pub_port: int
-    output: Path
-
-    @property
-    def remote(self) -> str:
-        """What a user types: a host and port, to which the client appends ``/lifecycle``."""
-        return f"http://127.0.0.1:{self.lifecycle_port}"
-
-    @property
-    def lifecycle(self) -> str:
-        return f"{self.remote}/lifecycle"
-
-    @property
-    def pub(self) -> str:
-        return f"http://127.0.0.1:{self.pub_port}/pub"
-
-    def log(self) -> str:
-        return self.output.read_text(errors="replace")
-
-    def token(self) -> str:
-        answer = httpx.post(
-            f"{self.lifecycle}/api/v1/users/login",
-            json={"username": "admin", "password": ADMIN_PASSWORD},
-            timeout=30,
-        )
-        assert answer.status_code == 200, answer.text
-        token: str = answer.json()["token"]
-        return token
-
-    def api(self, method: str, path: str, token: str, json: object = None) -> httpx.Response:
-        return httpx.request(
-            method,
-            f"{self.lifecycle}/api/v1{path}",
-            headers={"X-Racetrack-Auth": token},
-            json=json,
-            timeout=60,
-        )
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("racetrack-up")
-    ports = [free_port() for _ in range(3)]
-    output = base / "up.log"
-    env = {
-        **os.environ,
-        "RACETRACK_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "RACETRACK_JOB_WATCH_INTERVAL": "0.5",
-    }
-    with output.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "racetrack_cli", "up", "--home", str(base / "home")),
-                *("--lifecycle-port", str(ports[0]), "--pub-port", str(ports[1])),
-                *("--dashboard-port", str(ports[2])),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    running = Server(process, ports[0], ports[1], output)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"racetrack up did not start:\n{running.log()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{running.lifecycle}/api/v1/info", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RacetrackServer]:
+    home = tmp_path_factory.mktemp("racetrack-up") / "home"
+    with RacetrackServer(home, admin_password=ADMIN_PASSWORD, env=QUICK_ENV) as running:
         yield running
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture
@@ -207,24 +118,11 @@ def primer_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def primer(server: Server) -> None:
+def primer(server: RacetrackServer) -> None:
     """``primer`` 0.0.1 deployed (through the API, so that a failure here is an error)."""
-    body = {
-        "manifest": load_manifest(PRIMER_DIR / "job.yaml").data,
-        "build_context": pack_build_context(PRIMER_DIR),
-        "force": True,
-    }
-    token = server.token()
-    answer = server.api("POST", "/deploy", token, json=body)
-    assert answer.status_code == 200, answer.text
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        record = server.api("GET", f"/deploy/{answer.json()['id']}", token).json()
-        if record["status"] != "in_progress":
-            assert record["status"] == "done", f"{record}\n{server.log()}"
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"primer was not deployed in time:\n{server.log()}")
+    server.login()
+    record = server.deploy_folder(PRIMER_DIR, force=True)
+    assert record["status"] == "done", f"{record}\n{server.log()}"
 
 
 # --- driving the client -----------------------------------------------------------------------
@@ -326,10 +224,11 @@ def in_terminal(
 
 
 def test_the_seed_workflow_as_a_shell_session(
-    server: Server, client_bin: Path, primer_dir: Path, tmp_path: Path
+    server: RacetrackServer, client_bin: Path, primer_dir: Path, tmp_path: Path
 ) -> None:
     """``set remote``, ``login --username``, ``deploy``, ``list``, ``logs``, ``call``."""
-    server.api("DELETE", "/job/primer/0.0.1", server.token())  # left by another test, if any
+    server.login()
+    server.api("DELETE", "/job/primer/0.0.1")  # left by another test, if any
     sh = Shell(client_bin, tmp_path / "home")
 
     step = sh("racetrack version")
@@ -346,12 +245,12 @@ def test_the_seed_workflow_as_a_shell_session(
     assert isinstance(auths, dict)
     assert list(auths) == [server.lifecycle]  # keyed by the resolved URL
     token = auths[server.lifecycle]
-    assert server.api("GET", "/users/validate_user_auth", token).json()["username"] == "admin"
+    assert server.api("GET", "/users/validate_user_auth", token=token).json()["username"] == "admin"
     assert (sh.home / ".racetrack" / "config.yaml").stat().st_mode & 0o777 == 0o600
 
     step = sh("racetrack deploy", cwd=primer_dir)
     assert step.returncode == 0, f"{step.stdout}{step.stderr}\n{server.log()}"
-    [job] = server.api("GET", "/job", token).json()
+    [job] = server.api("GET", "/job", token=token).json()
     assert (job["name"], job["version"], job["status"]) == ("primer", "0.0.1", "running")
     assert job["deployed_by"] == "admin"
 
@@ -392,14 +291,14 @@ def test_the_seed_workflow_as_a_shell_session(
 
     step = sh("racetrack delete primer --version 0.0.1")
     assert step.returncode == 0, step.stdout + step.stderr
-    assert server.api("GET", "/job", token).json() == []
+    assert server.api("GET", "/job", token=token).json() == []
     step = sh("racetrack logs primer")
     assert step.returncode == CLIENT_ERROR
     assert "Not Found: no job named primer" in step.stdout
 
 
 def test_login_with_a_token_and_the_account_errors(
-    server: Server, client_bin: Path, tmp_path: Path
+    server: RacetrackServer, client_bin: Path, tmp_path: Path
 ) -> None:
     sh = Shell(client_bin, tmp_path / "home")
     assert sh(f"racetrack set remote {server.remote}").returncode == 0
@@ -416,7 +315,7 @@ def test_login_with_a_token_and_the_account_errors(
     assert step.returncode == CLIENT_ERROR
     assert "Invalid Auth Token" in step.stdout
 
-    token = server.token()
+    token = server.login()
     step = sh(f"racetrack login {token}")
     assert step.returncode == 0, step.stdout + step.stderr
     assert sh.config["user_auths"] == {server.lifecycle: token}
@@ -431,7 +330,7 @@ def test_login_with_a_token_and_the_account_errors(
 
 
 def test_a_terminal_session(
-    server: Server, client_bin: Path, primer_dir: Path, tmp_path: Path
+    server: RacetrackServer, client_bin: Path, primer_dir: Path, tmp_path: Path
 ) -> None:
     """``login --username`` at a hidden prompt, and ``deploy``'s progress on a terminal."""
     env = client_env(client_bin, tmp_path / "home")
@@ -466,18 +365,7 @@ def test_a_terminal_session(
     assert f"List of all jobs (1) deployed at {server.lifecycle}:" in shown
     assert ["primer", "0.0.1", "RUNNING"] in [line.split() for line in shown.splitlines()]
 
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "job.yaml").write_text(
-        (PRIMER_DIR / "job.yaml").read_text().replace("name: primer", "name: broken")
-    )
-    (broken / "entrypoint.py").write_text(
-        "class JobEntrypoint:\n"
-        "    def __init__(self) -> None:\n"
-        "        raise RuntimeError('this job cannot start')\n"
-        "\n"
-        "    def perform(self) -> None: ...\n"
-    )
+    broken = broken_job(tmp_path / "broken", "broken")
     code, shown = in_terminal([racetrack, "deploy"], env, broken)
     assert code == CLIENT_ERROR, shown
     assert "deployment error: " in shown
@@ -499,10 +387,12 @@ def test_a_terminal_session(
         "text/plain at /api/v1/job/{name}/{version}/logs/stream."
     ),
 )
-def test_logs_follow(server: Server, client_bin: Path, primer: None, tmp_path: Path) -> None:
+def test_logs_follow(
+    server: RacetrackServer, client_bin: Path, primer: None, tmp_path: Path
+) -> None:
     sh = Shell(client_bin, tmp_path / "home")
     assert sh(f"racetrack set remote {server.remote}").returncode == 0
-    assert sh(f"racetrack login {server.token()}").returncode == 0
+    assert sh(f"racetrack login {server.login()}").returncode == 0
     with subprocess.Popen(
         [str(client_bin / "racetrack"), "logs", "primer", "--follow", "--tail", "5"],
         env=client_env(client_bin, sh.home),

@@ -8,13 +8,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,149 +18,9 @@ import pytest
 
 from racetrack_core.gitserver import GitServer
 from racetrack_core.manifest import load_manifest
-from racetrack_core.source import pack_build_context
+from racetrack_core.testserver import RacetrackServer
 
-ADMIN_PASSWORD = "an admin password for the end-to-end tests"
 PRIMER_DIR = Path(__file__).resolve().parents[2] / "sample" / "python-primer"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    """``racetrack up`` as a child process; ``start``/``stop`` may be called again."""
-
-    home: Path
-    database_url: str
-    ports: dict[str, int] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = None
-    output: Path | None = None
-    token: str = ""
-
-    @property
-    def lifecycle(self) -> str:
-        return f"http://127.0.0.1:{self.ports['lifecycle']}/lifecycle"
-
-    @property
-    def pub(self) -> str:
-        return f"http://127.0.0.1:{self.ports['pub']}/pub"
-
-    def start(self) -> None:
-        if not self.ports:
-            self.ports = {name: free_port() for name in ("lifecycle", "pub", "dashboard")}
-        self.output = self.home.parent / f"up-{time.time_ns()}.log"
-        env = {
-            **os.environ,
-            "RACETRACK_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "RACETRACK_JOB_WATCH_INTERVAL": "0.5",
-            "RACETRACK_PUB_AUTH_CACHE_TTL": "1",
-        }
-        with self.output.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "racetrack_cli",
-                    "up",
-                    "--home",
-                    str(self.home),
-                    "--db",
-                    self.database_url,
-                    "--lifecycle-port",
-                    str(self.ports["lifecycle"]),
-                    "--pub-port",
-                    str(self.ports["pub"]),
-                    "--dashboard-port",
-                    str(self.ports["dashboard"]),
-                    "--verbose",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"racetrack up exited:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.pub}/live", timeout=1).status_code == 200 and (
-                    httpx.get(f"{self.lifecycle}/api/v1/info", timeout=1).status_code == 200
-                ):
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"racetrack up did not answer in time:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError(f"racetrack up did not stop on Ctrl-C:\n{self.log()}") from None
-
-    def log(self) -> str:
-        return self.output.read_text(errors="replace") if self.output else ""
-
-    def login(self) -> str:
-        answer = httpx.post(
-            f"{self.lifecycle}/api/v1/users/login",
-            json={"username": "admin", "password": ADMIN_PASSWORD},
-        )
-        assert answer.status_code == 200, answer.text
-        self.token = answer.json()["token"]
-        return self.token
-
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"X-Racetrack-Auth": self.token, **kwargs.pop("headers", {})}
-        return httpx.request(
-            method, f"{self.lifecycle}/api/v1{path}", headers=headers, timeout=30, **kwargs
-        )
-
-    def deploy(self, body: dict[str, Any], timeout: float = 180) -> dict[str, Any]:
-        """Deploy and wait; return the finished deployment record."""
-        answer = self.api("POST", "/deploy", json=body)
-        assert answer.status_code == 200, answer.text
-        deployment_id = answer.json()["id"]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            record: dict[str, Any] = self.api("GET", f"/deploy/{deployment_id}").json()
-            if record["status"] != "in_progress":
-                return record
-            time.sleep(0.2)
-        raise AssertionError(f"deployment {deployment_id} did not finish:\n{self.log()}")
-
-    def call(self, name: str, version: str, payload: Any, token: str | None = "") -> httpx.Response:
-        headers = {}
-        token = self.token if token == "" else token
-        if token:
-            headers["X-Racetrack-Auth"] = token
-        return httpx.post(
-            f"{self.pub}/job/{name}/{version}/api/v1/perform",
-            json=payload,
-            headers=headers,
-            timeout=30,
-        )
-
-
-@pytest.fixture
-def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
-    running = Server(home=tmp_path / "home", database_url=database_url)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -176,13 +31,28 @@ def primer_manifest(**changes: Any) -> dict[str, Any]:
     return {**load_manifest(PRIMER_DIR / "job.yaml").data, **changes}
 
 
-def deploy_primer(server: Server, **body: Any) -> dict[str, Any]:
-    return server.deploy(
-        {"manifest": primer_manifest(), "build_context": pack_build_context(PRIMER_DIR), **body}
+def deploy_primer(server: RacetrackServer, **body: Any) -> dict[str, Any]:
+    return server.deploy_folder(PRIMER_DIR, **body)
+
+
+def broken_job(folder: Path, name: str = "primer") -> Path:
+    """A job folder named ``name`` (primer's manifest) whose entrypoint fails as it starts,
+    with ``this job cannot start``."""
+    folder.mkdir()
+    (folder / "job.yaml").write_text(
+        (PRIMER_DIR / "job.yaml").read_text().replace("name: primer", f"name: {name}")
     )
+    (folder / "entrypoint.py").write_text(
+        "class JobEntrypoint:\n"
+        "    def __init__(self) -> None:\n"
+        "        raise RuntimeError('this job cannot start')\n"
+        "\n"
+        "    def perform(self) -> None: ...\n"
+    )
+    return folder
 
 
-def test_deploy_from_an_uploaded_context_and_call_through_pub(server: Server) -> None:
+def test_deploy_from_an_uploaded_context_and_call_through_pub(server: RacetrackServer) -> None:
     server.login()
     record = deploy_primer(server)
     assert record["status"] == "done", record
@@ -237,7 +107,7 @@ def test_deploy_from_an_uploaded_context_and_call_through_pub(server: Server) ->
     assert gone.json()["error"].startswith("Job was not found")
 
 
-def test_deploy_from_a_private_git_repository(server: Server, tmp_path: Path) -> None:
+def test_deploy_from_a_private_git_repository(server: RacetrackServer, tmp_path: Path) -> None:
     server.login()
     files = {
         f"sample/python-primer/{path.name}": path.read_text()
@@ -274,7 +144,7 @@ def test_deploy_from_a_private_git_repository(server: Server, tmp_path: Path) ->
     assert "runtime-secret-value" not in seen
 
 
-def test_calls_keep_succeeding_during_a_redeploy(server: Server) -> None:
+def test_calls_keep_succeeding_during_a_redeploy(server: RacetrackServer) -> None:
     server.login()
     assert deploy_primer(server)["status"] == "done"
     results: list[int] = []
@@ -305,7 +175,9 @@ def test_calls_keep_succeeding_during_a_redeploy(server: Server) -> None:
     assert set(results) == {200}, f"{len([r for r in results if r != 200])} calls failed"
 
 
-def test_a_killed_job_and_a_restarted_server_both_leave_the_job_callable(server: Server) -> None:
+def test_a_killed_job_and_a_restarted_server_both_leave_the_job_callable(
+    server: RacetrackServer,
+) -> None:
     server.login()
     assert deploy_primer(server)["status"] == "done"
 
@@ -333,17 +205,11 @@ def test_a_killed_job_and_a_restarted_server_both_leave_the_job_callable(server:
 
 
 def test_a_failed_redeploy_keeps_the_previous_version_serving(
-    server: Server, tmp_path: Path
+    server: RacetrackServer, tmp_path: Path
 ) -> None:
     server.login()
     assert deploy_primer(server)["status"] == "done"
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "entrypoint.py").write_text("raise RuntimeError('this job cannot start')\n")
-    (broken / "job.yaml").write_text((PRIMER_DIR / "job.yaml").read_text())
-    record = server.deploy(
-        {"manifest": primer_manifest(), "build_context": pack_build_context(broken), "force": True}
-    )
+    record = server.deploy_folder(broken_job(tmp_path / "broken"), force=True)
     assert record["status"] == "failed"
     assert "this job cannot start" in server.api(
         "GET", f"/deploy/{record['id']}/build-logs"
@@ -351,8 +217,9 @@ def test_a_failed_redeploy_keeps_the_previous_version_serving(
     assert server.call("primer", "latest", {"number": 7907}).json() is True
 
 
-def replica_pid(server: Server) -> int:
-    job = server.api("GET", "/job/primer/latest").json()
+def replica_pid(server: RacetrackServer, name: str = "primer") -> int:
+    """The process id of the latest version of job ``name``, from the local target's files."""
+    job = server.api("GET", f"/job/{name}/latest").json()
     port = int(job["internal_name"].rsplit(":", 1)[1])
     for record in (server.home / "targets" / "local" / "replicas").glob("*.json"):
         data = json.loads(record.read_text())
