@@ -113,6 +113,20 @@ def read_call(scope: Scope, tracing_header: bytes, dropped: frozenset[bytes]) ->
     )
 
 
+def job_request_headers(
+    call: IncomingCall, caller: str, proto: str, tracing_header: str
+) -> list[tuple[str, str]]:
+    """The headers a job gets: the caller's that go on, then Pub's (``proto``: http or https)."""
+    headers = call.forwarded
+    headers.append(("x-forwarded-for", call.forwarded_for))
+    if call.forwarded_host:
+        headers.append(("x-forwarded-host", call.forwarded_host))
+    headers.append(("x-forwarded-proto", proto))
+    headers.append((tracing_header, call.tracing_id))
+    headers.append(("x-caller-name", caller))
+    return headers
+
+
 def _strip_token_cookie(header: str) -> tuple[str, str | None]:
     """The Cookie header without the token cookie, and that cookie's value if present."""
     if TOKEN_COOKIE not in header:

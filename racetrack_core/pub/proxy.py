@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import AsyncIterator
 
@@ -21,17 +20,31 @@ from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.headers import (
     IncomingCall,
     dropped_request_headers,
+    job_request_headers,
     read_call,
     response_headers,
 )
+from racetrack_core.pub.jobcalls import (
+    NOT_A_JOB_PATH,
+    JobPath,
+    Refusal,
+    ask_again,
+    authorise,
+    describe_failure,
+    parse_job_path,
+)
 from racetrack_core.pub.metrics import Metrics
-from racetrack_core.pub.permissions import Denial, Grant, LifecycleUnavailable, Permissions
+from racetrack_core.pub.permissions import Grant, Permissions
 from racetrack_core.pub.responses import Message, Receive, Scope, Send, send_json
 
 logger = logging.getLogger("racetrack.pub")
 
-#: Job names and versions as Lifecycle accepts them (``latest``, ``1.x`` and ``1.2.3-rc.1+b7``).
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+#: A server without a WebSocket library (or a handshake without ``Connection: Upgrade``)
+#: hands Pub a WebSocket handshake as a plain HTTP request.
+_NOT_A_HANDSHAKE = (
+    "WebSocket handshake not taken: Pub's server has no WebSocket library, or the request "
+    "lacks 'Connection: Upgrade'; serve Pub with uvicorn[standard] or call the job over HTTP"
+)
 
 
 class ClientGone(Exception):
@@ -62,46 +75,20 @@ class JobProxy:
         """Answer a call; ``path`` is the request path after ``/job/``, still percent-encoded."""
         call = read_call(scope, self._tracing_key, self._dropped)
         tracing = [(self._tracing_key, call.tracing_id.encode("latin-1"))]
-        parts = path.split("/", 2)
-        if len(parts) < 2 or not _NAME.fullmatch(parts[0]) or not _NAME.fullmatch(parts[1]):
-            message = "Job was not found: a call's path is /pub/job/{name}/{version}/{path}"
-            await send_json(send, 404, {"error": message}, tracing)
+        target = parse_job_path(path)
+        if target is None:
+            await send_json(send, 404, {"error": NOT_A_JOB_PATH}, tracing)
             return
-        name, version = parts[0], parts[1]
-        tail = "/" + parts[2] if len(parts) == 3 else ""
         if call.wants_websocket:
-            message = "WebSocket calls are not supported by Pub yet; call the job over HTTP"
-            await send_json(send, 501, {"error": message}, tracing)
+            await send_json(send, 501, {"error": _NOT_A_HANDSHAKE}, tracing)
             return
-        job_path = tail[1:]
-        verdict = await self._authorise(send, name, version, job_path, call, tracing)
-        if verdict is None:
-            return
-        await self._forward(scope, receive, send, verdict, name, version, tail, call, tracing)
-
-    async def _authorise(
-        self,
-        send: Send,
-        name: str,
-        version: str,
-        job_path: str,
-        call: IncomingCall,
-        tracing: list[tuple[bytes, bytes]],
-    ) -> Grant | None:
-        try:
-            verdict = await self._permissions.check(
-                name, version, job_path, call.token, call.tracing_id
-            )
-        except LifecycleUnavailable as error:
-            message = f"Pub cannot check permissions: {error}"
-            await send_json(send, 503, {"error": message}, tracing)
-            return None
-        if isinstance(verdict, Denial):
-            job = (name, version) if verdict.job_known else ("-", "-")
-            self._metrics.record_auth_failure(*job, verdict.status)
+        verdict = await authorise(
+            self._permissions, self._metrics, target, call.token, call.tracing_id
+        )
+        if isinstance(verdict, Refusal):
             await send_json(send, verdict.status, {"error": verdict.message}, tracing)
-            return None
-        return verdict
+            return
+        await self._forward(scope, receive, send, verdict, target, call, tracing)
 
     async def _forward(
         self,
@@ -109,22 +96,15 @@ class JobProxy:
         receive: Receive,
         send: Send,
         grant: Grant,
-        name: str,
-        version: str,
-        tail: str,
+        target: JobPath,
         call: IncomingCall,
         tracing: list[tuple[bytes, bytes]],
     ) -> None:
         started = time.perf_counter()
-        headers = call.forwarded
-        headers.append(("x-forwarded-for", call.forwarded_for))
-        if call.forwarded_host:
-            headers.append(("x-forwarded-host", call.forwarded_host))
-        headers.append(("x-forwarded-proto", scope.get("scheme", "http")))
-        headers.append((self._tracing_header, call.tracing_id))
-        headers.append(("x-caller-name", grant.caller))
+        proto = scope.get("scheme", "http")
+        headers = job_request_headers(call, grant.caller, proto, self._tracing_header)
         query = scope.get("query_string", b"")
-        suffix = tail + ("?" + query.decode("latin-1") if query else "")
+        suffix = target.tail + ("?" + query.decode("latin-1") if query else "")
         method = scope["method"]
         first = await receive()
         if first["type"] == "http.disconnect":
@@ -147,7 +127,9 @@ class JobProxy:
             except aiohttp.ClientConnectorError as error:
                 if not retried:
                     retried = True
-                    grant = await self._ask_again(name, version, tail[1:], call, grant)
+                    grant = await ask_again(
+                        self._permissions, target, call.token, call.tracing_id, grant
+                    )
                     continue
                 failure: BaseException = error
             except _Relayed:
@@ -156,37 +138,11 @@ class JobProxy:
                 return  # nobody is left to answer
             except (TimeoutError, aiohttp.ClientError, OSError) as error:
                 failure = error
-            status, kind, what = self._classify(failure)
+            status, kind, what = describe_failure(
+                failure, self._connect_timeout, self._upstream_timeout
+            )
             await self._fail(send, grant, status, kind, tracing, what, failure)
             return
-
-    def _classify(self, error: BaseException) -> tuple[int, str, str]:
-        """Status, metric kind and description of a call the job did not answer."""
-        if isinstance(error, aiohttp.ClientConnectorError):
-            return (
-                502,
-                "connection_refused",
-                "is not reachable (connection refused); it may be down",
-            )
-        if isinstance(error, aiohttp.ConnectionTimeoutError):
-            waited = f"{self._connect_timeout:g} s"
-            return 502, "connection_refused", f"is not reachable (no connection within {waited})"
-        if isinstance(error, TimeoutError):
-            return 504, "timeout", f"did not answer within {self._upstream_timeout:g} s"
-        return 502, "connection_broken", "broke the connection before answering; it may have died"
-
-    async def _ask_again(
-        self, name: str, version: str, job_path: str, call: IncomingCall, grant: Grant
-    ) -> Grant:
-        """Where the job is now, after its address refused a connection."""
-        self._permissions.forget(name, version, job_path, call.token)
-        try:
-            verdict = await self._permissions.check(
-                name, version, job_path, call.token, call.tracing_id
-            )
-        except LifecycleUnavailable:
-            return grant
-        return verdict if isinstance(verdict, Grant) else grant
 
     async def _relay(
         self,

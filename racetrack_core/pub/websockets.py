@@ -7,13 +7,11 @@ the URL. A refused handshake gets Pub's usual JSON error as an HTTP answer when 
 offers ASGI's ``websocket.http.response`` extension (uvicorn does), and otherwise a close with
 code 1008 (1013 while Lifecycle is unreachable) and the same message as its reason.
 
-An allowed handshake is repeated to the job at its resolved version through Pub's pooled
-aiohttp session, with the caller's subprotocols and the headers an HTTP call would get (never
-the token). The caller is accepted with the subprotocol the job chose, then text and binary
-messages are relayed both ways until one side closes; its close code and reason go to the
-other side. A job that cannot be reached is reported by accepting the caller and closing at
-once with 1011 and a reason that names the job, since a close before the handshake carries no
-reason at all.
+An allowed handshake is repeated to the job (at its resolved version, through Pub's aiohttp
+session, with the caller's subprotocols and an HTTP call's headers, never the token). The
+caller is accepted with the job's subprotocol, then messages are relayed both ways until one
+side closes; its close code and reason go to the other. A job that cannot be reached is
+reported by accepting the caller and closing at once with 1011 and a reason naming the job.
 """
 
 from __future__ import annotations
@@ -29,23 +27,30 @@ import aiohttp
 from yarl import URL
 
 from racetrack_core.pub.config import PubConfig
-from racetrack_core.pub.headers import IncomingCall, dropped_request_headers, read_call
+from racetrack_core.pub.headers import (
+    IncomingCall,
+    dropped_request_headers,
+    job_request_headers,
+    read_call,
+)
+from racetrack_core.pub.jobcalls import (
+    NOT_A_JOB_PATH,
+    JobPath,
+    Refusal,
+    ask_again,
+    authorise,
+    describe_failure,
+    parse_job_path,
+)
 from racetrack_core.pub.metrics import Metrics
-from racetrack_core.pub.permissions import Denial, Grant, LifecycleUnavailable, Permissions
-from racetrack_core.pub.proxy import _NAME as JOB_NAME
+from racetrack_core.pub.permissions import Grant, Permissions
 from racetrack_core.pub.responses import JSON_TYPE, Receive, Scope, Send
 
 logger = logging.getLogger("racetrack.pub")
 
 #: Handshake headers that aiohttp writes itself for the job's side of the call.
 _HANDSHAKE_HEADERS = frozenset(
-    {
-        b"sec-websocket-key",
-        b"sec-websocket-version",
-        b"sec-websocket-extensions",
-        b"sec-websocket-protocol",
-        b"sec-websocket-accept",
-    }
+    b"sec-websocket-" + name for name in (b"key", b"version", b"extensions", b"protocol", b"accept")
 )
 #: Close codes that say how a connection ended but may not be sent in a close frame.
 _UNSENDABLE = {1005: 1000, 1006: 1011, 1015: 1011}
@@ -93,26 +98,17 @@ class WebSocketProxy:
             return  # the caller left before its handshake was answered
         call = read_call(scope, self._tracing_key, self._dropped)
         tracing = [(self._tracing_key, call.tracing_id.encode("latin-1"))]
-        parts = path.split("/", 2)
-        if len(parts) < 2 or not JOB_NAME.fullmatch(parts[0]) or not JOB_NAME.fullmatch(parts[1]):
-            message = "Job was not found: a call's path is /pub/job/{name}/{version}/{path}"
-            await _refuse(scope, send, 404, message, tracing)
+        target = parse_job_path(path)
+        if target is None:
+            await _refuse(scope, send, 404, NOT_A_JOB_PATH, tracing)
             return
-        name, version = parts[0], parts[1]
-        tail = "/" + parts[2] if len(parts) == 3 else ""
-        try:
-            verdict = await self._permissions.check(
-                name, version, tail[1:], call.token, call.tracing_id
-            )
-        except LifecycleUnavailable as error:
-            await _refuse(scope, send, 503, f"Pub cannot check permissions: {error}", tracing)
-            return
-        if isinstance(verdict, Denial):
-            job = (name, version) if verdict.job_known else ("-", "-")
-            self._metrics.record_auth_failure(*job, verdict.status)
+        verdict = await authorise(
+            self._permissions, self._metrics, target, call.token, call.tracing_id
+        )
+        if isinstance(verdict, Refusal):
             await _refuse(scope, send, verdict.status, verdict.message, tracing)
             return
-        await self._connect(scope, receive, send, verdict, name, version, tail, call, tracing)
+        await self._connect(scope, receive, send, verdict, target, call, tracing)
 
     async def _connect(
         self,
@@ -120,22 +116,15 @@ class WebSocketProxy:
         receive: Receive,
         send: Send,
         grant: Grant,
-        name: str,
-        version: str,
-        tail: str,
+        target: JobPath,
         call: IncomingCall,
         tracing: list[tuple[bytes, bytes]],
     ) -> None:
         started = time.perf_counter()
-        headers = call.forwarded
-        headers.append(("x-forwarded-for", call.forwarded_for))
-        if call.forwarded_host:
-            headers.append(("x-forwarded-host", call.forwarded_host))
-        headers.append(("x-forwarded-proto", "https" if scope.get("scheme") == "wss" else "http"))
-        headers.append((self._tracing_header, call.tracing_id))
-        headers.append(("x-caller-name", grant.caller))
+        proto = "https" if scope.get("scheme") == "wss" else "http"
+        headers = job_request_headers(call, grant.caller, proto, self._tracing_header)
         query = scope.get("query_string", b"")
-        suffix = tail + ("?" + query.decode("latin-1") if query else "")
+        suffix = target.tail + ("?" + query.decode("latin-1") if query else "")
         retried = False
         while True:
             url = URL(
@@ -152,7 +141,9 @@ class WebSocketProxy:
             except aiohttp.ClientConnectorError as error:
                 if not retried:
                     retried = True
-                    grant = await self._ask_again(name, version, tail[1:], call, grant)
+                    grant = await ask_again(
+                        self._permissions, target, call.token, call.tracing_id, grant
+                    )
                     continue
                 failure: BaseException = error
             except aiohttp.WSServerHandshakeError as error:
@@ -167,7 +158,7 @@ class WebSocketProxy:
                 failure = error
             else:
                 break
-            kind, what = self._classify(failure)
+            _, kind, what = describe_failure(failure, self._connect_timeout, self._upstream_timeout)
             await self._fail(send, grant, what, tracing, failure, kind)
             return
         self._metrics.record_call(
@@ -189,32 +180,6 @@ class WebSocketProxy:
                     grant.job_version,
                     closed.reason or job.exception(),
                 )
-
-    def _classify(self, error: BaseException) -> tuple[str, str]:
-        """Metric kind and description of a handshake the job did not answer."""
-        if isinstance(error, aiohttp.ClientConnectorError):
-            return "connection_refused", "is not reachable (connection refused); it may be down"
-        if isinstance(error, aiohttp.ConnectionTimeoutError):
-            return (
-                "connection_refused",
-                f"is not reachable (no connection within {self._connect_timeout:g} s)",
-            )
-        if isinstance(error, TimeoutError):
-            return "timeout", f"did not answer within {self._upstream_timeout:g} s"
-        return "connection_broken", "broke the connection before answering; it may have died"
-
-    async def _ask_again(
-        self, name: str, version: str, job_path: str, call: IncomingCall, grant: Grant
-    ) -> Grant:
-        """Where the job is now, after its address refused a connection."""
-        self._permissions.forget(name, version, job_path, call.token)
-        try:
-            verdict = await self._permissions.check(
-                name, version, job_path, call.token, call.tracing_id
-            )
-        except LifecycleUnavailable:
-            return grant
-        return verdict if isinstance(verdict, Grant) else grant
 
     async def _fail(
         self,

@@ -1,7 +1,9 @@
 """The fast server passes Pub's own behavioural tests: those of ``test_proxy`` and ``test_app``.
 
 The ``start_pub`` fixture below replaces conftest's, so that every imported test drives
-:class:`FastPub` instead of the ASGI app, against the same job and Lifecycle stand-in.
+:class:`FastPub` instead of the ASGI app, against the same job and Lifecycle stand-in. Alone,
+without the ASGI app behind it, the fast server takes no WebSocket handshake: that one test is
+replaced at the end.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from racetrack_core.pub import PubConfig
 from racetrack_core.pub.fastserver import FastPub
 from tests.pub import test_app, test_proxy
-from tests.pub.servers import LifecycleStandIn
+from tests.pub.servers import LifecycleStandIn, admin
 
 pytestmark = pytest.mark.slow
 
@@ -72,3 +75,20 @@ def start_pub(lifecycle: LifecycleStandIn) -> Iterator[Callable[..., str]]:
     yield start
     for server in servers:
         server.stop()
+
+
+def test_an_upgrade_without_a_valid_handshake_is_refused_not_proxied(
+    start_pub: Callable[..., str], lifecycle: LifecycleStandIn
+) -> None:
+    """Replaces ``test_proxy``'s: with no ASGI app behind it, no handshake can be taken."""
+    pub = start_pub()
+    response = httpx.get(
+        f"{pub}/pub/job/adder/latest/ws",
+        headers=admin(Connection="Upgrade", Upgrade="websocket"),
+        timeout=10,
+    )
+
+    assert response.status_code == 501
+    assert "racetrack serve pub" in response.json()["error"]
+    assert response.headers["connection"] == "close"
+    assert lifecycle.calls == 0

@@ -26,12 +26,14 @@ import uvicorn
 
 from racetrack_core.pub.fastserver.pool import ConnectTimeout
 from racetrack_core.pub.fastserver.relay import REFRAMED, Relay
+from racetrack_core.pub.fastserver.request import Request
 from racetrack_core.pub.headers import HOP_BY_HOP
 from racetrack_core.pub.responses import Receive, Scope, Send
 from racetrack_core.pub.serving import PubHttpProtocol
 
 if TYPE_CHECKING:
     from racetrack_core.pub.app import PubApp
+    from racetrack_core.pub.fastserver.connection import CallerConnection
 
 logger = logging.getLogger("racetrack.pub")
 
@@ -41,6 +43,8 @@ FRONT_HEADER = b"x-racetrack-pub-front"
 BACKEND_KEEP_ALIVE = 60
 BACKEND_IDLE = 30.0
 _NOT_FORWARDED = HOP_BY_HOP | {FRONT_HEADER} | {name.encode() for name in REFRAMED}
+#: A WebSocket handshake keeps ``Connection: Upgrade`` and ``Upgrade``, and has no body.
+HANDSHAKE_NOT_FORWARDED = _NOT_FORWARDED - {b"connection", b"upgrade"}
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ def behind_front(app: PubApp, backend: Backend) -> Any:
     secret = backend.secret.encode()
 
     async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] in ("http", "websocket"):
             scope = _with_caller(scope, secret)
         await app(scope, receive, send)
 
@@ -117,6 +121,27 @@ def backend_server(app: PubApp, backend: Backend) -> uvicorn.Server:
     return server
 
 
+def request_head(
+    request: Request, conn: CallerConnection, backend: Backend, not_forwarded: frozenset[bytes]
+) -> list[str]:
+    """The request line and headers as the app gets them, with the caller's address.
+
+    The caller's headers go on but ``not_forwarded`` and those its ``Connection`` header lists
+    (other than ``Upgrade``, which a WebSocket handshake needs); the framing is still to come.
+    """
+    target = request.path + ("?" + request.query.decode("latin-1") if request.query else "")
+    lines = [f"{request.method} {target} HTTP/1.1"]
+    listed = _listed_in_connection(request.headers) - {b"upgrade"}
+    lines.extend(
+        f"{name.decode('latin-1')}: {value.decode('latin-1')}"
+        for name, value in request.headers
+        if name not in not_forwarded and name not in listed
+    )
+    peer = conn.peer or ("", 0)
+    lines.append(f"{FRONT_HEADER.decode()}: {backend.secret} {peer[0]} {peer[1]}")
+    return lines
+
+
 class BackendCall(Relay):
     """A request forwarded, as it came, to the ASGI app; its answer relayed back as it comes."""
 
@@ -134,16 +159,7 @@ class BackendCall(Relay):
         if conn.closed or request.finished:
             gateway.backend_pool.release(upstream, keep=True)
             return
-        target = request.path + ("?" + request.query.decode("latin-1") if request.query else "")
-        lines = [f"{request.method} {target} HTTP/1.1"]
-        listed = _listed_in_connection(request.headers)
-        lines.extend(
-            f"{name.decode('latin-1')}: {value.decode('latin-1')}"
-            for name, value in request.headers
-            if name not in _NOT_FORWARDED and name not in listed
-        )
-        peer = conn.peer or ("", 0)
-        lines.append(f"{FRONT_HEADER.decode()}: {backend.secret} {peer[0]} {peer[1]}")
+        lines = request_head(request, conn, backend, _NOT_FORWARDED)
         head, streamed = self.frame(lines)
         self.send(upstream, backend.base_url, head, streamed)
 

@@ -1,13 +1,13 @@
 """One call to a job: authorise it, send it on one pooled connection, relay the answer.
 
-The logic is :mod:`racetrack_core.pub.proxy`'s (same checks, same errors, same retry), over
-the fast server's own I/O (:class:`~racetrack_core.pub.fastserver.relay.Relay`).
+The logic is :mod:`racetrack_core.pub.proxy`'s (the same checks, errors and retry, from
+:mod:`racetrack_core.pub.jobcalls`), over the fast server's own I/O
+(:class:`~racetrack_core.pub.fastserver.relay.Relay`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import TYPE_CHECKING
 
@@ -16,14 +16,20 @@ from racetrack_core.pub.fastserver.pool import ConnectTimeout
 from racetrack_core.pub.fastserver.relay import REFRAMED, Relay
 from racetrack_core.pub.fastserver.request import Request
 from racetrack_core.pub.headers import IncomingCall, read_call
-from racetrack_core.pub.permissions import Denial, Grant, LifecycleUnavailable
+from racetrack_core.pub.jobcalls import (
+    NOT_A_JOB_PATH,
+    JobPath,
+    Refusal,
+    ask_again,
+    authorise,
+    parse_job_path,
+)
+from racetrack_core.pub.permissions import Grant
 
 if TYPE_CHECKING:
     from racetrack_core.pub.fastserver.gateway import FastPub
 
 logger = logging.getLogger("racetrack.pub")
-
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 
 
 async def handle_job_call(
@@ -33,34 +39,19 @@ async def handle_job_call(
     scope = {"headers": request.headers, "client": conn.peer}
     call = read_call(scope, gateway.tracing_key, gateway.dropped)
     tracing = [(gateway.tracing_key, call.tracing_id.encode("latin-1"))]
-    parts = path.split("/", 2)
-    if len(parts) < 2 or not _NAME.fullmatch(parts[0]) or not _NAME.fullmatch(parts[1]):
-        message = "Job was not found: a call's path is /pub/job/{name}/{version}/{path}"
-        gateway.answer_json(conn, request, 404, {"error": message}, tracing)
+    target = parse_job_path(path)
+    if target is None:
+        gateway.answer_json(conn, request, 404, {"error": NOT_A_JOB_PATH}, tracing)
         return
-    name, version = parts[0], parts[1]
-    tail = "/" + parts[2] if len(parts) == 3 else ""
-    if call.wants_websocket:
-        message = "WebSocket calls are not supported by Pub yet; call the job over HTTP"
-        gateway.answer_json(conn, request, 501, {"error": message}, tracing)
-        return
-    try:
-        verdict = await gateway.permissions.check(
-            name, version, tail[1:], call.token, call.tracing_id
-        )
-    except LifecycleUnavailable as error:
-        gateway.answer_json(
-            conn, request, 503, {"error": f"Pub cannot check permissions: {error}"}, tracing
-        )
-        return
-    if isinstance(verdict, Denial):
-        job = (name, version) if verdict.job_known else ("-", "-")
-        gateway.metrics.record_auth_failure(*job, verdict.status)
+    verdict = await authorise(
+        gateway.permissions, gateway.metrics, target, call.token, call.tracing_id
+    )
+    if isinstance(verdict, Refusal):
         gateway.answer_json(conn, request, verdict.status, {"error": verdict.message}, tracing)
         return
     if conn.closed or request.finished:
         return
-    await JobCall(gateway, conn, request, call, tracing).forward(verdict, name, version, tail)
+    await JobCall(gateway, conn, request, call, tracing).forward(verdict, target)
 
 
 class JobCall(Relay):
@@ -81,7 +72,7 @@ class JobCall(Relay):
         self._grant: Grant | None = None
         self._started = 0.0
 
-    async def forward(self, grant: Grant, name: str, version: str, tail: str) -> None:
+    async def forward(self, grant: Grant, target: JobPath) -> None:
         """Send the call to the job at ``grant``'s address (once more, if it refused)."""
         gateway, request = self._gateway, self._request
         self._started = time.perf_counter()
@@ -99,7 +90,11 @@ class JobCall(Relay):
             except OSError as error:
                 if not retried:
                     retried = True
-                    grant = self._grant = await self._ask_again(grant, name, version, tail[1:])
+                    call = self.call
+                    grant = await ask_again(
+                        gateway.permissions, target, call.token, call.tracing_id, grant
+                    )
+                    self._grant = grant
                     continue
                 what = "is not reachable (connection refused); it may be down"
                 self._fail_before(grant, 502, "connection_refused", what, error)
@@ -108,7 +103,7 @@ class JobCall(Relay):
         if self._conn.closed or request.finished:
             gateway.pool.release(upstream, keep=True)
             return
-        head, streamed = self.frame(self._request_lines(grant, netloc, tail))
+        head, streamed = self.frame(self._request_lines(grant, netloc, target.tail))
         self.send(upstream, grant.base_url, head, streamed)
 
     def _request_lines(self, grant: Grant, netloc: str, tail: str) -> list[str]:
@@ -126,16 +121,6 @@ class JobCall(Relay):
         lines.append(f"{gateway.tracing_header}: {call.tracing_id}")
         lines.append(f"x-caller-name: {grant.caller}")
         return lines
-
-    async def _ask_again(self, grant: Grant, name: str, version: str, job_path: str) -> Grant:
-        """Where the job is now, after its address refused a connection."""
-        permissions, call = self._gateway.permissions, self.call
-        permissions.forget(name, version, job_path, call.token)
-        try:
-            verdict = await permissions.check(name, version, job_path, call.token, call.tracing_id)
-        except LifecycleUnavailable:
-            return grant
-        return verdict if isinstance(verdict, Grant) else grant
 
     def _fail_before(
         self, grant: Grant, status: int, kind: str, what: str, error: BaseException | None

@@ -1,12 +1,11 @@
 """The caller's side: an HTTP/1.1 server connection parsed by ``httptools``.
 
-One :class:`CallerConnection` per accepted socket. Requests are parsed as bytes arrive (several
-in one read when the caller pipelines them) and answered strictly in order: the next request
-starts when the previous answer is complete, and reading pauses while one waits. A request's
-body is buffered until the call attaches a :class:`BodySink` (the job's connection), then
-streamed to it; an answer given before the body was read discards the rest of the body, so the
-connection stays usable (unless the caller waits for ``100 Continue``, which then never comes:
-that connection is closed after the answer).
+One per accepted socket. Requests are parsed as bytes arrive (pipelined ones too) and answered
+in order: the next starts when the previous answer is complete; reading pauses while one waits.
+A body is held until the call attaches a :class:`BodySink` (the job's connection), then
+streamed to it; an answer given before the body was read discards the rest (and closes the
+connection if the caller waits for ``100 Continue``). After a WebSocket handshake, every later
+byte is that request's "body", for the tunnel to the ASGI app.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from racetrack_core.pub.fastserver import wire
-from racetrack_core.pub.fastserver.request import BODY_BUFFER, MAX_HEAD, BodySink, Request
+from racetrack_core.pub.fastserver.request import MAX_HEAD, BodySink, Request
 
 if TYPE_CHECKING:
     from racetrack_core.pub.fastserver.gateway import FastPub
@@ -47,10 +46,11 @@ class CallerConnection(asyncio.Protocol):
         self._url = b""
         self._queue: deque[Request] = deque()
         self._paused: set[str] = set()
-        self._eof = False
-        self._must_close = False
+        self._eof = self._must_close = False
         self._depth = 0
         self._head_bytes = 0
+        #: The WebSocket handshake after which the caller's bytes are no longer HTTP.
+        self.upgraded: Request | None = None
 
     # --- asyncio.Protocol --------------------------------------------------------------
 
@@ -63,16 +63,18 @@ class CallerConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = self._loop.time()
+        if self.upgraded is not None:
+            if self.upgraded.take(data):
+                self._pause("body")
+            return
         self._head_bytes += len(data)
         try:
             self._parser.feed_data(data)
             if self._head_bytes > MAX_HEAD and self._in_head():
                 # llhttp sets no limit of its own: bound what a request line and headers cost.
                 self._malformed(None)
-        except httptools.HttpParserUpgrade:
-            # An upgrade request (Pub answers it with 501); what follows is not HTTP.
-            self._must_close = True
-            self._queue.clear()
+        except httptools.HttpParserUpgrade as upgrade:
+            self._upgrade(data[upgrade.args[0] :])
         except httptools.HttpParserError as error:
             self._malformed(error)
         except Exception as error:
@@ -81,8 +83,8 @@ class CallerConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self._eof = True
-        # Half-closed after a whole request: answer it, then close; otherwise close now.
-        return self._parsing is None and self.active is not None
+        # Half-closed after a whole request: answer it, then close; otherwise (a tunnel too) now.
+        return self.upgraded is None and self._parsing is None and self.active is not None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -107,16 +109,13 @@ class CallerConnection(asyncio.Protocol):
     # --- httptools callbacks -------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self._parsing = Request()
-        self._url = b""
+        self._parsing, self._url = Request(), b""
 
     def on_url(self, url: bytes) -> None:
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        request = self._parsing
-        assert request is not None
-        request.add_header(name, value)
+        cast(Request, self._parsing).add_header(name, value)
 
     def on_headers_complete(self) -> None:
         request = self._parsing
@@ -141,17 +140,10 @@ class CallerConnection(asyncio.Protocol):
         request = self._parsing
         assert request is not None
         request.received += len(data)
-        if request.discard:
-            return
-        if request.received > self._max_body:
+        if request.received > self._max_body and not request.discard:
             self._too_large(request)
-        elif request.sink is not None:
-            request.sink.body(data)
-        else:
-            request.body.append(data)
-            request.buffered += len(data)
-            if request.buffered > BODY_BUFFER:
-                self._pause("body")
+        elif request.take(data):
+            self._pause("body")  # held until the call attaches where the body goes
 
     def on_message_complete(self) -> None:
         request = self._parsing
@@ -271,6 +263,17 @@ class CallerConnection(asyncio.Protocol):
     def _reject_too_large(self, request: Request) -> None:
         self._must_close = True
         self.answer(request, wire.too_large(self._max_body))
+
+    def _upgrade(self, rest: bytes) -> None:
+        # The parser stopped after an upgrade request: what follows it is not HTTP.
+        self._must_close = True
+        request = self._queue[-1] if self._queue else self.active
+        if request is not None and request.websocket:
+            self.upgraded = request  # later bytes are its "body", for the tunnel to the app
+            request.complete = False
+            request.take(rest)  # at most one read: the next one pauses if too much is held
+        elif self.active is None:
+            self.close()  # answered already; nothing more to read
 
     def _in_head(self) -> bool:
         return self._parsing is not None and not self._parsing.head_done

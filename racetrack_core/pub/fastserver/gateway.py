@@ -5,7 +5,8 @@ Lifecycle through an aiohttp session of its own: only on cache misses), the pool
 connections to jobs, the metrics (or shares the ASGI app's), and one sweeper that runs about
 once a second to time out silent jobs and close idle connections, so that no call sets a timer
 of its own. Given a :class:`~racetrack_core.pub.fastserver.backend.Backend`, it forwards every
-request it does not serve itself to Pub's ASGI app there, through a second pool.
+request it does not serve itself to Pub's ASGI app there, through a second pool, and hands it
+every WebSocket handshake (:mod:`~racetrack_core.pub.fastserver.tunnel`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from racetrack_core.pub.fastserver.call import handle_job_call
 from racetrack_core.pub.fastserver.connection import CallerConnection
 from racetrack_core.pub.fastserver.pool import JobPool
 from racetrack_core.pub.fastserver.request import Request
+from racetrack_core.pub.fastserver.tunnel import open_tunnel
 from racetrack_core.pub.headers import dropped_request_headers
 from racetrack_core.pub.metrics import CONTENT_TYPE_LATEST, Metrics
 from racetrack_core.pub.permissions import Permissions
@@ -196,6 +198,9 @@ class FastPub:
 
     def dispatch(self, conn: CallerConnection, request: Request) -> None:
         """Answer ``request`` (at once, or from a task for a job call or the ASGI app)."""
+        if request.websocket:
+            self._run(self._tunnel(conn, request))
+            return
         path = request.path
         if path.startswith("/pub/"):
             path = path[4:]
@@ -220,6 +225,12 @@ class FastPub:
     async def _forward(self, conn: CallerConnection, request: Request, backend: Backend) -> None:
         try:
             await BackendCall(self, conn, request, []).forward(backend)
+        except Exception:
+            self._failed(conn, request)
+
+    async def _tunnel(self, conn: CallerConnection, request: Request) -> None:
+        try:
+            await open_tunnel(self, conn, request)
         except Exception:
             self._failed(conn, request)
 

@@ -44,6 +44,7 @@ class Request:
         "received",
         "sink",
         "started",
+        "websocket",
     )
 
     def __init__(self) -> None:
@@ -57,6 +58,9 @@ class Request:
         self.expects_continue = False
         self.content_length: int | None = None
         self.chunked = False
+        #: ``Upgrade: websocket``: a handshake, for the ASGI app behind (after it, ``body`` and
+        #: ``sink`` carry the caller's raw bytes).
+        self.websocket = False
         self.body: list[bytes] = []
         self.buffered = 0
         self.received = 0
@@ -79,8 +83,21 @@ class Request:
             self.content_length = int(value)
         elif lowered == b"transfer-encoding":
             self.chunked = b"chunked" in value.lower()
+        elif lowered == b"upgrade":
+            self.websocket = value.lower() == b"websocket"
         elif lowered == b"expect":
             self.expects_continue = value.lower() == b"100-continue"
+
+    def take(self, data: bytes) -> bool:
+        """Send body bytes on, or hold them for the sink to come; True when too many are held."""
+        if self.discard or not data:
+            return False
+        if self.sink is not None:
+            self.sink.body(data)
+            return False
+        self.body.append(data)
+        self.buffered += len(data)
+        return self.buffered > BODY_BUFFER
 
     def set_target(self, url: bytes) -> None:
         """Take the path and query from the request target (origin or absolute form)."""
