@@ -7,6 +7,13 @@
     ├── ManifestError              a manifest cannot be read or does not validate (has .problems)
     └── NotFoundError              a job type or infrastructure target that is not installed
 
+Modules that own a failure define its error next to the code that raises it, under the same
+base: ``settings.SettingsError``, ``storage.database.DatabaseError``,
+``security.SecretsError``, ``source.SourceError``, ``infrastructure.DeployError`` (with the
+job's last output), ``server.ServerError``, and ``lifecycle.responses.ApiError`` with one
+subclass per HTTP status the API answers (BadRequest, Unauthenticated, Forbidden, NotFound,
+Conflict, PayloadTooLarge, Unavailable).
+
 Messages say what happened, with the offending value, and how to fix it when there is a fix.
 """
 
