@@ -6,6 +6,7 @@ or mistyped argument) is told apart from a ``TypeError`` raised inside the user'
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 import typing
@@ -40,9 +41,14 @@ class Signature:
     accepts_any_keyword: bool
     return_annotation: Any
 
+    @functools.cached_property
+    def names(self) -> dict[str, Parameter]:
+        """The parameters by name, in the method's order (built once, used on every call)."""
+        return {parameter.name: parameter for parameter in self.parameters}
+
     def check(self, arguments: Mapping[str, Any]) -> None:
         """Raise ``ArgumentError`` naming the first argument that the method cannot take."""
-        known = {parameter.name: parameter for parameter in self.parameters}
+        known = self.names
         for name in arguments:
             if name not in known and not self.accepts_any_keyword:
                 accepted = ", ".join(known) or "no arguments"
@@ -124,6 +130,14 @@ def type_problem(value: Any, annotation: Any) -> str | None:
         return None
     if annotation is None or annotation is type(None):
         return None if value is None else f"must be null, got {_describe(value)}"
+    if annotation.__class__ is type:  # a plain class such as int: the common case, fast
+        entry = _JSON_TYPES.get(annotation)
+        if entry is None:
+            return None
+        wanted, accepted = entry
+        if not isinstance(value, accepted) or (isinstance(value, bool) and annotation is not bool):
+            return f"must be {wanted}, got {_describe(value)}"
+        return None
     origin = typing.get_origin(annotation)
     arguments = typing.get_args(annotation)
     if origin is typing.Union or origin is types.UnionType:
