@@ -30,14 +30,17 @@ for _module in (test_proxy, test_app):
             globals()[_name] = _test
 
 
-class FastServer:
-    """A :class:`FastPub` served from an event loop in a thread, on 127.0.0.1 and a free port."""
+class LoopServer:
+    """A server run from an event loop in a thread, on 127.0.0.1 and a free port.
 
-    def __init__(self, config: PubConfig, **options: Any) -> None:
-        self.pub = FastPub(config, **options)
+    Subclasses say how their server starts on ``self._socket`` and how it stops.
+    """
+
+    timeout = 10.0
+
+    def __init__(self) -> None:
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
-        self._socket.listen(128)
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.loop = asyncio.new_event_loop()
@@ -46,19 +49,37 @@ class FastServer:
         self._call(self._start())
 
     async def _start(self) -> None:
-        await self.pub.start()
-        await self.pub.listen(sock=self._socket)
+        raise NotImplementedError
+
+    async def _stop(self) -> None:
+        raise NotImplementedError
 
     def _call(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=10)
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=self.timeout)
 
     def stop(self) -> None:
         if self._thread.is_alive():
-            self._call(self.pub.stop())
+            self._call(self._stop())
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=10)
         self.loop.close()
         self._socket.close()
+
+
+class FastServer(LoopServer):
+    """A :class:`FastPub` alone, served from an event loop in a thread."""
+
+    def __init__(self, config: PubConfig, **options: Any) -> None:
+        self.pub = FastPub(config, **options)
+        super().__init__()
+
+    async def _start(self) -> None:
+        self._socket.listen(128)
+        await self.pub.start()
+        await self.pub.listen(sock=self._socket)
+
+    async def _stop(self) -> None:
+        await self.pub.stop()
 
 
 @pytest.fixture

@@ -7,9 +7,6 @@ is lost in front of the ASGI app; the tests below cover what only the pair shows
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ from racetrack_core.pub.fastserver.backend import FRONT_HEADER
 from tests.pub import test_app, test_async_calls, test_proxy
 from tests.pub.servers import ADMIN_TOKEN, LifecycleStandIn, Server, admin, refused_url
 from tests.pub.test_async_calls import INTERNAL_TOKEN, Lifecycle, StandIn, submit
-from tests.pub.test_fastserver import FastServer
+from tests.pub.test_fastserver import FastServer, LoopServer
 
 pytestmark = pytest.mark.slow
 
@@ -34,33 +31,21 @@ for _module in (test_proxy, test_app, test_async_calls):
 stand_in = test_async_calls.stand_in
 
 
-class FrontedServer:
-    """A :class:`PubServer` run from an event loop in a thread, on 127.0.0.1 and a free port."""
+class FrontedServer(LoopServer):
+    """A :class:`PubServer` (the fast server and the app behind it) from a loop in a thread."""
+
+    timeout = 15.0
 
     def __init__(self, config: PubConfig) -> None:
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-        self.server: PubServer = self._call(self._make(config))
-        self._call(self.server.start(sock=self._socket))
+        self._config = config
+        super().__init__()
 
-    async def _make(self, config: PubConfig) -> PubServer:
-        return PubServer(config)
+    async def _start(self) -> None:
+        self.server = PubServer(self._config)
+        await self.server.start(sock=self._socket)
 
-    def _call(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=15)
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._call(self.server.stop())
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(timeout=10)
-        self.loop.close()
-        self._socket.close()
+    async def _stop(self) -> None:
+        await self.server.stop()
 
 
 @pytest.fixture
