@@ -12,7 +12,8 @@ from starlette.testclient import TestClient
 
 from racetrack_core.settings import Settings
 from racetrack_core.storage.database import connect
-from racetrack_core.storage.models import AuditEvent, Job, JobFamily, JobStatus
+from racetrack_core.storage.models import AuditEvent
+from tests.lifecycle.records import add_jobs
 
 
 @pytest.fixture
@@ -25,36 +26,11 @@ def auth(token: str) -> dict[str, str]:
     return {"X-Racetrack-Auth": token}
 
 
-def add_job(settings: Settings, name: str, version: str = "0.0.1") -> None:
-    """A running job record, as a deployment leaves it."""
-    engine = connect(settings.database_url)
-    with Session(engine) as session:
-        family = session.exec(select(JobFamily).where(JobFamily.name == name)).first()
-        if family is None:
-            family = JobFamily(name=name)
-            session.add(family)
-            session.flush()
-        session.add(
-            Job(
-                family_id=family.id,
-                name=name,
-                version=version,
-                status=JobStatus.RUNNING,
-                manifest_yaml=f"name: {name}\n",
-                job_type="python3:1.0.0",
-                infrastructure_target="local",
-                internal_name=f"{name}-{version}",
-            )
-        )
-        session.commit()
-    engine.dispose()
-
-
 def test_an_esc_calls_only_what_it_is_granted(
     client: TestClient, token: str, settings: Settings
 ) -> None:
-    add_job(settings, "adder")
-    add_job(settings, "primer")
+    add_jobs(settings, ("adder", "0.0.1"))
+    add_jobs(settings, ("primer", "0.0.1"))
     created = client.post("/api/v1/escs", json={"name": "billing"}, headers=auth(token))
     assert created.status_code == 200, created.text
     esc = created.json()
@@ -131,7 +107,7 @@ def test_esc_administration_and_its_errors(
     assert [e["name"] for e in client.get("/api/v1/escs", headers=auth(token)).json()] == ["etl"]
     esc_token = client.post(f"/api/v1/escs/{esc['id']}/auth_token", headers=auth(token)).json()
 
-    add_job(settings, "adder")
+    add_jobs(settings, ("adder", "0.0.1"))
     client.post(
         "/api/v1/grants",
         json={"subject_kind": "esc", "subject_name": "etl", "scope": "call_job"},

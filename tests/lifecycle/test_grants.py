@@ -11,7 +11,8 @@ from starlette.testclient import TestClient
 
 from racetrack_core.settings import Settings
 from racetrack_core.storage.database import connect
-from racetrack_core.storage.models import AuditEvent, Job, JobFamily, JobStatus
+from racetrack_core.storage.models import AuditEvent
+from tests.lifecycle.records import add_jobs
 
 PASSWORD = "a long enough pass phrase"
 
@@ -23,31 +24,6 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 def auth(token: str) -> dict[str, str]:
     return {"X-Racetrack-Auth": token}
-
-
-def add_jobs(settings: Settings, *jobs: tuple[str, str]) -> None:
-    engine = connect(settings.database_url)
-    with Session(engine) as session:
-        for name, version in jobs:
-            family = session.exec(select(JobFamily).where(JobFamily.name == name)).first()
-            if family is None:
-                family = JobFamily(name=name)
-                session.add(family)
-                session.flush()
-            session.add(
-                Job(
-                    family_id=family.id,
-                    name=name,
-                    version=version,
-                    status=JobStatus.RUNNING,
-                    manifest_yaml=f"name: {name}\n",
-                    job_type="python3:1.0.0",
-                    infrastructure_target="local",
-                    internal_name=f"{name}-{version}",
-                )
-            )
-        session.commit()
-    engine.dispose()
 
 
 def new_esc(client: TestClient, admin: str, name: str) -> str:
