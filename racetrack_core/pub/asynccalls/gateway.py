@@ -37,13 +37,13 @@ from racetrack_core.pub.asynccalls.store import (
 )
 from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.headers import dropped_request_headers, read_call
+from racetrack_core.pub.jobcalls import parse_job_path
 from racetrack_core.pub.metrics import Metrics
 from racetrack_core.pub.permissions import Denial, Grant, LifecycleUnavailable, Permissions
 from racetrack_core.pub.responses import Receive, Scope, Send, send_json
 
 logger = logging.getLogger("racetrack.pub")
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
 _TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _NOT_FOUND = "Asynchronous task was not found: it is unknown, or it has expired"
 #: How often a poll of a task that another Pub runs looks at the stored task again.
@@ -179,16 +179,15 @@ class AsyncCalls:
         config = self._config
         call = read_call(scope, self._tracing_key, self._dropped)
         tracing = [(self._tracing_key, call.tracing_id.encode("latin-1"))]
-        parts = path.split("/", 2)
-        if len(parts) < 2 or not _NAME.fullmatch(parts[0]) or not _NAME.fullmatch(parts[1]):
+        target = parse_job_path(path)
+        if target is None:
             message = (
                 "Job was not found: an asynchronous call's path is "
                 "/pub/async/new/job/{name}/{version}/{path}"
             )
             await send_json(send, 404, {"error": message}, tracing)
             return
-        name, version = parts[0], parts[1]
-        tail = "/" + parts[2] if len(parts) == 3 else ""
+        name, version, tail = target.name, target.version, target.tail
         try:
             verdict = await self._permissions.check(
                 name, version, tail[1:], call.token, call.tracing_id
