@@ -81,6 +81,7 @@ def validate_user_auth(request: Request) -> JSONAnswer:
             "username": caller.name,
             "token": accounts.request_token(request),
             "is_staff": caller.is_staff,
+            "kind": caller.kind,
         }
     )
 

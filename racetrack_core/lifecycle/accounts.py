@@ -31,6 +31,7 @@ from racetrack_core.lifecycle import audit
 from racetrack_core.lifecycle.permissions import grant_new_user
 from racetrack_core.lifecycle.responses import (
     ApiError,
+    AwaitingActivation,
     BadRequest,
     Conflict,
     Forbidden,
@@ -131,7 +132,7 @@ def _subject(session: Session, row: AuthToken) -> Caller:
         if user is None:
             raise Unauthenticated("wrong credentials: the token's user no longer exists")
         if not user.is_active:
-            raise Unauthenticated(awaits_activation(user.username))
+            raise AwaitingActivation(awaits_activation(user.username))
         return Caller(kind="user", name=user.username, is_staff=user.is_staff)
     if row.subject_kind == SubjectKind.JOB_FAMILY:
         return Caller(kind="job_family", name=row.subject_name)
@@ -199,7 +200,7 @@ def login(
         if throttle is not None:
             throttle.succeeded(username)
         if not user.is_active:
-            raise Unauthenticated(awaits_activation(username))
+            raise AwaitingActivation(awaits_activation(username))
         user.last_login_at = time.time()
         session.add(user)
         session.commit()

@@ -38,6 +38,7 @@ from racetrack_core.lifecycle import (
     job_routes,
     plugin_routes,
     public_endpoint_routes,
+    rebuild_routes,
     service_routes,
     token_routes,
 )
@@ -72,6 +73,7 @@ def create_app(
         *service_routes.routes(),
         *deploy_routes.routes(),
         *job_routes.routes(),
+        *rebuild_routes.routes(),
         *plugin_routes.routes(),
         *account_routes.routes(),
         *token_routes.routes(),

@@ -1,4 +1,7 @@
-"""Job routes: list, show, logs, delete, move, and the permission check Pub asks for."""
+"""Job routes: list, show, logs, delete, and the permission check Pub asks for.
+
+Redeploy and move, which rebuild a version from its kept source, are in ``rebuild_routes``.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,6 @@ import shutil
 import threading
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import anyio.to_thread
 from sqlmodel import Session, col, select
@@ -18,15 +19,13 @@ from starlette.routing import BaseRoute, Route
 
 from racetrack_core import events, versions
 from racetrack_core.auth import Caller
-from racetrack_core.errors import ManifestError
 from racetrack_core.lifecycle import audit
 from racetrack_core.lifecycle.accounts import AUTH_HEADER, request_token
 from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
-from racetrack_core.lifecycle.deploy_routes import admit, read_json_body, tail_lines
+from racetrack_core.lifecycle.deploy_routes import tail_lines
 from racetrack_core.lifecycle.jobs import find_job, job_dto, ongoing_deployment
 from racetrack_core.lifecycle.permissions import allows, authorize, authorize_family, grants_of
-from racetrack_core.lifecycle.pipeline import DeployRequest
 from racetrack_core.lifecycle.responses import (
     BadRequest,
     Conflict,
@@ -34,12 +33,9 @@ from racetrack_core.lifecycle.responses import (
     NotFound,
     Unauthenticated,
 )
-from racetrack_core.manifest import Manifest
-from racetrack_core.schema import validate_manifest
 from racetrack_core.storage.models import (
     AuthToken,
     Deployment,
-    DeploymentStatus,
     Job,
     JobFamily,
     JobStatus,
@@ -236,73 +232,6 @@ def delete_job(request: Request) -> JSONAnswer:
     return JSONAnswer(None)
 
 
-def move_job(request: Request) -> JSONAnswer:
-    """Move a job version to another infrastructure target; answer once it serves there.
-
-    The move is a deployment of the job's own fetched source onto the new target (build,
-    start, wait, switch traffic) followed by the removal of the replica on the former one, so
-    the job keeps answering throughout. A failed move leaves the job where it was.
-    """
-    service = service_of(request)
-    caller = caller_of(request)
-    body = read_json_body(request)
-    target = body.get("infrastructure_target")
-    if not isinstance(target, str) or not target:
-        raise BadRequest("field 'infrastructure_target' is required: the target to move to")
-    names = service.plugins.infrastructure_targets.names()
-    if target not in names:
-        raise BadRequest(
-            f"unknown infrastructure target '{target}'. Installed: {', '.join(names) or 'none'}"
-        )
-    name, version = request.path_params["name"], request.path_params["version"]
-    with Session(service.engine) as session:
-        authorize_family(session, caller, Scope.DEPLOY_JOB, name)
-        job = session.exec(select(Job).where(Job.name == name, Job.version == version)).first()
-        if job is None:
-            raise NotFound(f"job {name} has no version {version}; give the exact version")
-        authorize(session, caller, Scope.DEPLOY_JOB, name, version)
-        if job.infrastructure_target == target:
-            raise BadRequest(f"job {name} {version} already runs on target '{target}'")
-        if not job.workspace or not Path(job.workspace).is_dir():
-            raise Conflict(
-                f"the source of job {name} {version} is no longer on the server; "
-                f"redeploy it with infrastructure_target: {target} instead"
-            )
-        manifest: dict[str, Any] = {**job_dto(job, "")["manifest"], "infrastructure_target": target}
-        secrets = service.secrets.open(job.sealed_secrets)
-        workspace = Path(job.workspace)
-    try:
-        validated = validate_manifest(Manifest(data=manifest), service.plugins)
-    except ManifestError as exc:
-        raise BadRequest(f"the job cannot move to '{target}': {exc}") from None
-    runtime_secrets = secrets.get("runtime_env")
-    move = DeployRequest(
-        manifest=validated.data,
-        job_type=validated.job_type,
-        target=target,
-        deployed_by=caller.name,
-        runtime_env_secrets=dict(runtime_secrets) if isinstance(runtime_secrets, dict) else {},
-        source_dir=workspace,
-    )
-    deployment_id = admit(service, move, force=True)
-    service.pipeline.run(deployment_id, move)
-    with Session(service.engine) as session:
-        deployment = session.get(Deployment, deployment_id)
-        assert deployment is not None
-        if deployment.status != DeploymentStatus.DONE:
-            raise Conflict(f"moving job {name} {version} to '{target}' failed: {deployment.error}")
-        audit.record(
-            session,
-            EventKind.JOB_MOVED,
-            caller.name,
-            job_name=name,
-            job_version=version,
-            infrastructure_target=target,
-        )
-        session.commit()
-    return JSONAnswer(None)
-
-
 #: Job paths anyone may call: the runtime contract's probes.
 OPEN_PATHS = ("live", "ready", "health")
 
@@ -366,7 +295,6 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/job/{name}/{version}/logs", job_logs, methods=["GET"]),
         Route("/api/v1/job/{name}/{version}/logs/stream", follow_job_logs, methods=["GET"]),
         Route("/api/v1/job/{name}/{version}/build-logs", job_build_logs, methods=["GET"]),
-        Route("/api/v1/job/{name}/{version}/move", move_job, methods=["POST"]),
         Route(
             "/api/v1/auth/can-call-job/{name}/{version}/{path:path}",
             can_call_job,

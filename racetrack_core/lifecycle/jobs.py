@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -107,9 +108,29 @@ def find_job(session: Session, name: str, version: str) -> Job:
     return candidates[chosen]
 
 
+def find_exact_job(session: Session, name: str, version: str) -> Job:
+    """The job ``name`` at exactly ``version`` (not ``latest`` or a pattern), for routes that
+    change one version. NotFound says which versions exist."""
+    jobs = list(session.exec(select(Job).where(Job.name == name)))
+    if not jobs:
+        raise NotFound(f"no job named {name}")
+    for job in jobs:
+        if job.version == version:
+            return job
+    known = ", ".join(sorted((job.version for job in jobs), key=_sort_key))
+    raise NotFound(f"job {name} has no version {version}; give the exact version, one of: {known}")
+
+
 def _sort_key(version: str) -> Any:
     return versions.parse(version) if versions.is_semver(version) else versions.parse("0.0.0")
 
 
 def _load_yaml(text: str) -> Any:
-    return YAML(typ="safe").load(text) if text else None
+    """A job's manifest as data: a fresh copy, parsed once per text (listing 1000 jobs would
+    otherwise spend a second in the pure-Python YAML parser)."""
+    return json.loads(_manifest_json(text)) if text else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _manifest_json(text: str) -> str:
+    return json.dumps(YAML(typ="safe").load(text), default=str)

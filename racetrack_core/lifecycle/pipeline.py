@@ -439,7 +439,7 @@ class Pipeline:
             )
             audit.record(
                 session,
-                EventKind.JOB_REDEPLOYED if old is not None else EventKind.JOB_DEPLOYED,
+                EventKind.JOB_REDEPLOYED if redeploy else EventKind.JOB_DEPLOYED,
                 request.deployed_by,
                 job_name=spec.name,
                 job_version=spec.version,

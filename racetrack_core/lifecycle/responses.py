@@ -37,6 +37,12 @@ class Unauthenticated(ApiError):
     kind = "Unauthenticated"
 
 
+class AwaitingActivation(Unauthenticated):
+    """The credentials are right, but no staff member has activated the account yet."""
+
+    kind = "AwaitingActivation"
+
+
 class Forbidden(ApiError):
     status = 403
     kind = "Forbidden"

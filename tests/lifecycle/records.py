@@ -3,6 +3,8 @@ them, without building or starting anything."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session, select
 
 from racetrack_core.settings import Settings
@@ -10,8 +12,9 @@ from racetrack_core.storage.database import connect
 from racetrack_core.storage.models import Job, JobFamily, JobStatus
 
 
-def add_jobs(settings: Settings, *jobs: tuple[str, str]) -> None:
-    """Running job records ``(name, version)``, with their families."""
+def add_jobs(settings: Settings, *jobs: tuple[str, str], **fields: Any) -> None:
+    """Running job records ``(name, version)``, with their families; ``fields`` set other
+    columns of each (``workspace``, ``manifest_yaml``...)."""
     engine = connect(settings.database_url)
     with Session(engine) as session:
         for name, version in jobs:
@@ -20,17 +23,14 @@ def add_jobs(settings: Settings, *jobs: tuple[str, str]) -> None:
                 family = JobFamily(name=name)
                 session.add(family)
                 session.flush()
-            session.add(
-                Job(
-                    family_id=family.id,
-                    name=name,
-                    version=version,
-                    status=JobStatus.RUNNING,
-                    manifest_yaml=f"name: {name}\n",
-                    job_type="python3:1.0.0",
-                    infrastructure_target="local",
-                    internal_name=f"{name}-{version}",
-                )
-            )
+            columns: dict[str, Any] = {
+                "status": JobStatus.RUNNING,
+                "manifest_yaml": f"name: {name}\n",
+                "job_type": "python3:1.0.0",
+                "infrastructure_target": "local",
+                "internal_name": f"{name}-{version}",
+                **fields,
+            }
+            session.add(Job(family_id=family.id, name=name, version=version, **columns))
         session.commit()
     engine.dispose()

@@ -63,7 +63,7 @@ def test_a_registered_user_awaits_activation_then_logs_in(
     assert activated.json()["is_active"] is True
     jane = login(client, "jane@example.com")
     who = client.get("/api/v1/users/validate_user_auth", headers=auth(jane)).json()
-    assert who == {"username": "jane@example.com", "token": jane, "is_staff": False}
+    assert who == {"username": "jane@example.com", "token": jane, "is_staff": False, "kind": "user"}
 
     engine = connect(settings.database_url)
     with Session(engine) as session:

@@ -28,6 +28,7 @@ PROTECTED = [
     ("GET", "/api/v1/job/primer/latest/logs"),
     ("GET", "/api/v1/job/primer/latest/build-logs"),
     ("POST", "/api/v1/job/primer/0.0.1/move"),
+    ("POST", "/api/v1/job/primer/0.0.1/redeploy"),
     ("POST", "/api/v1/deploy"),
     ("GET", "/api/v1/deploy"),
     ("GET", "/api/v1/deploy/abc"),
@@ -92,7 +93,7 @@ def test_login_gives_a_token_that_is_stored_only_as_a_digest(
 ) -> None:
     assert token.startswith("rt_")
     who = client.get("/api/v1/users/validate_user_auth", headers={"X-Racetrack-Auth": token})
-    assert who.json() == {"username": "admin", "token": token, "is_staff": True}
+    assert who.json() == {"username": "admin", "token": token, "is_staff": True, "kind": "user"}
     engine = connect(settings.database_url)
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT * FROM auth_token")).fetchall()
