@@ -19,7 +19,8 @@ def login(token: str | None, username: str | None, remote: str | None) -> None:
 
     Give the TOKEN from the Dashboard's Profile page, or --username: the password is then
     asked for without echo on a terminal, or read as one line from standard input
-    (echo "$PASSWORD" | racetrack login --username me).
+    (echo "$PASSWORD" | racetrack login --username me). With --remote, that remote also
+    becomes the current one unless you are logged in to the current one.
     """
     if (token is None) == (username is None):
         raise click.UsageError("give either a TOKEN or --username USERNAME")
@@ -49,9 +50,23 @@ def login(token: str | None, username: str | None, remote: str | None) -> None:
     if not isinstance(answer, dict) or not isinstance(answer.get("token"), str):
         raise ClientError(f"{lifecycle.url} answered the login without a token")
     config.user_auths[lifecycle.url] = answer["token"]
+    current = config.resolve()
+    switch = remote is not None and current != lifecycle.url and config.token(current) is None
+    if switch:
+        # The Profile page's command names its remote; with no login for the current
+        # remote, that one becomes current, so that `racetrack deploy` works next.
+        config.lifecycle_url = lifecycle.url
     config.save()
     staff = " (staff)" if answer.get("is_staff") else ""
     click.echo(f"logged in to {lifecycle.url} as {answer.get('username')}{staff}", err=True)
+    if switch:
+        click.echo(f"current remote is now {lifecycle.url}", err=True)
+    elif remote is not None and current != lifecycle.url:
+        click.echo(
+            f"the current remote stays {current}; to use this one by default: "
+            f"racetrack set remote {lifecycle.url}",
+            err=True,
+        )
 
 
 def read_password() -> str:

@@ -87,10 +87,31 @@ def test_login_with_a_password_on_stdin(run_cli: RunCli, lifecycle: FakeLifecycl
     lifecycle.answer("POST", "/lifecycle/api/v1/users/login", (200, USER))
     result = run_cli("login", "--username", "admin", "--remote", lifecycle.url, input="pass word\n")
     assert result.exit_code == 0, result.stderr
-    assert result.stderr == f"logged in to {lifecycle.url} as admin (staff)\n"
+    assert result.stderr == (
+        f"logged in to {lifecycle.url} as admin (staff)\ncurrent remote is now {lifecycle.url}\n"
+    )
+    # With no login for the former current remote, the remote logged in to becomes current.
+    assert ClientConfig.load().lifecycle_url == lifecycle.url
     [seen] = lifecycle.seen
     assert seen.body == b'{"username":"admin","password":"pass word"}'
     assert ClientConfig.load().user_auths == {lifecycle.url: TOKEN}
+
+
+def test_login_keeps_a_current_remote_that_has_a_login(
+    run_cli: RunCli, lifecycle: FakeLifecycle
+) -> None:
+    config = ClientConfig.load()
+    config.user_auths["http://127.0.0.1:7102/lifecycle"] = TOKEN
+    config.save()
+    lifecycle.answer("POST", "/lifecycle/api/v1/users/login", (200, USER))
+    result = run_cli("login", "--username", "admin", "--remote", lifecycle.url, input="pass word\n")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "the current remote stays http://127.0.0.1:7102/lifecycle; to use this one by default: "
+        f"racetrack set remote {lifecycle.url}"
+    )
+    assert ClientConfig.load().resolve() == "http://127.0.0.1:7102/lifecycle"
+    assert "http://127.0.0.1:7102/lifecycle" in ClientConfig.load().user_auths
     assert run_cli("get", "auth-token", "--remote", lifecycle.url).stdout == f"{TOKEN}\n"
 
 
