@@ -1,0 +1,309 @@
+"""Job pages: every job the person may read, grouped by family, with details, logs, and the
+Open, Redeploy and Delete actions for those allowed to use them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from racetrack_core import versions
+from racetrack_core.dashboard.api import LifecycleError
+from racetrack_core.dashboard.deployment_pages import with_duration
+from racetrack_core.dashboard.pages import (
+    REFUSALS,
+    Viewer,
+    api,
+    checked_form,
+    dashboard_of,
+    page,
+    redirect,
+    render,
+    sentence,
+    url,
+)
+from racetrack_core.lifecycle.permissions import allows
+from racetrack_core.storage.models import Permission, Scope
+
+STATUSES = ("running", "starting", "error", "lost")
+SORTS = {
+    "updated": "Most recently updated",
+    "name": "Name",
+    "status": "Status (problems first)",
+}
+#: Lines of a job's log shown before following it.
+LOG_TAIL = 200
+
+
+@dataclass
+class Family:
+    name: str
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def updated(self) -> int:
+        return max(int(job["update_time"]) for job in self.jobs)
+
+    @property
+    def worst(self) -> int:
+        """0 when a version has a problem, so that sorting by status puts problems first."""
+        return 0 if any(job["status"] in ("error", "lost") for job in self.jobs) else 1
+
+
+class Rights:
+    """What the viewer may do to which job, from their own grants (staff may do anything)."""
+
+    def __init__(self, viewer: Viewer, grants: Iterable[dict[str, Any]]) -> None:
+        self.staff = viewer.is_staff
+        self.grants = [
+            Permission(
+                subject_kind=str(grant["subject_kind"]),
+                subject_name=str(grant["subject_name"]),
+                scope=str(grant["scope"]),
+                job_family=grant.get("job_family"),
+                job_version=grant.get("job_version"),
+                endpoint=grant.get("endpoint"),
+            )
+            for grant in grants
+        ]
+
+    def may(self, scope: Scope, job: dict[str, Any]) -> bool:
+        return self.staff or allows(self.grants, scope, job["name"], job["version"])
+
+    def annotate(self, job: dict[str, Any]) -> dict[str, Any]:
+        job["may_deploy"] = self.may(Scope.DEPLOY_JOB, job)
+        job["may_delete"] = self.may(Scope.DELETE_JOB, job)
+        return job
+
+
+async def rights_of(request: Request, viewer: Viewer) -> Rights:
+    grants = [] if viewer.is_staff else await api(request, viewer, "GET", "/grants/mine")
+    return Rights(viewer, grants)
+
+
+def job_path(name: str, version: str) -> str:
+    return f"/job/{quote(name, safe='')}/{quote(version, safe='')}"
+
+
+def page_path(name: str, version: str, action: str = "") -> str:
+    base = url(f"jobs/{quote(name, safe='')}/{quote(version, safe='')}")
+    return f"{base}/{action}" if action else base
+
+
+def owner_of(job: dict[str, Any]) -> str:
+    manifest = job.get("manifest")
+    owner = manifest.get("owner_email") if isinstance(manifest, dict) else None
+    return str(owner) if owner else ""
+
+
+def families_of(jobs: Iterable[dict[str, Any]], query: str, status: str, sort: str) -> list[Family]:
+    """Jobs matching the filter, grouped by family, newest version first in each."""
+    wanted = query.lower()
+    grouped: dict[str, Family] = {}
+    for job in jobs:
+        job["owner"] = owner_of(job)
+        if status and job["status"] != status:
+            continue
+        if wanted and not any(
+            wanted in str(job.get(key) or "").lower()
+            for key in ("name", "version", "owner", "deployed_by", "job_type_version")
+        ):
+            continue
+        grouped.setdefault(job["name"], Family(job["name"])).jobs.append(job)
+    for family in grouped.values():
+        family.jobs.sort(key=lambda job: _version_key(job["version"]), reverse=True)
+    families = sorted(grouped.values(), key=lambda family: family.name)
+    if sort == "updated":
+        families.sort(key=lambda family: family.updated, reverse=True)
+    elif sort == "status":
+        families.sort(key=lambda family: family.worst)
+    return families
+
+
+def _version_key(version: str) -> tuple[int, Any]:
+    if versions.is_semver(version):
+        return (1, versions.parse(version))
+    return (0, version)
+
+
+@page()
+async def jobs(request: Request, viewer: Viewer) -> Response:
+    """The jobs list: ``?q=`` filters by name, version, owner, deployer or job type;
+    ``?status=`` by status; ``?sort=`` orders the families."""
+    params = request.query_params
+    query = params.get("q", "").strip()
+    status = params.get("status", "")
+    status = status if status in STATUSES else ""
+    sort = params.get("sort", "updated")
+    sort = sort if sort in SORTS else "updated"
+    everything = await api(request, viewer, "GET", "/job")
+    families = families_of(everything, query, status, sort)
+    return render(
+        request,
+        "jobs.html",
+        viewer,
+        section="jobs",
+        families=families,
+        total=len(everything),
+        shown=sum(len(family.jobs) for family in families),
+        query=query,
+        status=status,
+        statuses=STATUSES,
+        sort=sort,
+        sorts=SORTS,
+    )
+
+
+@page()
+async def job_detail(request: Request, viewer: Viewer) -> Response:
+    name, version = request.path_params["name"], request.path_params["version"]
+    job, rights, deployments = await asyncio.gather(
+        api(request, viewer, "GET", job_path(name, version)),
+        rights_of(request, viewer),
+        api(request, viewer, "GET", "/deploy", params={"limit": "200"}),
+    )
+    rights.annotate(job)
+    job["owner"] = owner_of(job)
+    history = [
+        deployment
+        for deployment in deployments
+        if deployment["job_name"] == job["name"] and deployment["job_version"] == job["version"]
+    ]
+    return render(
+        request,
+        "job.html",
+        viewer,
+        section="jobs",
+        job=job,
+        deployments=[with_duration(deployment) for deployment in history[:10]],
+        page_path=page_path,
+    )
+
+
+@page()
+async def job_logs(request: Request, viewer: Viewer) -> Response:
+    name, version = request.path_params["name"], request.path_params["version"]
+    job, logs = await asyncio.gather(
+        api(request, viewer, "GET", job_path(name, version)),
+        api(
+            request,
+            viewer,
+            "GET",
+            job_path(name, version) + "/logs",
+            params={"tail": str(LOG_TAIL)},
+        ),
+    )
+    return render(
+        request,
+        "job_logs.html",
+        viewer,
+        section="jobs",
+        job=job,
+        logs=logs["logs"],
+        tail=LOG_TAIL,
+        stream_url=page_path(job["name"], job["version"], "logs/stream"),
+        page_path=page_path,
+    )
+
+
+@page()
+async def follow_logs(request: Request, viewer: Viewer) -> Response:
+    """The job's log as it is written (text), relayed from Lifecycle for the live view."""
+    name, version = request.path_params["name"], request.path_params["version"]
+    # Asked first, so that a refusal is an error answer and not an empty stream.
+    await api(request, viewer, "GET", job_path(name, version))
+    client = dashboard_of(request).api
+
+    async def relay() -> AsyncIterator[bytes]:
+        try:
+            async with client.stream(
+                job_path(name, version) + "/logs/stream", viewer.token, {"tail": str(LOG_TAIL)}
+            ) as answer:
+                if answer.status_code != 200:
+                    yield f"(the log cannot be followed: {answer.status_code})\n".encode()
+                    return
+                async for chunk in answer.aiter_bytes():
+                    yield chunk
+        except LifecycleError as exc:
+            yield f"({exc.message})\n".encode()
+
+    return StreamingResponse(
+        relay(),
+        media_type="text/plain; charset=utf-8",
+        headers={"X-Accel-Buffering": "no"},
+    )
+
+
+@page()
+async def build_logs(request: Request, viewer: Viewer) -> Response:
+    name, version = request.path_params["name"], request.path_params["version"]
+    job, logs = await asyncio.gather(
+        api(request, viewer, "GET", job_path(name, version)),
+        api(request, viewer, "GET", job_path(name, version) + "/build-logs", params={"tail": "0"}),
+    )
+    return render(
+        request,
+        "build_logs.html",
+        viewer,
+        section="jobs",
+        job=job,
+        logs=logs["logs"],
+        page_path=page_path,
+    )
+
+
+@page()
+async def redeploy(request: Request, viewer: Viewer) -> Response:
+    await checked_form(request)
+    name, version = request.path_params["name"], request.path_params["version"]
+    try:
+        deployment = await api(request, viewer, "POST", job_path(name, version) + "/redeploy")
+    except LifecycleError as exc:
+        if exc.status not in REFUSALS:
+            raise
+        return redirect(request, page_path(name, version), sentence(exc.message), "error")
+    return redirect(
+        request,
+        url(f"deployments/{quote(str(deployment['id']), safe='')}"),
+        f"Redeploying {name} {version}: the build starts from the job's own source.",
+    )
+
+
+@page()
+async def delete_page(request: Request, viewer: Viewer) -> Response:
+    name, version = request.path_params["name"], request.path_params["version"]
+    job = await api(request, viewer, "GET", job_path(name, version))
+    return render(request, "job_delete.html", viewer, section="jobs", job=job, page_path=page_path)
+
+
+@page()
+async def delete(request: Request, viewer: Viewer) -> Response:
+    await checked_form(request)
+    name, version = request.path_params["name"], request.path_params["version"]
+    try:
+        await api(request, viewer, "DELETE", job_path(name, version))
+    except LifecycleError as exc:
+        if exc.status not in REFUSALS:
+            raise
+        return redirect(request, page_path(name, version), sentence(exc.message), "error")
+    return redirect(request, url("jobs"), f"Deleted job {name} version {version}.")
+
+
+def routes() -> list[BaseRoute]:
+    job = "/dashboard/jobs/{name}/{version}"
+    return [
+        Route("/dashboard/jobs", jobs, methods=["GET"]),
+        Route(job, job_detail, methods=["GET"]),
+        Route(job + "/logs", job_logs, methods=["GET"]),
+        Route(job + "/logs/stream", follow_logs, methods=["GET"]),
+        Route(job + "/build-logs", build_logs, methods=["GET"]),
+        Route(job + "/redeploy", redeploy, methods=["POST"]),
+        Route(job + "/delete", delete_page, methods=["GET"]),
+        Route(job + "/delete", delete, methods=["POST"]),
+    ]
