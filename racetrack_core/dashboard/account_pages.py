@@ -36,6 +36,10 @@ PASSWORD_RULES = (
 )
 
 
+def peer(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 async def home(request: Request) -> Response:
     viewer = await viewer_of(request)
     return RedirectResponse(url("jobs" if viewer else "login"), status_code=303)
@@ -55,7 +59,11 @@ async def login(request: Request) -> Response:
     target = safe_next(field(form, "next"))
     try:
         answer = await dashboard_of(request).api.call(
-            "POST", "/users/login", None, json={"username": username, "password": password}
+            "POST",
+            "/users/login",
+            None,
+            json={"username": username, "password": password},
+            client_address=peer(request),
         )
     except LifecycleError as exc:
         if exc.kind == "AwaitingActivation":
@@ -160,6 +168,7 @@ async def change_password(request: Request, viewer: Viewer) -> Response:
             "/users/change_password",
             viewer.token,
             json={"old_password": old, "new_password": new},
+            client_address=peer(request),
         )
     except LifecycleError as exc:
         if exc.status not in (400, 401, 429):

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from racetrack_core.lifecycle.account_routes import CLIENT_ADDRESS_HEADER, SERVICE_TOKEN_HEADER
 from racetrack_core.lifecycle.accounts import AUTH_HEADER
 
 
@@ -33,9 +34,15 @@ class Unreachable(LifecycleError):
 class LifecycleClient:
     """Calls ``/api/v1`` on Lifecycle with a person's token; one connection pool per app."""
 
-    def __init__(self, base_url: str, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+        service_token: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._transport = transport
+        self._service_token = service_token
         self._client: httpx.AsyncClient | None = None
 
     def _http(self) -> httpx.AsyncClient:
@@ -62,9 +69,17 @@ class LifecycleClient:
         params: dict[str, str] | None = None,
         content: bytes | None = None,
         timeout: float | None = None,
+        client_address: str | None = None,
     ) -> Any:
-        """The JSON answer of ``method path``; LifecycleError when Lifecycle refuses it."""
+        """The JSON answer of ``method path``; LifecycleError when Lifecycle refuses it.
+
+        ``client_address`` (for logins and password changes) tells Lifecycle whose address a
+        failed attempt counts against, vouched for by the internal service token.
+        """
         headers = {AUTH_HEADER: token} if token else {}
+        if client_address and self._service_token:
+            headers[CLIENT_ADDRESS_HEADER] = client_address
+            headers[SERVICE_TOKEN_HEADER] = self._service_token
         if content is not None:
             headers["Content-Type"] = "application/octet-stream"
         try:

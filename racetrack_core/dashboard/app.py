@@ -47,7 +47,11 @@ def create_app(
     settings: Settings, lifecycle_transport: httpx.AsyncBaseTransport | None = None
 ) -> Starlette:
     """The Dashboard app; it reaches Lifecycle at ``settings.internal_lifecycle_url``."""
-    api = LifecycleClient(settings.internal_lifecycle_url, transport=lifecycle_transport)
+    api = LifecycleClient(
+        settings.internal_lifecycle_url,
+        transport=lifecycle_transport,
+        service_token=settings.internal_token,
+    )
     board = Dashboard(
         settings=settings,
         api=api,

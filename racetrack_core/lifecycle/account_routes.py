@@ -26,6 +26,20 @@ from racetrack_core.storage.models import User
 
 #: How long the browser keeps the session cookie (the token itself does not expire).
 COOKIE_MAX_AGE = 31 * 24 * 3600
+#: A service in front of Lifecycle (the Dashboard) names the person's address in this header,
+#: along with the internal service token in SERVICE_TOKEN_HEADER; without it, the header is
+#: ignored, so nobody else can choose the address their failed logins count against.
+CLIENT_ADDRESS_HEADER = "X-Racetrack-Client-Address"
+SERVICE_TOKEN_HEADER = "X-Racetrack-Service-Token"  # noqa: S105 (a header name)
+
+
+def client_address(request: Request) -> str:
+    """The address a login counts against: the forwarding service's word for it, or the peer."""
+    named = request.headers.get(CLIENT_ADDRESS_HEADER, "").strip()
+    token = request.headers.get(SERVICE_TOKEN_HEADER)
+    if named and token and service_of(request).is_internal_token(token):
+        return named[:64]
+    return accounts.client_address(request)
 
 
 def set_auth_cookie(answer: JSONAnswer, token: str) -> None:
@@ -62,7 +76,7 @@ def login(request: Request) -> JSONAnswer:
             username,
             password,
             throttle=throttle,
-            address=accounts.client_address(request),
+            address=client_address(request),
         )
     except accounts.TooManyAttempts as exc:
         refused = error_answer(exc.status, str(exc), exc.kind)
@@ -114,7 +128,7 @@ def change_password(request: Request) -> JSONAnswer:
             old,
             new,
             throttle=accounts.login_throttle(request),
-            address=accounts.client_address(request),
+            address=client_address(request),
         )
     except accounts.TooManyAttempts as exc:
         refused = error_answer(exc.status, str(exc), exc.kind)

@@ -22,7 +22,7 @@ from racetrack_core.settings import Settings
 from racetrack_core.storage.models import Scope
 from racetrack_core.testserver import QUICK_ENV, RacetrackServer, free_port
 from tests.dashboard.htmlcheck import forms_without_csrf, unlabelled_controls
-from tests.dashboard.web import WebSession, messages
+from tests.dashboard.web import CSRF_PATTERN, WebSession, messages
 from tests.lifecycle.records import add_jobs
 
 ADMIN_PASSWORD = "pages-admin-pass-3"
@@ -394,3 +394,46 @@ def test_pages_say_so_when_lifecycle_does_not_answer(tmp_path: Path) -> None:
     assert f"127.0.0.1:{closed}" in jobs.text
     assert "does not answer" in jobs.text
     assert login.status_code == 503
+
+
+def test_failed_logins_count_against_the_browsers_address(server: RacetrackServer) -> None:
+    """The Dashboard tells Lifecycle whose address a failed login comes from, so that one
+    browser's failures do not lock everybody out of the Dashboard's logins."""
+    settings = Settings.load(
+        {"home": server.home, "lifecycle_port": server.ports["lifecycle"]}, environ={}
+    )
+    assert settings.internal_token
+    app = create_app(settings)
+
+    async def fail_from(address: str, attempts: int) -> list[int]:
+        transport = httpx.ASGITransport(app=app, client=(address, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as browser:
+            page = await browser.get("/dashboard/login")
+            token = CSRF_PATTERN.search(page.text)
+            assert token
+            statuses = []
+            for number in range(attempts):
+                answer = await browser.post(
+                    "/dashboard/login",
+                    data={
+                        "csrf_token": token.group(1),
+                        "username": f"nobody{number}@example.com",
+                        "password": "not-the-password",
+                    },
+                )
+                statuses.append(answer.status_code)
+            return statuses
+
+    async def visits() -> tuple[list[int], list[int]]:
+        try:
+            return await fail_from("203.0.113.9", 21), await fail_from("203.0.113.10", 1)
+        finally:
+            await app.state.dashboard.api.close()  # ASGITransport runs no lifespan
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        held, other = pool.submit(asyncio.run, visits()).result()
+    assert held == [401] * 20 + [429]
+    assert other == [401]
+    # Logging in from this machine's own address still works.
+    with WebSession(server.dashboard) as visitor:
+        visitor.login(USER, USER_PASSWORD)

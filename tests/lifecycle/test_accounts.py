@@ -3,13 +3,17 @@ password change, and the staff's user administration."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
+from racetrack_core import PluginManager
+from racetrack_core.lifecycle import create_app
 from racetrack_core.lifecycle.accounts import LoginThrottle, TooManyAttempts, common_passwords
 from racetrack_core.settings import Settings
-from racetrack_core.storage.database import connect
+from racetrack_core.storage.database import connect, migrate
 from racetrack_core.storage.models import AuditEvent, Permission, User
 
 PASSWORD = "a long enough pass phrase"
@@ -246,3 +250,29 @@ def test_logout_clears_the_cookie(client: TestClient) -> None:
     assert answer.status_code == 200
     assert answer.json() is None
     assert 'X-Racetrack-Auth=""' in answer.headers["set-cookie"]
+
+
+def test_a_forwarding_service_names_the_address_only_with_the_service_token(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(home=tmp_path / "home", internal_token="rt_" + "s" * 43)
+    engine = connect(settings.database_url)
+    migrate(engine)
+    with TestClient(create_app(settings, PluginManager(), engine)) as client:
+
+        def fail(number: int, address: str, vouched: bool) -> int:
+            headers = {"X-Racetrack-Client-Address": address}
+            if vouched:
+                headers["X-Racetrack-Service-Token"] = settings.internal_token or ""
+            body = {"username": f"u{number}@example.com", "password": "not-the-password"}
+            return client.post("/api/v1/users/login", json=body, headers=headers).status_code
+
+        # Twenty failures from one named address hold that address back, and only that one.
+        assert {fail(n, "203.0.113.5", vouched=True) for n in range(20)} == {401}
+        assert fail(20, "203.0.113.5", vouched=True) == 429
+        assert fail(21, "203.0.113.6", vouched=True) == 401
+        # Without the service token the header is ignored: failures count against the peer,
+        # whatever address they claim.
+        assert {fail(n, f"198.51.100.{n}", vouched=False) for n in range(30, 50)} == {401}
+        assert fail(50, "198.51.100.200", vouched=False) == 429
+    engine.dispose()
