@@ -3,6 +3,7 @@ from an uploaded wheel, uninstall) and the audit log."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -44,32 +45,28 @@ def endpoint_of(row: dict[str, Any]) -> str:
     return f"{row['endpoint']} of job {row['job_name']} {row['job_version']}"
 
 
-@page(staff=True)
-async def approve_endpoint(request: Request, viewer: Viewer) -> Response:
-    await checked_form(request)
-    path = at("public-endpoints", request.path_params["id"], "approve")
-    return await act(
-        request,
-        viewer,
-        url("admin/public-endpoints"),
-        "POST",
-        path,
-        lambda row: f"Approved {endpoint_of(row)}: anyone may call it without a token.",
-    )
+def endpoint_action(method: str, outcome: str) -> Callable[[Request], Awaitable[Response]]:
+    """The handler that approves (POST) or closes (DELETE) a public endpoint; ``outcome``
+    says what happened, with ``{}`` for the endpoint."""
+
+    @page(staff=True)
+    async def change(request: Request, viewer: Viewer) -> Response:
+        await checked_form(request)
+        path = at("public-endpoints", request.path_params["id"], "approve")
+        return await act(
+            request,
+            viewer,
+            url("admin/public-endpoints"),
+            method,
+            path,
+            lambda row: outcome.format(endpoint_of(row)),
+        )
+
+    return change
 
 
-@page(staff=True)
-async def revoke_endpoint(request: Request, viewer: Viewer) -> Response:
-    await checked_form(request)
-    path = at("public-endpoints", request.path_params["id"], "approve")
-    return await act(
-        request,
-        viewer,
-        url("admin/public-endpoints"),
-        "DELETE",
-        path,
-        lambda row: f"Closed {endpoint_of(row)}: calls need a token again.",
-    )
+approve_endpoint = endpoint_action("POST", "Approved {}: anyone may call it without a token.")
+revoke_endpoint = endpoint_action("DELETE", "Closed {}: calls need a token again.")
 
 
 # --- plugins --------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from racetrack_core.testserver import QUICK_ENV, RacetrackServer
 from tests.dashboard.htmlcheck import ValidatorUnavailable, validate_html, vnu_command
 
 if TYPE_CHECKING:
@@ -113,3 +114,11 @@ def html_validator() -> Callable[[dict[str, str]], list[str]]:
     except ValidatorUnavailable as missing:
         pytest.skip(str(missing))
     return validate_html
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RacetrackServer]:
+    """A ``racetrack up`` shared by a module's tests (the admin's password: ``admin_password``)."""
+    home = tmp_path_factory.mktemp("dashboard") / "home"
+    with RacetrackServer(home, env=QUICK_ENV) as running:
+        yield running

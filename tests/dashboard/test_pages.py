@@ -20,27 +20,25 @@ from racetrack_core.dashboard.pages import Viewer, safe_next
 from racetrack_core.dashboard.times import ago
 from racetrack_core.settings import Settings
 from racetrack_core.storage.models import Scope
-from racetrack_core.testserver import QUICK_ENV, RacetrackServer, free_port
+from racetrack_core.testserver import RacetrackServer, free_port
 from tests.dashboard.htmlcheck import forms_without_csrf, unlabelled_controls
 from tests.dashboard.web import CSRF_PATTERN, WebSession, messages
 from tests.lifecycle.records import add_jobs
 
-ADMIN_PASSWORD = "pages-admin-pass-3"
 USER = "sam@example.com"
 USER_PASSWORD = "Sam-likes-trains-9"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RacetrackServer]:
-    home = tmp_path_factory.mktemp("pages") / "home"
-    with RacetrackServer(home, admin_password=ADMIN_PASSWORD, env=QUICK_ENV) as running:
-        running.login("admin", ADMIN_PASSWORD)
-        registered = running.api(
-            "POST", "/users/register", json={"username": USER, "password": USER_PASSWORD}
-        )
-        assert registered.status_code == 200, registered.text
-        assert running.api("POST", f"/users/{USER}/activate").status_code == 200
-        yield running
+def server(server: RacetrackServer) -> RacetrackServer:
+    """The module's server, with the admin logged in and USER registered and activated."""
+    server.login("admin", server.admin_password)
+    registered = server.api(
+        "POST", "/users/register", json={"username": USER, "password": USER_PASSWORD}
+    )
+    assert registered.status_code == 200, registered.text
+    assert server.api("POST", f"/users/{USER}/activate").status_code == 200
+    return server
 
 
 @pytest.fixture
@@ -51,8 +49,8 @@ def visitor(server: RacetrackServer) -> Iterator[WebSession]:
 
 
 @pytest.fixture
-def admin(visitor: WebSession) -> WebSession:
-    visitor.login("admin", ADMIN_PASSWORD)
+def admin(server: RacetrackServer, visitor: WebSession) -> WebSession:
+    visitor.login("admin", server.admin_password)
     return visitor
 
 
@@ -355,7 +353,7 @@ def test_jobs_list_details_and_rights(server: RacetrackServer, visitor: WebSessi
     assert refused.status_code == 403
 
     with WebSession(server.dashboard) as admin:
-        admin.login("admin", ADMIN_PASSWORD)
+        admin.login("admin", server.admin_password)
         staff_view = admin.get("/dashboard/jobs/listed/1.10.0").text
         assert "Redeploy" in staff_view
         assert ">Delete<" in staff_view or "Delete</a>" in staff_view

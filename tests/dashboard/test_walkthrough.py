@@ -14,14 +14,14 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from playwright.sync_api import expect
 
-from racetrack_core.testserver import QUICK_ENV, RacetrackServer
+from racetrack_core.testserver import RacetrackServer
 from tests.dashboard.conftest import Screenshots
 from tests.dashboard.htmlcheck import forms_without_csrf, unlabelled_controls
 from tests.e2e.test_up import broken_job
@@ -34,16 +34,8 @@ pytestmark = pytest.mark.timeout(600)
 ROOT = Path(__file__).resolve().parents[2]
 PRIMER_DIR = ROOT / "sample" / "python-primer"
 BIN = Path(sys.executable).parent
-ADMIN_PASSWORD = "walkthrough-admin-7"
 USER = "jane.doe@example.com"
 USER_PASSWORD = "Racetrack-Jane-42"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RacetrackServer]:
-    home = tmp_path_factory.mktemp("dashboard") / "home"
-    with RacetrackServer(home, admin_password=ADMIN_PASSWORD, env=QUICK_ENV) as running:
-        yield running
 
 
 def racetrack(config_dir: Path, command: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -108,7 +100,7 @@ def test_a_new_user_from_registration_to_calling_a_job(
     admin_context = chromium.new_context()
     admin_context.set_default_timeout(15_000)
     admin = admin_context.new_page()
-    log_in(admin, server, "admin", ADMIN_PASSWORD)
+    log_in(admin, server, "admin", server.admin_password)
     nav(admin, "Administration").click()
     screenshots.shot(admin, "admin")
     admin.get_by_role("navigation", name="Administration").get_by_role("link", name="Users").click()
