@@ -13,8 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.routing import Route
 
 from racetrack_core.dashboard import create_app
+from racetrack_core.dashboard.app import routes as dashboard_routes
 from racetrack_core.dashboard.job_pages import Rights, families_of
 from racetrack_core.dashboard.pages import Viewer, safe_next
 from racetrack_core.dashboard.times import ago
@@ -435,3 +437,48 @@ def test_failed_logins_count_against_the_browsers_address(server: RacetrackServe
     # Logging in from this machine's own address still works.
     with WebSession(server.dashboard) as visitor:
         visitor.login(USER, USER_PASSWORD)
+
+
+#: Dashboard routes that anyone may use: the ones that let a person in, and the probes.
+OPEN_ROUTES = {
+    ("GET", "/"),
+    ("GET", "/dashboard"),
+    ("GET", "/dashboard/"),
+    ("GET", "/live"),
+    ("GET", "/health"),
+    ("GET", "/dashboard/live"),
+    ("GET", "/dashboard/login"),
+    ("POST", "/dashboard/login"),
+    ("POST", "/dashboard/logout"),
+    ("GET", "/dashboard/register"),
+    ("POST", "/dashboard/register"),
+    ("GET", "/dashboard/waiting"),
+}
+
+
+def every_route() -> list[tuple[str, str]]:
+    found = []
+    for route in dashboard_routes():
+        if isinstance(route, Route):
+            path = route.path.replace("{", "").replace("}", "")  # {name} -> name
+            found += [(method, path) for method in sorted(route.methods or ()) if method != "HEAD"]
+    return found
+
+
+@pytest.mark.parametrize(("method", "path"), every_route())
+def test_every_page_but_the_open_ones_needs_a_session(
+    visitor: WebSession, method: str, path: str
+) -> None:
+    if (method, path) in OPEN_ROUTES:
+        return
+    if method == "GET":
+        answer = visitor.get(path, follow_redirects=False)
+    else:
+        token = visitor.csrf("/dashboard/login")
+        answer = visitor.client.post(path, data={"csrf_token": token}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text[:300]
+    assert answer.headers["location"].startswith("/dashboard/login?next=")
+
+
+def test_the_open_routes_are_routes() -> None:
+    assert not OPEN_ROUTES - set(every_route())
