@@ -42,9 +42,13 @@ DEFAULT_TIMEOUT_MS = 15_000
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """Headless Debian Chromium, one for the whole session."""
+    """Headless Debian Chromium, one per test module.
+
+    Not one per session: Playwright's sync API keeps an asyncio loop running in the main thread
+    while it is started, and the tests of other modules that run their own loops would fail.
+    """
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
     try:
