@@ -15,9 +15,15 @@ from starlette.routing import BaseRoute, Route
 
 from racetrack_core.auth import Caller
 from racetrack_core.lifecycle.context import caller_of, service_of
-from racetrack_core.lifecycle.permissions import allows, grants_of, is_admin, owned_families
+from racetrack_core.lifecycle.permissions import (
+    JobFilter,
+    grants_of,
+    is_admin,
+    owned_families,
+    scope_filter,
+)
 from racetrack_core.lifecycle.responses import BadRequest, JSONAnswer
-from racetrack_core.storage.models import AuditEvent, Permission, Scope
+from racetrack_core.storage.models import AuditEvent, Scope
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -74,16 +80,18 @@ def event_dto(event: AuditEvent) -> dict[str, Any]:
 
 
 def _visible(
-    event: AuditEvent, caller: Caller, grants: list[Permission], related_only: bool
+    event: AuditEvent,
+    caller: Caller,
+    readable: JobFilter,
+    owned: set[str],
+    related_only: bool,
 ) -> bool:
     mine = event.actor == caller.name or event.subject in (caller.name, caller.label)
     if related_only:
-        return mine or (event.job_name is not None and event.job_name in owned_families(grants))
+        return mine or (event.job_name is not None and event.job_name in owned)
     if mine:
         return True
-    return event.job_name is not None and allows(
-        grants, Scope.READ_JOB, event.job_name, event.job_version
-    )
+    return event.job_name is not None and readable(event.job_name, event.job_version)
 
 
 def activity(request: Request) -> JSONAnswer:
@@ -102,6 +110,8 @@ def activity(request: Request) -> JSONAnswer:
     with Session(service_of(request).engine) as session:
         admin = is_admin(session, caller)
         grants = grants_of(session, caller)
+        readable = scope_filter(grants, Scope.READ_JOB)
+        owned = owned_families(grants)
         query = select(AuditEvent)
         if job_name:
             query = query.where(AuditEvent.job_name == job_name)
@@ -122,7 +132,7 @@ def activity(request: Request) -> JSONAnswer:
         while len(events) < limit:
             rows = list(session.exec(query.offset(offset).limit(BATCH)))
             for row in rows:
-                if (admin and not related) or _visible(row, caller, grants, related):
+                if (admin and not related) or _visible(row, caller, readable, owned, related):
                     events.append(event_dto(row))
                     if len(events) == limit:
                         break

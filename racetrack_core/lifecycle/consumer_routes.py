@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from racetrack_core.lifecycle import accounts, audit
 from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
+from racetrack_core.lifecycle.deploy_routes import query_flag
 from racetrack_core.lifecycle.permissions import authorize_admin, permission_dto
 from racetrack_core.lifecycle.responses import BadRequest, Conflict, JSONAnswer, NotFound
 from racetrack_core.lifecycle.token_routes import (
@@ -57,12 +58,40 @@ def require_admin(request: Request) -> None:
 
 
 def list_consumers(request: Request) -> JSONAnswer:
-    """Every ESC, by name (staff)."""
+    """Every ESC, by name (staff).
+
+    ``?tokens=true`` adds each one's ``tokens``, as ``GET /escs/{id}/auth_data`` lists them.
+    """
     caller = caller_of(request)
+    with_tokens = query_flag(request, "tokens", default=False)
     with Session(service_of(request).engine) as session:
         authorize_admin(session, caller)
         rows = session.exec(select(ExternalConsumer).order_by(col(ExternalConsumer.name)))
-        return JSONAnswer([consumer_dto(row) for row in rows])
+        if not with_tokens:
+            return JSONAnswer([consumer_dto(row) for row in rows])
+        tokens = _esc_tokens(session)
+        now = time.time()
+        return JSONAnswer(
+            [
+                {
+                    **consumer_dto(row),
+                    "tokens": [
+                        accounts.token_dto(token, now) for token in tokens.get(row.name, [])
+                    ],
+                }
+                for row in rows
+            ]
+        )
+
+
+def _esc_tokens(session: Session) -> dict[str, list[AuthToken]]:
+    """Every ESC's tokens by its name, newest first (``accounts.tokens_of`` for all of them in
+    one query)."""
+    tokens: dict[str, list[AuthToken]] = {}
+    rows = session.exec(select(AuthToken).where(AuthToken.subject_kind == SubjectKind.ESC))
+    for row in sorted(rows, key=lambda row: row.created_at, reverse=True):
+        tokens.setdefault(row.subject_name, []).append(row)
+    return tokens
 
 
 def create_consumer(request: Request) -> JSONAnswer:

@@ -23,7 +23,7 @@ from racetrack_core.lifecycle.jobs import (
     job_dto,
     ongoing_deployment,
 )
-from racetrack_core.lifecycle.permissions import allows, authorize, grants_of
+from racetrack_core.lifecycle.permissions import JobFilter, authorize, grants_of, scope_filter
 from racetrack_core.lifecycle.pipeline import DeployRequest, secret_vars
 from racetrack_core.lifecycle.responses import (
     BadRequest,
@@ -40,7 +40,6 @@ from racetrack_core.storage.models import (
     DeploymentStatus,
     Job,
     JobFamily,
-    Permission,
     Scope,
 )
 
@@ -183,20 +182,33 @@ def get_deployment(request: Request) -> JSONAnswer:
 
 
 def list_deployments(request: Request) -> JSONAnswer:
-    """Recent deployments, newest first (``?limit=``, default 100)."""
+    """Recent deployments the caller may see, newest first (``?limit=``, default 100).
+
+    ``?job_name=`` keeps one job's deployments, with ``&job_version=`` one version's.
+    """
     service = service_of(request)
     caller = caller_of(request)
     try:
         limit = max(1, min(int(request.query_params.get("limit", "100")), 1000))
     except ValueError:
         raise BadRequest("query parameter 'limit' must be a whole number") from None
-    with Session(service.engine) as session:
-        grants = grants_of(session, caller)
-        rows = session.exec(
-            select(Deployment).order_by(col(Deployment.created_at).desc()).limit(limit)
+    name = _nonempty_param(request, "job_name")
+    version = _nonempty_param(request, "job_version")
+    if version is not None and name is None:
+        raise BadRequest(
+            "query parameter 'job_version' needs 'job_name' too: give job_name and "
+            "job_version, or job_name alone"
         )
+    query = select(Deployment)
+    if name is not None:
+        query = query.where(Deployment.job_name == name)
+    if version is not None:
+        query = query.where(Deployment.job_version == version)
+    with Session(service.engine) as session:
+        readable = scope_filter(grants_of(session, caller), Scope.READ_JOB)
+        rows = session.exec(query.order_by(col(Deployment.created_at).desc()).limit(limit))
         return JSONAnswer(
-            [deployment_dto(row, None) for row in rows if _may_read(caller, grants, row)]
+            [deployment_dto(row, None) for row in rows if _may_read(caller, readable, row)]
         )
 
 
@@ -210,21 +222,40 @@ def deployment_build_log(request: Request) -> JSONAnswer:
         return JSONAnswer({"logs": tail_lines(deployment.build_log, request)})
 
 
-def _may_read(caller: Caller, grants: list[Permission], deployment: Deployment) -> bool:
-    """Deployers see their own deployments; others need ``read_job`` on the job."""
+def _may_read(caller: Caller, readable: JobFilter, deployment: Deployment) -> bool:
+    """Deployers see their own deployments; others need ``read_job`` on the job (``readable``,
+    the caller's ``scope_filter`` for it)."""
     if caller.is_staff or (caller.kind == "user" and deployment.deployed_by == caller.name):
         return True
-    return allows(grants, Scope.READ_JOB, deployment.job_name, deployment.job_version)
+    return readable(deployment.job_name, deployment.job_version)
 
 
 def _authorize_read(session: Session, caller: Caller, deployment: Deployment) -> None:
-    if not _may_read(caller, grants_of(session, caller), deployment):
+    readable = scope_filter(grants_of(session, caller), Scope.READ_JOB)
+    if not _may_read(caller, readable, deployment):
         authorize(session, caller, Scope.READ_JOB, deployment.job_name, deployment.job_version)
 
 
 def read_json_body(request: Request) -> dict[str, Any]:
     """The body of a request to a synchronous route, as a JSON object."""
     return anyio.from_thread.run(read_json_object, request)
+
+
+def query_flag(request: Request, name: str, *, default: bool) -> bool:
+    """A ``true``/``false`` query parameter; ``default`` when absent, BadRequest otherwise."""
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    if value not in ("true", "false"):
+        raise BadRequest(f"query parameter {name!r} must be true or false, not {value!r}")
+    return value == "true"
+
+
+def _nonempty_param(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name)
+    if value == "":
+        raise BadRequest(f"query parameter {name!r} is empty; give a value or leave it out")
+    return value
 
 
 def tail_lines(text: str, request: Request, default: int = 0) -> str:

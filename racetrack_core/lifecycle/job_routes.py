@@ -23,9 +23,15 @@ from racetrack_core.lifecycle import audit
 from racetrack_core.lifecycle.accounts import AUTH_HEADER, request_token
 from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
-from racetrack_core.lifecycle.deploy_routes import tail_lines
-from racetrack_core.lifecycle.jobs import find_job, job_dto, ongoing_deployment
-from racetrack_core.lifecycle.permissions import allows, authorize, authorize_family, grants_of
+from racetrack_core.lifecycle.deploy_routes import query_flag, tail_lines
+from racetrack_core.lifecycle.jobs import find_job, job_dto, jobs_json, ongoing_deployment
+from racetrack_core.lifecycle.permissions import (
+    authorize,
+    authorize_family,
+    family_filter,
+    grants_of,
+    scope_filter,
+)
 from racetrack_core.lifecycle.responses import (
     BadRequest,
     Conflict,
@@ -54,40 +60,40 @@ def readable_job(session: Session, caller: Caller, request: Request) -> Job:
     return job
 
 
-def list_jobs(request: Request) -> JSONAnswer:
-    """Every job, most recently updated first."""
+def list_jobs(request: Request) -> Response:
+    """Every job the caller may read, most recently updated first.
+
+    ``?manifest=false`` leaves each record's ``manifest`` and ``manifest_yaml`` out.
+    """
     service = service_of(request)
     caller = caller_of(request)
+    with_manifest = query_flag(request, "manifest", default=True)
     with Session(service.engine) as session:
-        grants = grants_of(session, caller)
+        readable = scope_filter(grants_of(session, caller), Scope.READ_JOB)
         rows = session.exec(
             select(Job).order_by(col(Job.updated_at).desc(), col(Job.name), col(Job.version))
         )
-        return JSONAnswer(
-            [
-                job_dto(row, service.settings.external_pub_url)
-                for row in rows
-                if caller.is_staff or allows(grants, Scope.READ_JOB, row.name, row.version)
-            ]
+        body = jobs_json(
+            (row for row in rows if caller.is_staff or readable(row.name, row.version)),
+            service.settings.external_pub_url,
+            manifest=with_manifest,
         )
+    return Response(body, media_type=JSONAnswer.media_type)
 
 
 def list_families(request: Request) -> JSONAnswer:
+    """Every family, by name, that the caller holds ``read_job`` on (on every job, on the
+    family, or on a version or endpoint of it)."""
     service = service_of(request)
     caller = caller_of(request)
     with Session(service.engine) as session:
-        grants = grants_of(session, caller)
+        readable = family_filter(grants_of(session, caller), Scope.READ_JOB)
         rows = session.exec(select(JobFamily).order_by(col(JobFamily.name)))
         return JSONAnswer(
             [
                 {"id": row.id, "name": row.name}
                 for row in rows
-                if caller.is_staff
-                or any(
-                    g.scope in (Scope.READ_JOB, Scope.FULL_ACCESS)
-                    and g.job_family in (None, row.name)
-                    for g in grants
-                )
+                if caller.is_staff or readable(row.name)
             ]
         )
 

@@ -18,7 +18,7 @@ with 403 naming the scope and the job. New users get ``read_job``, ``call_job`` 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlmodel import Session, select
@@ -62,6 +62,60 @@ def allows(
     return False
 
 
+#: Whether a job version (family, version) passes: what ``scope_filter`` answers. A version
+#: of None (an audit event about a whole family) passes on all-jobs and family grants only.
+JobFilter = Callable[[str, str | None], bool]
+
+
+def scope_filter(grants: Iterable[Permission], scope: Scope) -> JobFilter:
+    """``allows(grants, scope, family, version)`` as a predicate for listing many jobs: the
+    grants are gathered once into sets, so that each job costs a few set lookups instead of a
+    walk over every grant.
+
+    A grant limited to an endpoint covers no whole job (``allows`` with no endpoint refuses
+    it), so it never lets a job through here either.
+    """
+    every_job = False
+    families: set[str] = set()
+    pairs: set[tuple[str, str]] = set()
+    any_family_versions: set[str] = set()  # a version grant without a family, as allows reads it
+    for grant in grants:
+        if grant.scope not in (scope, Scope.FULL_ACCESS) or grant.endpoint is not None:
+            continue
+        if grant.job_family is None:
+            if grant.job_version is None:
+                every_job = True
+            else:
+                any_family_versions.add(grant.job_version)
+        elif grant.job_version is None:
+            families.add(grant.job_family)
+        else:
+            pairs.add((grant.job_family, grant.job_version))
+    if every_job:
+        return lambda family, version: True
+
+    def covers(family: str, version: str | None) -> bool:
+        if family in families:
+            return True
+        return version is not None and (
+            (family, version) in pairs or version in any_family_versions
+        )
+
+    return covers
+
+
+def family_filter(grants: Iterable[Permission], scope: Scope) -> Callable[[str], bool]:
+    """Whether some grant of ``scope`` (or ``full_access``) could cover a version of a family:
+    one on every job or on that family, whatever its version or endpoint. The question that
+    ``authorize_family`` asks before a lookup, as a predicate for listing many families."""
+    families: set[str | None] = {
+        grant.job_family for grant in grants if grant.scope in (scope, Scope.FULL_ACCESS)
+    }
+    if None in families:
+        return lambda family: True
+    return families.__contains__
+
+
 def _within(endpoint: str | None, prefix: str) -> bool:
     if endpoint is None:
         return False
@@ -96,12 +150,8 @@ def authorize_family(session: Session, caller: Caller, scope: Scope, family: str
     """
     if caller.is_staff or caller.kind == "internal":
         return
-    for permission in grants_of(session, caller):
-        if permission.scope in (scope, Scope.FULL_ACCESS) and permission.job_family in (
-            None,
-            family,
-        ):
-            return
+    if family_filter(grants_of(session, caller), scope)(family):
+        return
     raise Forbidden(
         f"{caller.label} has no permission '{scope}' on job {family}; "
         "ask an administrator to grant it"

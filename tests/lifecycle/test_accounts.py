@@ -265,7 +265,8 @@ def test_a_forwarding_service_names_the_address_only_with_the_service_token(
             if vouched:
                 headers["X-Racetrack-Service-Token"] = settings.internal_token or ""
             body = {"username": f"u{number}@example.com", "password": "not-the-password"}
-            return client.post("/api/v1/users/login", json=body, headers=headers).status_code
+            answer = client.post("/api/v1/users/login", json=body, headers=headers)
+            return int(answer.status_code)
 
         # Twenty failures from one named address hold that address back, and only that one.
         assert {fail(n, "203.0.113.5", vouched=True) for n in range(20)} == {401}

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
@@ -128,6 +129,49 @@ def test_esc_administration_and_its_errors(
     assert kinds.count("token_created") == 1
     assert kinds.count("token_revoked") == 1
     assert kinds.count("permission_revoked") == 1
+
+
+def test_the_esc_listing_carries_every_ones_tokens_on_request(
+    client: TestClient, token: str, settings: Settings
+) -> None:
+    # "admin" is also the name of a user with tokens: a user's tokens are no ESC's.
+    for name in ("reports", "billing", "admin", "idle"):
+        client.post("/api/v1/escs", json={"name": name}, headers=auth(token))
+    for name in ("reports", "reports", "billing", "admin"):
+        client.post(f"/api/v1/escs/{name}/auth_token", headers=auth(token))
+    first = client.get("/api/v1/escs/reports/auth_data", headers=auth(token)).json()["tokens"][-1]
+    client.delete(f"/api/v1/escs/reports/auth_token/{first['id']}", headers=auth(token))
+
+    plain = client.get("/api/v1/escs", headers=auth(token)).json()
+    assert [esc["name"] for esc in plain] == ["admin", "billing", "idle", "reports"]
+    assert all("tokens" not in esc for esc in plain)
+    assert client.get("/api/v1/escs?tokens=false", headers=auth(token)).json() == plain
+
+    engine = client.app.state.service.engine  # type: ignore[attr-defined]
+    token_queries: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "FROM auth_token" in statement and "subject_kind" in statement.split("WHERE")[-1]:
+            token_queries.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with_tokens = client.get("/api/v1/escs", params={"tokens": "true"}, headers=auth(token))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert with_tokens.status_code == 200, with_tokens.text
+    assert len(token_queries) == 1, token_queries
+    for esc in with_tokens.json():
+        alone = client.get(f"/api/v1/escs/{esc['id']}/auth_data", headers=auth(token)).json()
+        assert esc == alone
+    counts = {esc["name"]: len(esc["tokens"]) for esc in with_tokens.json()}
+    assert counts == {"admin": 1, "billing": 1, "idle": 0, "reports": 2}
+    reports = next(esc for esc in with_tokens.json() if esc["name"] == "reports")
+    assert [t["active"] for t in reports["tokens"]] == [True, False]
+
+    bad = client.get("/api/v1/escs", params={"tokens": "yes"}, headers=auth(token))
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "query parameter 'tokens' must be true or false, not 'yes'"
 
 
 def test_only_staff_manage_escs(client: TestClient, token: str) -> None:
