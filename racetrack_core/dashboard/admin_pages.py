@@ -114,10 +114,7 @@ async def set_staff(request: Request, viewer: Viewer) -> Response:
 @page(staff=True)
 async def escs(request: Request, viewer: Viewer) -> Response:
     """Every ESC with its active tokens."""
-    listed = await api(request, viewer, "GET", "/escs")
-    consumers = await asyncio.gather(
-        *(api(request, viewer, "GET", at("escs", esc["id"], "auth_data")) for esc in listed)
-    )
+    consumers = await api(request, viewer, "GET", "/escs", params={"tokens": "true"})
     return render(request, "admin/escs.html", viewer, consumers=consumers)
 
 

@@ -13,6 +13,9 @@ import httpx
 from racetrack_core.lifecycle.account_routes import CLIENT_ADDRESS_HEADER, SERVICE_TOKEN_HEADER
 from racetrack_core.lifecycle.accounts import AUTH_HEADER
 
+#: Seconds an idle connection to Lifecycle is kept (uvicorn closes its side after 5).
+KEEPALIVE_SECONDS = 2.0
+
 
 class LifecycleError(Exception):
     """Lifecycle refused a call: its status, its sentence and its error type."""
@@ -51,6 +54,9 @@ class LifecycleClient:
                 base_url=self.base_url,
                 transport=self._transport,
                 timeout=httpx.Timeout(30.0, connect=5.0),
+                # Idle connections are dropped before uvicorn's own 5 s keep-alive ends, so
+                # that a request seldom meets a connection the server is closing.
+                limits=httpx.Limits(keepalive_expiry=KEEPALIVE_SECONDS),
             )
         return self._client
 
@@ -82,18 +88,25 @@ class LifecycleClient:
             headers[SERVICE_TOKEN_HEADER] = self._service_token
         if content is not None:
             headers["Content-Type"] = "application/octet-stream"
-        try:
-            answer = await self._http().request(
-                method,
-                f"/api/v1{path}",
-                headers=headers,
-                json=json,
-                params=params,
-                content=content,
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
-        except httpx.HTTPError:
-            raise Unreachable(self.base_url) from None
+        for attempt in (1, 2):
+            try:
+                answer = await self._http().request(
+                    method,
+                    f"/api/v1{path}",
+                    headers=headers,
+                    json=json,
+                    params=params,
+                    content=content,
+                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                )
+                break
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+                # A kept-alive connection the server closed as the request went out: a GET
+                # is asked again, once, on a new connection.
+                if method != "GET" or attempt == 2:
+                    raise Unreachable(self.base_url) from None
+            except httpx.HTTPError:
+                raise Unreachable(self.base_url) from None
         if answer.status_code >= 400:
             raise _refusal(answer)
         return answer.json() if answer.content else None

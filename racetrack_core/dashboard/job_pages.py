@@ -4,10 +4,12 @@ Open, Redeploy and Delete actions for those allowed to use them."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -37,6 +39,10 @@ SORTS = {
     "name": "Name",
     "status": "Status (problems first)",
 }
+#: Families on one page of the jobs list.
+FAMILIES_PER_PAGE = 50
+#: Deployments of a version listed on its page.
+JOB_DEPLOYMENTS = 10
 #: Lines of a job's log shown before following it.
 LOG_TAIL = 200
 
@@ -97,8 +103,9 @@ def page_path(name: str, version: str, action: str = "") -> str:
 
 
 def owner_of(job: dict[str, Any]) -> str:
-    manifest = job.get("manifest")
-    owner = manifest.get("owner_email") if isinstance(manifest, dict) else None
+    owner = job.get("owner_email")
+    if owner is None and isinstance(job.get("manifest"), dict):
+        owner = job["manifest"].get("owner_email")
     return str(owner) if owner else ""
 
 
@@ -126,6 +133,7 @@ def families_of(jobs: Iterable[dict[str, Any]], query: str, status: str, sort: s
     return families
 
 
+@functools.lru_cache(maxsize=4096)
 def _version_key(version: str) -> tuple[int, Any]:
     if versions.is_semver(version):
         return (1, versions.parse(version))
@@ -142,22 +150,39 @@ async def jobs(request: Request, viewer: Viewer) -> Response:
     status = status if status in STATUSES else ""
     sort = params.get("sort", "updated")
     sort = sort if sort in SORTS else "updated"
-    everything = await api(request, viewer, "GET", "/job")
+    everything = await api(request, viewer, "GET", "/job", params={"manifest": "false"})
     families = families_of(everything, query, status, sort)
+    pages = max(1, math.ceil(len(families) / FAMILIES_PER_PAGE))
+    number = _page_number(params.get("page", "1"), pages)
+    shown = families[(number - 1) * FAMILIES_PER_PAGE : number * FAMILIES_PER_PAGE]
     return render(
         request,
         "jobs.html",
         viewer,
         section="jobs",
-        families=families,
+        families=shown,
+        matching_families=len(families),
         total=len(everything),
-        shown=sum(len(family.jobs) for family in families),
+        matching=sum(len(family.jobs) for family in families),
         query=query,
         status=status,
         statuses=STATUSES,
         sort=sort,
         sorts=SORTS,
+        page=number,
+        pages=pages,
+        page_url=lambda n: (
+            url("jobs") + "?" + urlencode({"q": query, "status": status, "sort": sort, "page": n})
+        ),
     )
+
+
+def _page_number(given: str, pages: int) -> int:
+    """The page asked for, within 1..pages (a page beyond the last shows the last)."""
+    try:
+        return min(max(1, int(given)), pages)
+    except ValueError:
+        return 1
 
 
 @page()
@@ -166,22 +191,23 @@ async def job_detail(request: Request, viewer: Viewer) -> Response:
     job, rights, deployments = await asyncio.gather(
         api(request, viewer, "GET", job_path(name, version)),
         rights_of(request, viewer),
-        api(request, viewer, "GET", "/deploy", params={"limit": "200"}),
+        api(
+            request,
+            viewer,
+            "GET",
+            "/deploy",
+            params={"job_name": name, "job_version": version, "limit": str(JOB_DEPLOYMENTS)},
+        ),
     )
     rights.annotate(job)
     job["owner"] = owner_of(job)
-    history = [
-        deployment
-        for deployment in deployments
-        if deployment["job_name"] == job["name"] and deployment["job_version"] == job["version"]
-    ]
     return render(
         request,
         "job.html",
         viewer,
         section="jobs",
         job=job,
-        deployments=[with_duration(deployment) for deployment in history[:10]],
+        deployments=[with_duration(deployment) for deployment in deployments],
         page_path=page_path,
     )
 

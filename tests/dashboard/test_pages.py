@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import re
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -17,7 +18,7 @@ from starlette.routing import Route
 
 from racetrack_core.dashboard import create_app
 from racetrack_core.dashboard.app import routes as dashboard_routes
-from racetrack_core.dashboard.job_pages import Rights, families_of
+from racetrack_core.dashboard.job_pages import FAMILIES_PER_PAGE, Rights, families_of
 from racetrack_core.dashboard.pages import Viewer, safe_next
 from racetrack_core.dashboard.times import ago
 from racetrack_core.settings import Settings
@@ -482,3 +483,31 @@ def test_every_page_but_the_open_ones_needs_a_session(
 
 def test_the_open_routes_are_routes() -> None:
     assert not OPEN_ROUTES - set(every_route())
+
+
+def test_the_jobs_list_comes_in_pages_of_families(
+    server: RacetrackServer, admin: WebSession
+) -> None:
+    settings = Settings(home=server.home, database_url=server.database_url)
+    add_jobs(settings, *[(f"paged-{n:03d}", "1.0.0") for n in range(FAMILIES_PER_PAGE + 7)])
+    add_jobs(settings, ("paged-000", "1.1.0"))
+
+    def families(page: str) -> tuple[list[str], str]:
+        html = admin.get(
+            "/dashboard/jobs", params={"q": "paged-", "sort": "name", "page": page}
+        ).text
+        return re.findall(r'data-family="(paged-\d+)"', html), html
+
+    first, html = families("1")
+    assert first == [f"paged-{n:03d}" for n in range(FAMILIES_PER_PAGE)]
+    assert f"{FAMILIES_PER_PAGE + 8} of " in html
+    assert "page 1 of 2" in html
+    assert 'rel="next"' in html
+    assert 'rel="prev"' not in html
+    second, html = families("2")
+    assert second == [f"paged-{n:03d}" for n in range(FAMILIES_PER_PAGE, FAMILIES_PER_PAGE + 7)]
+    assert 'rel="prev"' in html
+    # The filter and the order travel with the page links.
+    assert "q=paged-&amp;status=&amp;sort=name&amp;page=1" in html
+    assert families("99")[0] == second
+    assert families("nonsense")[0] == first
