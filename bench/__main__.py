@@ -9,10 +9,13 @@ Each benchmark is its own script, run here as a subprocess that prints its markd
 - ``bench/pub/run.py``: Pub's hot path against the job directly, nginx and other clients.
 - ``bench/cli/run.py``: start-up of ``racetrack --help`` and ``racetrack list`` against the
   ``racetrack-client`` package from PyPI (with hyperfine).
+- ``bench/dashboard/run.py``: the Dashboard's pages with 1,000 jobs in the database, next to
+  the Lifecycle API calls behind them.
 
-``--write`` also puts the report into ``docs/performance.md``, between its markers, below the
-hand-written introduction. Needs ``wrk`` and ``nginx`` (``apt-get install -y wrk nginx``), and
-``hyperfine`` for ``cli``.
+``--write`` also puts the report into ``docs/performance.md``, below the hand-written
+introduction: each benchmark's section between markers of its own, so that a run with
+``--only`` replaces the sections of the benchmarks it ran and keeps the others. Needs ``wrk``
+for ``wrapper`` and ``pub``, ``nginx`` for ``pub`` and ``hyperfine`` for ``cli``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "performance.md"
 BEGIN = "<!-- bench: begin (written by `python -m bench --write`) -->"
 END = "<!-- bench: end -->"
+#: Around each benchmark's section inside the block, so that one can be replaced alone.
+SECTION = re.compile(r"<!-- bench: (\w+) -->\n(.*?)<!-- bench: \1 end -->", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class Benchmark:
     arguments: Callable[[argparse.Namespace], list[str]]
     #: Turns the script's output into the section of the report.
     section: Callable[[str], str] = lambda output: output
+    #: Programs the script runs, which must be installed.
+    tools: tuple[str, ...] = ()
 
 
 def pub_section(output: str) -> str:
@@ -83,6 +90,7 @@ BENCHMARKS = (
         "wrapper",
         ROOT / "bench" / "wrapper" / "run.py",
         lambda options: ["--duration", str(options.duration), "--repeats", str(options.repeats)],
+        tools=("wrk",),
     ),
     Benchmark("deploy", ROOT / "bench" / "deploy" / "run.py", lambda options: []),
     Benchmark(
@@ -90,8 +98,10 @@ BENCHMARKS = (
         ROOT / "bench" / "pub" / "run.py",
         lambda options: ["--duration", str(options.duration), "--only", PUB_CANDIDATES],
         pub_section,
+        tools=("wrk", "nginx"),
     ),
-    Benchmark("cli", ROOT / "bench" / "cli" / "run.py", lambda options: []),
+    Benchmark("cli", ROOT / "bench" / "cli" / "run.py", lambda options: [], tools=("hyperfine",)),
+    Benchmark("dashboard", ROOT / "bench" / "dashboard" / "run.py", lambda options: []),
 )
 
 
@@ -114,8 +124,10 @@ def load_average() -> str:
 
 
 def run(benchmark: Benchmark, options: argparse.Namespace) -> tuple[str, bool]:
-    """The benchmark's section of the report, and whether the script succeeded."""
+    """The benchmark's section of the report, which says when and where it was measured, and
+    whether the script succeeded."""
     print(f"bench: {benchmark.name}", file=sys.stderr)
+    started, load_before = time.monotonic(), load_average()
     command = [sys.executable, str(benchmark.script), *benchmark.arguments(options)]
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=ROOT, check=False)
     if done.returncode != 0:
@@ -124,42 +136,67 @@ def run(benchmark: Benchmark, options: argparse.Namespace) -> tuple[str, bool]:
             f"{done.returncode}; its output is on stderr.",
             False,
         )
-    return benchmark.section(done.stdout), True
+    today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    measured = (
+        f"Measured {today} on {machine()}, Python {platform.python_version()}, in "
+        f"{time.monotonic() - started:.0f} s. Load average (1, 5, 15 min) before: "
+        f"{load_before}; after: {load_average()}."
+    )
+    heading, _, body = benchmark.section(done.stdout).strip().partition("\n")
+    return f"{heading}\n\n{measured}\n\n{body.strip()}\n", True
 
 
-def report(options: argparse.Namespace) -> tuple[str, bool]:
-    started = time.monotonic()
-    load_before = load_average()
-    sections, ok = [], True
+def goals(text: str) -> str:
+    """``**Goals met: M of N.**``, counted over the goal tables' rows in ``text``."""
+    # Rows of the goal tables, not their headers ("| goal | measured | met |").
+    met = len(re.findall(r"^\| (?!goal \|).*\| met \|$", text, re.MULTILINE))
+    missed = len(re.findall(r"^\|.*\| \*\*not met\*\* \|$", text, re.MULTILINE))
+    return f"**Goals met: {met} of {met + missed}.**"
+
+
+def report(options: argparse.Namespace) -> tuple[dict[str, str], list[str]]:
+    """The sections of the benchmarks in ``--only`` that succeeded, by name, and those of the
+    ones that failed."""
+    sections, failures = {}, []
     for benchmark in BENCHMARKS:
         if benchmark.name in options.only:
             section, succeeded = run(benchmark, options)
-            sections.append(section)
-            ok = ok and succeeded
-    body = "\n\n".join(sections)
-    # Rows of the goal tables, not their headers ("| goal | measured | met |").
-    met = len(re.findall(r"^\| (?!goal \|).*\| met \|$", body, re.MULTILINE))
-    missed = len(re.findall(r"^\|.*\| \*\*not met\*\* \|$", body, re.MULTILINE))
-    today = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    header = [
-        f"Measured {today} on {machine()}, Python {platform.python_version()}, "
-        f"in {time.monotonic() - started:.0f} s. Load average (1, 5, 15 min) before: "
-        f"{load_before}; after: {load_average()}.",
-        "",
-        f"**Goals met: {met} of {met + missed}.**",
-    ]
-    return "\n".join(header) + "\n\n" + body + "\n", ok
+            if succeeded:
+                sections[benchmark.name] = section
+            else:
+                failures.append(section)
+    return sections, failures
 
 
-def write(text: str) -> None:
-    """Replace what is between the markers of docs/performance.md with ``text``."""
+def write(sections: dict[str, str]) -> None:
+    """Replace these benchmarks' sections of docs/performance.md, keep the others', and count
+    the goals of all of them again."""
     document = DOC.read_text(encoding="utf-8")
     if BEGIN not in document or END not in document:
         sys.exit(f"{DOC} lacks the markers {BEGIN!r} and {END!r}; add them below the intro")
     head, rest = document.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    DOC.write_text(f"{head}{BEGIN}\n{text}{END}{tail}", encoding="utf-8")
-    print(f"bench: wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
+    block, tail = rest.split(END, 1)
+    kept = dict(SECTION.findall(block))
+    stray = [line for line in SECTION.sub("", block).splitlines() if line.strip()]
+    if stray and not (len(stray) == 1 and stray[0].startswith("**Goals met:")):
+        sys.exit(
+            f"{DOC}'s results have text outside the markers of a benchmark's section, which "
+            f"writing would lose (from {stray[0][:60]!r}): put each section between "
+            "<!-- bench: NAME --> and <!-- bench: NAME end -->"
+        )
+    merged = {
+        benchmark.name: sections.get(benchmark.name, kept.get(benchmark.name, ""))
+        for benchmark in BENCHMARKS
+    }
+    merged.update({name: text for name, text in kept.items() if name not in merged})
+    body = "\n".join(
+        f"<!-- bench: {name} -->\n{text.strip()}\n<!-- bench: {name} end -->\n"
+        for name, text in merged.items()
+        if text
+    )
+    summary = f"{goals(body)} Each section says when it was measured."
+    DOC.write_text(f"{head}{BEGIN}\n{summary}\n\n{body}{END}{tail}", encoding="utf-8")
+    print(f"bench: wrote {', '.join(sections)} into {DOC.relative_to(ROOT)}", file=sys.stderr)
 
 
 def main() -> None:
@@ -178,18 +215,18 @@ def main() -> None:
     unknown = set(options.only) - set(names)
     if unknown:
         parser.error(f"unknown benchmark {', '.join(sorted(unknown))}; choose from {names}")
-    tools = ("wrk", "nginx", *(("hyperfine",) if "cli" in options.only else ()))
-    missing = [tool for tool in tools if not shutil.which(tool, path=_path())]
+    tools = {tool for b in BENCHMARKS if b.name in options.only for tool in b.tools}
+    missing = sorted(tool for tool in tools if not shutil.which(tool, path=_path()))
     if missing:
         sys.exit(f"missing {', '.join(missing)}: apt-get install -y {' '.join(missing)}")
-    text, ok = report(options)
-    print(text)
-    if options.write:
-        if ok:
-            write(text)
-        else:
-            print("bench: a benchmark failed; docs/performance.md is unchanged", file=sys.stderr)
-    sys.exit(0 if ok else 1)
+    sections, failures = report(options)
+    text = "\n".join([*sections.values(), *failures])
+    print(f"{goals(text)}\n\n{text}")
+    if options.write and sections:
+        write(sections)
+    if failures:
+        print("bench: a benchmark failed; its section of the doc is unchanged", file=sys.stderr)
+    sys.exit(1 if failures else 0)
 
 
 def _path() -> str:
