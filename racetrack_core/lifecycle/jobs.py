@@ -33,7 +33,7 @@ def job_dto(job: Job, external_pub_url: str, *, manifest: bool = True) -> dict[s
             if manifest
             else {}
         ),
-        "owner_email": _owner_email(job.manifest_yaml),
+        "owner_email": owner_email(job.manifest_yaml),
         "internal_name": job.internal_name,
         "pub_url": f"{external_pub_url}/job/{job.name}/{job.version}",
         "error": job.error,
@@ -164,7 +164,7 @@ def _manifest_json(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _owner_email(text: str) -> str | None:
+def owner_email(text: str) -> str | None:
     """The manifest's ``owner_email``, or None, read once per text."""
     manifest = _load_yaml(text)
     owner = manifest.get("owner_email") if isinstance(manifest, dict) else None

@@ -93,6 +93,7 @@ def cases(ids: dict[str, str]) -> list[Case]:
         Case("GET", f"/api/v1/deploy/{ids['deployment']}/build-logs", Scope.READ_JOB),
         Case("GET", "/api/v1/job", ANY, hidden="primer"),
         Case("GET", "/api/v1/job_family", ANY, hidden="primer"),
+        Case("GET", "/api/v1/job_family/jobs", ANY, hidden="primer"),
         Case("GET", job, Scope.READ_JOB),
         Case("DELETE", job, Scope.DELETE_JOB),
         Case("GET", f"{job}/logs", Scope.READ_JOB),
@@ -291,7 +292,7 @@ CALLERS: list[tuple[str, Callable[[World], str | None]]] = [
 ]
 
 
-ROUTES = 64
+ROUTES = 65
 
 
 @pytest.mark.parametrize("index", range(ROUTES))
