@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,6 +29,7 @@ from racetrack_core.dashboard.pages import (
     dashboard_of,
     field,
     page,
+    paged,
     redirect,
     render,
     sentence,
@@ -43,6 +45,7 @@ SUBJECT_KINDS = {
     SubjectKind.ESC.value: "External consumer (ESC)",
     SubjectKind.JOB_FAMILY.value: "Job family",
 }
+GRANTS_PER_PAGE = 100
 GRANT_FIELDS = ("subject_kind", "subject_name", "scope", "job_family", "job_version", "endpoint")
 
 # --- overview -------------------------------------------------------------------------------
@@ -207,16 +210,20 @@ async def grants(request: Request, viewer: Viewer) -> Response:
     """Every grant; ``?subject=`` keeps those whose subject's name contains it."""
     wanted = request.query_params.get("subject", "").strip()
     everything = await api(request, viewer, "GET", "/grants")
-    shown = [
-        {**grant, "covers": coverage(grant)}
-        for grant in everything
-        if wanted.lower() in grant["subject_name"].lower()
-    ]
+    matching = [grant for grant in everything if wanted.lower() in grant["subject_name"].lower()]
+    shown, pager = paged(
+        request,
+        matching,
+        GRANTS_PER_PAGE,
+        lambda n: url("admin/grants") + "?" + urlencode({"subject": wanted, "page": n}),
+    )
     return render(
         request,
         "admin/grants.html",
         viewer,
-        grants=shown,
+        grants=[{**grant, "covers": coverage(grant)} for grant in shown],
+        matching=len(matching),
+        pager=pager,
         total=len(everything),
         subject=wanted,
         kinds=SUBJECT_KINDS,

@@ -4,10 +4,7 @@ Open, Redeploy and Delete actions for those allowed to use them."""
 from __future__ import annotations
 
 import asyncio
-import functools
-import math
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -15,11 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from racetrack_core import versions
 from racetrack_core.dashboard.api import LifecycleError
 from racetrack_core.dashboard.deployment_pages import with_duration
 from racetrack_core.dashboard.pages import (
     REFUSALS,
+    Pager,
     Viewer,
     api,
     checked_form,
@@ -31,9 +28,9 @@ from racetrack_core.dashboard.pages import (
     url,
 )
 from racetrack_core.lifecycle.permissions import allows
-from racetrack_core.storage.models import Permission, Scope
+from racetrack_core.storage.models import JobStatus, Permission, Scope
 
-STATUSES = ("running", "starting", "error", "lost")
+STATUSES = tuple(status.value for status in JobStatus)
 SORTS = {
     "updated": "Most recently updated",
     "name": "Name",
@@ -45,21 +42,6 @@ FAMILIES_PER_PAGE = 50
 JOB_DEPLOYMENTS = 10
 #: Lines of a job's log shown before following it.
 LOG_TAIL = 200
-
-
-@dataclass
-class Family:
-    name: str
-    jobs: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def updated(self) -> int:
-        return max(int(job["update_time"]) for job in self.jobs)
-
-    @property
-    def worst(self) -> int:
-        """0 when a version has a problem, so that sorting by status puts problems first."""
-        return 0 if any(job["status"] in ("error", "lost") for job in self.jobs) else 1
 
 
 class Rights:
@@ -102,87 +84,52 @@ def page_path(name: str, version: str, action: str = "") -> str:
     return f"{base}/{action}" if action else base
 
 
-def owner_of(job: dict[str, Any]) -> str:
-    owner = job.get("owner_email")
-    if owner is None and isinstance(job.get("manifest"), dict):
-        owner = job["manifest"].get("owner_email")
-    return str(owner) if owner else ""
-
-
-def families_of(jobs: Iterable[dict[str, Any]], query: str, status: str, sort: str) -> list[Family]:
-    """Jobs matching the filter, grouped by family, newest version first in each."""
-    wanted = query.lower()
-    grouped: dict[str, Family] = {}
-    for job in jobs:
-        job["owner"] = owner_of(job)
-        if status and job["status"] != status:
-            continue
-        if wanted and not any(
-            wanted in str(job.get(key) or "").lower()
-            for key in ("name", "version", "owner", "deployed_by", "job_type_version")
-        ):
-            continue
-        grouped.setdefault(job["name"], Family(job["name"])).jobs.append(job)
-    for family in grouped.values():
-        family.jobs.sort(key=lambda job: _version_key(job["version"]), reverse=True)
-    families = sorted(grouped.values(), key=lambda family: family.name)
-    if sort == "updated":
-        families.sort(key=lambda family: family.updated, reverse=True)
-    elif sort == "status":
-        families.sort(key=lambda family: family.worst)
-    return families
-
-
-@functools.lru_cache(maxsize=4096)
-def _version_key(version: str) -> tuple[int, Any]:
-    if versions.is_semver(version):
-        return (1, versions.parse(version))
-    return (0, version)
-
-
 @page()
 async def jobs(request: Request, viewer: Viewer) -> Response:
-    """The jobs list: ``?q=`` filters by name, version, owner, deployer or job type;
-    ``?status=`` by status; ``?sort=`` orders the families."""
+    """The jobs list, a page of families at a time: ``?q=`` filters by name, version, owner,
+    deployer or job type; ``?status=`` by status; ``?sort=`` orders the families."""
     params = request.query_params
     query = params.get("q", "").strip()
     status = params.get("status", "")
     status = status if status in STATUSES else ""
     sort = params.get("sort", "updated")
     sort = sort if sort in SORTS else "updated"
-    everything = await api(request, viewer, "GET", "/job", params={"manifest": "false"})
-    families = families_of(everything, query, status, sort)
-    pages = max(1, math.ceil(len(families) / FAMILIES_PER_PAGE))
-    number = _page_number(params.get("page", "1"), pages)
-    shown = families[(number - 1) * FAMILIES_PER_PAGE : number * FAMILIES_PER_PAGE]
+    page_number = params.get("page", "1")
+    asked = {
+        "q": query,
+        "status": status,
+        "sort": sort,
+        "page": page_number if page_number.isdigit() and int(page_number) > 0 else "1",
+        "per_page": str(FAMILIES_PER_PAGE),
+    }
+    listing = await api(request, viewer, "GET", "/job_family/jobs", params=asked)
+    for family in listing["families"]:
+        for job in family["jobs"]:
+            job["owner"] = job.get("owner_email") or ""
     return render(
         request,
         "jobs.html",
         viewer,
         section="jobs",
-        families=shown,
-        matching_families=len(families),
-        total=len(everything),
-        matching=sum(len(family.jobs) for family in families),
+        families=listing["families"],
+        matching_families=listing["matching_families"],
+        total=listing["total"],
+        matching=listing["matching"],
         query=query,
         status=status,
         statuses=STATUSES,
         sort=sort,
         sorts=SORTS,
-        page=number,
-        pages=pages,
-        page_url=lambda n: (
-            url("jobs") + "?" + urlencode({"q": query, "status": status, "sort": sort, "page": n})
+        pager=Pager(
+            listing["page"],
+            listing["pages"],
+            lambda n: (
+                url("jobs")
+                + "?"
+                + urlencode({"q": query, "status": status, "sort": sort, "page": n})
+            ),
         ),
     )
-
-
-def _page_number(given: str, pages: int) -> int:
-    """The page asked for, within 1..pages (a page beyond the last shows the last)."""
-    try:
-        return min(max(1, int(given)), pages)
-    except ValueError:
-        return 1
 
 
 @page()
@@ -200,7 +147,7 @@ async def job_detail(request: Request, viewer: Viewer) -> Response:
         ),
     )
     rights.annotate(job)
-    job["owner"] = owner_of(job)
+    job["owner"] = job.get("owner_email") or ""
     return render(
         request,
         "job.html",

@@ -259,6 +259,29 @@ def safe_next(target: str | None) -> str:
     return url("jobs")
 
 
+# --- pages of a long list -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Where a page is in a long list, and the address of any other page (``_pager.html``)."""
+
+    page: int
+    pages: int
+    link: Callable[[int], str]
+
+
+def paged(
+    request: Request, items: list[Any], per_page: int, link: Callable[[int], str]
+) -> tuple[list[Any], Pager]:
+    """The items of the page that ``?page=`` asks for (the last, past it; the first, for
+    nonsense), and its pager."""
+    pages = max(1, -(-len(items) // per_page))
+    given = request.query_params.get("page", "1")
+    page = min(int(given), pages) if given.isdigit() and int(given) > 0 else 1
+    return items[(page - 1) * per_page : page * per_page], Pager(page, pages, link)
+
+
 # --- asking Lifecycle ----------------------------------------------------------------------
 
 #: Lifecycle's answers that mean "not done, and here is why", shown as a message on the page.

@@ -17,8 +17,9 @@ import pytest
 from starlette.routing import Route
 
 from racetrack_core.dashboard import create_app
+from racetrack_core.dashboard.admin_pages import GRANTS_PER_PAGE
 from racetrack_core.dashboard.app import routes as dashboard_routes
-from racetrack_core.dashboard.job_pages import FAMILIES_PER_PAGE, Rights, families_of
+from racetrack_core.dashboard.job_pages import FAMILIES_PER_PAGE, Rights
 from racetrack_core.dashboard.pages import Viewer, safe_next
 from racetrack_core.dashboard.times import ago
 from racetrack_core.settings import Settings
@@ -267,23 +268,6 @@ def job(
     }
 
 
-def test_families_group_versions_newest_first_and_sort() -> None:
-    jobs = [
-        job("alpha", "0.9.0", updated=10),
-        job("alpha", "0.10.0", updated=5),
-        job("beta", "1.0.0", status="error", updated=1),
-        job("gamma", "2.0.0", updated=50),
-    ]
-    by_update = families_of(jobs, "", "", "updated")
-    assert [family.name for family in by_update] == ["gamma", "alpha", "beta"]
-    assert [j["version"] for j in by_update[1].jobs] == ["0.10.0", "0.9.0"]
-    assert [f.name for f in families_of(jobs, "", "", "name")] == ["alpha", "beta", "gamma"]
-    assert families_of(jobs, "", "", "status")[0].name == "beta"
-    assert [f.name for f in families_of(jobs, "", "error", "name")] == ["beta"]
-    assert [f.name for f in families_of(jobs, "GAMMA@example", "", "name")] == ["gamma"]
-    assert families_of(jobs, "no-such-thing", "", "name") == []
-
-
 def test_rights_follow_the_viewers_grants() -> None:
     viewer = Viewer(username="u@example.com", token="rt_x", is_staff=False)
     grants = [
@@ -511,3 +495,24 @@ def test_the_jobs_list_comes_in_pages_of_families(
     assert "q=paged-&amp;status=&amp;sort=name&amp;page=1" in html
     assert families("99")[0] == second
     assert families("nonsense")[0] == first
+
+
+def test_the_grants_come_in_pages(server: RacetrackServer, admin: WebSession) -> None:
+    settings = Settings(home=server.home, database_url=server.database_url)
+    add_jobs(settings, *[(f"grantee-{n:03d}", "1.0.0") for n in range(GRANTS_PER_PAGE + 3)])
+    for n in range(GRANTS_PER_PAGE + 3):
+        grant = {"subject_kind": "user", "subject_name": USER, "scope": "call_job"}
+        answer = server.api("POST", "/grants", json={**grant, "job_family": f"grantee-{n:03d}"})
+        assert answer.status_code == 200, answer.text
+
+    def covered(page: str) -> tuple[list[str], str]:
+        html = admin.get("/dashboard/admin/grants", params={"subject": "sam@", "page": page}).text
+        return sorted(set(re.findall(r"grantee-\d+", html))), html
+
+    first, html = covered("1")
+    assert len(first) == GRANTS_PER_PAGE - 3  # the user's three grants on every job come first
+    assert "page 1 of 2" in html
+    second, html = covered("2")
+    assert len(second) == GRANTS_PER_PAGE + 3 - len(first)
+    assert not set(first) & set(second)
+    assert "subject=sam%40&amp;page=1" in html
