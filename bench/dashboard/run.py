@@ -18,9 +18,8 @@ Reports the median and p95 of the wall time, and the server's CPU time per reque
 system of the whole ``racetrack up`` process, read from ``/proc`` around each request; steadier
 than wall time on a loaded machine). The goal, from the issue: every page's p95 under 100 ms.
 An administration page that answers 404 (not written yet) and a job's log page that cannot be
-read (the seeded jobs have no process) are listed as not measured. Then ``breakdown.py`` takes
-the jobs list's time apart. Prints a markdown report on stdout; progress on stderr. The server
-is stopped by its pid; the temporary folder is removed.
+read (the seeded jobs have no process) are listed as not measured. Prints a markdown report on
+stdout; progress on stderr. The server is stopped by its pid; the temporary folder is removed.
 
 The seeded jobs have no replica, so the job watcher (every 2 s by default) leaves them as they
 are; it still reads every job row each time, and the report gives the idle server's CPU.
@@ -40,7 +39,6 @@ from urllib.parse import quote
 
 import httpx
 
-from bench.dashboard import breakdown
 from bench.dashboard.seed import Seeded, seed
 from racetrack_core.testserver import AUTH_HEADER, RacetrackServer
 
@@ -120,6 +118,7 @@ def page_targets(seeded: Seeded, user_job: tuple[str, str], esc_id: str) -> list
     """The Dashboard's pages, each with the Lifecycle calls it makes (as its handler in
     ``racetrack_core/dashboard/*_pages.py`` does; every page first checks the session)."""
     me = "/users/validate_user_auth"
+    listing = "/job_family/jobs?q={}&status=&sort={}&page=1&per_page=50"
     job = "/job/{}/{}".format(*(quote(part, safe="") for part in seeded.long_job))
     page = "/dashboard/jobs/" + job.removeprefix("/job/")
     user_job_api = "/job/{}/{}".format(*(quote(part, safe="") for part in user_job))
@@ -127,12 +126,11 @@ def page_targets(seeded: Seeded, user_job: tuple[str, str], esc_id: str) -> list
     deployment = f"/deploy/{seeded.long_deployment}"
     build_log = f"{deployment}/build-logs?tail=0"
     shown = f"/dashboard/deployments/{seeded.long_deployment}"
-    consumers = [f"/escs/{esc_id}/auth_data"] * seeded.counts["external consumers"]
     overview = ("/users", "/escs", "/grants", "/public-endpoints?pending=true", "/plugin")
     return [
-        Target("/dashboard/jobs", "admin", (me, "/job")),
-        Target("/dashboard/jobs?q=score&sort=name", "admin", (me, "/job")),
-        Target(page, "admin", (me, job, "/deploy?limit=200")),
+        Target("/dashboard/jobs", "admin", (me, listing.format("", "updated"))),
+        Target("/dashboard/jobs?q=score&sort=name", "admin", (me, listing.format("score", "name"))),
+        Target(page, "admin", (me, job, "/grants/mine", history(seeded.long_job))),
         Target(f"{page}/build-logs", "admin", (me, job, f"{job}/build-logs?tail=0")),
         Target(f"{page}/logs", "admin", (me, job, f"{job}/logs?tail=200"), optional=True),
         Target("/dashboard/deployments", "admin", (me, "/deploy?limit=100")),
@@ -143,14 +141,20 @@ def page_targets(seeded: Seeded, user_job: tuple[str, str], esc_id: str) -> list
         Target("/dashboard/admin/users", "admin", (me, "/users"), optional=True),
         Target("/dashboard/admin/grants", "admin", (me, "/grants"), optional=True),
         Target("/dashboard/admin/audit", "admin", (me, "/audit/activity?limit=200"), True),
-        Target("/dashboard/admin/escs", "admin", (me, "/escs", *consumers), optional=True),
+        Target("/dashboard/admin/escs", "admin", (me, "/escs?tokens=true"), optional=True),
         Target("/dashboard/admin/public-endpoints", "admin", (me, "/public-endpoints"), True),
         Target("/dashboard/admin/plugins", "admin", (me, "/plugin"), optional=True),
         Target("/dashboard/login", "anonymous"),
-        Target("/dashboard/jobs", "user", (me, "/job")),
-        Target(user_page, "user", (me, user_job_api, "/grants/mine", "/deploy?limit=200")),
+        Target("/dashboard/jobs", "user", (me, listing.format("", "updated"))),
+        Target(user_page, "user", (me, user_job_api, "/grants/mine", history(user_job))),
         Target("/dashboard/deployments", "user", (me, "/deploy?limit=100")),
     ]
+
+
+def history(job: tuple[str, str]) -> str:
+    """The Lifecycle call behind a job page's list of that version's deployments."""
+    name, version = (quote(part, safe="") for part in job)
+    return f"/deploy?job_name={name}&job_version={version}&limit=10"
 
 
 def api_targets(pages: list[Target]) -> list[Target]:
@@ -262,7 +266,6 @@ class Run:
     idle_cpu: float
     load_before: str
     load_after: str
-    breakdown: str = ""
 
 
 def run(options: argparse.Namespace) -> Run:
@@ -300,10 +303,6 @@ def run(options: argparse.Namespace) -> Run:
             try:
                 measure([*pages, *calls], clients, pid, options.rounds, options.warmup)
                 load_after = load_average()
-                answers = {
-                    path: clients["api-admin"].get(path).content
-                    for path in ("/users/validate_user_auth", "/job")
-                }
             finally:
                 for client in clients.values():
                     client.close()
@@ -316,10 +315,6 @@ def run(options: argparse.Namespace) -> Run:
                 idle_cpu,
                 load_before,
                 load_after,
-            )
-            say("taking the jobs list's time apart")
-            result.breakdown = breakdown.report(
-                database_url, Path(folder, "profile-home"), answers, server.token, USER
             )
     return result
 
@@ -352,11 +347,14 @@ def report(result: Run, options: argparse.Namespace) -> str:
         else:
             missing = "missing (404)" if page.status == 404 else f"answered {page.status}"
             lines.append(f"| {goal} | {missing} | not measured |")
-    jobs, listing = result.pages[0], calls[("admin", "GET /api/v1/job")]
+    jobs = result.pages[0]
+    listing = calls[
+        ("admin", "GET /api/v1/job_family/jobs?q=&status=&sort=updated&page=1&per_page=50")
+    ]
     manifest_kib, log_kib = (size / 1024 for size in result.seeded.long_sizes)
     counts = ", ".join(f"{n:,} {what}" for what, n in result.seeded.counts.items())
     lines += [
-        f"| (for reference) `/dashboard/jobs` / `GET /api/v1/job`, p50 "
+        f"| (for reference) `/dashboard/jobs` / `GET /api/v1/job_family/jobs`, p50 "
         f"| {jobs.p50 / listing.p50:.2f} ({jobs.p50:.1f} / {listing.p50:.1f} ms) | |",
         "",
         f"{options.warmup} untimed, then {options.rounds} timed requests per target, one at a "
@@ -396,8 +394,6 @@ def report(result: Run, options: argparse.Namespace) -> str:
             f"| {shown(call.label)} | {call.who} | {call.size / 1024:.0f} | {call.p50:.1f} "
             f"| {call.ms(0.95):.1f} | {call.cpu_ms:.1f} | {len(call.errors)} |"
         )
-    if result.breakdown:
-        lines += ["", result.breakdown]
     return "\n".join(lines)
 
 
