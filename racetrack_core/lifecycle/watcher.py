@@ -14,7 +14,8 @@ import threading
 from pathlib import Path
 
 import httpx
-from sqlmodel import Session, select
+from sqlalchemy import select as select_columns
+from sqlmodel import Session, col, select
 
 from racetrack_core.infrastructure import JobSpec, Replica, ReplicaStatus
 from racetrack_core.lifecycle import probes
@@ -131,7 +132,12 @@ class JobWatcher:
             state.replica.id: state for driver in drivers.values() for state in driver.replicas()
         }
         with Session(self.service.engine) as session:
-            jobs = list(session.exec(select(Job)))
+            # A few columns of the jobs that have a replica, not whole rows: this runs every
+            # few seconds beside the requests, whatever the number of jobs.
+            watched = select_columns(
+                col(Job.id), col(Job.status), col(Job.replica), col(Job.infrastructure_target)
+            ).where(col(Job.replica).is_not(None))
+            jobs = list(session.connection().execute(watched))
         known = set()
         for job in jobs:
             replica = replica_from_json(job.replica)
