@@ -11,6 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from racetrack_cli.main import cli
+from racetrack_core.testserver import free_port
 
 
 def test_up_lists_its_options() -> None:
@@ -45,7 +46,18 @@ def test_a_port_in_use_is_one_line_naming_the_option(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = CliRunner().invoke(cli, ["up", "--home", str(tmp_path), "--pub-port", str(port)])
+        # The other services get free ports, so that a server already on the defaults does not
+        # answer first.
+        free = [str(free_port()), str(free_port())]
+        options = [
+            "--lifecycle-port",
+            free[0],
+            "--dashboard-port",
+            free[1],
+            "--pub-port",
+            str(port),
+        ]
+        result = CliRunner().invoke(cli, ["up", "--home", str(tmp_path), *options])
     assert result.exit_code == 1
     assert f"cannot listen on 127.0.0.1:{port} for pub" in result.output
     assert "--pub-port" in result.output
