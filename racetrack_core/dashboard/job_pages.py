@@ -15,16 +15,14 @@ from starlette.routing import BaseRoute, Route
 from racetrack_core.dashboard.api import LifecycleError
 from racetrack_core.dashboard.deployment_pages import with_duration
 from racetrack_core.dashboard.pages import (
-    REFUSALS,
     Pager,
     Viewer,
+    act,
     api,
     checked_form,
     dashboard_of,
     page,
-    redirect,
     render,
-    sentence,
     url,
 )
 from racetrack_core.lifecycle.permissions import allows
@@ -103,9 +101,6 @@ async def jobs(request: Request, viewer: Viewer) -> Response:
         "per_page": str(FAMILIES_PER_PAGE),
     }
     listing = await api(request, viewer, "GET", "/job_family/jobs", params=asked)
-    for family in listing["families"]:
-        for job in family["jobs"]:
-            job["owner"] = job.get("owner_email") or ""
     return render(
         request,
         "jobs.html",
@@ -147,7 +142,6 @@ async def job_detail(request: Request, viewer: Viewer) -> Response:
         ),
     )
     rights.annotate(job)
-    job["owner"] = job.get("owner_email") or ""
     return render(
         request,
         "job.html",
@@ -235,16 +229,14 @@ async def build_logs(request: Request, viewer: Viewer) -> Response:
 async def redeploy(request: Request, viewer: Viewer) -> Response:
     await checked_form(request)
     name, version = request.path_params["name"], request.path_params["version"]
-    try:
-        deployment = await api(request, viewer, "POST", job_path(name, version) + "/redeploy")
-    except LifecycleError as exc:
-        if exc.status not in REFUSALS:
-            raise
-        return redirect(request, page_path(name, version), sentence(exc.message), "error")
-    return redirect(
+    return await act(
         request,
-        url(f"deployments/{quote(str(deployment['id']), safe='')}"),
+        viewer,
+        page_path(name, version),
+        "POST",
+        job_path(name, version) + "/redeploy",
         f"Redeploying {name} {version}: the build starts from the job's own source.",
+        onward=lambda deployment: url(f"deployments/{quote(str(deployment['id']), safe='')}"),
     )
 
 
@@ -259,13 +251,15 @@ async def delete_page(request: Request, viewer: Viewer) -> Response:
 async def delete(request: Request, viewer: Viewer) -> Response:
     await checked_form(request)
     name, version = request.path_params["name"], request.path_params["version"]
-    try:
-        await api(request, viewer, "DELETE", job_path(name, version))
-    except LifecycleError as exc:
-        if exc.status not in REFUSALS:
-            raise
-        return redirect(request, page_path(name, version), sentence(exc.message), "error")
-    return redirect(request, url("jobs"), f"Deleted job {name} version {version}.")
+    return await act(
+        request,
+        viewer,
+        page_path(name, version),
+        "DELETE",
+        job_path(name, version),
+        f"Deleted job {name} version {version}.",
+        onward=url("jobs"),
+    )
 
 
 def routes() -> list[BaseRoute]:

@@ -302,17 +302,20 @@ async def act(
     method: str,
     path: str,
     done: Done,
+    onward: Done | None = None,
     **kwargs: Any,
 ) -> Response:
     """Ask Lifecycle to do something and go back to ``back`` saying ``done`` (a sentence, or
-    one made from Lifecycle's answer); a refusal goes back as an error message instead."""
+    one made from Lifecycle's answer); a refusal goes back as an error message instead.
+    ``onward``, when given, is where to go after success instead (or made from the answer)."""
     try:
         answer = await api(request, viewer, method, path, **kwargs)
     except LifecycleError as exc:
         if exc.status not in REFUSALS:
             raise
         return redirect(request, back, sentence(exc.message), "error")
-    return redirect(request, back, done if isinstance(done, str) else done(answer))
+    target = back if onward is None else onward if isinstance(onward, str) else onward(answer)
+    return redirect(request, target, done if isinstance(done, str) else done(answer))
 
 
 def sentence(text: str) -> str:
