@@ -11,9 +11,11 @@ and run one job version) and drives it through these steps, in order::
 or, when anything fails, ``driver.stop(replica)`` on the new replica only, so the previous
 version keeps serving. Drivers are called from worker threads, never from the event loop.
 
-A job type tells targets how to build and run its jobs: ``JobType.local_recipe`` (a
-``LocalRecipe``) for targets that run processes on the host, and ``JobType.dockerfile_template``
-for container targets. A job type without a local recipe cannot run on the local target.
+A job type tells targets how to build its jobs through the recipes it offers
+(``JobType.recipes``, see ``racetrack_core.recipes``): a process recipe for targets that run
+processes on the host, an image recipe for container targets. A target registers the kinds it
+accepts, and the manifest validation refuses a pair with none in common, so a driver may count
+on finding the recipe of its kind.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from racetrack_core.errors import RacetrackError
+
+if TYPE_CHECKING:
+    from racetrack_core.registry import JobType
 
 #: Where a driver writes build output; each call appends one line to the deployment's build log.
 BuildLog = Callable[[str], None]
@@ -59,19 +64,27 @@ class JobSpec:
     reserved variables, plugin variables, the manifest's ``runtime_env`` and runtime secrets);
     drivers pass it to the job as is and never log it. ``state_dir`` is a folder the driver may
     use for this job version's files; it survives restarts and is removed on delete.
+    ``build_env`` holds the manifest's plain ``build_env``; ``build_secrets`` the secret build
+    variables, which must never be kept in an image, a log or a file that outlives the build.
     """
 
     name: str
     version: str
     manifest: Mapping[str, Any]
-    job_type: Any  # racetrack_core.registry.JobType (kept loose to avoid an import cycle)
+    job_type: JobType
     workspace: Path
     env: Mapping[str, str]
     deployment_id: str
     deployment_timestamp: int
     state_dir: Path
     build_env: Mapping[str, str] = field(default_factory=dict)
+    build_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     no_cache: bool = False
+
+    @property
+    def all_build_env(self) -> dict[str, str]:
+        """Plain and secret build variables together (secret ones win), for one build step."""
+        return {**self.build_env, **self.build_secrets}
 
 
 @dataclass(frozen=True)
@@ -150,21 +163,3 @@ class InfrastructureDriver(Protocol):
 
     def close(self) -> None:
         """Stop supervising and stop every replica; called once when the server stops."""
-
-
-@runtime_checkable
-class LocalRecipe(Protocol):
-    """How a job type builds and runs a job as a process on the host (no containers).
-
-    ``environment_key`` identifies what ``build`` produces, so that a target can reuse an
-    environment while the key does not change (same requirements, same Python, same wrapper).
-    """
-
-    def environment_key(self, spec: JobSpec) -> str:
-        """A short stable digest of everything ``build`` depends on."""
-
-    def build(self, spec: JobSpec, env_dir: Path, log: BuildLog) -> None:
-        """Create the environment in ``env_dir``; raise DeployError when that fails."""
-
-    def command(self, spec: JobSpec, env_dir: Path, port: int) -> list[str]:
-        """The command line that serves the job on ``127.0.0.1:port`` (also set as JOB_PORT)."""

@@ -91,7 +91,11 @@ def _parse(request: Request, body: Mapping[str, Any]) -> DeployRequest:
     if not isinstance(manifest, dict):
         raise BadRequest("field 'manifest' is required: the job.yaml contents as an object")
     try:
-        validated = validate_manifest(Manifest(data=manifest), service.plugins)
+        validated = validate_manifest(
+            Manifest(data=manifest),
+            service.plugins,
+            default_target=service.settings.infrastructure_target,
+        )
     except ManifestError as exc:
         raise BadRequest(str(exc)) from None
     target = str(

@@ -35,6 +35,7 @@ from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.jobs import job_dto
 from racetrack_core.lifecycle.permissions import grant_family_owner
 from racetrack_core.lifecycle.service import LifecycleService, replica_from_json, replica_to_json
+from racetrack_core.lifecycle.specs import job_spec
 from racetrack_core.manifest import dump_yaml, find_manifest, load_manifest
 from racetrack_core.registry import JobType
 from racetrack_core.source import SourceError, fetch_git, unpack_build_context
@@ -215,20 +216,15 @@ class Pipeline:
 
         timestamp = self._deployment_timestamp(request)
         family_token = self._family_token(request.name)
-        spec = JobSpec(
-            name=request.name,
-            version=request.version,
-            manifest=request.manifest,
-            job_type=request.job_type,
+        spec = job_spec(
+            request.manifest,
+            request.job_type,
             workspace=workspace,
             env=self._runtime_env(request, timestamp, family_token),
             deployment_id=recorder.deployment_id,
             deployment_timestamp=timestamp,
             state_dir=workdir / "state",
-            build_env={
-                **{str(k): str(v) for k, v in (request.manifest.get("build_env") or {}).items()},
-                **request.build_env_secrets,
-            },
+            build_secrets=request.build_env_secrets,
             no_cache=request.no_cache,
         )
         driver = service.driver(request.target)

@@ -137,7 +137,9 @@ def rebuild_request(
     if target != job.infrastructure_target:
         manifest = {**manifest, "infrastructure_target": target}
     try:
-        validated = validate_manifest(Manifest(data=manifest), service.plugins)
+        validated = validate_manifest(
+            Manifest(data=manifest), service.plugins, default_target=target
+        )
     except ManifestError as exc:
         raise BadRequest(f"{refused} with the plugins installed now: {exc}") from None
     runtime_secrets = service.secrets.open(job.sealed_secrets).get("runtime_env")

@@ -17,10 +17,11 @@ import httpx
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
-from racetrack_core.infrastructure import JobSpec, Replica, ReplicaStatus
+from racetrack_core.infrastructure import Replica, ReplicaStatus
 from racetrack_core.lifecycle import probes
 from racetrack_core.lifecycle.pipeline import Pipeline
 from racetrack_core.lifecycle.service import LifecycleService, replica_from_json, replica_to_json
+from racetrack_core.lifecycle.specs import job_spec
 from racetrack_core.manifest import parse_manifest
 from racetrack_core.storage.models import Job, JobStatus, now
 
@@ -92,11 +93,9 @@ class JobWatcher:
             str(token or ""),
             dict(runtime_secrets) if isinstance(runtime_secrets, dict) else {},
         )
-        spec = JobSpec(
-            name=job.name,
-            version=job.version,
-            manifest=manifest,
-            job_type=job_type,
+        spec = job_spec(
+            manifest,
+            job_type,
             workspace=Path(job.workspace),
             env=env,
             deployment_id=job.deployment_id or "",

@@ -252,3 +252,32 @@ def test_every_core_field_is_documented() -> None:
         assert f"`{name}" in docs, f"docs/manifest.md does not describe '{name}'"
         for child in field.get("properties", {}):
             assert f"`{name}.{child}`" in docs, f"docs/manifest.md misses '{name}.{child}'"
+
+
+def test_a_target_that_cannot_run_the_job_type_is_refused_naming_the_ones_that_can(
+    plugins: PluginManager,
+) -> None:
+    golang = "name: g\nowner_email: a@b.c\njobtype: golang\ngit: {remote: https://x.invalid/r}\n"
+    named = golang + "infrastructure_target: local\n"
+    with pytest.raises(ManifestError) as caught:
+        validate_manifest(parse_manifest(named), plugins)
+    [problem] = caught.value.problems
+    assert problem.startswith("field 'infrastructure_target'")
+    assert "job type 'golang:" in problem
+    assert "offers no recipe (process or image), so no infrastructure target can run it" in problem
+
+    with pytest.raises(ManifestError) as by_default:
+        validate_manifest(parse_manifest(golang), plugins, default_target="local")
+    [problem] = by_default.value.problems
+    assert problem.startswith("field 'jobtype'")
+    assert problem.endswith("(the server's default target is 'local')")
+    # Without a default target (racetrack validate on a laptop), only a named target is checked.
+    assert validate_manifest(parse_manifest(golang), plugins).job_type.name == "golang"
+
+
+def test_python3_runs_on_every_built_in_target(plugins: PluginManager) -> None:
+    base = "name: p\nowner_email: a@b.c\njobtype: python3\ngit: {remote: https://x.invalid/r}\n"
+    base += "jobtype_extra: {entrypoint_path: entrypoint.py}\n"
+    for target in plugins.infrastructure_targets.names():
+        manifest = parse_manifest(base + f"infrastructure_target: {target}\n")
+        assert validate_manifest(manifest, plugins, default_target="local").data["name"] == "p"
