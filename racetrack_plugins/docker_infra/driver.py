@@ -1,0 +1,264 @@
+"""``DockerDriver``: jobs as containers on a Docker engine, reached by Pub on 127.0.0.1.
+
+Images come from the job type's image recipe through the one image builder
+(``racetrack_core.images``). Each replica is a container on the host's network with a free
+port of its own (``JOB_PORT``); the job listens on 127.0.0.1 only. Docker's restart policy
+brings crashed jobs back; ``replicas()`` reads each container's state. Containers keep running
+when the server stops, and ``restore`` adopts them when it starts again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import docker.errors
+
+from racetrack_core.images import LABEL_JOB, LABEL_VERSION, ImageBuilder
+from racetrack_core.infrastructure import (
+    BuildLog,
+    DeployError,
+    JobSpec,
+    Replica,
+    ReplicaState,
+    ReplicaStatus,
+    TargetContext,
+)
+from racetrack_plugins.docker_infra import containers
+from racetrack_plugins.docker_infra.containers import LABEL_HOME, LABEL_PORT, LABEL_REPLICA
+from racetrack_plugins.docker_infra.settings import DockerSettings
+
+ERROR_TAIL_LINES = 20
+
+
+class DockerDriver:
+    """The ``docker`` target's driver (``racetrack_core.infrastructure.InfrastructureDriver``)."""
+
+    def __init__(self, context: TargetContext) -> None:
+        self.settings = DockerSettings.from_mapping(context.settings)
+        self.home = containers.home_digest(context.home)
+        self.builder = ImageBuilder(self.settings.build, context.home / "builds")
+        try:
+            self.client = (
+                docker.DockerClient(base_url=self.settings.base_url, timeout=60)
+                if (self.settings.base_url)
+                else docker.from_env(timeout=60)
+            )
+            self.client.ping()
+        except docker.errors.DockerException as error:
+            raise DeployError(
+                f"the docker target cannot reach the Docker engine: {error}. Start dockerd, or "
+                "set targets.docker.base_url to its socket"
+            ) from error
+        self._lock = threading.Lock()
+        self._known: dict[str, Replica] = {}
+
+    # ------------------------------------------------------------ deploying
+
+    def prepare(self, spec: JobSpec, log: BuildLog) -> None:
+        """Build the job's image (its layers cached between deployments)."""
+        self.builder.build(spec, log)
+
+    def start(self, spec: JobSpec) -> Replica:
+        """Run a new container of ``spec``'s image on a free port; return at once."""
+        replica_id = f"rt-{spec.name}-{spec.version}-{secrets.token_hex(4)}".replace("+", "_")
+        return self._run(spec, replica_id, None)
+
+    def stop(self, replica: Replica) -> None:
+        with self._lock:
+            self._known.pop(replica.id, None)
+        container = self._container(replica.id)
+        if container is not None:
+            self._remove(container)
+
+    def retire(self, replica: Replica) -> None:
+        """Let calls in flight end, stop the old container, and drop images no longer kept."""
+        time.sleep(self.settings.drain_seconds)
+        self.stop(replica)
+        self._prune_images(replica.name, replica.version, keep=2)
+
+    def delete(self, name: str, version: str) -> None:
+        """Remove every container of a job version, orphans included, then its images."""
+        for container in self._containers(name, version):
+            with self._lock:
+                self._known.pop(container.labels.get(LABEL_REPLICA, ""), None)
+            self._remove(container)
+        self._prune_images(name, version, keep=0)
+
+    def restore(self, spec: JobSpec, replica: Replica) -> Replica:
+        """Adopt a container that still runs ``spec``; else start one again (same port if free)."""
+        container = self._container(replica.id)
+        if container is not None and container.status != "running":
+            try:
+                container.start()
+            except docker.errors.APIError:
+                self._remove(container)
+                container = None
+        if container is not None:
+            adopted = containers.replica_of(container)
+            with self._lock:
+                self._known[adopted.id] = adopted
+            return adopted
+        if not self._image_exists(self.builder.tag_of(spec)):
+            self.builder.build(spec, lambda line: None)
+        port = int(replica.url.rsplit(":", 1)[1])
+        return self._run(spec, replica.id, port)
+
+    def close(self) -> None:
+        """Stop the containers only when ``stop_on_close`` says so; they are adopted otherwise."""
+        if self.settings.stop_on_close:
+            with self._lock:
+                known = list(self._known.values())
+            for replica in known:
+                self.stop(replica)
+        self.client.close()
+
+    # ------------------------------------------------------------ reporting
+
+    def replicas(self) -> list[ReplicaState]:
+        """Every job container of this server: known ones by state, the rest as orphans."""
+        found = []
+        for container in self._containers():
+            replica = containers.replica_of(container)
+            with self._lock:
+                known = replica.id in self._known
+            if not known:
+                found.append(ReplicaState(replica, ReplicaStatus.ORPHANED))
+                continue
+            tail = "" if container.status == "running" else self._tail(container)
+            found.append(containers.state_of(container, self.settings.crash_limit, tail))
+        return found
+
+    def logs(self, name: str, version: str, tail: int = 0) -> str:
+        container = self._newest(name, version)
+        if container is None:
+            return ""
+        raw = container.logs(tail=tail if tail > 0 else "all")
+        return bytes(raw).decode("utf-8", "replace")
+
+    def follow_logs(
+        self, name: str, version: str, tail: int = 20, stop: threading.Event | None = None
+    ) -> Iterator[str]:
+        """The last lines, then each new one, until closed or ``stop`` is set."""
+        container = self._newest(name, version)
+        if container is None:
+            return
+        stream = container.logs(stream=True, follow=True, tail=tail)
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def pump() -> None:
+            pending = b""
+            try:
+                for chunk in stream:
+                    pending += chunk
+                    while b"\n" in pending:
+                        line, pending = pending.split(b"\n", 1)
+                        lines.put(line.decode("utf-8", "replace"))
+            except Exception:  # noqa: S110 - closing the stream is how a follower stops it
+                pass
+            lines.put(None)
+
+        threading.Thread(target=pump, daemon=True, name="docker-logs").start()
+        try:
+            while stop is None or not stop.is_set():
+                try:
+                    line = lines.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if line is None:
+                    return
+                yield line
+        finally:
+            stream.close()
+
+    # ------------------------------------------------------------ internals
+
+    def _run(self, spec: JobSpec, replica_id: str, port: int | None) -> Replica:
+        taken = {int(c.labels.get(LABEL_PORT, 0)) for c in self._containers(everyone=True)}
+        port = containers.choose_port(taken, preferred=port)
+        replica = Replica(
+            replica_id, spec.name, spec.version, f"http://127.0.0.1:{port}",
+            spec.deployment_timestamp,
+        )  # fmt: skip
+        memory, cpus = self.settings.limits(spec.manifest.get("resources"))
+        try:
+            self.client.containers.run(
+                self.builder.tag_of(spec),
+                name=replica_id,
+                detach=True,
+                network_mode="host",
+                environment={**spec.env, "JOB_PORT": str(port)},
+                labels=containers.labels_of(self.home, replica, spec.deployment_id, port),
+                restart_policy={"Name": self.settings.restart_policy},
+                mem_limit=memory,
+                nano_cpus=int(cpus * 1e9),
+            )
+        except docker.errors.DockerException as error:
+            raise DeployError(f"cannot start {spec.name} {spec.version}: {error}") from error
+        with self._lock:
+            self._known[replica_id] = replica
+        return replica
+
+    def _containers(
+        self, name: str | None = None, version: str | None = None, *, everyone: bool = False
+    ) -> list[Any]:
+        """Job containers of this server (``everyone``: of any server on this engine)."""
+        filters = [LABEL_REPLICA] if everyone else [f"{LABEL_HOME}={self.home}"]
+        if name is not None:
+            filters.append(f"{LABEL_JOB}={name}")
+        if version is not None:
+            filters.append(f"{LABEL_VERSION}={version}")
+        try:
+            found = self.client.containers.list(all=True, filters={"label": filters})
+        except docker.errors.NotFound:  # one was removed while being listed
+            found = self.client.containers.list(all=True, filters={"label": filters})
+        return list(found)
+
+    def _container(self, replica_id: str) -> Any | None:
+        for container in self._containers():
+            if container.labels.get(LABEL_REPLICA) == replica_id:
+                return container
+        return None
+
+    def _newest(self, name: str, version: str) -> Any | None:
+        found = self._containers(name, version)
+        return max(found, key=lambda c: str(c.attrs.get("Created", "")), default=None)
+
+    def _tail(self, container: Any) -> str:
+        try:
+            return bytes(container.logs(tail=ERROR_TAIL_LINES)).decode("utf-8", "replace")
+        except docker.errors.DockerException:
+            return ""
+
+    def _remove(self, container: Any) -> None:
+        try:
+            container.stop(timeout=int(self.settings.stop_grace_seconds))
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+    def _image_exists(self, tag: str) -> bool:
+        try:
+            self.client.images.get(tag)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
+    def _prune_images(self, name: str, version: str, keep: int) -> None:
+        """Remove the images of a job version that no container uses, but the ``keep`` newest
+        (the current one and the previous, so that a rollback needs no rebuild)."""
+        labels = [f"{LABEL_JOB}={name}", f"{LABEL_VERSION}={version}"]
+        images = self.client.images.list(filters={"label": labels})
+        images.sort(key=lambda image: str(image.attrs.get("Created", "")), reverse=True)
+        used = {c.image.id for c in self._containers(name, version) if c.image is not None}
+        for image in images[keep:]:
+            if image.id not in used:
+                # An image still used by another server's container is kept.
+                with contextlib.suppress(docker.errors.APIError):
+                    self.client.images.remove(image.id, force=True)
