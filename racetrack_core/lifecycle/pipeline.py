@@ -460,7 +460,8 @@ class Pipeline:
 
         def retire(replica: Replica) -> None:
             driver.retire(replica)
-            if delete:
+            # A quick move back to the former target must keep its new replica.
+            if delete and self._target_of(replica.name, replica.version) != target:
                 driver.delete(replica.name, replica.version)
             if workdir is not None:
                 shutil.rmtree(workdir, ignore_errors=True)
@@ -469,6 +470,12 @@ class Pipeline:
         timer.daemon = True
         self._retire_timers = [t for t in self._retire_timers if t.is_alive()] + [timer]
         timer.start()
+
+    def _target_of(self, name: str, version: str) -> str | None:
+        """The target a job version runs on now (None once it is deleted)."""
+        with Session(self.service.engine) as session:
+            job = session.exec(select(Job).where(Job.name == name, Job.version == version)).first()
+            return job.infrastructure_target if job is not None else None
 
 
 def request_public_endpoints(
