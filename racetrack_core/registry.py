@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 #: What a target registers: makes its driver when a server starts using the target.
 DriverFactory = Callable[["TargetContext"], "InfrastructureDriver"]
+#: A target's review of a valid manifest: one sentence per field it will not honour (warnings).
+ManifestReview = Callable[[Mapping[str, Any]], Iterable[str]]
 
 NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
@@ -66,6 +68,9 @@ class InfrastructureTarget:
     ``InfrastructureDriver``. It is called once, when a server starts using the target.
     ``accepts`` names the kinds of artifact (``racetrack_core.recipes.ArtifactKind``) the
     target can run: a job type runs on it when it offers a recipe of one of those kinds.
+    ``review`` (optional) reads a valid manifest and returns a sentence for each field the
+    target will not honour (``replicas`` on a target that runs one instance, say): the
+    deployment goes on with those as warnings.
     """
 
     name: str
@@ -73,6 +78,7 @@ class InfrastructureTarget:
     accepts: frozenset[ArtifactKind] = frozenset()
     description: str = ""
     plugin: str = ""
+    review: ManifestReview | None = None
 
     def can_run(self, job_type: JobType) -> bool:
         """Whether ``job_type`` offers a recipe of a kind this target accepts."""
@@ -257,6 +263,19 @@ class InfrastructureRegistry:
         """Names of the installed targets that can run ``job_type``, sorted."""
         return [target.name for target in self if target.can_run(job_type)]
 
+    def review(self, target_name: str, manifest: Mapping[str, Any]) -> list[str]:
+        """The target's warnings about a valid manifest (none for an unknown target)."""
+        target = self._targets.get(target_name)
+        if target is None or target.review is None:
+            return []
+        try:
+            return [str(sentence) for sentence in target.review(manifest)]
+        except Exception as error:
+            raise RegistrationError(
+                f"the manifest review of infrastructure target '{target_name}' (plugin "
+                f"'{target.plugin}') failed: {type(error).__name__}: {error}"
+            ) from error
+
     def mismatch(self, job_type: JobType, target_name: str) -> str | None:
         """Why ``target_name`` cannot run ``job_type`` (a sentence naming the targets that
         can), or None when it can or when the target is not installed."""
@@ -297,14 +316,17 @@ class InfrastructureRegistrar:
         *,
         accepts: Iterable[ArtifactKind],
         description: str = "",
+        review: ManifestReview | None = None,
     ) -> InfrastructureTarget:
-        """Register one infrastructure target, which runs the recipe kinds in ``accepts``."""
+        """Register one infrastructure target, which runs the recipe kinds in ``accepts``;
+        ``review`` names the manifest fields it will not honour (see InfrastructureTarget)."""
         target = InfrastructureTarget(
             name=name,
             driver=driver,
             accepts=frozenset(accepts),
             description=description,
             plugin=self.plugin,
+            review=review,
         )
         self._registry.add(target)
         return target

@@ -195,7 +195,10 @@ def validate_manifest(
     if isinstance(result.get("git"), dict):
         result["git"].setdefault("directory", ".")
     return ValidatedManifest(
-        data=result, job_type=job_type, warnings=list(manifest.warnings), source=manifest.source
+        data=result,
+        job_type=job_type,
+        warnings=[*manifest.warnings, *_target_review(result, plugins, default_target)],
+        source=manifest.source,
     )
 
 
@@ -241,6 +244,15 @@ def _check_extra(job_type: JobType, extra: Mapping[str, Any]) -> list[_Finding]:
     for error in Draft202012Validator(fragment).iter_errors(dict(extra)):
         problems.extend(_explain(error, ("jobtype_extra",)))
     return problems
+
+
+def _target_review(
+    data: Mapping[str, Any], plugins: PluginManager, default: str | None
+) -> list[str]:
+    """What the chosen target says it will not honour in a valid manifest."""
+    named = data.get("infrastructure_target")
+    target = named if isinstance(named, str) else default
+    return [] if target is None else plugins.infrastructure_targets.review(target, data)
 
 
 def _check_target(

@@ -11,6 +11,7 @@ from racetrack_core import hookimpl
 from racetrack_core.recipes import ArtifactKind
 from racetrack_core.registry import InfrastructureRegistrar
 from racetrack_plugins.local_infra.driver import LocalDriver
+from racetrack_plugins.local_infra.review import review
 from racetrack_plugins.local_infra.settings import LocalSettings
 
 __all__ = ["LocalDriver", "LocalSettings"]
@@ -24,4 +25,10 @@ DESCRIPTION = (
 @hookimpl
 def register_infrastructure_targets(registry: InfrastructureRegistrar) -> None:
     """Register the ``local`` target, whose driver is a ``LocalDriver``."""
-    registry.register("local", LocalDriver, accepts={ArtifactKind.PROCESS}, description=DESCRIPTION)
+    registry.register(
+        "local",
+        LocalDriver,
+        accepts={ArtifactKind.PROCESS},
+        description=DESCRIPTION,
+        review=review,
+    )
