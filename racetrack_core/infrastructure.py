@@ -93,6 +93,9 @@ class Replica:
 
     ``url`` is the base URL the job serves at, such as ``http://127.0.0.1:38211``; Pub appends
     ``/pub/job/{name}/{version}{path}``. ``id`` is unique among the replicas of a driver.
+    ``endpoints`` lists every instance's base URL when a target runs several instances of the
+    deployment (the manifest's ``replicas``), ``url`` first; empty means ``url`` alone. Lifecycle
+    waits for each to be live and ready, and Pub spreads calls across them.
     """
 
     id: str
@@ -100,6 +103,12 @@ class Replica:
     version: str
     url: str
     deployment_timestamp: int
+    endpoints: tuple[str, ...] = ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every instance's base URL (``url`` alone when there are no ``endpoints``)."""
+        return self.endpoints or (self.url,)
 
 
 @dataclass(frozen=True)

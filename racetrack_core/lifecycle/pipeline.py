@@ -461,7 +461,7 @@ class Pipeline:
         def retire(replica: Replica) -> None:
             driver.retire(replica)
             # A quick move back to the former target must keep its new replica.
-            if delete and self._target_of(replica.name, replica.version) != target:
+            if delete and self._left_for_good(replica.name, replica.version, target):
                 driver.delete(replica.name, replica.version)
             if workdir is not None:
                 shutil.rmtree(workdir, ignore_errors=True)
@@ -471,11 +471,21 @@ class Pipeline:
         self._retire_timers = [t for t in self._retire_timers if t.is_alive()] + [timer]
         timer.start()
 
-    def _target_of(self, name: str, version: str) -> str | None:
-        """The target a job version runs on now (None once it is deleted)."""
+    def _left_for_good(self, name: str, version: str, target: str) -> bool:
+        """Whether a job version no longer runs on ``target`` and no deployment of it is under
+        way (which may be moving it back there)."""
         with Session(self.service.engine) as session:
             job = session.exec(select(Job).where(Job.name == name, Job.version == version)).first()
-            return job.infrastructure_target if job is not None else None
+            if job is not None and job.infrastructure_target == target:
+                return False
+            running = session.exec(
+                select(Deployment).where(
+                    Deployment.job_name == name,
+                    Deployment.job_version == version,
+                    Deployment.status == DeploymentStatus.IN_PROGRESS,
+                )
+            ).first()
+            return running is None
 
 
 def request_public_endpoints(

@@ -88,6 +88,7 @@ def replica_to_json(replica: Replica) -> str:
             "version": replica.version,
             "url": replica.url,
             "deployment_timestamp": replica.deployment_timestamp,
+            **({"endpoints": list(replica.endpoints)} if replica.endpoints else {}),
         }
     )
 
@@ -102,4 +103,5 @@ def replica_from_json(text: str | None) -> Replica | None:
         version=data["version"],
         url=data["url"],
         deployment_timestamp=int(data["deployment_timestamp"]),
+        endpoints=tuple(str(url) for url in data.get("endpoints") or ()),
     )

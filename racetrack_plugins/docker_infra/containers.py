@@ -20,6 +20,7 @@ from racetrack_core.infrastructure import Replica, ReplicaState, ReplicaStatus
 
 LABEL_HOME = "racetrack.home"
 LABEL_REPLICA = "racetrack.replica"
+LABEL_INSTANCE = "racetrack.instance"
 LABEL_PORT = "racetrack.port"
 LABEL_TIMESTAMP = "racetrack.deployment-timestamp"
 PORT_RANGE = range(20000, 30000)
@@ -30,8 +31,11 @@ def home_digest(home: Path) -> str:
     return hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:16]
 
 
-def labels_of(home: str, replica: Replica, deployment_id: str, port: int) -> dict[str, str]:
+def labels_of(
+    home: str, replica: Replica, deployment_id: str, port: int, instance: int
+) -> dict[str, str]:
     return {
+        LABEL_INSTANCE: str(instance),
         LABEL_HOME: home,
         LABEL_JOB: replica.name,
         LABEL_VERSION: replica.version,
@@ -42,16 +46,39 @@ def labels_of(home: str, replica: Replica, deployment_id: str, port: int) -> dic
     }
 
 
-def replica_of(container: Any) -> Replica:
-    """The replica a job container runs, read from its labels."""
-    labels = container.labels
+def replica_of(group: list[Any]) -> Replica:
+    """The replica that a group of job containers (its instances) runs, from their labels."""
+    ordered = sorted(group, key=lambda c: int(c.labels.get(LABEL_INSTANCE, 0)))
+    labels = ordered[0].labels
+    urls = tuple(f"http://127.0.0.1:{c.labels[LABEL_PORT]}" for c in ordered)
     return Replica(
         id=labels[LABEL_REPLICA],
         name=labels[LABEL_JOB],
         version=labels[LABEL_VERSION],
-        url=f"http://127.0.0.1:{labels[LABEL_PORT]}",
+        url=urls[0],
         deployment_timestamp=int(labels[LABEL_TIMESTAMP]),
+        endpoints=urls if len(urls) > 1 else (),
     )
+
+
+def groups(found: Iterable[Any]) -> dict[str, list[Any]]:
+    """Job containers by the replica they are instances of."""
+    grouped: dict[str, list[Any]] = {}
+    for container in found:
+        grouped.setdefault(container.labels.get(LABEL_REPLICA, ""), []).append(container)
+    return grouped
+
+
+def group_state(group: list[Any], crash_limit: int, tails: dict[str, str]) -> ReplicaState:
+    """A replica's state from its instances': the worst of them, restarts added up."""
+    replica = replica_of(group)
+    states = [state_of(c, crash_limit, tails.get(c.id, "")) for c in group]
+    restarts = sum(state.restarts for state in states)
+    for status in (ReplicaStatus.ERROR, ReplicaStatus.STARTING):
+        worst = [state for state in states if state.status == status]
+        if worst:
+            return ReplicaState(replica, status, worst[0].error, restarts)
+    return ReplicaState(replica, ReplicaStatus.RUNNING, None, restarts)
 
 
 def state_of(container: Any, crash_limit: int, tail: str) -> ReplicaState:
@@ -60,7 +87,7 @@ def state_of(container: Any, crash_limit: int, tail: str) -> ReplicaState:
     A container that exited or keeps restarting is ERROR once it restarted ``crash_limit``
     times (or cannot restart), with its exit code and ``tail`` (its last lines).
     """
-    replica = replica_of(container)
+    replica = replica_of([container])
     state = container.attrs.get("State", {})
     restarts = int(container.attrs.get("RestartCount", 0))
     status = str(state.get("Status", "unknown"))

@@ -66,15 +66,15 @@ class DockerDriver:
         self.builder.build(spec, log)
 
     def start(self, spec: JobSpec) -> Replica:
-        """Run a new container of ``spec``'s image on a free port; return at once."""
+        """Run the manifest's ``replicas`` containers of ``spec``'s image, each on a free port
+        of its own, as one replica; return at once."""
         replica_id = f"rt-{spec.name}-{spec.version}-{secrets.token_hex(4)}".replace("+", "_")
-        return self._run(spec, replica_id, None)
+        return self._run(spec, replica_id, [None] * instances_of(spec))
 
     def stop(self, replica: Replica) -> None:
         with self._lock:
             self._known.pop(replica.id, None)
-        container = self._container(replica.id)
-        if container is not None:
+        for container in self._group(replica.id):
             self._remove(container)
 
     def retire(self, replica: Replica) -> None:
@@ -92,23 +92,28 @@ class DockerDriver:
         self._prune_images(name, version, keep=0)
 
     def restore(self, spec: JobSpec, replica: Replica) -> Replica:
-        """Adopt a container that still runs ``spec``; else start one again (same port if free)."""
-        container = self._container(replica.id)
-        if container is not None and container.status != "running":
-            try:
-                container.start()
-            except docker.errors.APIError:
-                self._remove(container)
-                container = None
-        if container is not None:
-            adopted = containers.replica_of(container)
+        """Adopt the containers that still run ``spec``; else start them again (on the same
+        ports if free), rebuilding the image if it is gone."""
+        group = []
+        for container in self._group(replica.id):
+            if container.status != "running":
+                try:
+                    container.start()
+                except docker.errors.APIError:
+                    self._remove(container)
+                    continue
+            group.append(container)
+        if group and len(group) == len(replica.urls):
+            adopted = containers.replica_of(group)
             with self._lock:
                 self._known[adopted.id] = adopted
             return adopted
+        for container in group:  # some instances are gone: start the whole replica again
+            self._remove(container)
         if not self._image_exists(self.builder.tag_of(spec)):
             self.builder.build(spec, lambda line: None)
-        port = int(replica.url.rsplit(":", 1)[1])
-        return self._run(spec, replica.id, port)
+        ports: list[int | None] = [int(url.rsplit(":", 1)[1]) for url in replica.urls]
+        return self._run(spec, replica.id, ports)
 
     def close(self) -> None:
         """Stop the containers only when ``stop_on_close`` says so; they are adopted otherwise."""
@@ -124,15 +129,14 @@ class DockerDriver:
     def replicas(self) -> list[ReplicaState]:
         """Every job container of this server: known ones by state, the rest as orphans."""
         found = []
-        for container in self._containers():
-            replica = containers.replica_of(container)
+        for replica_id, group in containers.groups(self._containers()).items():
             with self._lock:
-                known = replica.id in self._known
+                known = replica_id in self._known
             if not known:
-                found.append(ReplicaState(replica, ReplicaStatus.ORPHANED))
+                found.append(ReplicaState(containers.replica_of(group), ReplicaStatus.ORPHANED))
                 continue
-            tail = "" if container.status == "running" else self._tail(container)
-            found.append(containers.state_of(container, self.settings.crash_limit, tail))
+            tails = {c.id: self._tail(c) for c in group if c.status != "running"}
+            found.append(containers.group_state(group, self.settings.crash_limit, tails))
         return found
 
     def logs(self, name: str, version: str, tail: int = 0) -> str:
@@ -179,30 +183,39 @@ class DockerDriver:
 
     # ------------------------------------------------------------ internals
 
-    def _run(self, spec: JobSpec, replica_id: str, port: int | None) -> Replica:
+    def _run(self, spec: JobSpec, replica_id: str, preferred: list[int | None]) -> Replica:
+        """Start one container per entry of ``preferred`` (a port to reuse, or None)."""
         taken = {int(c.labels.get(LABEL_PORT, 0)) for c in self._containers(everyone=True)}
-        port = containers.choose_port(taken, preferred=port)
+        ports: list[int] = []
+        for wanted in preferred:
+            ports.append(containers.choose_port(taken | set(ports), preferred=wanted))
+        urls = tuple(f"http://127.0.0.1:{port}" for port in ports)
         replica = Replica(
-            replica_id, spec.name, spec.version, f"http://127.0.0.1:{port}",
-            spec.deployment_timestamp,
+            replica_id, spec.name, spec.version, urls[0], spec.deployment_timestamp,
+            endpoints=urls if len(urls) > 1 else (),
         )  # fmt: skip
         memory, cpus = self.settings.limits(spec.manifest.get("resources"))
-        try:
-            self.client.containers.run(
-                self.builder.tag_of(spec),
-                name=replica_id,
-                detach=True,
-                network_mode="host",
-                environment={**spec.env, "JOB_PORT": str(port)},
-                labels=containers.labels_of(self.home, replica, spec.deployment_id, port),
-                restart_policy={"Name": self.settings.restart_policy},
-                mem_limit=memory,
-                nano_cpus=int(cpus * 1e9),
-            )
-        except docker.errors.DockerException as error:
-            raise DeployError(f"cannot start {spec.name} {spec.version}: {error}") from error
         with self._lock:
             self._known[replica_id] = replica
+        for instance, port in enumerate(ports):
+            name = replica_id if len(ports) == 1 else f"{replica_id}-{instance}"
+            try:
+                self.client.containers.run(
+                    self.builder.tag_of(spec),
+                    name=name,
+                    detach=True,
+                    network_mode="host",
+                    environment={**spec.env, "JOB_PORT": str(port), "JOB_REPLICA": name},
+                    labels=containers.labels_of(
+                        self.home, replica, spec.deployment_id, port, instance
+                    ),
+                    restart_policy={"Name": self.settings.restart_policy},
+                    mem_limit=memory,
+                    nano_cpus=int(cpus * 1e9),
+                )
+            except docker.errors.DockerException as error:
+                self.stop(replica)
+                raise DeployError(f"cannot start {spec.name} {spec.version}: {error}") from error
         return replica
 
     def _containers(
@@ -220,11 +233,13 @@ class DockerDriver:
             found = self.client.containers.list(all=True, filters={"label": filters})
         return list(found)
 
-    def _container(self, replica_id: str) -> Any | None:
-        for container in self._containers():
-            if container.labels.get(LABEL_REPLICA) == replica_id:
-                return container
-        return None
+    def _group(self, replica_id: str) -> list[Any]:
+        """The containers (instances) of one replica."""
+        found = self.client.containers.list(
+            all=True,
+            filters={"label": [f"{LABEL_HOME}={self.home}", f"{LABEL_REPLICA}={replica_id}"]},
+        )
+        return list(found)
 
     def _newest(self, name: str, version: str) -> Any | None:
         found = self._containers(name, version)
@@ -262,3 +277,9 @@ class DockerDriver:
                 # An image still used by another server's container is kept.
                 with contextlib.suppress(docker.errors.APIError):
                     self.client.images.remove(image.id, force=True)
+
+
+def instances_of(spec: JobSpec) -> int:
+    """How many containers the manifest's ``replicas`` asks for (at least one)."""
+    replicas = spec.manifest.get("replicas")
+    return replicas if isinstance(replicas, int) and replicas > 1 else 1

@@ -22,6 +22,8 @@ class WrapperSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_concurrency: int | None = None
     home_page: str = "/docs"
+    #: Which instance of a replicated job this is (``JOB_REPLICA``, set by the target).
+    replica: str = ""
 
     @classmethod
     def from_env(
@@ -42,6 +44,7 @@ class WrapperSettings:
             job_name=env.get("JOB_NAME", ""),
             job_version=env.get("JOB_VERSION", ""),
             deployment_timestamp=env_int(env, "JOB_DEPLOYMENT_TIMESTAMP", 0),
+            replica=env.get("JOB_REPLICA", ""),
             max_body_bytes=env_int(env, "JOB_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             max_concurrency=max_concurrency,
             home_page=home_page,

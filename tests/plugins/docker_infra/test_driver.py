@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -143,3 +144,30 @@ def test_a_crash_loop_is_an_error_with_the_exit_code_and_last_lines(jobs: Jobs) 
     assert "no_such_file.py" in str(state.error)
     driver.delete("crasher", "0.0.1")
     assert not [s for s in driver.replicas() if s.replica.name == "crasher"]
+
+
+def test_two_replicas_are_two_containers_that_both_serve(jobs: Jobs) -> None:
+    driver = jobs.driver()
+    spec = jobs.spec(
+        version="0.0.2",
+        deployment_id="r2",
+        manifest={"replicas": 2, "jobtype_extra": {"entrypoint_path": "entrypoint.py"}},
+    )
+    driver.prepare(spec, jobs.build_log.append)
+    replica = driver.start(spec)
+    assert len(replica.urls) == 2
+    assert len(set(replica.urls)) == 2
+    names = set()
+    for url in replica.urls:
+        jobs.wait_until(functools.partial(jobs.live, url), f"{url}/live")
+        names.add(jobs.http.get(url + "/health").json()["replica"])
+        answer = jobs.http.post(url + "/api/v1/perform", json={"number": 7907})
+        assert answer.json() is True
+    assert names == {f"{replica.id}-0", f"{replica.id}-1"}
+    [state] = [s for s in driver.replicas() if s.replica.id == replica.id]
+    assert state.replica == replica
+    assert state.status == ReplicaStatus.RUNNING
+    driver.stop(replica)
+    assert not jobs.client.containers.list(
+        all=True, filters={"label": f"racetrack.replica={replica.id}"}
+    )

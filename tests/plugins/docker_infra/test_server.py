@@ -140,4 +140,23 @@ def test_a_job_moves_to_local_and_back(server: RacetrackServer) -> None:
         assert moved.status_code == 200, moved.text
         assert job_record(server, "primer", "0.0.1")["infrastructure_target"] == target
         answer = server.call("primer", "0.0.1", {"number": 7907})
-        assert (answer.status_code, answer.json()) == (200, True), f"{target}: {answer.text}"
+        assert (answer.status_code, answer.json()) == (200, True), (
+            f"{target}: {answer.text}\n{server.log()[-6000:]}"
+        )
+
+
+def test_two_replicas_both_serve_calls_through_pub(server: RacetrackServer) -> None:
+    record = server.deploy_folder(PRIMER, manifest={"version": "0.0.2", "replicas": 2})
+    assert record["status"] == "done", record.get("error")
+    assert len(job_record(server, "primer", "0.0.2")["replica_internal_names"]) == 2
+    headers = {"X-Racetrack-Auth": server.token}
+    seen = set()
+    with httpx.Client(timeout=10, trust_env=False) as client:
+        for _ in range(6):
+            health = client.get(f"{server.pub}/job/primer/0.0.2/health", headers=headers)
+            assert health.status_code == 200, health.text
+            seen.add(health.json()["replica"])
+    assert len(seen) == 2, seen  # Pub takes the instances in turn
+    for _ in range(4):
+        answer = server.call("primer", "0.0.2", {"number": 7907})
+        assert (answer.status_code, answer.json()) == (200, True)
