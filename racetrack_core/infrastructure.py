@@ -121,6 +121,26 @@ class ReplicaState:
     restarts: int = 0
 
 
+class PortLedger(Protocol):
+    """The database's record of the ports that replicas hold on this host, for this target.
+
+    Every Lifecycle process shares it: a target claims a port before a replica listens on it,
+    so that two processes never hand out the same one, and releases it when the replica stops.
+    """
+
+    def claim(
+        self, port: int, replica_id: str, name: str, version: str, deployment_id: str
+    ) -> bool:
+        """Record that ``replica_id`` holds ``port``; False when another replica holds it.
+        Claiming a port the replica already holds is True (a restored replica)."""
+
+    def release(self, replica_id: str) -> None:
+        """Forget every port of ``replica_id``."""
+
+    def taken(self) -> set[int]:
+        """Every port held on this host for this target."""
+
+
 @dataclass(frozen=True)
 class TargetContext:
     """What a target's driver factory receives when a server starts using the target.
@@ -128,11 +148,13 @@ class TargetContext:
     ``home`` is a folder that belongs to this target alone (it survives restarts).
     ``settings`` holds the target's own settings from the server configuration (may be empty).
     ``constraints`` is a pip constraints file pinning the server's own packages, or None.
+    ``ports`` is the shared record of the ports replicas hold (None: the target keeps its own).
     """
 
     home: Path
     settings: Mapping[str, Any] = field(default_factory=dict)
     constraints: Path | None = None
+    ports: PortLedger | None = None
 
 
 @runtime_checkable

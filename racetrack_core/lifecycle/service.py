@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from racetrack_core.errors import NotFoundError
 from racetrack_core.infrastructure import InfrastructureDriver, Replica, TargetContext
+from racetrack_core.lifecycle.ports import DatabasePorts
 from racetrack_core.lifecycle.responses import BadRequest
 from racetrack_core.plugins import PluginManager
 from racetrack_core.security import SecretBox, digests_equal, token_digest
@@ -63,6 +64,7 @@ class LifecycleService:
                 context = TargetContext(
                     home=self.settings.home / "targets" / target,
                     settings=self.settings.targets.get(target, {}),
+                    ports=DatabasePorts(self.engine, target),
                 )
                 context.home.mkdir(parents=True, exist_ok=True)
                 self._drivers[target] = registered.driver(context)

@@ -10,7 +10,6 @@ when the server stops, and ``restore`` adopts them when it starts again.
 from __future__ import annotations
 
 import contextlib
-import queue
 import secrets
 import threading
 import time
@@ -30,7 +29,7 @@ from racetrack_core.infrastructure import (
     ReplicaStatus,
     TargetContext,
 )
-from racetrack_plugins.docker_infra import containers
+from racetrack_plugins.docker_infra import containers, logs
 from racetrack_plugins.docker_infra.containers import LABEL_HOME, LABEL_PORT, LABEL_REPLICA
 from racetrack_plugins.docker_infra.settings import DockerSettings
 
@@ -58,6 +57,7 @@ class DockerDriver:
             ) from error
         self._lock = threading.Lock()
         self._known: dict[str, Replica] = {}
+        self._ports = context.ports
 
     # ------------------------------------------------------------ deploying
 
@@ -76,6 +76,8 @@ class DockerDriver:
             self._known.pop(replica.id, None)
         for container in self._group(replica.id):
             self._remove(container)
+        if self._ports is not None:
+            self._ports.release(replica.id)
 
     def retire(self, replica: Replica) -> None:
         """Let calls in flight end, stop the old container, and drop images no longer kept."""
@@ -86,9 +88,12 @@ class DockerDriver:
     def delete(self, name: str, version: str) -> None:
         """Remove every container of a job version, orphans included, then its images."""
         for container in self._containers(name, version):
+            replica_id = container.labels.get(LABEL_REPLICA, "")
             with self._lock:
-                self._known.pop(container.labels.get(LABEL_REPLICA, ""), None)
+                self._known.pop(replica_id, None)
             self._remove(container)
+            if self._ports is not None:
+                self._ports.release(replica_id)
         self._prune_images(name, version, keep=0)
 
     def restore(self, spec: JobSpec, replica: Replica) -> Replica:
@@ -153,42 +158,13 @@ class DockerDriver:
         container = self._newest(name, version)
         if container is None:
             return
-        stream = container.logs(stream=True, follow=True, tail=tail)
-        lines: queue.Queue[str | None] = queue.Queue()
-
-        def pump() -> None:
-            pending = b""
-            try:
-                for chunk in stream:
-                    pending += chunk
-                    while b"\n" in pending:
-                        line, pending = pending.split(b"\n", 1)
-                        lines.put(line.decode("utf-8", "replace"))
-            except Exception:  # noqa: S110 - closing the stream is how a follower stops it
-                pass
-            lines.put(None)
-
-        threading.Thread(target=pump, daemon=True, name="docker-logs").start()
-        try:
-            while stop is None or not stop.is_set():
-                try:
-                    line = lines.get(timeout=0.5)
-                except queue.Empty:
-                    continue
-                if line is None:
-                    return
-                yield line
-        finally:
-            stream.close()
+        yield from logs.follow(container, tail, stop)
 
     # ------------------------------------------------------------ internals
 
     def _run(self, spec: JobSpec, replica_id: str, preferred: list[int | None]) -> Replica:
         """Start one container per entry of ``preferred`` (a port to reuse, or None)."""
-        taken = {int(c.labels.get(LABEL_PORT, 0)) for c in self._containers(everyone=True)}
-        ports: list[int] = []
-        for wanted in preferred:
-            ports.append(containers.choose_port(taken | set(ports), preferred=wanted))
+        ports = self._claim_ports(spec, replica_id, preferred)
         urls = tuple(f"http://127.0.0.1:{port}" for port in ports)
         replica = Replica(
             replica_id, spec.name, spec.version, urls[0], spec.deployment_timestamp,
@@ -232,6 +208,27 @@ class DockerDriver:
         except docker.errors.NotFound:  # one was removed while being listed
             found = self.client.containers.list(all=True, filters={"label": filters})
         return list(found)
+
+    def _claim_ports(
+        self, spec: JobSpec, replica_id: str, preferred: list[int | None]
+    ) -> list[int]:
+        """Free ports, one per instance, claimed in the shared record (when there is one) so
+        that no other Lifecycle process hands them out; the engine's labels count too."""
+        taken = {int(c.labels.get(LABEL_PORT, 0)) for c in self._containers(everyone=True)}
+        if self._ports is not None:
+            taken |= self._ports.taken() - set(filter(None, preferred))
+        ports: list[int] = []
+        for wanted in preferred:
+            while True:
+                port = containers.choose_port(taken | set(ports), preferred=wanted)
+                if self._ports is None or self._ports.claim(
+                    port, replica_id, spec.name, spec.version, spec.deployment_id
+                ):
+                    break
+                taken.add(port)  # claimed by another process meanwhile
+                wanted = None
+            ports.append(port)
+        return ports
 
     def _group(self, replica_id: str) -> list[Any]:
         """The containers (instances) of one replica."""

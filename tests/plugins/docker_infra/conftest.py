@@ -24,7 +24,9 @@ import pytest
 
 from racetrack_core.images import LABEL_JOB
 from racetrack_core.infrastructure import JobSpec, TargetContext
+from racetrack_core.lifecycle.ports import DatabasePorts
 from racetrack_core.registry import JobType
+from racetrack_core.storage.database import connect, migrate
 from racetrack_plugins.docker_infra import DockerDriver
 from racetrack_plugins.docker_infra.containers import LABEL_HOME, home_digest
 from racetrack_plugins.python3 import RECIPES
@@ -98,9 +100,14 @@ class Jobs:
         self.build_log: list[str] = []
         self.http = httpx.Client(timeout=5, trust_env=False)
         self.drivers: list[DockerDriver] = []
+        self.database = connect(f"sqlite:///{root / 'ports.db'}")
+        migrate(self.database)
+        #: The record of ports that every driver of these tests shares, as Lifecycles do.
+        self.ports = DatabasePorts(self.database, "docker")
 
     def driver(self, **changes: Any) -> DockerDriver:
-        driver = DockerDriver(TargetContext(self.home, settings_for(self.base_image, **changes)))
+        settings = settings_for(self.base_image, **changes)
+        driver = DockerDriver(TargetContext(self.home, settings, ports=self.ports))
         self.drivers.append(driver)
         return driver
 
@@ -152,6 +159,7 @@ class Jobs:
                 with contextlib.suppress(docker.errors.APIError):
                     self.client.images.remove(image.id, force=True)
         self.http.close()
+        self.database.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@ import functools
 import os
 import signal
 import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,24 @@ def test_the_job_serves_its_deployment_on_loopback(jobs: Jobs, primer: Replica) 
         line.startswith("building image racetrack-test-job/primer") for line in jobs.build_log
     )
     assert any(line.startswith("#") and "DONE" in line for line in jobs.build_log)  # BuildKit
+
+
+def test_the_port_is_held_in_the_shared_record(jobs: Jobs, primer: Replica) -> None:
+    port = int(primer.url.rsplit(":", 1)[1])
+    assert port in jobs.ports.taken()
+    assert jobs.ports.claim(port, primer.id, "primer", "0.0.1", "d1")  # its own
+    assert not jobs.ports.claim(port, "rt-someone-else", "other", "1.0.0", "x")
+
+
+def test_follow_logs_streams_and_stops_when_asked(jobs: Jobs, primer: Replica) -> None:
+    stop = threading.Event()
+    lines = jobs.drivers[0].follow_logs("primer", "0.0.1", tail=5, stop=stop)
+    first = next(lines)
+    assert first
+    stop.set()
+    started = time.monotonic()
+    list(lines)  # ends once the stop event is seen
+    assert time.monotonic() - started < 2
 
 
 def test_the_port_is_bound_to_127_0_0_1_only(primer: Replica) -> None:
@@ -167,7 +187,9 @@ def test_two_replicas_are_two_containers_that_both_serve(jobs: Jobs) -> None:
     [state] = [s for s in driver.replicas() if s.replica.id == replica.id]
     assert state.replica == replica
     assert state.status == ReplicaStatus.RUNNING
+    assert {int(url.rsplit(":", 1)[1]) for url in replica.urls} <= jobs.ports.taken()
     driver.stop(replica)
+    assert not {int(url.rsplit(":", 1)[1]) for url in replica.urls} & jobs.ports.taken()
     assert not jobs.client.containers.list(
         all=True, filters={"label": f"racetrack.replica={replica.id}"}
     )
