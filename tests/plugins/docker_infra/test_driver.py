@@ -164,6 +164,15 @@ def test_a_crash_loop_is_an_error_with_the_exit_code_and_last_lines(jobs: Jobs) 
     assert "no_such_file.py" in str(state.error)
     driver.delete("crasher", "0.0.1")
     assert not [s for s in driver.replicas() if s.replica.name == "crasher"]
+    assert not jobs.client.images.list(filters={"label": "racetrack.job=crasher"})
+
+
+def test_an_unchanged_job_rebuilds_from_the_layer_cache(jobs: Jobs) -> None:
+    driver = jobs.drivers[0]
+    log: list[str] = []
+    driver.prepare(jobs.spec(deployment_id="d2"), log.append)
+    assert any(line.endswith("CACHED") for line in log), log
+    assert not any("Successfully installed" in line for line in log)
 
 
 def test_two_replicas_are_two_containers_that_both_serve(jobs: Jobs) -> None:

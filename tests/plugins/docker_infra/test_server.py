@@ -25,15 +25,21 @@ PASSWORD = "the docker tests' admin password"
 CALLERS = 50
 
 
+class DockerServer(RacetrackServer):
+    """``racetrack up --infra docker``: new jobs go to the Docker target."""
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--infra", "docker"]
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, jobs: Jobs) -> Iterator[RacetrackServer]:
-    """``racetrack up --infra docker`` (by its environment variable), building FROM the root."""
+    """``racetrack up --infra docker``, building FROM the imported root."""
     home = tmp_path_factory.mktemp("server") / "home"
     home.mkdir()
     config = {"targets": {"docker": settings_for(jobs.base_image)}}
     (home / "config.yaml").write_text(json.dumps(config), encoding="utf-8")
-    env = {**QUICK_ENV, "RACETRACK_INFRASTRUCTURE_TARGET": "docker"}
-    running = RacetrackServer(home, admin_password=PASSWORD, env=env)
+    running = DockerServer(home, admin_password=PASSWORD, env=QUICK_ENV)
     jobs.home = home / "targets" / "docker"  # the fixture's cleanup removes its containers
     with running:
         running.login("admin", PASSWORD)
