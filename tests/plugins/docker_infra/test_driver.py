@@ -202,3 +202,20 @@ def test_two_replicas_are_two_containers_that_both_serve(jobs: Jobs) -> None:
     assert not jobs.client.containers.list(
         all=True, filters={"label": f"racetrack.replica={replica.id}"}
     )
+
+
+def test_system_dependencies_are_installed_into_the_image(jobs: Jobs) -> None:
+    driver = jobs.driver()
+    spec = jobs.spec(
+        name="withdeps",
+        deployment_id="s1",
+        manifest={
+            "system_dependencies": ["jq"],
+            "jobtype_extra": {"entrypoint_path": "entrypoint.py"},
+        },
+    )
+    driver.prepare(spec, jobs.build_log.append)
+    tag = driver.builder.tag_of(spec)
+    done = jobs.client.containers.run(tag, ["jq", "--version"], remove=True, network_mode="host")
+    assert bytes(done).decode().startswith("jq-")
+    driver.delete("withdeps", "0.0.1")
