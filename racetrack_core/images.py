@@ -34,6 +34,9 @@ from racetrack_core.recipes import BuildSettings, ImageContext
 LABEL_JOB = "racetrack.job"
 LABEL_VERSION = "racetrack.version"
 LABEL_DEPLOYMENT = "racetrack.deployment"
+#: Orders a job version's images: BuildKit keeps an image's creation time from its cached
+#: layers, so images built from the same layers all carry the same one.
+LABEL_TIMESTAMP = "racetrack.deployment-timestamp"
 LOG_TAIL_LINES = 40
 
 
@@ -140,6 +143,7 @@ class ImageBuilder:
             LABEL_JOB: spec.name,
             LABEL_VERSION: spec.version,
             LABEL_DEPLOYMENT: spec.deployment_id,
+            LABEL_TIMESTAMP: str(spec.deployment_timestamp),
         }
         for key, value in labels.items():
             command += ["--label", f"{key}={value}"]

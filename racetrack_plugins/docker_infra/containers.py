@@ -15,14 +15,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from racetrack_core.images import LABEL_DEPLOYMENT, LABEL_JOB, LABEL_VERSION
+from racetrack_core.images import LABEL_DEPLOYMENT, LABEL_JOB, LABEL_TIMESTAMP, LABEL_VERSION
 from racetrack_core.infrastructure import Replica, ReplicaState, ReplicaStatus
 
 LABEL_HOME = "racetrack.home"
 LABEL_REPLICA = "racetrack.replica"
 LABEL_INSTANCE = "racetrack.instance"
 LABEL_PORT = "racetrack.port"
-LABEL_TIMESTAMP = "racetrack.deployment-timestamp"
 PORT_RANGE = range(20000, 30000)
 
 

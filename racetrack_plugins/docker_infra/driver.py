@@ -19,7 +19,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from racetrack_core.images import LABEL_JOB, LABEL_VERSION, ImageBuilder
+from racetrack_core.images import LABEL_JOB, LABEL_TIMESTAMP, LABEL_VERSION, ImageBuilder
 from racetrack_core.infrastructure import (
     BuildLog,
     DeployError,
@@ -267,7 +267,7 @@ class DockerDriver:
         (the current one and the previous, so that a rollback needs no rebuild)."""
         labels = [f"{LABEL_JOB}={name}", f"{LABEL_VERSION}={version}"]
         images = self.client.images.list(filters={"label": labels})
-        images.sort(key=lambda image: str(image.attrs.get("Created", "")), reverse=True)
+        images.sort(key=deployment_timestamp, reverse=True)
         used = {c.image.id for c in self._containers(name, version) if c.image is not None}
         for image in images[keep:]:
             if image.id not in used:
@@ -280,3 +280,11 @@ def instances_of(spec: JobSpec) -> int:
     """How many containers the manifest's ``replicas`` asks for (at least one)."""
     replicas = spec.manifest.get("replicas")
     return replicas if isinstance(replicas, int) and replicas > 1 else 1
+
+
+def deployment_timestamp(image: Any) -> int:
+    """The deployment an image was built for, newest highest (0 when unlabelled)."""
+    try:
+        return int((image.labels or {}).get(LABEL_TIMESTAMP, 0))
+    except ValueError:
+        return 0

@@ -53,6 +53,7 @@ def test_secrets_go_as_secret_files_and_never_as_build_arguments(tmp_path: Path)
         "racetrack.job=primer",
         "racetrack.version=1.2.3",
         "racetrack.deployment=dep9",
+        "racetrack.deployment-timestamp=1",
     }
     assert builder.tag_of(the_spec) == "racetrack-job/primer:1.2.3-dep9"
     assert command[-1] == str(tmp_path / "ctx")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from racetrack_core.infrastructure import Replica, ReplicaStatus
+from racetrack_core.infrastructure import JobSpec, Replica, ReplicaStatus
 from tests.plugins.docker_infra.conftest import DOCKER_CLI, Jobs
 
 SECRET = "zebra-s3cr3t-5150"
@@ -219,3 +219,23 @@ def test_system_dependencies_are_installed_into_the_image(jobs: Jobs) -> None:
     done = jobs.client.containers.run(tag, ["jq", "--version"], remove=True, network_mode="host")
     assert bytes(done).decode().startswith("jq-")
     driver.delete("withdeps", "0.0.1")
+
+
+def test_a_redeploy_keeps_the_previous_image_and_drops_older_ones(jobs: Jobs) -> None:
+    driver = jobs.driver()
+    specs = [
+        jobs.spec(version="0.0.9", deployment_id=f"k{n}", deployment_timestamp=200 + n)
+        for n in range(3)
+    ]
+    for spec in specs:
+        driver.prepare(spec, lambda line: None)
+    previous = driver.start(specs[1])
+    driver.start(specs[2])
+    driver.retire(previous)
+
+    def tag_exists(spec: JobSpec) -> bool:
+        return bool(jobs.client.images.list(name=driver.builder.tag_of(spec)))
+
+    assert [tag_exists(spec) for spec in specs] == [False, True, True]
+    driver.delete("primer", "0.0.9")
+    assert not [tag_exists(spec) for spec in specs if tag_exists(spec)]
