@@ -193,4 +193,7 @@ class InfrastructureDriver(Protocol):
         second, so that a reader thread can be released when its client goes away."""
 
     def close(self) -> None:
-        """Stop supervising and stop every replica; called once when the server stops."""
+        """Stop supervising and release what the driver holds; called once when the server
+        stops. A target whose replicas live outside the server's process tree (containers)
+        may leave them running, for ``restore`` to adopt on the next start; the local target
+        stops its processes."""
