@@ -62,7 +62,7 @@ def test_primer_deployed_through_the_api_answers_through_pub(server: RacetrackSe
 
 
 def test_python_class_deployed_with_racetrack_deploy(
-    server: RacetrackServer, tmp_path: Path
+    server: RacetrackServer, jobs: Jobs, tmp_path: Path
 ) -> None:
     env = {**os.environ, "RACETRACK_CONFIG_DIR": str(tmp_path / "config")}
     racetrack = [sys.executable, "-m", "racetrack_cli"]
@@ -82,6 +82,13 @@ def test_python_class_deployed_with_racetrack_deploy(
     answer = server.call("python-class", record["version"], {"planet": "Mars"})
     assert answer.status_code == 200, answer.text
     assert answer.json()["planet"] == "Mars"
+    logs = run("logs", "python-class")
+    assert "Uvicorn running on http://127.0.0.1" in logs.stdout, logs.stderr
+    assert "==> building" in run("build-logs", "python-class").stdout
+    deleted = run("delete", "python-class", "--version", record["version"])
+    assert deleted.returncode == 0, deleted.stderr
+    label = "racetrack.job=python-class"
+    assert not jobs.client.containers.list(all=True, filters={"label": label})
 
 
 def test_a_redeploy_under_load_loses_no_call(server: RacetrackServer) -> None:
