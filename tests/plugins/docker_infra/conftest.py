@@ -1,9 +1,10 @@
 """Fixtures for the Docker target's tests: a real engine, a base image without a registry.
 
-The base image is imported from the Debian root at ``/var/cache/racetrack-dev/py-root``
-(debootstrap with python3, python3-venv and ca-certificates), tagged by a digest of how that
-root was made, so it is imported once per root. Tests skip without an engine or the root only
-outside CI. Every container and image a test makes carries labels (the driver's home digest,
+The base image is the one ``racetrack images bootstrap`` makes when the engine has it, else one
+imported from the Debian root at ``/var/cache/racetrack-dev/py-root`` (debootstrap with
+python3, python3-venv and ca-certificates), tagged by a digest of how that root was made, so it
+is imported once per root. Tests skip without an engine or a base image (with ``CI=true`` a
+skip fails the run). Every container and image a test makes carries labels (the driver's home digest,
 the ``racetrack-test-job`` repository) and is removed by those labels afterwards.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +33,8 @@ from racetrack_plugins.docker_infra import DockerDriver
 from racetrack_plugins.docker_infra.containers import LABEL_HOME, home_digest
 from racetrack_plugins.python3 import RECIPES
 
+#: The image ``racetrack images bootstrap`` builds for python3 (the baseimages work).
+BOOTSTRAPPED = "racetrack/python3-base:bookworm"
 ROOT = Path("/var/cache/racetrack-dev/py-root")
 ROOT_LOG = Path("/var/cache/racetrack-dev/debootstrap.log")
 DOCKER_CLI = Path("/usr/bin/docker")
@@ -59,7 +63,18 @@ def docker_client() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def base_image(docker_client: Any) -> str:
-    """A python3 base image imported from the Debian root, once per root."""
+    """The python3 base image the builds start FROM.
+
+    ``RACETRACK_TEST_BASE_IMAGE`` if set; else the image that ``racetrack images bootstrap``
+    makes, when the engine has it; else one imported from the Debian root, once per root.
+    """
+    chosen = os.environ.get("RACETRACK_TEST_BASE_IMAGE") or BOOTSTRAPPED
+    try:
+        docker_client.images.get(chosen)
+        return chosen
+    except docker.errors.ImageNotFound:
+        if os.environ.get("RACETRACK_TEST_BASE_IMAGE"):
+            _skip_or_fail(f"RACETRACK_TEST_BASE_IMAGE={chosen} is not in the engine")
     if not ROOT_LOG.is_file() or not ROOT_LOG.read_text().rstrip().endswith("rc 0"):
         _skip_or_fail(f"no finished Debian root at {ROOT} (see {ROOT_LOG})")
     tag = "racetrack-test/py-root:" + hashlib.sha256(ROOT_LOG.read_bytes()).hexdigest()[:12]
