@@ -67,6 +67,7 @@ class Pipeline:
 
     @contextmanager
     def in_flight(self, replica_id: str) -> Iterator[None]:
+        """Count a replica a deployment has started as in flight until the block ends."""
         with self._lock:
             self._in_flight.add(replica_id)
         try:
