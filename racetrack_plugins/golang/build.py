@@ -42,6 +42,10 @@ MISSING_GO = (
 LOG_TAIL_LINES = 40
 _PACKAGE = re.compile(r"^package\s+(\w+)", re.M)
 _PERFORM = re.compile(r"^func\s+Perform\s*\(", re.M)
+#: What the compiler of an older Go says about code that uses the features of a newer one.
+_NEWER_GO = re.compile(
+    r"requires go1\.\d+|undefined: (min|max|clear)\b|cannot range over \S+ \(untyped int"
+)
 _EXAMPLE = re.compile(r"^func\s+DocsInputExample\s*\(\s*\)", re.M)
 
 
@@ -225,9 +229,16 @@ def build_failure(tail: list[str], prepared: PreparedSource, installed: GoVersio
             "go build failed: Perform must be func Perform(input map[string]interface{}) "
             "(interface{}, error)"
         )
-    if prepared.gomod.asks_newer_than(installed):
+    newer = prepared.gomod.asks_newer_than(installed)
+    if newer and _NEWER_GO.search(text):
         return version_sentence(prepared.gomod, installed, "cannot build this code")
-    return "go build failed: the compiler's errors are in the build log"
+    message = "go build failed: the compiler's errors are in the build log"
+    if newer and prepared.gomod.requested is not None:
+        message += (
+            f" (go.mod asks for Go {format_go_version(prepared.gomod.requested)}; this server "
+            f"builds with Go {format_go_version(installed)})"
+        )
+    return message
 
 
 def version_sentence(gomod: FittedGoMod, installed: GoVersion, problem: str) -> str:
