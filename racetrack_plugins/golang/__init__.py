@@ -3,7 +3,7 @@
 The job author writes ``func Perform(input map[string]interface{}) (interface{}, error)`` in the
 root package of a Go module; Racetrack builds it with a wrapper (``wrapper/``, Go standard
 library only) that serves the runtime contract. ``gomod`` fits go.mod to the installed Go,
-``build`` prepares and runs the build, ``local`` is the recipe of the local target.
+``build`` prepares and runs the build, ``process`` is the recipe of the local target.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from racetrack_core import hookimpl
 from racetrack_core.manifest import Problem
 from racetrack_core.registry import JobType, JobTypeRegistrar
 from racetrack_plugins.golang.build import MISSING_GO, find_go
-from racetrack_plugins.golang.local import GolangLocalRecipe
+from racetrack_plugins.golang.process import GolangProcessRecipe
 
 VERSION = "1.0.0"
 #: Targets that build golang jobs with the host's own ``go``.
@@ -43,7 +43,7 @@ def register_job_types(registry: JobTypeRegistrar) -> None:
         VERSION,
         extra_schema=EXTRA_SCHEMA,
         description="A Go function `Perform(map[string]interface{}) (interface{}, error)`.",
-        local_recipe=GolangLocalRecipe(),
+        local_recipe=GolangProcessRecipe(),
     )
 
 

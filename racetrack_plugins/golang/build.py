@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import os
 import re
 import shutil
 import subprocess
@@ -179,6 +180,12 @@ def job_binding(module: str, has_example: bool) -> str:
         "var perform PerformFunc = job.Perform\n\n"
         f"var docsInputExample interface{{}} = {example}\n"
     )
+
+
+def server_environment() -> dict[str, str]:
+    """The server's environment without its own settings (``RACETRACK_*``: passwords, tokens,
+    the database URL); proxy, CA and Go settings stay."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("RACETRACK_")}
 
 
 def go_environment(base: Mapping[str, str], build_env: Mapping[str, str]) -> dict[str, str]:

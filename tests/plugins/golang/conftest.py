@@ -25,7 +25,7 @@ import pytest
 from racetrack_core.infrastructure import JobSpec
 from racetrack_core.registry import JobType
 from racetrack_plugins.golang import EXTRA_SCHEMA, VERSION
-from racetrack_plugins.golang.local import GolangLocalRecipe
+from racetrack_plugins.golang.process import GolangProcessRecipe
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = REPO_ROOT / "sample" / "golang-function"
@@ -60,7 +60,7 @@ def job_spec(
     build_env: Mapping[str, str] | None = None,
 ) -> JobSpec:
     """A JobSpec of the golang job in ``workspace``."""
-    job_type = JobType("golang", VERSION, EXTRA_SCHEMA, local_recipe=GolangLocalRecipe())
+    job_type = JobType("golang", VERSION, EXTRA_SCHEMA, local_recipe=GolangProcessRecipe())
     return JobSpec(
         name="golang-function",
         version="0.0.1",
@@ -85,7 +85,7 @@ def build_job(go: str, tmp_path: Path) -> BuildJob:
     def build(workspace: Path, **build_env: str) -> Path:
         env_dir = tmp_path / f"env-{len(list(tmp_path.glob('env-*')))}"
         env_dir.mkdir()
-        GolangLocalRecipe().build(
+        GolangProcessRecipe().build(
             job_spec(workspace, tmp_path, build_env=build_env), env_dir, print
         )
         return env_dir
@@ -130,7 +130,7 @@ class RunningJob:
 def running_job(env_dir: Path, workspace: Path, log: Path, **env: str) -> Iterator[RunningJob]:
     """Run a built job (as the local target does) until the block ends."""
     port = free_port()
-    command = GolangLocalRecipe().command(job_spec(workspace, log.parent), env_dir, port)
+    command = GolangProcessRecipe().command(job_spec(workspace, log.parent), env_dir, port)
     environ = {
         "PATH": os.environ["PATH"],
         "JOB_NAME": "golang-function",

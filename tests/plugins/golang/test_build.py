@@ -10,7 +10,7 @@ import pytest
 
 from racetrack_core.infrastructure import DeployError
 from racetrack_plugins.golang import build
-from racetrack_plugins.golang.local import GolangLocalRecipe
+from racetrack_plugins.golang.process import GolangProcessRecipe
 
 from .conftest import SAMPLE, VENDORED_SAMPLE, BuildJob, WriteModule, job_spec
 
@@ -164,7 +164,7 @@ def test_the_environment_key_follows_the_job_files(go: str, tmp_path: Path) -> N
     job = tmp_path / "job"
     job.mkdir()
     (job / "go.mod").write_text("module example.com/job\n")
-    recipe = GolangLocalRecipe()
+    recipe = GolangProcessRecipe()
     first = recipe.environment_key(job_spec(job, tmp_path))
     assert first == recipe.environment_key(job_spec(job, tmp_path))
     (job / "job.go").write_text(PERFORM)

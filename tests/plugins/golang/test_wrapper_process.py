@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from racetrack_plugins.golang.local import GolangLocalRecipe
+from racetrack_plugins.golang.process import GolangProcessRecipe
 
 from .conftest import SAMPLE, BuildJob, RunningJob, WriteModule, job_spec, running_job
 
@@ -26,7 +26,7 @@ def sample_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("go is not installed (Debian package golang-go)")
     env_dir = tmp_path_factory.mktemp("sample-env")
     spec = job_spec(SAMPLE, env_dir.parent)
-    GolangLocalRecipe().build(spec, env_dir, lambda line: None)
+    GolangProcessRecipe().build(spec, env_dir, lambda line: None)
     return env_dir
 
 

@@ -1,8 +1,8 @@
-"""The golang job type's local recipe: the job's binary, built with the server's own ``go``.
+"""The golang job type's process recipe: the job's binary, built with the server's own ``go``.
 
-An adapter from ``racetrack_core.infrastructure.LocalRecipe`` to the functions of ``build``:
-the environment is ``env_dir/bin/job``, a static binary holding the job and the wrapper; the
-sources it was built from are removed once it is built.
+An adapter from ``racetrack_core.infrastructure.LocalRecipe`` (the process recipe that the local
+target runs) to the functions of ``build``: the environment is ``env_dir/bin/job``, a static
+binary holding the job and the wrapper; the sources it was built from are removed once built.
 """
 
 from __future__ import annotations
@@ -17,12 +17,18 @@ from typing import Any
 from racetrack_core.infrastructure import BuildLog, DeployError, JobSpec
 from racetrack_plugins.golang import build
 from racetrack_plugins.golang.gomod import format_go_version
-from racetrack_plugins.python3.local import build_environment
 
 #: Bump when ``build`` lays out environments differently, so that old ones are rebuilt.
 LAYOUT = 1
 #: Go settings of the server that change what a build fetches, so they count in the key.
 GO_SETTINGS = ("GOPROXY", "GOSUMDB", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOINSECURE")
+
+
+def build_variables(spec: JobSpec) -> Mapping[str, str]:
+    """The job's build variables; plain and secret ones together where the spec keeps them
+    apart (``JobSpec.all_build_env`` of the recipes contract)."""
+    combined = getattr(spec, "all_build_env", None)
+    return combined if isinstance(combined, Mapping) else spec.build_env
 
 
 def gomod_path(spec: JobSpec) -> str:
@@ -39,12 +45,12 @@ def required_go() -> str:
     return go
 
 
-class GolangLocalRecipe:
+class GolangProcessRecipe:
     """Build a golang job into one binary with the host's ``go`` and run it."""
 
     def environment_key(self, spec: JobSpec) -> str:
         """A digest of the job's files, the Go version, the wrapper and the Go settings."""
-        environ = build.go_environment(build_environment(), spec.build_env)
+        environ = build.go_environment(build.server_environment(), build_variables(spec))
         facts: dict[str, Any] = {
             "layout": LAYOUT,
             "go": format_go_version(build.go_version(required_go())),
@@ -53,7 +59,7 @@ class GolangLocalRecipe:
             "wrapper": build.wrapper_digest(),
             "settings": {name: environ.get(name) for name in GO_SETTINGS},
             "build_env": hashlib.sha256(
-                json.dumps(dict(spec.build_env), sort_keys=True).encode()
+                json.dumps(dict(build_variables(spec)), sort_keys=True).encode()
             ).hexdigest(),
         }
         digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
@@ -68,7 +74,7 @@ class GolangLocalRecipe:
             prepared = build.prepare_source(spec.workspace, gomod_path(spec), source, installed)
             for note in prepared.gomod.notes:
                 log(note)
-            environ = build.go_environment(build_environment(), spec.build_env)
+            environ = build.go_environment(build.server_environment(), build_variables(spec))
             how = "vendor/" if prepared.vendored else f"GOPROXY={environ['GOPROXY']}"
             log(f"building with Go {format_go_version(installed)}; dependencies from {how}")
             binary = env_dir / "bin" / "job"
