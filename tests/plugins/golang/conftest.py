@@ -44,7 +44,7 @@ def go_build_cache() -> Iterator[Path]:
         yield cache
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def go() -> str:
     found = shutil.which("go")
     if found is None:
