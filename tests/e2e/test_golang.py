@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 from racetrack_core.testserver import QUICK_ENV, RacetrackServer
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample" / "golang-function"
+VENDORED = SAMPLE.parent / "golang-vendored"
 GO_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "racetrack-tests"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -64,3 +67,26 @@ def test_the_golang_sample_deploys_and_answers_through_pub(
     assert "perform.go:19" in logs
     assert "undefined: isPrime" in logs
     assert server.call("golang-function", "latest", {"number": 7907}).json() is True
+
+
+def test_the_vendored_sample_deploys_from_the_cli(server: RacetrackServer, tmp_path: Path) -> None:
+    def racetrack(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "RACETRACK_CONFIG_DIR": str(tmp_path / "config")}
+        return subprocess.run(
+            [sys.executable, "-m", "racetrack_cli", *args],
+            cwd=VENDORED,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    assert racetrack("set", "remote", server.remote).returncode == 0
+    login = racetrack("login", "--username", "admin", stdin=f"{server.admin_password}\n")
+    assert login.returncode == 0, login.stderr
+    deployed = racetrack("deploy")
+    assert deployed.returncode == 0, f"{deployed.stderr}\n{server.log()}"
+    called = racetrack("call", "golang-vendored", "/api/v1/perform", '{"name": "Ada"}')
+    assert (called.returncode, called.stdout) == (0, '"Hello, Ada!"\n'), called.stderr
