@@ -3,7 +3,8 @@
 The job author writes ``func Perform(input map[string]interface{}) (interface{}, error)`` in the
 root package of a Go module; Racetrack builds it with a wrapper (``wrapper/``, Go standard
 library only) that serves the runtime contract. ``gomod`` fits go.mod to the installed Go,
-``build`` prepares and runs the build, ``process`` is the recipe of the local target.
+``build`` prepares and runs the build (``diagnosis`` explains a failed one), ``process`` is
+the recipe of the local target, ``image`` lays out the container build.
 """
 
 from __future__ import annotations

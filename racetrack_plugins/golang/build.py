@@ -28,7 +28,6 @@ from racetrack_plugins.golang.gomod import (
     GoModError,
     GoVersion,
     fit_gomod,
-    format_go_version,
     parse_go_version,
 )
 
@@ -43,10 +42,6 @@ MISSING_GO = (
 LOG_TAIL_LINES = 40
 _PACKAGE = re.compile(r"^package\s+(\w+)", re.M)
 _PERFORM = re.compile(r"^func\s+Perform\s*\(", re.M)
-#: What the compiler of an older Go says about code that uses the features of a newer one.
-_NEWER_GO = re.compile(
-    r"requires go1\.\d+|undefined: (min|max|clear)\b|cannot range over \S+ \(untyped int"
-)
 _EXAMPLE = re.compile(r"^func\s+DocsInputExample\s*\(\s*\)", re.M)
 
 
@@ -101,9 +96,15 @@ def source_digest(workspace: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(workspace.rglob("*")):
         relative = path.relative_to(workspace)
-        if ".git" in relative.parts or not path.is_file():
+        if ".git" in relative.parts:
             continue
-        digest.update(relative.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        if path.is_symlink():  # its target, never what it points at (it may point anywhere)
+            content = b"symlink:" + os.readlink(path).encode()
+        elif path.is_file():
+            content = path.read_bytes()
+        else:
+            continue
+        digest.update(relative.as_posix().encode() + b"\0" + content + b"\0")
     return digest.hexdigest()
 
 
@@ -120,6 +121,7 @@ def prepare_source(
             "with 'go mod init example.com/job', or set jobtype_extra.gomod to its path"
         )
     shutil.copytree(workspace, destination, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    refuse_outside_links(destination)
     module_dir = destination / PurePosixPath(gomod).parent
     try:
         fitted = fit_gomod((module_dir / "go.mod").read_text("utf-8"), installed)
@@ -135,6 +137,18 @@ def prepare_source(
         )
     write_wrapper(wrapper, fitted.module, bool(_EXAMPLE.search(sources)), tests=tests)
     return PreparedSource(module_dir, fitted, (module_dir / "vendor" / "modules.txt").is_file())
+
+
+def refuse_outside_links(root: Path) -> None:
+    """DeployError for a symbolic link that leads out of ``root``: the compiler would read (and
+    quote in its errors) a file of the server."""
+    resolved_root = root.resolve()
+    for path in root.rglob("*"):
+        if path.is_symlink() and not path.resolve().is_relative_to(resolved_root):
+            raise DeployError(
+                f"'{path.relative_to(root).as_posix()}' is a symbolic link that leads out of the "
+                "job directory; replace it with the file itself"
+            )
 
 
 def check_root_package(module_dir: Path, gomod: str) -> str:
@@ -221,41 +235,6 @@ def loopvar_command(go: str, prepared: PreparedSource) -> list[str]:
     """``go vet``'s check for closures over a loop variable, whose meaning Go 1.22 changed."""
     mode = "vendor" if prepared.vendored else "mod"
     return [go, "vet", f"-mod={mode}", "-loopclosure", "./..."]
-
-
-def build_failure(tail: list[str], prepared: PreparedSource, installed: GoVersion) -> str:
-    """One sentence for a failed ``go build``, naming the likely cause when it is known."""
-    text = "\n".join(tail)
-    if "module lookup disabled by GOPROXY=off" in text or "missing go.sum entry" in text:
-        return (
-            "go build failed: go.mod requires modules that are not in vendor/; run "
-            "'go mod vendor' in the job, or ask the admin to set GOPROXY on the server"
-        )
-    if f"{WRAPPER_PACKAGE}/job.go" in text:
-        return (
-            "go build failed: Perform must be func Perform(input map[string]interface{}) "
-            "(interface{}, error)"
-        )
-    newer = prepared.gomod.asks_newer_than(installed)
-    if newer and _NEWER_GO.search(text):
-        return version_sentence(prepared.gomod, installed, "cannot build this code")
-    message = "go build failed: the compiler's errors are in the build log"
-    if newer and prepared.gomod.requested is not None:
-        message += (
-            f" (go.mod asks for Go {format_go_version(prepared.gomod.requested)}; this server "
-            f"builds with Go {format_go_version(installed)})"
-        )
-    return message
-
-
-def version_sentence(gomod: FittedGoMod, installed: GoVersion, problem: str) -> str:
-    assert gomod.requested is not None
-    needed = format_go_version(gomod.requested)
-    return (
-        f"go.mod asks for Go {needed} and this server has Go {format_go_version(installed)}, "
-        f"which {problem}: write the job for Go {installed[0]}.{installed[1]} (see the build "
-        f"log), or deploy it to a target with Go {needed} or newer"
-    )
 
 
 def run_logged(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from racetrack_core.infrastructure import BuildLog, DeployError, JobSpec
-from racetrack_plugins.golang import build
+from racetrack_plugins.golang import build, diagnosis
 from racetrack_plugins.golang.gomod import format_go_version
 
 #: Bump when ``build`` lays out environments differently, so that old ones are rebuilt.
@@ -81,7 +81,9 @@ class GolangProcessRecipe:
             command = build.build_command(go, prepared, binary.absolute())
             tail = build.run_logged(command, prepared.module_dir, environ, log)
             if tail is not None:
-                raise DeployError(build.build_failure(tail, prepared, installed), "\n".join(tail))
+                raise DeployError(
+                    diagnosis.build_failure(tail, prepared.gomod, installed), "\n".join(tail)
+                )
             requested = prepared.gomod.requested
             if requested is not None and requested[:2] >= (1, 22) > installed[:2]:
                 log("checking for closures over loop variables (Go 1.22 changed their meaning)")
@@ -90,7 +92,8 @@ class GolangProcessRecipe:
                 if tail is not None:
                     problem = "gives every loop one variable where Go 1.22 gives one per turn"
                     raise DeployError(
-                        build.version_sentence(prepared.gomod, installed, problem), "\n".join(tail)
+                        diagnosis.version_sentence(prepared.gomod, installed, problem),
+                        "\n".join(tail),
                     )
         finally:
             shutil.rmtree(source, ignore_errors=True)

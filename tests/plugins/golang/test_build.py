@@ -154,6 +154,18 @@ def test_modules_that_cannot_be_served_are_refused(
         build_job(write_module(**files))
 
 
+def test_links_out_of_the_job_are_refused(
+    build_job: BuildJob, write_module: WriteModule, tmp_path: Path
+) -> None:
+    (tmp_path / "secret.txt").write_text("server secret")
+    job = write_module(**{"job.go": PERFORM})
+    (job / "data").mkdir()
+    (job / "data" / "inside.txt").symlink_to("../go.mod")  # a relative link inside: fine
+    (job / "data" / "leak.go").symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(DeployError, match=r"'data/leak\.go' is a symbolic link that leads out"):
+        build_job(job)
+
+
 def test_a_missing_go_mod_names_the_field(build_job: BuildJob, tmp_path: Path) -> None:
     (tmp_path / "job").mkdir()
     with pytest.raises(DeployError, match=r"'go\.mod' not found in the job directory"):
