@@ -47,3 +47,21 @@ def test_a_build_leaves_the_wrappers_tests_out(go: str, tmp_path: Path) -> None:
     wrapper = prepared.module_dir / build.WRAPPER_PACKAGE
     assert not list(wrapper.glob("*_test.go"))
     assert (wrapper / "job.go").read_text().count("job.DocsInputExample()") == 1
+
+
+def test_the_wrapper_is_gofmt_clean_and_vet_clean(go: str, tmp_path: Path) -> None:
+    gofmt = Path(go).resolve().parent / "gofmt"
+    unformatted = subprocess.run(
+        [str(gofmt), "-l", str(build.WRAPPER_SOURCE)], capture_output=True, text=True, check=True
+    )
+    assert unformatted.stdout == ""
+    prepared = build.prepare_source(SAMPLE, "go.mod", tmp_path / "src", build.go_version(go))
+    vet = subprocess.run(
+        [go, "vet", "-mod=mod", f"./{build.WRAPPER_PACKAGE}"],
+        cwd=prepared.module_dir,
+        env=build.go_environment(os.environ, {}),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert vet.returncode == 0, vet.stderr
