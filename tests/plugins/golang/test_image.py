@@ -11,6 +11,8 @@ import hashlib
 import io
 import json
 import os
+import re
+import secrets as secrets_module
 import shutil
 import subprocess
 import tarfile
@@ -102,21 +104,21 @@ def built_images() -> Iterator[list[str]]:
         docker("image", "rm", "-f", tag)
 
 
-def build_image(workspace: Path, context: Path, builder: str, tags: list[str]) -> tuple[str, str]:
+def build_image(
+    workspace: Path,
+    context: Path,
+    builder: str,
+    tags: list[str],
+    secrets: dict[str, dict[str, str]] | None = None,
+) -> tuple[str, str]:
     image.write_image_context(workspace, "go.mod", context, builder)
     tag = f"racetrack-test-golang/{workspace.name}:{context.parent.name[-12:].lower()}"
     tags.append(tag)
-    done = docker(
-        "build",
-        "--network",
-        "host",
-        "--label",
-        LABEL,
-        "-t",
-        tag,
-        str(context),
-        env={**os.environ, "DOCKER_BUILDKIT": "1"},
-    )
+    options = ["build", "--progress", "plain", "--network", "host", "--label", LABEL, "-t", tag]
+    for name, values in (secrets or {}).items():
+        path = image.settings_file(context.parent / "secrets" / name, values)
+        options += ["--secret", f"id={name},src={path}"]
+    done = docker(*options, str(context), env={**os.environ, "DOCKER_BUILDKIT": "1"})
     return tag, done.stdout + done.stderr if done.returncode == 0 else "FAILED\n" + done.stderr
 
 
@@ -181,6 +183,27 @@ def test_a_vendored_job_builds_with_no_network(
 ) -> None:
     _, output = build_image(VENDORED_SAMPLE, tmp_path / "context", builder_image, built_images)
     assert not output.startswith("FAILED"), output
+
+
+def test_go_settings_and_build_secrets_reach_the_build_and_stay_out_of_the_image(
+    builder_image: str, built_images: list[str], tmp_path: Path
+) -> None:
+    job = tmp_path / "job"
+    shutil.copytree(SAMPLE, job)
+    with (job / "perform.go").open("a") as source:  # a change, so that no cached step is reused
+        source.write(f"\n// {secrets_module.token_hex(8)}\n")
+    secrets = {
+        "go_settings": {"GOPROXY": "off", "GOPRIVATE": "example.com/private-marker"},
+        "build_secrets": {"GOFLAGS": "-v", "API_TOKEN": "s3cret-build-value"},
+    }
+    tag, output = build_image(job, tmp_path / "context", builder_image, built_images, secrets)
+    assert not output.startswith("FAILED"), output
+    # go build -v (GOFLAGS from the secret file) names the packages it compiles: the changed one.
+    assert re.search(r"^#\d+ [\d.]+ example\.com/racetrack/golang-function$", output, re.M)
+    kept = docker("history", "--no-trunc", tag).stdout + docker("image", "inspect", tag).stdout
+    for value in ("s3cret-build-value", "private-marker"):
+        assert value not in kept
+        assert value not in output
 
 
 def test_a_compile_error_fails_the_build_with_its_line(
