@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -54,6 +56,30 @@ def test_the_golang_sample_deploys_and_answers_through_pub(
         assert "/api/v1/perform" in client.get(f"{base}/openapi.json").json()["paths"]
     build_log = server.api("GET", "/job/golang-function/0.0.1/build-logs").json()["logs"]
     assert "'go 1.22.0' read as 'go 1.19'" in build_log
+
+    # A redeploy under load loses no call: the new replica is ready before the old one stops,
+    # and the old one lets its calls in flight finish on SIGTERM.
+    results: list[int] = []
+    done = threading.Event()
+
+    def call_repeatedly() -> None:
+        with httpx.Client(timeout=30, headers={"X-Racetrack-Auth": server.token}) as client:
+            while not done.is_set() or len(results) < 200:
+                answer = client.post(f"{base}/api/v1/perform", json={"number": 7907})
+                results.append(answer.status_code if answer.json() is True else -1)
+
+    callers = [threading.Thread(target=call_repeatedly) for _ in range(4)]
+    for caller in callers:
+        caller.start()
+    try:
+        redeployed = server.deploy_folder(SAMPLE, force=True)
+        time.sleep(3)  # the old replica retires after Pub's cache moved on
+    finally:
+        done.set()
+        for caller in callers:
+            caller.join()
+    assert redeployed["status"] == "done", redeployed
+    assert set(results) == {200}, f"{len([r for r in results if r != 200])} calls failed"
 
     # A version that does not compile fails with the compiler's lines; 0.0.1 keeps serving.
     broken = tmp_path / "broken"
