@@ -17,6 +17,10 @@ itself comes from an override, ``RACETRACK_HOME`` or ``~/.racetrack/server``.
     RACETRACK_INTERNAL_TOKEN        the token Pub uses with Lifecycle (else <home>/internal-token)
     RACETRACK_ASYNC_CALL_LIFETIME   seconds an asynchronous call's task is kept (4 h)
     RACETRACK_PUB_ASYNC_*           POLL_TIMEOUT, MAX_ATTEMPTS, RETRY_DELAY, ADOPT_AFTER
+    RACETRACK_BASE_IMAGES_CACHE     where racetrack images bootstrap keeps Debian roots
+    RACETRACK_BASE_IMAGES_MIRROR    Debian mirror for them (default: the one apt uses)
+    RACETRACK_BASE_IMAGES_CA_BUNDLE PEM file of the site's CAs, added to base images
+    RACETRACK_DOCKER_CLI            the docker command (docker, on PATH)
 """
 
 from __future__ import annotations
@@ -85,6 +89,14 @@ class Settings:
     #: The token services use with each other (Pub with Lifecycle); from
     #: RACETRACK_INTERNAL_TOKEN or ``<home>/internal-token``, which the first start writes.
     internal_token: str | None = field(default=None, repr=False)
+    #: racetrack images bootstrap: the cache of Debian roots (shared by every home on the
+    #: machine, as the engine is), the Debian mirror (empty: the one this host's apt uses),
+    #: and a PEM bundle of the site's CAs to add to every base image's trust store.
+    base_images_cache: str = "/var/cache/racetrack/base-images"
+    base_images_mirror: str = ""
+    base_images_ca_bundle: str = ""
+    #: The docker command line (a name on PATH or a path).
+    docker_cli: str = "docker"
     #: Per-target settings, keyed by target name (from config.yaml only).
     targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from racetrack_core import PluginManager, events, hookimpl, hookspecs
 from racetrack_core.auth import Caller, authenticate_with_plugins
+from racetrack_core.baseimages import BaseImageRegistrar, declared_base_images
 from racetrack_core.errors import ManifestError, PluginError
 from racetrack_core.manifest import Problem, parse_manifest
 from racetrack_core.registry import InfrastructureRegistrar, JobType, JobTypeRegistrar
@@ -104,6 +105,22 @@ def test_hook_register_infrastructure_targets(
         "moon",
         "Runs jobs on the moon.",
     )
+
+
+def test_hook_register_base_images(
+    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+) -> None:
+    class Kiln:
+        @hookimpl
+        def register_base_images(self, registry: BaseImageRegistrar) -> None:
+            assert registry.plugin == "kiln"
+            registry.register("kiln/base:bookworm", ["python3", "curl"])
+
+    register_plugin(Kiln(), "kiln")
+    declared = {spec.name: spec for spec in declared_base_images(racetrack_plugins)}
+    kiln = declared["kiln/base:bookworm"]
+    assert (kiln.packages, kiln.suite, kiln.plugin) == (("python3", "curl"), "bookworm", "kiln")
+    assert declared["racetrack/python3-base:bookworm"].plugin == "python3"
 
 
 # ---------------------------------------------------------------- manifest

@@ -259,7 +259,11 @@ def test_describe_lists_hooks_job_types_and_targets_per_plugin(
     assert not anvil.builtin
     assert anvil.distribution is None
     assert anvil.version is None
-    assert infos["python3"].hooks == ["register_job_types", "validate_manifest"]
+    assert infos["python3"].hooks == [
+        "register_base_images",
+        "register_job_types",
+        "validate_manifest",
+    ]
     assert infos["python3"].job_types == ["python3:1.0.0"]
     assert infos["golang"].infrastructure_targets == []
     assert anvil.as_dict() == {
