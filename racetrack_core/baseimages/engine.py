@@ -84,20 +84,18 @@ class DockerEngine:
         for key, value in sorted(labels.items()):
             command += ["--change", f"LABEL {key}={json.dumps(value)}"]
         command += ["-", image]
-        packer = subprocess.Popen(
+        with subprocess.Popen(
             [tar, "--numeric-owner", "-C", str(root), "-c", "."],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-        )
-        assert packer.stdout is not None
-        try:
+        ) as packer:
+            assert packer.stdout is not None
+            assert packer.stderr is not None
             imported = subprocess.run(
                 command, stdin=packer.stdout, capture_output=True, text=True, check=False
             )
-        finally:
             packer.stdout.close()
-            packer_errors = packer.stderr.read().decode(errors="replace") if packer.stderr else ""
-            packer.wait()
+            packer_errors = packer.stderr.read().decode(errors="replace")
         if packer.returncode != 0:
             raise BaseImageError(f"tar of {root} failed: {_last_line(packer_errors)}")
         if imported.returncode != 0:
