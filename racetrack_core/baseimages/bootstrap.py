@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from racetrack_core.baseimages import BaseImageError, BaseImageSpec, aptsources, rootfs
 from racetrack_core.baseimages.engine import DockerEngine
@@ -197,9 +198,23 @@ def _build(
 
 def _mirror(suite: str, options: BootstrapOptions) -> tuple[str, str]:
     if options.mirror:
-        return options.mirror.rstrip("/"), "the options"
-    source = aptsources.find_mirror(suite, options.apt_dir)
-    return source.uri, str(source.origin)
+        mirror, origin = options.mirror.rstrip("/"), "the mirror option or setting"
+        if not mirror.startswith(aptsources.FETCHABLE):
+            raise BaseImageError(
+                f"the mirror {mirror!r} is not an http://, https:// or file: URL of a Debian "
+                "archive"
+            )
+    else:
+        source = aptsources.find_mirror(suite, options.apt_dir)
+        mirror, origin = source.uri, str(source.origin)
+    parts = urlsplit(mirror)
+    if parts.username or parts.password:
+        # The URL stays in the image's /etc/apt/sources.list, and is printed in logs.
+        raise BaseImageError(
+            f"the Debian mirror from {origin} has a user name or password in its URL, which "
+            "would stay in every image's /etc/apt/sources.list: use a mirror that needs none"
+        )
+    return mirror, origin
 
 
 @contextmanager

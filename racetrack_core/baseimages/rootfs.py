@@ -29,6 +29,8 @@ path-exclude=/usr/share/info/*
 path-exclude=/usr/share/locale/*
 path-include=/usr/share/locale/locale.alias
 """
+#: Files that describe the machine the root was made on, emptied by ``trim``.
+HOST_FILES = ("etc/hostname", "etc/resolv.conf")
 PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
 
 
@@ -60,7 +62,7 @@ def debootstrap(
 
 def trim(root: Path) -> None:
     """Remove apt's lists and downloads, documentation (copyright files stay), manuals and
-    message translations (a third of a Python image)."""
+    message translations (a third of a Python image); empty the host's name and DNS files."""
     _empty(root / "var/lib/apt/lists", keep={"partial", "lock"})
     _empty(root / "var/cache/apt/archives", keep={"partial", "lock"})
     for cache in (root / "var/cache/apt").glob("*.bin"):
@@ -75,6 +77,10 @@ def trim(root: Path) -> None:
     _empty(root / "usr/share/man")
     _empty(root / "usr/share/info")
     _empty(root / "usr/share/locale", keep={"locale.alias"})
+    # debootstrap copies the host's name and DNS servers in; the engine provides a container's.
+    for host_file in HOST_FILES:
+        if (root / host_file).is_file():
+            (root / host_file).write_bytes(b"")
     for logfile in (root / "var/log").rglob("*.log"):
         if logfile.is_file():
             logfile.write_bytes(b"")

@@ -44,7 +44,9 @@ class Tools:
     """What the tests need from the machine, found once."""
 
     def __init__(self) -> None:
-        settings = Settings.load(environ={k: v for k, v in os.environ.items() if k != "HOME"})
+        # As the command sees them in these tests: the environment, and no config.yaml (the
+        # command-line tests point HOME at a folder of their own).
+        settings = Settings.load({"home": "/nonexistent/racetrack-home"})
         self.cache = Path(settings.base_images_cache)
         self.docker = shutil.which(settings.docker_cli) or settings.docker_cli
         self.mirror = settings.base_images_mirror or find_mirror(SUITE).uri

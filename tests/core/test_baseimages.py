@@ -11,7 +11,8 @@ import pytest
 
 from racetrack_core.baseimages import BaseImageError, BaseImageRegistry, BaseImageSpec, rootfs
 from racetrack_core.baseimages.aptsources import find_mirror, read_sources
-from racetrack_core.baseimages.bootstrap import cache_key
+from racetrack_core.baseimages.bootstrap import BootstrapOptions, cache_key, plan
+from racetrack_core.baseimages.engine import DockerEngine
 from racetrack_core.errors import RegistrationError
 
 MIRROR = "http://mirror.example/debian"
@@ -138,6 +139,26 @@ def test_no_source_for_the_suite_says_how_to_give_a_mirror(tmp_path: Path) -> No
     assert "--mirror URL or the base_images_mirror setting" in message
 
 
+def test_a_mirror_with_credentials_or_no_url_is_refused_without_echoing_them(
+    tmp_path: Path,
+) -> None:
+    spec = BaseImageSpec("a/base:1", ("python3",))
+    # The mirror is resolved before the engine is asked anything: no engine is needed here.
+    engine = DockerEngine(str(tmp_path / "no-docker"))
+    secret = "http://deploy:hunter2@mirror.example/debian"
+    folder = apt_dir(tmp_path, {"sources.list": f"deb {secret} bookworm main\n"})
+    for options in (
+        BootstrapOptions(cache=tmp_path, mirror=secret),
+        BootstrapOptions(cache=tmp_path, apt_dir=folder),
+    ):
+        with pytest.raises(BaseImageError, match="user name or password in its URL") as caught:
+            plan([spec], options, engine)
+        assert "hunter2" not in str(caught.value)
+    assert f"from {folder / 'sources.list'} has" in str(caught.value)
+    with pytest.raises(BaseImageError, match=r"'mirror\.example' is not an http://"):
+        plan([spec], BootstrapOptions(cache=tmp_path, mirror="mirror.example"), engine)
+
+
 # ---------------------------------------------------------------- cache keys
 
 
@@ -171,6 +192,8 @@ def test_trim_removes_lists_docs_manuals_and_translations(tmp_path: Path) -> Non
         "usr/share/locale/de/LC_MESSAGES/apt.mo",
         "usr/share/locale/locale.alias",
         "usr/bin/python3",
+        "etc/hostname",
+        "etc/resolv.conf",
     ]
     for name in files:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
@@ -184,13 +207,16 @@ def test_trim_removes_lists_docs_manuals_and_translations(tmp_path: Path) -> Non
     left = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
     assert left == [
         "etc/dpkg/dpkg.cfg.d/racetrack-slim",
+        "etc/hostname",
+        "etc/resolv.conf",
         "usr/bin/python3",
         "usr/share/doc/python3/copyright",
         "usr/share/locale/locale.alias",
         "var/log/dpkg.log",
     ]
     assert (root / "var/lib/apt/lists/partial").is_dir()
-    assert (root / "var/log/dpkg.log").read_text() == ""
+    for emptied in ("var/log/dpkg.log", "etc/hostname", "etc/resolv.conf"):
+        assert (root / emptied).read_text() == ""
     rules = (root / rootfs.SLIM_DPKG_CONFIG).read_text()
     assert "path-exclude=/usr/share/doc/*\npath-include=/usr/share/doc/*/copyright" in rules
 
