@@ -17,10 +17,7 @@ itself comes from an override, ``RACETRACK_HOME`` or ``~/.racetrack/server``.
     RACETRACK_INTERNAL_TOKEN        the token Pub uses with Lifecycle (else <home>/internal-token)
     RACETRACK_ASYNC_CALL_LIFETIME   seconds an asynchronous call's task is kept (4 h)
     RACETRACK_PUB_ASYNC_*           POLL_TIMEOUT, MAX_ATTEMPTS, RETRY_DELAY, ADOPT_AFTER
-    RACETRACK_BASE_IMAGES_CACHE     where racetrack images bootstrap keeps Debian roots
-    RACETRACK_BASE_IMAGES_MIRROR    Debian mirror for them (default: the one apt uses)
-    RACETRACK_BASE_IMAGES_CA_BUNDLE PEM file of the site's CAs, added to base images
-    RACETRACK_DOCKER_CLI            the docker command (docker, on PATH)
+    RACETRACK_BASE_IMAGES_*         CACHE, MIRROR, CA_BUNDLE, DOCKER_CLI: racetrack images bootstrap
 """
 
 from __future__ import annotations
@@ -95,8 +92,8 @@ class Settings:
     base_images_cache: str = "/var/cache/racetrack/base-images"
     base_images_mirror: str = ""
     base_images_ca_bundle: str = ""
-    #: The docker command line (a name on PATH or a path).
-    docker_cli: str = "docker"
+    #: The docker command that imports them (a name on PATH or a path; no BuildKit needed).
+    base_images_docker_cli: str = "docker"
     #: Per-target settings, keyed by target name (from config.yaml only).
     targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 

@@ -49,7 +49,12 @@ def images() -> None:
     help="PEM file of the site's CAs to add to each image's trust store "
     "[setting base_images_ca_bundle].",
 )
-@click.option("--docker", "docker_cli", metavar="PATH", help="docker command [setting docker_cli].")
+@click.option(
+    "--docker",
+    "docker_cli",
+    metavar="PATH",
+    help="docker command [setting base_images_docker_cli; default docker].",
+)
 @click.pass_context
 def bootstrap(
     ctx: click.Context,
@@ -74,20 +79,17 @@ def bootstrap(
     if as_json and not list_only:
         raise click.UsageError("--json goes with --list")
     from racetrack_core.baseimages import declared_base_images
-    from racetrack_core.baseimages.bootstrap import BootstrapOptions, plan, run
+    from racetrack_core.baseimages.bootstrap import options_from_settings, plan, run
     from racetrack_core.baseimages.engine import DockerEngine
     from racetrack_core.settings import Settings
 
-    settings = Settings.load()
-    bundle = ca_bundle or (
-        Path(settings.base_images_ca_bundle) if settings.base_images_ca_bundle else None
-    )
-    options = BootstrapOptions(
-        cache=cache or Path(settings.base_images_cache),
-        mirror=mirror or settings.base_images_mirror,
+    options = options_from_settings(
+        Settings.load(),
+        cache=cache,
+        mirror=mirror,
         apt_dir=apt_dir,
-        ca_bundle=bundle,
-        docker_cli=docker_cli or settings.docker_cli,
+        ca_bundle=ca_bundle,
+        docker_cli=docker_cli,
         force=force,
     )
     specs = declared_base_images(local_plugins(ctx).manager).select(names)

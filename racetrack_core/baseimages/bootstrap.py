@@ -20,10 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from racetrack_core.baseimages import BaseImageError, BaseImageSpec, aptsources, rootfs
 from racetrack_core.baseimages.engine import DockerEngine
+
+if TYPE_CHECKING:
+    from racetrack_core.settings import Settings
 
 KEY_LABEL = "racetrack.base-image.key"
 #: Bumped when the way roots are made changes, so that old cached roots are not reused.
@@ -55,6 +59,21 @@ class BootstrapOptions:
     docker_cli: str = "docker"
     debootstrap: str = "debootstrap"
     force: bool = False
+
+
+def options_from_settings(settings: Settings, **overrides: Any) -> BootstrapOptions:
+    """The options that the ``base_images_*`` settings give; ``overrides`` that are not None
+    (command-line options, a test's own cache) replace them."""
+    values: dict[str, Any] = {
+        "cache": Path(settings.base_images_cache),
+        "mirror": settings.base_images_mirror,
+        "ca_bundle": Path(settings.base_images_ca_bundle)
+        if settings.base_images_ca_bundle
+        else None,
+        "docker_cli": settings.base_images_docker_cli,
+    }
+    values.update({name: value for name, value in overrides.items() if value is not None})
+    return BootstrapOptions(**values)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ class DockerEngine:
             raise BaseImageError(
                 f"the docker command '{self.cli}' is not installed: install it "
                 "(apt-get install docker.io) or name it with --docker PATH "
-                "(setting docker_cli, RACETRACK_DOCKER_CLI)"
+                "(setting base_images_docker_cli)"
             )
         self.cli = executable
         try:

@@ -28,7 +28,7 @@ from cryptography.x509.oid import NameOID
 from racetrack_core import hookimpl
 from racetrack_core.baseimages import BaseImageError, BaseImageRegistrar, BaseImageSpec, rootfs
 from racetrack_core.baseimages.aptsources import find_mirror
-from racetrack_core.baseimages.bootstrap import KEY_LABEL, cache_key
+from racetrack_core.baseimages.bootstrap import KEY_LABEL, cache_key, options_from_settings
 from racetrack_core.baseimages.engine import DockerEngine
 from racetrack_core.settings import Settings
 from racetrack_core.testing import RegisterPlugin
@@ -46,10 +46,10 @@ class Tools:
     def __init__(self) -> None:
         # As the command sees them in these tests: the environment, and no config.yaml (the
         # command-line tests point HOME at a folder of their own).
-        settings = Settings.load({"home": "/nonexistent/racetrack-home"})
-        self.cache = Path(settings.base_images_cache)
-        self.docker = shutil.which(settings.docker_cli) or settings.docker_cli
-        self.mirror = settings.base_images_mirror or find_mirror(SUITE).uri
+        options = options_from_settings(Settings.load({"home": "/nonexistent/racetrack-home"}))
+        self.cache = options.cache
+        self.docker = shutil.which(options.docker_cli) or options.docker_cli
+        self.mirror = options.mirror or find_mirror(SUITE).uri
 
 
 @pytest.fixture(scope="module")

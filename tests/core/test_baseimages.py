@@ -11,9 +11,15 @@ import pytest
 
 from racetrack_core.baseimages import BaseImageError, BaseImageRegistry, BaseImageSpec, rootfs
 from racetrack_core.baseimages.aptsources import find_mirror, read_sources
-from racetrack_core.baseimages.bootstrap import BootstrapOptions, cache_key, plan
+from racetrack_core.baseimages.bootstrap import (
+    BootstrapOptions,
+    cache_key,
+    options_from_settings,
+    plan,
+)
 from racetrack_core.baseimages.engine import DockerEngine
 from racetrack_core.errors import RegistrationError
+from racetrack_core.settings import Settings
 
 MIRROR = "http://mirror.example/debian"
 SECURITY = "http://mirror.example/debian-security"
@@ -174,6 +180,31 @@ def test_cache_key_follows_the_inputs_of_the_content_not_the_name() -> None:
     ]
     assert key not in changed
     assert len(set(changed)) == len(changed)
+
+
+def test_options_come_from_the_settings_and_options_given_win(tmp_path: Path) -> None:
+    environ = {
+        "RACETRACK_BASE_IMAGES_CACHE": str(tmp_path / "cache"),
+        "RACETRACK_BASE_IMAGES_MIRROR": MIRROR,
+        "RACETRACK_BASE_IMAGES_CA_BUNDLE": "/etc/site-ca.pem",
+        "RACETRACK_BASE_IMAGES_DOCKER_CLI": "/usr/bin/docker",
+    }
+    settings = Settings.load({"home": tmp_path / "home"}, environ=environ)
+    assert options_from_settings(settings) == BootstrapOptions(
+        cache=tmp_path / "cache",
+        mirror=MIRROR,
+        ca_bundle=Path("/etc/site-ca.pem"),
+        docker_cli="/usr/bin/docker",
+    )
+    given = options_from_settings(settings, mirror=SECURITY, cache=None, force=True)
+    assert (given.mirror, given.cache, given.force) == (SECURITY, tmp_path / "cache", True)
+    defaults = options_from_settings(Settings.load({"home": tmp_path / "home"}, environ={}))
+    assert (defaults.cache, defaults.mirror, defaults.ca_bundle, defaults.docker_cli) == (
+        Path("/var/cache/racetrack/base-images"),
+        "",
+        None,
+        "docker",
+    )
 
 
 # ---------------------------------------------------------------- roots
