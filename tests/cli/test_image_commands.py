@@ -144,6 +144,23 @@ def test_bootstrap_builds_an_image_that_runs_python_and_a_second_run_does_nothin
         check=False,
     )
     assert (ran.returncode, ran.stdout) == (0, "1\n"), ran.stderr
+    # What the python3 Dockerfile template does first with its base image: a virtual environment
+    # with pip (ensurepip's wheel is checked rather than installed, which takes 20 s), and the
+    # job's user.
+    template_steps = (
+        "python3 -m venv --without-pip /opt/job-venv"
+        " && /opt/job-venv/bin/python -c 'import ensurepip; print(\"pip\", ensurepip.version())'"
+        " && useradd --system --uid 10001 --create-home --home-dir /home/job job"
+    )
+    steps = subprocess.run(
+        [tools.docker, "run", "--rm", "--network", "host", image_name, "sh", "-c", template_steps],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert steps.returncode == 0, steps.stderr
+    assert steps.stdout.startswith("pip ")
     labels = DockerEngine(tools.docker).labels(image_name)
     assert labels is not None
     assert labels[KEY_LABEL] == expected_key
