@@ -114,7 +114,7 @@ def cache_key(spec: BaseImageSpec, mirror: str, ca_bundle: bytes | None) -> str:
 def plan(
     specs: Sequence[BaseImageSpec], options: BootstrapOptions, engine: DockerEngine
 ) -> list[PlannedImage]:
-    """What a run would do with each image, from the cache and the engine's images."""
+    """Where each image stands, from the cache and the engine's images (``force`` aside)."""
     bundle = rootfs.read_ca_bundle(options.ca_bundle) if options.ca_bundle else None
     mirrors: dict[str, tuple[str, str]] = {}
     planned = []
@@ -125,9 +125,7 @@ def plan(
         key = cache_key(spec, mirror, bundle)
         root = options.cache / "roots" / key
         labels = engine.labels(spec.name)
-        if options.force:
-            state = State.MISSING
-        elif labels is not None and labels.get(KEY_LABEL) == key:
+        if labels is not None and labels.get(KEY_LABEL) == key:
             state = State.PRESENT
         elif (root / "etc/os-release").exists():
             state = State.CACHED
@@ -149,14 +147,17 @@ def run(
     engine = DockerEngine(options.docker_cli)
     version = engine.check()
     planned = plan(specs, options, engine)
-    work = [image for image in planned if image.state is not State.PRESENT]
-    for image in planned:
-        if image.state is State.PRESENT:
-            report(f"{image.spec.name}: present (key {image.key}), nothing to do")
+    if options.force:
+        work = planned
+    else:
+        work = [image for image in planned if image.state is not State.PRESENT]
+        for image in planned:
+            if image.state is State.PRESENT:
+                report(f"{image.spec.name}: present (key {image.key}), nothing to do")
     if not work:
         return planned
     debootstrap = options.debootstrap
-    if any(image.state is not State.CACHED for image in work):
+    if options.force or any(image.state is not State.CACHED for image in work):
         found = shutil.which(debootstrap)
         if found is None:
             raise BaseImageError(f"'{debootstrap}' is not installed: apt-get install debootstrap")

@@ -328,6 +328,11 @@ def test_no_debootstrap_is_told_what_to_install_and_nothing_is_written(
     assert result.exit_code == 1
     assert result.stderr == "Error: 'debootstrap' is not installed: apt-get install debootstrap\n"
     assert not cache.exists()
+    # --force rebuilds whatever the state, so it needs debootstrap even where the shared cache
+    # holds the root (and it fails before it removes anything).
+    forced = run_cli("images", "bootstrap", BASE_IMAGE, "--force")
+    assert forced.exit_code == 1
+    assert forced.stderr == result.stderr
 
 
 def test_unknown_names_bad_ca_bundles_and_unknown_suites_are_refused(
