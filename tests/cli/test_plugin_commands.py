@@ -14,7 +14,7 @@ from racetrack_cli import installer
 from racetrack_core import hookimpl
 from racetrack_core.plugins import PluginManager
 from racetrack_core.registry import JobTypeRegistrar
-from racetrack_core.testing import RegisterPlugin
+from racetrack_core.testing.plugin import RegisterPlugin
 
 RunCli = Callable[..., Result]
 
@@ -59,8 +59,8 @@ def no_uv(command: str, *args: str, failure: str, capture: bool = False) -> str:
     raise AssertionError(f"uv {command} must not run")
 
 
-def test_list_prints_a_table(run_cli: RunCli, register_plugin: RegisterPlugin) -> None:
-    register_plugin(HelloPlugin(), "hello")
+def test_list_prints_a_table(run_cli: RunCli, racetrack_register_plugin: RegisterPlugin) -> None:
+    racetrack_register_plugin(HelloPlugin(), "hello")
     result = run_cli("plugin", "list", "--local")
     assert result.exit_code == 0, result.stderr
     header, *rows = result.stdout.splitlines()

@@ -23,7 +23,7 @@ from racetrack_core.errors import ManifestError, PluginError
 from racetrack_core.manifest import Problem, parse_manifest
 from racetrack_core.registry import InfrastructureRegistrar, JobType, JobTypeRegistrar
 from racetrack_core.schema import composed_schema, validate_manifest
-from racetrack_core.testing import RegisterPlugin
+from racetrack_core.testing.plugin import RegisterPlugin
 
 DOCS = Path(__file__).parents[2] / "docs" / "plugins.md"
 #: How docs/plugins.md introduces a hook: a level-4 heading holding its call signature.
@@ -68,7 +68,7 @@ def test_every_hook_has_a_test_and_docs() -> None:
 
 
 def test_hook_register_job_types(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     extra = {"type": "object", "properties": {"greeting": {"type": "string"}}}
 
@@ -79,7 +79,7 @@ def test_hook_register_job_types(
             registry.register("anvil", "1.0.0", extra_schema=extra, description="Hammers.")
             registry.register("anvil", "1.1.0-rc.1", options={"base_image": "debian"})
 
-    register_plugin(Anvil(), "anvil")
+    racetrack_register_plugin(Anvil(), "anvil")
     registry = racetrack_plugins.job_types
     chosen = registry.resolve("anvil:latest")
     assert (chosen.ref, chosen.plugin, chosen.extra_schema) == ("anvil:1.0.0", "anvil", extra)
@@ -88,7 +88,7 @@ def test_hook_register_job_types(
 
 
 def test_hook_register_infrastructure_targets(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     driver = object()
 
@@ -97,7 +97,7 @@ def test_hook_register_infrastructure_targets(
         def register_infrastructure_targets(self, registry: InfrastructureRegistrar) -> None:
             registry.register("moon-base", driver, description="Runs jobs on the moon.")
 
-    register_plugin(Moon(), "moon")
+    racetrack_register_plugin(Moon(), "moon")
     target = racetrack_plugins.infrastructure_targets.get("moon-base")
     assert (target.driver, target.plugin, target.description) == (
         driver,
@@ -129,14 +129,14 @@ jobtype_extra:
 
 
 def test_hook_manifest_schema_fragments(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Monitoring:
         @hookimpl
         def manifest_schema_fragments(self) -> Mapping[str, Any]:
             return {"monitoring": MONITORING}
 
-    register_plugin(Monitoring(), "monitoring")
+    racetrack_register_plugin(Monitoring(), "monitoring")
     assert composed_schema(racetrack_plugins)["properties"]["monitoring"] == MONITORING
 
     text = MANIFEST_TEXT.format(entrypoint_path="adder.py", entrypoint_class="Adder")
@@ -155,7 +155,7 @@ def test_hook_manifest_schema_fragments(
         def manifest_schema_fragments(self) -> Mapping[str, Any]:
             return {"name": {"type": "integer"}}
 
-    register_plugin(Shadow(), "shadow")
+    racetrack_register_plugin(Shadow(), "shadow")
     with pytest.raises(PluginError) as refused:
         composed_schema(racetrack_plugins)
     assert str(refused.value) == (
@@ -164,7 +164,7 @@ def test_hook_manifest_schema_fragments(
 
 
 def test_hook_validate_manifest(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     seen: list[tuple[Mapping[str, Any], JobType]] = []
 
@@ -181,7 +181,7 @@ def test_hook_validate_manifest(
                 return None
             return [Problem("jobtype_extra.entrypoint_class", "a class name starts with a capital")]
 
-    register_plugin(Capitals(), "capitals")
+    racetrack_register_plugin(Capitals(), "capitals")
     good = MANIFEST_TEXT.format(entrypoint_path="adder.py", entrypoint_class="Adder")
     assert (
         validate_manifest(parse_manifest(good), racetrack_plugins).job_type.ref == "python3:1.0.0"
@@ -211,7 +211,7 @@ class FakeRequest:
 
 
 def test_hook_authenticate_request(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     asked: list[str] = []
 
@@ -235,9 +235,9 @@ def test_hook_authenticate_request(
             return Caller(kind="esc", name="fallback")
 
     # Registered last, so pluggy would call it first, were it not for tryfirst on the others.
-    register_plugin(Sso(), "sso")
-    register_plugin(Abstains(), "abstains")
-    register_plugin(Everyone(), "everyone")
+    racetrack_register_plugin(Sso(), "sso")
+    racetrack_register_plugin(Abstains(), "abstains")
+    racetrack_register_plugin(Everyone(), "everyone")
 
     caller = authenticate_with_plugins(racetrack_plugins, FakeRequest({"X-Sso-Ticket": "ok"}))
     assert caller == Caller(kind="user", name="alice@example.com")
@@ -257,7 +257,9 @@ class PlainRoute:
     methods: tuple[str, ...] = ("GET",)
 
 
-def test_hook_api_routes(racetrack_plugins: PluginManager, register_plugin: RegisterPlugin) -> None:
+def test_hook_api_routes(
+    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+) -> None:
     billing_routes = [PlainRoute("/invoices"), PlainRoute("/invoices/{id}", ("GET", "DELETE"))]
 
     class Billing:
@@ -275,9 +277,9 @@ def test_hook_api_routes(racetrack_plugins: PluginManager, register_plugin: Regi
         def api_routes(self) -> None:
             return None
 
-    register_plugin(Billing(), "billing")
-    register_plugin(Metrics(), "metrics")
-    register_plugin(Silent(), "silent")
+    racetrack_register_plugin(Billing(), "billing")
+    racetrack_register_plugin(Metrics(), "metrics")
+    racetrack_register_plugin(Silent(), "silent")
     # pluggy calls the last registered first and leaves out None answers.
     assert racetrack_plugins.hook.api_routes()[:2] == [[PlainRoute("/scrape")], billing_routes]
     per_plugin = {name: call() for name, call in racetrack_plugins.implementations("api_routes")}
@@ -292,7 +294,7 @@ def test_hook_api_routes(racetrack_plugins: PluginManager, register_plugin: Regi
 
 
 def test_hook_cli_commands(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Greeter:
         @hookimpl
@@ -307,7 +309,7 @@ def test_hook_cli_commands(
     def cli() -> None:
         """The racetrack command, as the CLI builds it."""
 
-    register_plugin(Greeter(), "greeter")
+    racetrack_register_plugin(Greeter(), "greeter")
     racetrack_plugins.hook.cli_commands(cli=cli)
     assert "greet" in cli.commands
     result = CliRunner().invoke(cli, ["greet", "world"])
@@ -328,16 +330,16 @@ def returning_env(env: Mapping[str, Any]) -> object:
 
 
 def test_hook_job_runtime_env(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Defaults:
         @hookimpl(trylast=True)
         def job_runtime_env(self, manifest: Mapping[str, Any], job_type: JobType) -> dict[str, str]:
             return {"LOG_LEVEL": "info", "JOB_LABEL": f"{manifest['name']}/{job_type.ref}"}
 
-    register_plugin(Defaults(), "defaults")
-    register_plugin(returning_env({"LOG_LEVEL": "debug", "REGION": "eu"}), "first")
-    register_plugin(returning_env({"REGION": "us"}), "second")
+    racetrack_register_plugin(Defaults(), "defaults")
+    racetrack_register_plugin(returning_env({"LOG_LEVEL": "debug", "REGION": "eu"}), "first")
+    racetrack_register_plugin(returning_env({"REGION": "us"}), "second")
     # Call order is second, first, defaults (trylast); the plugin called first wins, so the
     # trylast plugin only provides defaults.
     env = events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE)
@@ -350,7 +352,7 @@ def test_hook_job_runtime_env(
         }.items()
     )
 
-    register_plugin(returning_env({"PUB_URL": "http://evil.invalid"}), "reserved")
+    racetrack_register_plugin(returning_env({"PUB_URL": "http://evil.invalid"}), "reserved")
     with pytest.raises(PluginError) as reserved:
         events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE)
     assert str(reserved.value) == (
@@ -358,7 +360,7 @@ def test_hook_job_runtime_env(
     )
     racetrack_plugins.unregister("reserved")
 
-    register_plugin(returning_env({"WORKERS": 4}), "numbers")
+    racetrack_register_plugin(returning_env({"WORKERS": 4}), "numbers")
     with pytest.raises(PluginError) as bad_value:
         events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE)
     assert str(bad_value.value) == (
@@ -367,7 +369,7 @@ def test_hook_job_runtime_env(
 
 
 def test_hook_after_job_deploy(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     received: list[tuple[Any, ...]] = []
 
@@ -383,8 +385,8 @@ def test_hook_after_job_deploy(
         def after_job_deploy(self, job: Mapping[str, Any]) -> None:
             raise TimeoutError(f"webhook for {job['name']} timed out")
 
-    register_plugin(Announcer(), "announcer")
-    register_plugin(Flaky(), "flaky")
+    racetrack_register_plugin(Announcer(), "announcer")
+    racetrack_register_plugin(Flaky(), "flaky")
     warnings = events.notify_job_deployed(racetrack_plugins, JOB, MANIFEST, "admin")
     assert warnings == [
         "plugin 'flaky' failed in hook 'after_job_deploy': "
@@ -394,7 +396,7 @@ def test_hook_after_job_deploy(
 
 
 def test_hook_after_job_delete(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     received: list[tuple[Any, ...]] = []
 
@@ -403,7 +405,7 @@ def test_hook_after_job_delete(
         def after_job_delete(self, job: Mapping[str, Any], deleted_by: str | None) -> None:
             received.append((job["name"], job["version"], deleted_by))
 
-    register_plugin(Archiver(), "archiver")
+    racetrack_register_plugin(Archiver(), "archiver")
     assert events.notify_job_deleted(racetrack_plugins, JOB, "admin") == []
     assert events.notify_job_deleted(racetrack_plugins, JOB, None) == []
     assert received == [("adder", "1.0.0", "admin"), ("adder", "1.0.0", None)]

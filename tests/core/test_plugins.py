@@ -13,7 +13,7 @@ import racetrack_core
 from racetrack_core import PluginManager, hookimpl
 from racetrack_core.errors import ManifestError, PluginError, RegistrationError
 from racetrack_core.registry import InfrastructureRegistrar, JobTypeRegistrar
-from racetrack_core.testing import RegisterPlugin
+from racetrack_core.testing.plugin import RegisterPlugin
 
 pytest_plugins = ["pytester"]
 
@@ -161,9 +161,9 @@ class Exploding:
 
 
 def test_failing_hook_is_re_raised_naming_plugin_and_hook(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
-    register_plugin(Exploding(), "exploding")
+    racetrack_register_plugin(Exploding(), "exploding")
     with pytest.raises(PluginError) as caught:
         racetrack_plugins.job_types  # noqa: B018
     assert str(caught.value) == (
@@ -173,14 +173,14 @@ def test_failing_hook_is_re_raised_naming_plugin_and_hook(
 
 
 def test_failing_hook_through_the_hook_relay_names_plugin_and_hook(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Broken:
         @hookimpl
         def manifest_schema_fragments(self) -> None:
             raise KeyError("monitoring")
 
-    register_plugin(Broken(), "broken")
+    racetrack_register_plugin(Broken(), "broken")
     with pytest.raises(PluginError) as caught:
         racetrack_plugins.hook.manifest_schema_fragments()
     assert str(caught.value) == (
@@ -189,14 +189,14 @@ def test_failing_hook_through_the_hook_relay_names_plugin_and_hook(
 
 
 def test_registration_error_already_naming_the_plugin_is_not_wrapped_again(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Impostor:
         @hookimpl
         def register_job_types(self, registry: JobTypeRegistrar) -> None:
             registry.register("python3", "1.0.0")
 
-    register_plugin(Impostor(), "impostor")
+    racetrack_register_plugin(Impostor(), "impostor")
     with pytest.raises(RegistrationError) as caught:
         racetrack_plugins.job_types  # noqa: B018
     # Plugins registered later are called first, so the built-in is the one that collides.
@@ -248,9 +248,9 @@ def test_registering_two_plugins_under_one_name_fails() -> None:
 
 
 def test_describe_lists_hooks_job_types_and_targets_per_plugin(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
-    register_plugin(AnvilPlugin(), "anvil")
+    racetrack_register_plugin(AnvilPlugin(), "anvil")
     infos = {info.name: info for info in racetrack_plugins.describe()}
     anvil = infos["anvil"]
     assert anvil.hooks == ["register_infrastructure_targets", "register_job_types"]
@@ -337,8 +337,8 @@ def test_fixtures_register_for_one_test_and_clean_up(pytester: pytest.Pytester) 
             def register_job_types(self, registry):
                 registry.register("greeter", "1.0.0")
 
-        def test_registered(racetrack_plugins, register_plugin):
-            assert register_plugin(Greeter(), "greeter") == "greeter"
+        def test_registered(racetrack_plugins, racetrack_register_plugin):
+            assert racetrack_register_plugin(Greeter(), "greeter") == "greeter"
             assert racetrack_plugins.job_types.resolve("greeter:1.x").ref == "greeter:1.0.0"
             test_registered.manager = racetrack_plugins
 
@@ -353,14 +353,14 @@ def test_fixtures_register_for_one_test_and_clean_up(pytester: pytest.Pytester) 
 
 
 def test_racetrack_error_from_a_hook_becomes_a_plugin_error_keeping_the_original(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Strict:
         @hookimpl
         def manifest_schema_fragments(self) -> None:
             raise ManifestError(["field 'monitoring': expected a mapping"])
 
-    register_plugin(Strict(), "strict")
+    racetrack_register_plugin(Strict(), "strict")
     with pytest.raises(PluginError) as caught:
         racetrack_plugins.hook.manifest_schema_fragments()
     assert str(caught.value) == (
