@@ -23,14 +23,14 @@ from racetrack_core.lifecycle.responses import (
     error_answer,
 )
 from racetrack_core.storage.models import User
+from racetrack_core.wire import CLIENT_ADDRESS_HEADER as CLIENT_ADDRESS_HEADER
+from racetrack_core.wire import SERVICE_TOKEN_HEADER as SERVICE_TOKEN_HEADER
 
 #: How long the browser keeps the session cookie (the token itself does not expire).
 COOKIE_MAX_AGE = 31 * 24 * 3600
 #: A service in front of Lifecycle (the Dashboard) names the person's address in this header,
 #: along with the internal service token in SERVICE_TOKEN_HEADER; without it, the header is
 #: ignored, so nobody else can choose the address their failed logins count against.
-CLIENT_ADDRESS_HEADER = "X-Racetrack-Client-Address"
-SERVICE_TOKEN_HEADER = "X-Racetrack-Service-Token"  # noqa: S105 (a header name)
 
 
 def client_address(request: Request) -> str:

@@ -48,10 +48,11 @@ from racetrack_core.security import (
     write_private_file,
 )
 from racetrack_core.storage.models import AuthToken, ExternalConsumer, SubjectKind, User
+from racetrack_core.wire import AUTH_HEADER as AUTH_HEADER
+from racetrack_core.wire import MIN_PASSWORD_LENGTH as MIN_PASSWORD_LENGTH
 
 log = logging.getLogger("racetrack.lifecycle")
 
-AUTH_HEADER = "X-Racetrack-Auth"
 LEGACY_AUTH_HEADERS = ("X-Racetrack-User-Auth", "X-Racetrack-Esc-Auth")
 ADMIN = "admin"
 #: A token's last use is written at most this often (seconds), not on every request.
@@ -217,7 +218,6 @@ def _dummy_hash() -> str:
 
 #: An e-mail address, loosely: something@domain.tld, no spaces.
 USERNAME_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
-MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 
 

@@ -29,10 +29,10 @@ from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.responses import BadRequest, JSONAnswer, PayloadTooLarge
 from racetrack_core.lifecycle.service import LifecycleService
 from racetrack_core.plugin_install import InstallError
+from racetrack_core.wire import MAX_WHEEL_BYTES
 
 #: A wheel's file name (PEP 427): name-version(-build)?-python-abi-platform.whl
 WHEEL_NAME = re.compile(r"^[A-Za-z0-9_.]+-[A-Za-z0-9_.!+]+(-[A-Za-z0-9_.]+){3,4}\.whl$")
-MAX_WHEEL_BYTES = 50 * 1024 * 1024
 #: One install or uninstall at a time: uv and the plugin manager are not shared safely.
 _changing = threading.Lock()
 
