@@ -164,6 +164,13 @@ def dashboard_imports_lifecycle_or_storage(imp: Import) -> bool:
     )
 
 
+def pub_imports_lifecycle_storage_or_dashboard(imp: Import) -> bool:
+    return within(imp.importer, ["racetrack_core.pub"]) and within(
+        imp.target,
+        ["racetrack_core.lifecycle", "racetrack_core.storage", "racetrack_core.dashboard"],
+    )
+
+
 def cli_imports_a_server_at_import_time(imp: Import) -> bool:
     return (
         within(imp.importer, ["racetrack_cli"])
@@ -184,6 +191,7 @@ CONTRACTS: dict[str, Rule] = {
         wrapper_imports_outside_itself
     ),
     "the Dashboard reaches Lifecycle only over its API": dashboard_imports_lifecycle_or_storage,
+    "Pub reaches Lifecycle only over its API": pub_imports_lifecycle_storage_or_dashboard,
     "the CLI imports no server module when it starts": cli_imports_a_server_at_import_time,
     "only racetrack_core.testing imports pytest": pytest_outside_the_testing_package,
 }
@@ -236,6 +244,11 @@ def test_contract_holds(imports: list[Import], contract: str) -> None:
             "the Dashboard reaches Lifecycle only over its API",
             "racetrack_core.dashboard.x",
             ("from ..storage import models\n"),
+        ),
+        (
+            "Pub reaches Lifecycle only over its API",
+            "racetrack_core.pub.x",
+            "def f():\n    from racetrack_core.storage.models import Job\n",
         ),
         (
             "the CLI imports no server module when it starts",
