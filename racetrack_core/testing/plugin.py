@@ -1,9 +1,11 @@
 """Racetrack's pytest plugin, loaded through the ``pytest11`` entry point.
 
 Every fixture's name starts with ``racetrack_``, so that installing Racetrack adds nothing that
-could clash with another project's own fixtures:
+could clash with another project's own fixtures (and none is named like a Racetrack package:
+the plugin manager fixture is ``racetrack_plugin_manager``, not ``racetrack_plugins``, the
+built-in plugins' package):
 
-``racetrack_plugins``
+``racetrack_plugin_manager``
     A fresh :class:`~racetrack_core.PluginManager`, loaded from the installed entry points and
     the current environment variables (so ``RACETRACK_DISABLE_PLUGINS`` applies).
 ``racetrack_register_plugin``
@@ -22,8 +24,8 @@ could clash with another project's own fixtures:
 
 A job-type plugin can then be tested through the same registries the server uses::
 
-    def test_hello_job_type(racetrack_plugins):
-        assert racetrack_plugins.job_types.resolve("hello:1.x").version == "1.0.0"
+    def test_hello_job_type(racetrack_plugin_manager):
+        assert racetrack_plugin_manager.job_types.resolve("hello:1.x").version == "1.0.0"
 
 and end to end, deployed and called through a real server::
 
@@ -69,7 +71,7 @@ class RegisterPlugin(Protocol):
 
 
 @pytest.fixture
-def racetrack_plugins() -> PluginManager:
+def racetrack_plugin_manager() -> PluginManager:
     """A loaded plugin manager of the installed plugins, new for each test."""
     from racetrack_core.plugins import PluginManager
 
@@ -77,20 +79,20 @@ def racetrack_plugins() -> PluginManager:
 
 
 @pytest.fixture
-def racetrack_register_plugin(racetrack_plugins: PluginManager) -> Iterator[RegisterPlugin]:
-    """Register plugin objects on ``racetrack_plugins``; each is unregistered after the test."""
+def racetrack_register_plugin(racetrack_plugin_manager: PluginManager) -> Iterator[RegisterPlugin]:
+    """Register plugin objects on ``racetrack_plugin_manager``; each is unregistered afterwards."""
     registered: list[str] = []
 
     def register(plugin: object, name: str | None = None) -> str:
-        registered_name = racetrack_plugins.register(plugin, name)
+        registered_name = racetrack_plugin_manager.register(plugin, name)
         registered.append(registered_name)
         return registered_name
 
     yield register
     for name in reversed(registered):
         # A test may have unregistered it already, or RACETRACK_DISABLE_PLUGINS blocked it.
-        if racetrack_plugins.get(name) is not None:
-            racetrack_plugins.unregister(name)
+        if racetrack_plugin_manager.get(name) is not None:
+            racetrack_plugin_manager.unregister(name)
 
 
 # -- git servers ---------------------------------------------------------------------------------

@@ -72,10 +72,14 @@ def test_list_prints_a_table(run_cli: RunCli, racetrack_register_plugin: Registe
     assert header.index("JOB TYPES") == python3_row.index("python3:1.0.0")
 
 
-def test_list_json_is_every_plugin_info(run_cli: RunCli, racetrack_plugins: PluginManager) -> None:
+def test_list_json_is_every_plugin_info(
+    run_cli: RunCli, racetrack_plugin_manager: PluginManager
+) -> None:
     result = run_cli("plugin", "list", "--local", "--json")
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == [info.as_dict() for info in racetrack_plugins.describe()]
+    assert json.loads(result.stdout) == [
+        info.as_dict() for info in racetrack_plugin_manager.describe()
+    ]
 
 
 @pytest.mark.parametrize(

@@ -36,15 +36,15 @@ def test_no_plugin_means_no_extra_environment() -> None:
 
 
 def test_plugins_that_return_none_add_nothing(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     racetrack_register_plugin(returning_env(None), "quiet")
     racetrack_register_plugin(returning_env({"A": "1"}), "loud")
-    assert events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE) == {"A": "1"}
+    assert events.plugin_runtime_env(racetrack_plugin_manager, MANIFEST, JOB_TYPE) == {"A": "1"}
 
 
 def test_implementation_receives_manifest_and_job_type(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Echo:
         @hookimpl
@@ -52,7 +52,7 @@ def test_implementation_receives_manifest_and_job_type(
             return {"JOB_LABEL": f"{manifest['name']} on {job_type.ref}"}
 
     racetrack_register_plugin(Echo(), "echo")
-    result = events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE)
+    result = events.plugin_runtime_env(racetrack_plugin_manager, MANIFEST, JOB_TYPE)
     assert result == {"JOB_LABEL": "adder on python3:1.0.0"}
 
 
@@ -96,26 +96,26 @@ def test_implementation_receives_manifest_and_job_type(
     ],
 )
 def test_bad_environment_is_rejected_naming_the_plugin(
-    racetrack_plugins: PluginManager,
+    racetrack_plugin_manager: PluginManager,
     racetrack_register_plugin: RegisterPlugin,
     returned: Any,
     message: str,
 ) -> None:
     racetrack_register_plugin(returning_env(returned), "bad-env")
     with pytest.raises(PluginError) as caught:
-        events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE)
+        events.plugin_runtime_env(racetrack_plugin_manager, MANIFEST, JOB_TYPE)
     assert str(caught.value) == message
 
 
 @pytest.mark.parametrize("name", sorted(events.RESERVED_ENV))
 def test_every_reserved_name_is_refused(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin, name: str
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin, name: str
 ) -> None:
     racetrack_register_plugin(returning_env({name: "x"}), "sneaky")
     with pytest.raises(
         PluginError, match=f"^plugin 'sneaky' tried to set {name} in job_runtime_env"
     ):
-        events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE)
+        events.plugin_runtime_env(racetrack_plugin_manager, MANIFEST, JOB_TYPE)
 
 
 def test_reserved_names_cover_the_runtime_contract() -> None:
@@ -132,7 +132,7 @@ def test_reserved_names_cover_the_runtime_contract() -> None:
 
 
 def test_after_deploy_calls_every_plugin_with_job_manifest_and_user(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     seen: list[tuple[str, Any, Any, Any]] = []
 
@@ -148,12 +148,12 @@ def test_after_deploy_calls_every_plugin_with_job_manifest_and_user(
 
     racetrack_register_plugin(Recorder("first"), "first")
     racetrack_register_plugin(Recorder("second"), "second")
-    assert events.notify_job_deployed(racetrack_plugins, JOB, MANIFEST, "admin") == []
+    assert events.notify_job_deployed(racetrack_plugin_manager, JOB, MANIFEST, "admin") == []
     assert seen == [("second", JOB, MANIFEST, "admin"), ("first", JOB, MANIFEST, "admin")]
 
 
 def test_after_deploy_failure_is_logged_and_the_other_plugins_still_run(
-    racetrack_plugins: PluginManager,
+    racetrack_plugin_manager: PluginManager,
     racetrack_register_plugin: RegisterPlugin,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -171,7 +171,7 @@ def test_after_deploy_failure_is_logged_and_the_other_plugins_still_run(
 
     racetrack_register_plugin(Working(), "working")
     racetrack_register_plugin(Failing(), "notify-chat")
-    warnings = events.notify_job_deployed(racetrack_plugins, JOB, MANIFEST, None)
+    warnings = events.notify_job_deployed(racetrack_plugin_manager, JOB, MANIFEST, None)
     message = (
         "plugin 'notify-chat' failed in hook 'after_job_deploy': "
         "ConnectionError: chat server unreachable"
@@ -184,7 +184,7 @@ def test_after_deploy_failure_is_logged_and_the_other_plugins_still_run(
 
 
 def test_after_deploy_racetrack_error_becomes_a_warning_too(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class LooksUpSomething:
         @hookimpl
@@ -192,14 +192,14 @@ def test_after_deploy_racetrack_error_becomes_a_warning_too(
             raise NotFoundError("unknown infrastructure target 'mars'")
 
     racetrack_register_plugin(LooksUpSomething(), "lookup")
-    warnings = events.notify_job_deployed(racetrack_plugins, JOB, MANIFEST, None)
+    warnings = events.notify_job_deployed(racetrack_plugin_manager, JOB, MANIFEST, None)
     assert warnings == [
         "plugin 'lookup' failed in hook 'after_job_deploy': unknown infrastructure target 'mars'"
     ]
 
 
 def test_after_delete_failures_are_logged_and_returned(
-    racetrack_plugins: PluginManager,
+    racetrack_plugin_manager: PluginManager,
     racetrack_register_plugin: RegisterPlugin,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -218,7 +218,7 @@ def test_after_delete_failures_are_logged_and_returned(
     racetrack_register_plugin(Cleaner(), "cleaner")
     racetrack_register_plugin(Failing(), "bucket")
     caplog.set_level(logging.WARNING, logger="racetrack.events")
-    failures = events.notify_job_deleted(racetrack_plugins, JOB, "admin")
+    failures = events.notify_job_deleted(racetrack_plugin_manager, JOB, "admin")
     message = "plugin 'bucket' failed in hook 'after_job_delete': ValueError: no bucket for adder"
     assert failures == [message]
     assert deleted == [("adder", "admin")]

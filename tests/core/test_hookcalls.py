@@ -39,7 +39,7 @@ class OldStyleWrapsDeletion:
     [(WrapsRegistration(), "register_job_types"), (OldStyleWrapsDeletion(), "after_job_delete")],
 )
 def test_a_wrapper_of_a_hook_called_plugin_by_plugin_is_refused(
-    racetrack_plugins: PluginManager,
+    racetrack_plugin_manager: PluginManager,
     racetrack_register_plugin: RegisterPlugin,
     plugin: object,
     hook: str,
@@ -51,9 +51,9 @@ def test_a_wrapper_of_a_hook_called_plugin_by_plugin_is_refused(
         "hook plugin by plugin, where a wrapper would never run: make it a plain @hookimpl "
         "(wrappers are supported only on authenticate_request)"
     )
-    assert "wrapping" not in racetrack_plugins.names()
-    assert racetrack_plugins.get("wrapping") is None
-    assert racetrack_plugins.job_types.names()  # the built-ins still register
+    assert "wrapping" not in racetrack_plugin_manager.names()
+    assert racetrack_plugin_manager.get("wrapping") is None
+    assert racetrack_plugin_manager.job_types.names()  # the built-ins still register
 
 
 def test_only_authenticate_request_may_be_wrapped() -> None:
@@ -82,13 +82,13 @@ class StaffOnFriday:
 
 
 def test_a_wrapper_of_authenticate_request_runs_around_the_other_plugins(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     wrapper = StaffOnFriday()
     racetrack_register_plugin(Everyone(), "everyone")
     racetrack_register_plugin(wrapper, "friday")
-    friday = authenticate_with_plugins(racetrack_plugins, FakeRequest({"X-Day": "friday"}))
-    monday = authenticate_with_plugins(racetrack_plugins, FakeRequest({"X-Day": "monday"}))
+    friday = authenticate_with_plugins(racetrack_plugin_manager, FakeRequest({"X-Day": "friday"}))
+    monday = authenticate_with_plugins(racetrack_plugin_manager, FakeRequest({"X-Day": "monday"}))
     assert friday == Caller(kind="esc", name="everyone", is_staff=True)
     assert monday == Caller(kind="esc", name="everyone")
     assert wrapper.seen == [monday, monday]
@@ -105,12 +105,12 @@ class OldStyleCounter:
 
 
 def test_an_old_style_hookwrapper_runs_too(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     counter = OldStyleCounter()
     racetrack_register_plugin(counter, "counter")
     racetrack_register_plugin(Everyone(), "everyone")
-    assert authenticate_with_plugins(racetrack_plugins, FakeRequest()) is not None
+    assert authenticate_with_plugins(racetrack_plugin_manager, FakeRequest()) is not None
     assert counter.calls == 1
 
 
@@ -122,11 +122,11 @@ class BrokenWrapper:
 
 
 def test_a_failing_wrapper_is_named(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     racetrack_register_plugin(BrokenWrapper(), "broken")
     with pytest.raises(PluginError) as caught:
-        authenticate_with_plugins(racetrack_plugins, FakeRequest())
+        authenticate_with_plugins(racetrack_plugin_manager, FakeRequest())
     assert str(caught.value) == (
         "plugin 'broken' failed in hook 'authenticate_request': KeyError: 'no team for None'"
     )
@@ -140,12 +140,12 @@ class Exploding:
 
 
 def test_a_failure_inside_passes_through_a_wrapper_naming_its_own_plugin(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     racetrack_register_plugin(Exploding(), "sso")
     racetrack_register_plugin(StaffOnFriday(), "friday")
     with pytest.raises(PluginError) as caught:
-        authenticate_with_plugins(racetrack_plugins, FakeRequest())
+        authenticate_with_plugins(racetrack_plugin_manager, FakeRequest())
     assert str(caught.value) == (
         "plugin 'sso' failed in hook 'authenticate_request': ValueError: ticket server down"
     )

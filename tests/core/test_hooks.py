@@ -68,7 +68,7 @@ def test_every_hook_has_a_test_and_docs() -> None:
 
 
 def test_hook_register_job_types(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     extra = {"type": "object", "properties": {"greeting": {"type": "string"}}}
 
@@ -80,7 +80,7 @@ def test_hook_register_job_types(
             registry.register("anvil", "1.1.0-rc.1", options={"base_image": "debian"})
 
     racetrack_register_plugin(Anvil(), "anvil")
-    registry = racetrack_plugins.job_types
+    registry = racetrack_plugin_manager.job_types
     chosen = registry.resolve("anvil:latest")
     assert (chosen.ref, chosen.plugin, chosen.extra_schema) == ("anvil:1.0.0", "anvil", extra)
     assert registry.resolve("anvil:1.1.0-rc.1").options == {"base_image": "debian"}
@@ -88,7 +88,7 @@ def test_hook_register_job_types(
 
 
 def test_hook_register_infrastructure_targets(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     driver = object()
 
@@ -98,7 +98,7 @@ def test_hook_register_infrastructure_targets(
             registry.register("moon-base", driver, description="Runs jobs on the moon.")
 
     racetrack_register_plugin(Moon(), "moon")
-    target = racetrack_plugins.infrastructure_targets.get("moon-base")
+    target = racetrack_plugin_manager.infrastructure_targets.get("moon-base")
     assert (target.driver, target.plugin, target.description) == (
         driver,
         "moon",
@@ -129,7 +129,7 @@ jobtype_extra:
 
 
 def test_hook_manifest_schema_fragments(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Monitoring:
         @hookimpl
@@ -137,15 +137,17 @@ def test_hook_manifest_schema_fragments(
             return {"monitoring": MONITORING}
 
     racetrack_register_plugin(Monitoring(), "monitoring")
-    assert composed_schema(racetrack_plugins)["properties"]["monitoring"] == MONITORING
+    assert composed_schema(racetrack_plugin_manager)["properties"]["monitoring"] == MONITORING
 
     text = MANIFEST_TEXT.format(entrypoint_path="adder.py", entrypoint_class="Adder")
     valid = validate_manifest(
-        parse_manifest(text + "monitoring:\n  dashboard: grafana\n"), racetrack_plugins
+        parse_manifest(text + "monitoring:\n  dashboard: grafana\n"), racetrack_plugin_manager
     )
     assert valid.data["monitoring"] == {"dashboard": "grafana"}
     with pytest.raises(ManifestError) as caught:
-        validate_manifest(parse_manifest(text + "monitoring:\n  dashboard: 3\n"), racetrack_plugins)
+        validate_manifest(
+            parse_manifest(text + "monitoring:\n  dashboard: 3\n"), racetrack_plugin_manager
+        )
     assert caught.value.problems == [
         "field 'monitoring.dashboard' (line 12): expected a string, got the number 3"
     ]
@@ -157,14 +159,14 @@ def test_hook_manifest_schema_fragments(
 
     racetrack_register_plugin(Shadow(), "shadow")
     with pytest.raises(PluginError) as refused:
-        composed_schema(racetrack_plugins)
+        composed_schema(racetrack_plugin_manager)
     assert str(refused.value) == (
         "plugin 'shadow' adds manifest field 'name', which the core schema defines already"
     )
 
 
 def test_hook_validate_manifest(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     seen: list[tuple[Mapping[str, Any], JobType]] = []
 
@@ -184,14 +186,15 @@ def test_hook_validate_manifest(
     racetrack_register_plugin(Capitals(), "capitals")
     good = MANIFEST_TEXT.format(entrypoint_path="adder.py", entrypoint_class="Adder")
     assert (
-        validate_manifest(parse_manifest(good), racetrack_plugins).job_type.ref == "python3:1.0.0"
+        validate_manifest(parse_manifest(good), racetrack_plugin_manager).job_type.ref
+        == "python3:1.0.0"
     )
     assert seen[0][0]["name"] == "adder"
     assert seen[0][1].ref == "python3:1.0.0"
 
     bad = MANIFEST_TEXT.format(entrypoint_path="../adder.py", entrypoint_class="adder")
     with pytest.raises(ManifestError) as caught:
-        validate_manifest(parse_manifest(bad), racetrack_plugins)
+        validate_manifest(parse_manifest(bad), racetrack_plugin_manager)
     assert caught.value.problems == [
         # From the built-in python3 plugin, then from ours: sorted by line.
         "field 'jobtype_extra.entrypoint_path' (line 9): '../adder.py' leaves the job "
@@ -211,7 +214,7 @@ class FakeRequest:
 
 
 def test_hook_authenticate_request(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     asked: list[str] = []
 
@@ -239,12 +242,14 @@ def test_hook_authenticate_request(
     racetrack_register_plugin(Abstains(), "abstains")
     racetrack_register_plugin(Everyone(), "everyone")
 
-    caller = authenticate_with_plugins(racetrack_plugins, FakeRequest({"X-Sso-Ticket": "ok"}))
+    caller = authenticate_with_plugins(
+        racetrack_plugin_manager, FakeRequest({"X-Sso-Ticket": "ok"})
+    )
     assert caller == Caller(kind="user", name="alice@example.com")
     assert asked == ["abstains", "sso"]
 
     asked.clear()
-    caller = authenticate_with_plugins(racetrack_plugins, FakeRequest({}))
+    caller = authenticate_with_plugins(racetrack_plugin_manager, FakeRequest({}))
     assert caller == Caller(kind="esc", name="fallback")
     assert asked == ["abstains", "sso", "everyone"]
 
@@ -258,7 +263,7 @@ class PlainRoute:
 
 
 def test_hook_api_routes(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     billing_routes = [PlainRoute("/invoices"), PlainRoute("/invoices/{id}", ("GET", "DELETE"))]
 
@@ -281,8 +286,13 @@ def test_hook_api_routes(
     racetrack_register_plugin(Metrics(), "metrics")
     racetrack_register_plugin(Silent(), "silent")
     # pluggy calls the last registered first and leaves out None answers.
-    assert racetrack_plugins.hook.api_routes()[:2] == [[PlainRoute("/scrape")], billing_routes]
-    per_plugin = {name: call() for name, call in racetrack_plugins.implementations("api_routes")}
+    assert racetrack_plugin_manager.hook.api_routes()[:2] == [
+        [PlainRoute("/scrape")],
+        billing_routes,
+    ]
+    per_plugin = {
+        name: call() for name, call in racetrack_plugin_manager.implementations("api_routes")
+    }
     assert (
         per_plugin.items()
         >= {
@@ -294,7 +304,7 @@ def test_hook_api_routes(
 
 
 def test_hook_cli_commands(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Greeter:
         @hookimpl
@@ -310,7 +320,7 @@ def test_hook_cli_commands(
         """The racetrack command, as the CLI builds it."""
 
     racetrack_register_plugin(Greeter(), "greeter")
-    racetrack_plugins.hook.cli_commands(cli=cli)
+    racetrack_plugin_manager.hook.cli_commands(cli=cli)
     assert "greet" in cli.commands
     result = CliRunner().invoke(cli, ["greet", "world"])
     assert result.exit_code == 0, result.output
@@ -330,7 +340,7 @@ def returning_env(env: Mapping[str, Any]) -> object:
 
 
 def test_hook_job_runtime_env(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Defaults:
         @hookimpl(trylast=True)
@@ -342,7 +352,7 @@ def test_hook_job_runtime_env(
     racetrack_register_plugin(returning_env({"REGION": "us"}), "second")
     # Call order is second, first, defaults (trylast); the plugin called first wins, so the
     # trylast plugin only provides defaults.
-    env = events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE)
+    env = events.plugin_runtime_env(racetrack_plugin_manager, MANIFEST, JOB_TYPE)
     assert (
         env.items()
         >= {
@@ -354,22 +364,22 @@ def test_hook_job_runtime_env(
 
     racetrack_register_plugin(returning_env({"PUB_URL": "http://evil.invalid"}), "reserved")
     with pytest.raises(PluginError) as reserved:
-        events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE)
+        events.plugin_runtime_env(racetrack_plugin_manager, MANIFEST, JOB_TYPE)
     assert str(reserved.value) == (
         "plugin 'reserved' tried to set PUB_URL in job_runtime_env; Racetrack sets it itself"
     )
-    racetrack_plugins.unregister("reserved")
+    racetrack_plugin_manager.unregister("reserved")
 
     racetrack_register_plugin(returning_env({"WORKERS": 4}), "numbers")
     with pytest.raises(PluginError) as bad_value:
-        events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE)
+        events.plugin_runtime_env(racetrack_plugin_manager, MANIFEST, JOB_TYPE)
     assert str(bad_value.value) == (
         "plugin 'numbers' returned a int for WORKERS from job_runtime_env; values must be strings"
     )
 
 
 def test_hook_after_job_deploy(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     received: list[tuple[Any, ...]] = []
 
@@ -387,7 +397,7 @@ def test_hook_after_job_deploy(
 
     racetrack_register_plugin(Announcer(), "announcer")
     racetrack_register_plugin(Flaky(), "flaky")
-    warnings = events.notify_job_deployed(racetrack_plugins, JOB, MANIFEST, "admin")
+    warnings = events.notify_job_deployed(racetrack_plugin_manager, JOB, MANIFEST, "admin")
     assert warnings == [
         "plugin 'flaky' failed in hook 'after_job_deploy': "
         "TimeoutError: webhook for adder timed out"
@@ -396,7 +406,7 @@ def test_hook_after_job_deploy(
 
 
 def test_hook_after_job_delete(
-    racetrack_plugins: PluginManager, racetrack_register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     received: list[tuple[Any, ...]] = []
 
@@ -406,6 +416,6 @@ def test_hook_after_job_delete(
             received.append((job["name"], job["version"], deleted_by))
 
     racetrack_register_plugin(Archiver(), "archiver")
-    assert events.notify_job_deleted(racetrack_plugins, JOB, "admin") == []
-    assert events.notify_job_deleted(racetrack_plugins, JOB, None) == []
+    assert events.notify_job_deleted(racetrack_plugin_manager, JOB, "admin") == []
+    assert events.notify_job_deleted(racetrack_plugin_manager, JOB, None) == []
     assert received == [("adder", "1.0.0", "admin"), ("adder", "1.0.0", None)]

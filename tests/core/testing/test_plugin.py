@@ -31,6 +31,8 @@ def test_every_fixture_of_the_plugin_is_named_racetrack_something(
     names = _fixtures_of_the_plugin(result.stdout.str())
     assert "racetrack_git_server" in names, result.stdout.str()
     assert [name for name in names if not name.startswith("racetrack_")] == []
+    # A fixture named like a package would shadow it in a test that imports both.
+    assert {"racetrack_core", "racetrack_plugins", "racetrack_cli"}.isdisjoint(names)
 
 
 def _modules_after_import(statement: str) -> set[str]:
