@@ -43,9 +43,6 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
     frozenset({"racetrack_core.lifecycle.pipeline", "racetrack_core.lifecycle.service"}): (
         "the pipeline package's construction (issue 16, item 3)"
     ),
-    frozenset({"racetrack_core.pub.fastserver.pool", "racetrack_core.pub.fastserver.upstream"}): (
-        "Pub's restructuring (issue 16, item 4)"
-    ),
     frozenset(
         {
             "racetrack_core.pub.fastserver.backend",
