@@ -43,16 +43,6 @@ KNOWN_CYCLES: dict[frozenset[str], str] = {
     frozenset({"racetrack_core.lifecycle.pipeline", "racetrack_core.lifecycle.service"}): (
         "the pipeline package's construction (issue 16, item 3)"
     ),
-    frozenset(
-        {
-            "racetrack_core.pub.fastserver.backend",
-            "racetrack_core.pub.fastserver.call",
-            "racetrack_core.pub.fastserver.connection",
-            "racetrack_core.pub.fastserver.gateway",
-            "racetrack_core.pub.fastserver.relay",
-            "racetrack_core.pub.fastserver.tunnel",
-        }
-    ): "Pub's restructuring (issue 16, item 4)",
 }
 
 
