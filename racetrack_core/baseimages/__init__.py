@@ -16,14 +16,18 @@ site's CA bundle), ``engine`` (the docker CLI), ``bootstrap`` (the cache and the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from racetrack_core.errors import RacetrackError, RegistrationError
 
-if TYPE_CHECKING:
-    from racetrack_core.plugins import PluginManager
+
+class HookImplementations(Protocol):
+    """What declaring base images needs of a plugin manager (``PluginManager`` has it)."""
+
+    def implementations(self, hook_name: str) -> list[tuple[str, Callable[..., Any]]]: ...
+
 
 #: An image reference that ``docker import`` accepts: a repository path and an optional tag.
 IMAGE_NAME = re.compile(
@@ -130,7 +134,7 @@ class BaseImageRegistrar:
         return spec
 
 
-def declared_base_images(manager: PluginManager) -> BaseImageRegistry:
+def declared_base_images(manager: HookImplementations) -> BaseImageRegistry:
     """Ask every loaded plugin for the base images it needs, plugin by plugin."""
     registry = BaseImageRegistry()
     for plugin, call in manager.implementations("register_base_images"):

@@ -30,7 +30,7 @@ from racetrack_core.baseimages.aptsources import find_mirror
 from racetrack_core.baseimages.bootstrap import KEY_LABEL, cache_key, options_from_settings
 from racetrack_core.baseimages.engine import DockerEngine
 from racetrack_core.settings import Settings
-from racetrack_core.testing import RegisterPlugin
+from racetrack_core.testing.plugin import RegisterPlugin
 from racetrack_plugins.python3.base_images import BASE_IMAGE, PACKAGES
 from tests.cli.conftest import RunCli
 
@@ -114,11 +114,11 @@ def listed(run_cli: RunCli, *args: str) -> list[dict[str, object]]:
 def test_bootstrap_builds_an_image_that_runs_python_and_a_second_run_does_nothing(
     tools: Tools,
     run_cli: RunCli,
-    register_plugin: RegisterPlugin,
+    racetrack_register_plugin: RegisterPlugin,
     image_name: str,
     tmp_path: Path,
 ) -> None:
-    register_plugin(Kiln(image_name), "kiln")
+    racetrack_register_plugin(Kiln(image_name), "kiln")
     apt = deb822_sources(tmp_path / "apt", tools.mirror)
     expected_key = cache_key(BaseImageSpec(image_name, PACKAGES, SUITE), tools.mirror, None)
     [before] = listed(run_cli, image_name, "--apt-dir", str(apt))
@@ -206,11 +206,11 @@ def test_list_shows_the_python3_job_types_image(tools: Tools, run_cli: RunCli) -
 def test_a_ca_bundle_joins_the_trust_store_of_the_root(
     tools: Tools,
     run_cli: RunCli,
-    register_plugin: RegisterPlugin,
+    racetrack_register_plugin: RegisterPlugin,
     image_name: str,
     tmp_path: Path,
 ) -> None:
-    register_plugin(Kiln(image_name), "kiln")
+    racetrack_register_plugin(Kiln(image_name), "kiln")
     bundle = tmp_path / "site-ca.pem"
     bundle.write_bytes(self_signed_certificate())
     plain, with_ca = (
@@ -311,12 +311,12 @@ def test_no_engine_is_told_to_start_dockerd(
 def test_no_debootstrap_is_told_what_to_install_and_nothing_is_written(
     tools: Tools,
     run_cli: RunCli,
-    register_plugin: RegisterPlugin,
+    racetrack_register_plugin: RegisterPlugin,
     image_name: str,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    register_plugin(Kiln(image_name), "kiln")
+    racetrack_register_plugin(Kiln(image_name), "kiln")
     tools_only = tmp_path / "bin"
     tools_only.mkdir()
     for tool in (tools.docker, shutil.which("tar")):

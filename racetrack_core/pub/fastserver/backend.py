@@ -19,12 +19,14 @@ import hmac
 import logging
 import secrets
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import uvicorn
 
-from racetrack_core.pub.fastserver.pool import ConnectTimeout
+from racetrack_core.pub.config import PubConfig
+from racetrack_core.pub.fastserver.pool import ConnectTimeout, JobPool
 from racetrack_core.pub.fastserver.relay import REFRAMED, Relay
 from racetrack_core.pub.fastserver.request import Request
 from racetrack_core.pub.headers import HOP_BY_HOP
@@ -142,7 +144,28 @@ def request_head(
     return lines
 
 
-class BackendCall(Relay):
+class BackendGateway(Protocol):
+    """What a call forwarded to the ASGI app needs from the server (a FastPub): its
+    configuration, the pool of connections to the app, and a way to answer with Pub's own
+    JSON."""
+
+    @property
+    def config(self) -> PubConfig: ...
+
+    @property
+    def backend_pool(self) -> JobPool: ...
+
+    def answer_json(
+        self,
+        conn: CallerConnection,
+        request: Request,
+        status: int,
+        payload: object,
+        headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None: ...
+
+
+class BackendCall(Relay["BackendGateway"]):
     """A request forwarded, as it came, to the ASGI app; its answer relayed back as it comes."""
 
     __slots__ = ("_backend",)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import Protocol
 
+from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.fastserver.connection import CallerConnection
-from racetrack_core.pub.fastserver.pool import ConnectTimeout
+from racetrack_core.pub.fastserver.pool import ConnectTimeout, JobPool
 from racetrack_core.pub.fastserver.relay import REFRAMED, Relay
 from racetrack_core.pub.fastserver.request import Request
 from racetrack_core.pub.headers import IncomingCall, read_call
@@ -24,16 +26,50 @@ from racetrack_core.pub.jobcalls import (
     authorise,
     parse_job_path,
 )
-from racetrack_core.pub.permissions import Grant
-
-if TYPE_CHECKING:
-    from racetrack_core.pub.fastserver.gateway import FastPub
+from racetrack_core.pub.metrics import Metrics
+from racetrack_core.pub.permissions import Grant, Permissions
 
 logger = logging.getLogger("racetrack.pub")
 
 
+class CallGateway(Protocol):
+    """What a job call needs from the server (a FastPub, which imports this module): its
+    configuration, permission checks, job connections, metrics and tracing header, and a way
+    to answer with Pub's own JSON."""
+
+    @property
+    def config(self) -> PubConfig: ...
+
+    @property
+    def permissions(self) -> Permissions: ...
+
+    @property
+    def pool(self) -> JobPool: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
+    def tracing_header(self) -> str: ...
+
+    @property
+    def tracing_key(self) -> bytes: ...
+
+    @property
+    def dropped(self) -> frozenset[bytes]: ...
+
+    def answer_json(
+        self,
+        conn: CallerConnection,
+        request: Request,
+        status: int,
+        payload: object,
+        headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None: ...
+
+
 async def handle_job_call(
-    gateway: FastPub, conn: CallerConnection, request: Request, path: str
+    gateway: CallGateway, conn: CallerConnection, request: Request, path: str
 ) -> None:
     """Answer a call; ``path`` is the request path after ``/job/``, still percent-encoded."""
     scope = {"headers": request.headers, "client": conn.peer}
@@ -54,14 +90,14 @@ async def handle_job_call(
     await JobCall(gateway, conn, request, call, tracing).forward(verdict, target)
 
 
-class JobCall(Relay):
+class JobCall(Relay[CallGateway]):
     """A call on its way to a job and back; it receives the job's answer as it arrives."""
 
     __slots__ = ("_grant", "_started", "call")
 
     def __init__(
         self,
-        gateway: FastPub,
+        gateway: CallGateway,
         conn: CallerConnection,
         request: Request,
         call: IncomingCall,

@@ -13,15 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 import httptools
 
 from racetrack_core.pub.fastserver import wire
 from racetrack_core.pub.fastserver.request import MAX_HEAD, BodySink, Request
-
-if TYPE_CHECKING:
-    from racetrack_core.pub.fastserver.gateway import FastPub
 
 logger = logging.getLogger("racetrack.pub")
 
@@ -29,10 +26,30 @@ logger = logging.getLogger("racetrack.pub")
 _MAX_DEPTH = 32
 
 
+class ConnectionGateway(Protocol):
+    """What a caller's connection needs from the server that accepted it (a FastPub, which
+    imports this module): its loop and limits, its set of open connections, and a request
+    to dispatch."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def max_body_size(self) -> int: ...
+
+    @property
+    def connections(self) -> set[CallerConnection]: ...
+
+    @property
+    def draining(self) -> bool: ...
+
+    def dispatch(self, conn: CallerConnection, request: Request) -> None: ...
+
+
 class CallerConnection(asyncio.Protocol):
     """An accepted connection; the gateway answers its requests."""
 
-    def __init__(self, gateway: FastPub) -> None:
+    def __init__(self, gateway: ConnectionGateway) -> None:
         self._gateway = gateway
         self._loop = gateway.loop
         self._max_body = gateway.max_body_size

@@ -10,16 +10,14 @@ error to give when the upstream server fails before answering.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Generic, Protocol, TypeVar
 
+from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.fastserver import wire
 from racetrack_core.pub.fastserver.connection import CallerConnection
 from racetrack_core.pub.fastserver.request import Request
 from racetrack_core.pub.fastserver.upstream import JobConnection
 from racetrack_core.pub.headers import response_headers
-
-if TYPE_CHECKING:
-    from racetrack_core.pub.fastserver.gateway import FastPub
 
 logger = logging.getLogger("racetrack.pub")
 
@@ -28,7 +26,17 @@ REFRAMED = frozenset({"content-length", "expect", "transfer-encoding"})
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "TRACE"})
 
 
-class Relay:
+class RelayGateway(Protocol):
+    """What a relay needs from the server (a FastPub): its configuration."""
+
+    @property
+    def config(self) -> PubConfig: ...
+
+
+G = TypeVar("G", bound=RelayGateway)
+
+
+class Relay(Generic[G]):
     """Streams a request's body to an upstream connection and its answer back to the caller."""
 
     __slots__ = (
@@ -47,7 +55,7 @@ class Relay:
 
     def __init__(
         self,
-        gateway: FastPub,
+        gateway: G,
         conn: CallerConnection,
         request: Request,
         extra: list[tuple[bytes, bytes]],

@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, cast
+from collections.abc import Iterable
+from typing import Protocol, cast
 
 import httptools
 
+from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.fastserver import wire
-from racetrack_core.pub.fastserver.backend import HANDSHAKE_NOT_FORWARDED, request_head
+from racetrack_core.pub.fastserver.backend import HANDSHAKE_NOT_FORWARDED, Backend, request_head
 from racetrack_core.pub.fastserver.connection import CallerConnection
+from racetrack_core.pub.fastserver.pool import JobPool
 from racetrack_core.pub.fastserver.request import MAX_HEAD, Request
 from racetrack_core.pub.headers import HOP_BY_HOP
-
-if TYPE_CHECKING:
-    from racetrack_core.pub.fastserver.gateway import FastPub
 
 logger = logging.getLogger("racetrack.pub")
 
@@ -38,7 +38,34 @@ _NO_APP = (
 _ANSWER_DROPPED = HOP_BY_HOP | {b"date", b"server"}
 
 
-async def open_tunnel(gateway: FastPub, conn: CallerConnection, request: Request) -> None:
+class TunnelGateway(Protocol):
+    """What a WebSocket tunnel needs from the server (a FastPub, which imports this module):
+    its loop and configuration, the ASGI app behind it and the pool of connections to that
+    app, and a way to answer with Pub's own JSON."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    @property
+    def config(self) -> PubConfig: ...
+
+    @property
+    def backend(self) -> Backend | None: ...
+
+    @property
+    def backend_pool(self) -> JobPool: ...
+
+    def answer_json(
+        self,
+        conn: CallerConnection,
+        request: Request,
+        status: int,
+        payload: object,
+        headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None: ...
+
+
+async def open_tunnel(gateway: TunnelGateway, conn: CallerConnection, request: Request) -> None:
     """Hand ``request``, a WebSocket handshake, to the ASGI app and relay what follows."""
     backend = gateway.backend
     if backend is None:
@@ -64,7 +91,7 @@ async def open_tunnel(gateway: FastPub, conn: CallerConnection, request: Request
 class Tunnel(asyncio.Protocol):
     """The app's side: its answer to the handshake, then the raw bytes to and from the caller."""
 
-    def __init__(self, gateway: FastPub, conn: CallerConnection, request: Request) -> None:
+    def __init__(self, gateway: TunnelGateway, conn: CallerConnection, request: Request) -> None:
         self._gateway = gateway
         self._conn = conn
         self._request = request

@@ -9,12 +9,9 @@ times out silent exchanges.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import Protocol, cast
 
 import httptools
-
-if TYPE_CHECKING:
-    from racetrack_core.pub.fastserver.pool import JobPool
 
 Key = tuple[str, int, bool]  # host, port, TLS
 
@@ -33,10 +30,22 @@ class AnswerSink(Protocol):
     def on_upstream_writable(self, writable: bool) -> None: ...
 
 
+class ConnectionOwner(Protocol):
+    """What a connection needs from the pool that opened it (a JobPool), which imports this
+    module: its loop, and to be told when the connection is free again or gone."""
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    def release(self, connection: JobConnection, keep: bool) -> None: ...
+
+    def forget(self, connection: JobConnection) -> None: ...
+
+
 class JobConnection(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection to a job."""
 
-    def __init__(self, pool: JobPool, key: Key) -> None:
+    def __init__(self, pool: ConnectionOwner, key: Key) -> None:
         self.key = key
         self.sink: AnswerSink | None = None
         self.transport: asyncio.Transport | None = None

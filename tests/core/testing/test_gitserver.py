@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from racetrack_core.gitserver import GitServer, Symlink
+from racetrack_core.testing.gitserver import GitServer, Symlink
 
 
 def clone(url: str, dest: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -39,13 +39,13 @@ def basic(username: str, password: str) -> str:
 
 
 def test_a_created_repository_clones_with_its_files_and_symlinks(
-    git_server: GitServer, tmp_path: Path
+    racetrack_git_server: GitServer, tmp_path: Path
 ) -> None:
-    url = git_server.create_repo(
+    url = racetrack_git_server.create_repo(
         "job.git",
         {"job.yaml": "name: hello\n", "src/data.bin": b"\x00\x01", "link": Symlink("job.yaml")},
     )
-    assert url == f"{git_server.url}/job.git"
+    assert url == f"{racetrack_git_server.url}/job.git"
 
     result = clone(url, tmp_path / "clone")
 
@@ -53,19 +53,19 @@ def test_a_created_repository_clones_with_its_files_and_symlinks(
     assert (tmp_path / "clone" / "job.yaml").read_text() == "name: hello\n"
     assert (tmp_path / "clone" / "src" / "data.bin").read_bytes() == b"\x00\x01"
     assert (tmp_path / "clone" / "link").readlink() == Path("job.yaml")
-    assert {request.auth_sent for request in git_server.requests} == {False}
+    assert {request.auth_sent for request in racetrack_git_server.requests} == {False}
 
 
 def test_commits_add_to_a_branch_or_start_one_from_the_default_branch(
-    git_server: GitServer, tmp_path: Path
+    racetrack_git_server: GitServer, tmp_path: Path
 ) -> None:
-    url = git_server.create_repo("job.git", {"a.txt": "a", "b.txt": "b"})
-    first = git_server.rev_parse("job.git")
-    second = git_server.commit("job.git", {"b.txt": None, "c.txt": "c"}, branch="dev")
+    url = racetrack_git_server.create_repo("job.git", {"a.txt": "a", "b.txt": "b"})
+    first = racetrack_git_server.rev_parse("job.git")
+    second = racetrack_git_server.commit("job.git", {"b.txt": None, "c.txt": "c"}, branch="dev")
 
-    assert git_server.rev_parse("job.git", "dev") == second
-    assert git_server.rev_parse("job.git", "main") == first
-    assert git_server.rev_parse("job.git", "nope") is None
+    assert racetrack_git_server.rev_parse("job.git", "dev") == second
+    assert racetrack_git_server.rev_parse("job.git", "main") == first
+    assert racetrack_git_server.rev_parse("job.git", "nope") is None
     result = clone(url, tmp_path / "dev", "--branch", "dev")
     assert result.returncode == 0, result.stderr
     assert sorted(path.name for path in (tmp_path / "dev").iterdir()) == [".git", "a.txt", "c.txt"]
@@ -90,14 +90,13 @@ def test_a_private_server_answers_401_with_a_basic_challenge(tmp_path: Path) -> 
 
 
 def test_private_git_server_fixture_clones_only_with_its_credentials(
-    private_git_server: GitServer, tmp_path: Path
+    racetrack_private_git_server: GitServer, tmp_path: Path
 ) -> None:
-    url = private_git_server.create_repo("job.git", {"a.txt": "a"})
-    assert private_git_server.username
-    assert private_git_server.password
-    with_credentials = url.replace(
-        "http://", f"http://{private_git_server.username}:{private_git_server.password}@"
-    )
+    server = racetrack_private_git_server
+    url = server.create_repo("job.git", {"a.txt": "a"})
+    assert server.username
+    assert server.password
+    with_credentials = url.replace("http://", f"http://{server.username}:{server.password}@")
 
     refused = clone(url, tmp_path / "refused")
     accepted = clone(with_credentials, tmp_path / "accepted")
@@ -105,7 +104,7 @@ def test_private_git_server_fixture_clones_only_with_its_credentials(
     assert refused.returncode != 0
     assert "could not read Username" in refused.stderr
     assert accepted.returncode == 0, accepted.stderr
-    assert private_git_server.requests[-1].auth_sent
+    assert server.requests[-1].auth_sent
 
 
 def test_stopping_closes_the_port(tmp_path: Path) -> None:
@@ -118,9 +117,9 @@ def test_stopping_closes_the_port(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["../escape.git", "/abs.git", "a/../../b.git", ""])
-def test_repository_names_stay_under_the_root(git_server: GitServer, name: str) -> None:
+def test_repository_names_stay_under_the_root(racetrack_git_server: GitServer, name: str) -> None:
     with pytest.raises(ValueError, match="not a simple relative path"):
-        git_server.create_repo(name, {"a": "a"})
+        racetrack_git_server.create_repo(name, {"a": "a"})
 
 
 def test_half_given_credentials_are_refused(tmp_path: Path) -> None:

@@ -1,31 +1,52 @@
-"""Installing and uninstalling plugins in the Python environment the CLI runs in, with uv.
+"""Installing and uninstalling plugins in the Python environment Racetrack runs in, with uv.
 
-An install is checked by loading every plugin in a fresh interpreter (the running one cannot
-see packages it did not start with); when loading fails, whatever the install added or changed
-is put back, so that no plugin is left half-installed.
+Lifecycle's plugin routes (a staff upload) and ``racetrack plugin install --local`` both come
+here. An install is checked by loading every plugin in a fresh interpreter (the running one
+cannot see packages it did not start with); when loading fails, whatever the install added or
+changed is put back, so that no plugin is left half-installed.
+
+uv's output is always captured. A caller that wants to show it as it comes passes ``log``
+(the CLI writes it on stderr); when uv fails, :class:`InstallError` carries the end of it,
+with any ``user:password@`` of a URL masked, so that an HTTP answer can show why.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import click
+from racetrack_core.errors import RacetrackError
+from racetrack_core.plugins import ENTRY_POINT_GROUP, OWN_DISTRIBUTION
+from racetrack_core.source.git import scrub
 
-ENTRY_POINT_GROUP = "racetrack.plugins"
-OWN_DISTRIBUTION = "racetrack"
+Log = Callable[[str], None]
+"""Receives uv's output (stdout and stderr, as text) after each uv command."""
+
+#: How much of uv's output an error keeps: its last lines, which say what went wrong.
+OUTPUT_LINES = 25
+OUTPUT_CHARS = 4000
 
 
-class InstallError(click.ClickException):
-    """An install or uninstall that could not be done; its message is one sentence."""
+class InstallError(RacetrackError):
+    """An install or uninstall that could not be done.
+
+    ``message`` is one sentence; ``output`` is the end of uv's output when uv failed (else
+    empty). ``str(error)`` is the sentence followed by that output.
+    """
+
+    def __init__(self, message: str, output: str = "") -> None:
+        message = scrub(message, ())  # a requirement may be a URL with a password in it
+        self.message = message
+        self.output = output
+        super().__init__(f"{message}; uv said:\n{output}" if output else message)
 
 
 @dataclass
@@ -63,7 +84,7 @@ def resolve_spec(spec: str) -> str:
     return spec
 
 
-def install(spec: str) -> InstallReport:
+def install(spec: str, log: Log | None = None) -> InstallReport:
     """Install ``spec`` with uv, then check that every plugin still loads.
 
     Return what changed. Raise InstallError, with the environment as it was, if uv fails or
@@ -73,7 +94,7 @@ def install(spec: str) -> InstallReport:
     before = distributions()
     rebuilt = _directory_distribution(target)
     rebuild = ["--reinstall-package", rebuilt] if rebuilt else []
-    run_uv("install", *rebuild, target, failure=f"could not install '{spec}'")
+    run_uv("install", *rebuild, target, failure=f"could not install '{spec}'", log=log)
     after = distributions()
     changed = {
         name: version
@@ -84,12 +105,13 @@ def install(spec: str) -> InstallReport:
         plugins = load_plugins_afresh()
     except InstallError as exc:
         try:
-            undo(before, changed)
+            undo(before, changed, log=log)
         except InstallError as undo_error:
             raise InstallError(
                 f"'{spec}' was installed, but the plugins then failed to load: {exc.message}; "
                 f"undoing the install failed too ({undo_error.message}): uninstall "
-                f"{', '.join(sorted(changed))} by hand"
+                f"{', '.join(sorted(changed))} by hand",
+                undo_error.output,
             ) from None
         raise InstallError(
             f"'{spec}' was installed, but the plugins then failed to load, so it was "
@@ -115,7 +137,7 @@ def _directory_distribution(target: str) -> str | None:
     return str(name)
 
 
-def undo(before: dict[str, str], changed: dict[str, str]) -> None:
+def undo(before: dict[str, str], changed: dict[str, str], log: Log | None = None) -> None:
     """Put back the distributions that an install changed to another version; remove the rest.
 
     A distribution rebuilt from its directory at the same version cannot be put back, and is
@@ -128,12 +150,13 @@ def undo(before: dict[str, str], changed: dict[str, str]) -> None:
         if before.get(name) not in (None, changed[name])
     )
     if added:
-        run_uv("uninstall", *added, failure=f"could not uninstall {', '.join(added)} again")
+        failure = f"could not uninstall {', '.join(added)} again"
+        run_uv("uninstall", *added, failure=failure, log=log)
     if replaced:
-        run_uv("install", *replaced, failure=f"could not reinstall {', '.join(replaced)}")
+        run_uv("install", *replaced, failure=f"could not reinstall {', '.join(replaced)}", log=log)
 
 
-def uninstall(name: str) -> tuple[str, list[str]]:
+def uninstall(name: str, log: Log | None = None) -> tuple[str, list[str]]:
     """Uninstall the distribution that provides plugin ``name`` (or is named ``name``).
 
     Return the distribution's name and its plugins. Refuse Racetrack's built-in plugins.
@@ -142,14 +165,14 @@ def uninstall(name: str) -> tuple[str, list[str]]:
     if normalize(dist) == OWN_DISTRIBUTION:
         if normalize(name) == OWN_DISTRIBUTION:
             raise InstallError(
-                "'racetrack' is Racetrack itself, not a plugin: it cannot be uninstalled with "
+                f"'{name}' is Racetrack itself, not a plugin: it cannot be uninstalled with "
                 "'racetrack plugin uninstall'"
             )
         raise InstallError(
-            f"'{name}' is a built-in plugin, part of the racetrack distribution, and cannot be "
-            f"uninstalled; to turn it off, set RACETRACK_DISABLE_PLUGINS={name}"
+            f"'{name}' is a built-in plugin, part of the {OWN_DISTRIBUTION} distribution, and "
+            f"cannot be uninstalled; to turn it off, set RACETRACK_DISABLE_PLUGINS={name}"
         )
-    run_uv("uninstall", dist, failure=f"could not uninstall {dist}")
+    run_uv("uninstall", dist, failure=f"could not uninstall {dist}", log=log)
     return dist, plugin_names
 
 
@@ -188,52 +211,73 @@ def plugin_distribution(name: str) -> tuple[str, list[str]]:
 
 def distributions() -> dict[str, str]:
     """Every distribution installed in this environment: normalized name to version."""
-    listing = run_uv("list", "--format", "json", capture=True, failure="could not list packages")
+    listing = run_uv("list", "--format", "json", failure="could not list packages")
     return {normalize(item["name"]): str(item["version"]) for item in json.loads(listing)}
 
 
+_DESCRIBE = (
+    "from racetrack_core.plugin_install import describe_installed_plugins; "
+    "describe_installed_plugins()"
+)
+
+
 def load_plugins_afresh() -> list[dict[str, Any]]:
-    """Load every plugin in a new interpreter; return what ``plugin list --json`` gives.
+    """Load every plugin in a new interpreter; return each one's description (as the API's
+    plugin list gives it).
 
     Raise InstallError with the loading error.
     """
-    command = [sys.executable, "-m", "racetrack_cli", "plugin", "list", "--local", "--json"]
+    command = [sys.executable, "-c", _DESCRIBE]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         lines = [line.strip() for line in completed.stderr.splitlines() if line.strip()]
-        reason = lines[-1].removeprefix("Error: ") if lines else f"exit {completed.returncode}"
-        raise InstallError(reason)
+        raise InstallError(lines[-1] if lines else f"exit {completed.returncode}")
     plugins: list[dict[str, Any]] = json.loads(completed.stdout)
     return plugins
 
 
-def run_uv(command: str, *args: str, failure: str, capture: bool = False) -> str:
-    """Run ``uv pip COMMAND --python <this interpreter> ARGS``.
+def describe_installed_plugins() -> None:
+    """Load every installed plugin and print their descriptions as JSON on stdout.
 
-    Its progress goes to stderr; with ``capture`` its stdout is returned instead. Raise
-    InstallError starting with ``failure`` when uv fails.
+    Run by :func:`load_plugins_afresh` in a new interpreter. A plugin that fails to load is
+    one line on stderr, and exit code 1.
+    """
+    from racetrack_core.errors import PluginError
+    from racetrack_core.plugins import PluginManager
+
+    try:
+        infos = [info.as_dict() for info in PluginManager().load().describe()]
+    except PluginError as exc:
+        print(" ".join(str(exc).split()), file=sys.stderr)
+        sys.exit(1)
+    print(json.dumps(infos))
+
+
+def run_uv(command: str, *args: str, failure: str, log: Log | None = None) -> str:
+    """Run ``uv pip COMMAND --python <this interpreter> ARGS``; return its stdout.
+
+    Hand its output to ``log`` (a listing's stdout excepted). Raise InstallError starting with
+    ``failure``, carrying the end of uv's output, when uv fails.
     """
     from uv import find_uv_bin
 
     argv = [find_uv_bin(), "pip", command, "--python", sys.executable, *args]
-    stderr = _stderr_fd()
-    output = ""
-    if capture or stderr is None:
-        captured = subprocess.run(argv, capture_output=True, text=True, check=False)
-        returncode, output = captured.returncode, captured.stdout
-        if not capture or returncode != 0:
-            click.echo(captured.stdout + captured.stderr, err=True, nl=False)
-    else:
-        sys.stderr.flush()
-        returncode = subprocess.run(argv, stdout=stderr, stderr=stderr, check=False).returncode
-    if returncode != 0:
-        raise InstallError(f"{failure}: uv exited with code {returncode} (see above)")
-    return output if capture else ""
+    completed = subprocess.run(argv, capture_output=True, text=True, check=False)
+    shown = completed.stderr if command == "list" else completed.stdout + completed.stderr
+    if log is not None and shown:
+        log(shown)
+    if completed.returncode != 0:
+        output = trim_output(completed.stdout + completed.stderr)
+        raise InstallError(f"{failure}: uv exited with code {completed.returncode}", output)
+    return completed.stdout
 
 
-def _stderr_fd() -> int | None:
-    """The file descriptor of stderr, or None when stderr is not a file (as under a test)."""
-    try:
-        return sys.stderr.fileno()
-    except (AttributeError, OSError, io.UnsupportedOperation):
-        return None
+def trim_output(text: str) -> str:
+    """The last lines of uv's output, at most OUTPUT_CHARS, with URL credentials masked."""
+    lines = [
+        line.rstrip()
+        for line in scrub(text, ()).splitlines()
+        if line.strip() and not line.startswith("Using Python")  # names the server's folder
+    ]
+    kept = "\n".join(lines[-OUTPUT_LINES:])
+    return kept if len(kept) <= OUTPUT_CHARS else "..." + kept[-OUTPUT_CHARS:]

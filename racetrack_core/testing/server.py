@@ -15,16 +15,8 @@ job-type plugin can be deployed and called end to end::
 It depends only on the command line (never on the server's modules), and imports httpx and the
 rest of Racetrack only when used.
 
-Fixtures, for any suite that loads this module as a pytest plugin (``racetrack_core.testing``
-does):
-
-``racetrack_server``
-    A started :class:`RacetrackServer` (not logged in), new for each test, stopped afterwards;
-    it fails the test if the server does not stop on Ctrl-C.
-``racetrack_database_url``
-    Its database: a SQLite file in ``tmp_path``. Override it to test on another database.
-``racetrack_server_env``
-    Extra environment variables of the server: :data:`QUICK_ENV`. Override it to add settings.
+The pytest plugin :mod:`racetrack_core.testing.plugin` offers it as the ``racetrack_server``
+fixture.
 """
 
 from __future__ import annotations
@@ -37,12 +29,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-
-import pytest
 
 if TYPE_CHECKING:
     import httpx
@@ -368,30 +358,3 @@ class RacetrackServer:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<RacetrackServer {self.home} {state} ports={self.ports}>"
-
-
-# -- pytest fixtures ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def racetrack_database_url(tmp_path: Path) -> str:
-    """The database of ``racetrack_server``: a SQLite file in ``tmp_path``."""
-    return f"sqlite:///{tmp_path / 'racetrack.db'}"
-
-
-@pytest.fixture
-def racetrack_server_env() -> Mapping[str, str]:
-    """Extra environment variables of ``racetrack_server``: :data:`QUICK_ENV`."""
-    return QUICK_ENV
-
-
-@pytest.fixture
-def racetrack_server(
-    tmp_path: Path, racetrack_database_url: str, racetrack_server_env: Mapping[str, str]
-) -> Iterator[RacetrackServer]:
-    """A started ``racetrack up`` with its home in ``tmp_path``; stopped after the test."""
-    server = RacetrackServer(
-        tmp_path / "racetrack-home", racetrack_database_url, env=racetrack_server_env
-    )
-    with server:
-        yield server

@@ -10,13 +10,9 @@ every request to ``git http-backend`` as a CGI script, optionally behind HTTP Ba
         sha = server.commit("job.git", {"README.md": "new"}, branch="dev")
         assert server.requests[-1].auth_sent
 
-Two fixtures come with it, for any suite that loads this module as a pytest plugin:
-
-``git_server``
-    A public :class:`GitServer` (no authentication), new for each test.
-``private_git_server``
-    A :class:`GitServer` that answers 401 unless the request carries HTTP Basic credentials
-    ``private_git_server.username`` / ``private_git_server.password`` (a random password).
+The pytest plugin :mod:`racetrack_core.testing.plugin` offers it as two fixtures,
+``racetrack_git_server`` (public) and ``racetrack_private_git_server`` (HTTP Basic auth with a
+random password); the HTTP side is in :mod:`racetrack_core.testing.githttp`.
 
 The request log (:attr:`GitServer.requests`) records paths and whether credentials were sent,
 never the credentials themselves.
@@ -29,21 +25,17 @@ import binascii
 import hmac
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from urllib.parse import unquote, urlsplit
 
-import pytest
+from racetrack_core.testing.githttp import GitHTTPServer, GitRequest
 
-REALM = "racetrack-test-git"
 AUTHOR = {
     "GIT_AUTHOR_NAME": "Racetrack Tests",
     "GIT_AUTHOR_EMAIL": "tests@racetrack.invalid",
@@ -51,7 +43,6 @@ AUTHOR = {
     "GIT_COMMITTER_EMAIL": "tests@racetrack.invalid",
 }
 _REPO_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*")
-_BACKEND_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -63,17 +54,6 @@ class Symlink:
 
 FileContent = str | bytes | Symlink | None
 """A file's new content in a commit: text, bytes, a symlink, or None to delete the file."""
-
-
-@dataclass(frozen=True)
-class GitRequest:
-    """One request the server answered: never the credentials, only whether some were sent."""
-
-    method: str
-    path: str
-    query: str
-    auth_sent: bool
-    status: int
 
 
 class GitServer:
@@ -94,7 +74,7 @@ class GitServer:
         self.password = password
         self._requests: list[GitRequest] = []
         self._lock = threading.Lock()
-        self._httpd: _HTTPServer | None = None
+        self._httpd: GitHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- running ---------------------------------------------------------------------------
@@ -106,7 +86,7 @@ class GitServer:
         if shutil.which("git") is None:
             raise RuntimeError("the git server needs the `git` command on PATH")
         self.root.mkdir(parents=True, exist_ok=True)
-        self._httpd = _HTTPServer(self)
+        self._httpd = GitHTTPServer(self)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},  # how long stop() waits for the loop to notice
@@ -249,7 +229,8 @@ class GitServer:
 
     # -- serving ---------------------------------------------------------------------------
 
-    def _authorized(self, header: str | None) -> bool:
+    def check_authorization(self, header: str | None) -> bool:
+        """Whether an ``Authorization`` header (or its absence) may reach the repositories."""
         if self.username is None or self.password is None:
             return True
         if not header or not header.startswith("Basic "):
@@ -261,129 +242,10 @@ class GitServer:
         expected = f"{self.username}:{self.password}".encode()
         return hmac.compare_digest(decoded, expected)
 
-    def _record(self, request: GitRequest) -> None:
+    def record(self, request: GitRequest) -> None:
+        """Add one answered request to the log."""
         with self._lock:
             self._requests.append(request)
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    # Request threads are joined on server_close, so a test never ends with one still running.
-    daemon_threads = False
-
-    def __init__(self, git: GitServer) -> None:
-        self.git = git
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "racetrack-test-git/1"
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: the request log of :class:`GitServer` replaces the access log on stderr."""
-
-    def _serve(self) -> None:
-        server = self.server
-        assert isinstance(server, _HTTPServer)
-        git = server.git
-        split = urlsplit(self.path)
-        authorization = self.headers.get("Authorization")
-        body = self._read_body()
-        if git._authorized(authorization):
-            status, headers, content = self._run_backend(git, split.path, split.query, body)
-        else:
-            status, content = 401, b"authentication required\n"
-            headers = [
-                ("WWW-Authenticate", f'Basic realm="{REALM}"'),
-                ("Content-Type", "text/plain"),
-            ]
-        # Logged before answering, so that a client that has its answer finds it in the log.
-        git._record(
-            GitRequest(
-                method=self.command,
-                path=split.path,
-                query=split.query,
-                auth_sent=authorization is not None,
-                status=status,
-            )
-        )
-        self.send_response(status)
-        for key, value in headers:
-            self.send_header(key, value)
-        if not any(key.lower() == "content-length" for key, _ in headers):
-            self.send_header("Content-Length", str(len(content)))
-        self.end_headers()
-        self.wfile.write(content)
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks: list[bytes] = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline().strip():  # trailers, then the blank line
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _run_backend(
-        self, git: GitServer, path: str, query: str, body: bytes
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """Run ``git http-backend`` as a CGI script: its status, headers and body."""
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", str(git.root)),
-            "GIT_PROJECT_ROOT": str(git.root),
-            "GIT_HTTP_EXPORT_ALL": "1",
-            "GATEWAY_INTERFACE": "CGI/1.1",
-            "SERVER_PROTOCOL": self.request_version,
-            "REQUEST_METHOD": self.command,
-            "PATH_INFO": unquote(path),
-            "QUERY_STRING": query,
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-            "CONTENT_LENGTH": str(len(body)),
-            "REMOTE_ADDR": self.client_address[0],
-        }
-        if git.username is not None:
-            env["REMOTE_USER"] = git.username
-        for key, value in self.headers.items():
-            if key.lower() not in {"authorization", "content-type", "content-length"}:
-                env["HTTP_" + key.upper().replace("-", "_")] = value
-        result = subprocess.run(
-            ["git", "http-backend"],
-            input=body,
-            capture_output=True,
-            env=env,
-            timeout=_BACKEND_TIMEOUT,
-            check=False,
-        )
-        head, content = _split_cgi_output(result.stdout)
-        status = 200 if result.returncode == 0 else 500
-        headers: list[tuple[str, str]] = []
-        for line in head.decode("latin-1").splitlines():
-            key, _, value = line.partition(":")
-            if key.lower() == "status":
-                status = int(value.split()[0])
-            elif key:
-                headers.append((key, value.strip()))
-        return status, headers, content
-
-
-def _split_cgi_output(output: bytes) -> tuple[bytes, bytes]:
-    """A CGI answer's header block and body (git ends header lines with CRLF)."""
-    for separator in (b"\r\n\r\n", b"\n\n"):
-        head, found, content = output.partition(separator)
-        if found:
-            return head, content
-    return output, b""
 
 
 def _check_repo_name(name: str) -> None:
@@ -403,29 +265,3 @@ def _git(*args: str, env: Mapping[str, str] | None = None, input: bytes | None =
         stderr = result.stderr.decode(errors="replace").strip()
         raise RuntimeError(f"git {' '.join(args)} failed: {stderr}")
     return result.stdout.decode().strip()
-
-
-# -- pytest fixtures -------------------------------------------------------------------------
-
-
-def _require_git() -> None:
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
-
-
-@pytest.fixture
-def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
-    """A public git smart-HTTP server on 127.0.0.1, empty, new for each test."""
-    _require_git()
-    with GitServer(tmp_path_factory.mktemp("git-server")) as server:
-        yield server
-
-
-@pytest.fixture
-def private_git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
-    """A git server that needs HTTP Basic auth: ``.username`` and a random ``.password``."""
-    _require_git()
-    password = secrets.token_urlsafe(18)
-    root = tmp_path_factory.mktemp("private-git-server")
-    with GitServer(root, username="racetrack-tester", password=password) as server:
-        yield server
