@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from racetrack_core.pub.responses import RawHeaders, Scope
+from racetrack_core.pub.asgi.responses import RawHeaders, Scope
 
 #: Token headers, in the order they are looked at; the legacy names come after the current one.
 TOKEN_HEADERS = (b"x-racetrack-auth", b"x-racetrack-esc-auth", b"x-racetrack-user-auth")

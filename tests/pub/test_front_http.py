@@ -1,4 +1,4 @@
-"""The fast server's HTTP/1.1 mechanics, on raw sockets: what ``test_proxy`` cannot see."""
+"""The front server's HTTP/1.1 mechanics, on raw sockets: what ``test_proxy`` cannot see."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from racetrack_core.pub import PubConfig
 from tests.pub.servers import ADMIN_TOKEN, LARGE_CHUNK, LARGE_CHUNKS, LifecycleStandIn
-from tests.pub.test_fastserver import FastServer
+from tests.pub.test_front import FrontServer
 
 pytestmark = pytest.mark.slow
 
@@ -76,14 +76,14 @@ def breaks_mid_answer(connection: socket.socket) -> None:
 
 
 @pytest.fixture
-def fast(lifecycle: LifecycleStandIn) -> Iterator[Callable[..., FastServer]]:
-    servers: list[FastServer] = []
+def front(lifecycle: LifecycleStandIn) -> Iterator[Callable[..., FrontServer]]:
+    servers: list[FrontServer] = []
 
-    def start(**overrides: Any) -> FastServer:
+    def start(**overrides: Any) -> FrontServer:
         assert lifecycle.server is not None
         options = {k: overrides.pop(k) for k in ("max_body_size",) if k in overrides}
         config = PubConfig(lifecycle_url=lifecycle.server.url, **overrides)
-        server = FastServer(config, **options)
+        server = FrontServer(config, **options)
         servers.append(server)
         return server
 
@@ -105,7 +105,7 @@ def raw_jobs() -> Iterator[Callable[[Callable[[socket.socket], None]], RawJob]]:
         job.close()
 
 
-def connect(server: FastServer) -> socket.socket:
+def connect(server: FrontServer) -> socket.socket:
     return socket.create_connection(("127.0.0.1", server.port), timeout=10)
 
 
@@ -149,8 +149,8 @@ def read_to_end(connection: socket.socket) -> bytes:
     return data
 
 
-def test_pipelined_requests_are_answered_in_order(fast: Callable[..., FastServer]) -> None:
-    server = fast()
+def test_pipelined_requests_are_answered_in_order(front: Callable[..., FrontServer]) -> None:
+    server = front()
     request = "GET /pub/job/adder/1.0.0/{} HTTP/1.1\r\nhost: pub\r\n" + AUTH + "\r\n"
     with connect(server) as connection:
         connection.sendall((request.format("first") + request.format("second")).encode())
@@ -163,9 +163,9 @@ def test_pipelined_requests_are_answered_in_order(fast: Callable[..., FastServer
 
 
 def test_a_chunked_request_body_is_forwarded_and_the_connection_kept(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
 ) -> None:
-    server = fast()
+    server = front()
     head = "POST /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n" + AUTH
     head += "transfer-encoding: chunked\r\n\r\n"
     with connect(server) as connection:
@@ -182,8 +182,8 @@ def test_a_chunked_request_body_is_forwarded_and_the_connection_kept(
     assert json.loads(live[2]) == {"service": "pub", "live": True}
 
 
-def test_expect_100_continue_is_answered_before_the_body(fast: Callable[..., FastServer]) -> None:
-    server = fast()
+def test_expect_100_continue_is_answered_before_the_body(front: Callable[..., FrontServer]) -> None:
+    server = front()
     head = "POST /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n" + AUTH
     head += "content-length: 5\r\nexpect: 100-continue\r\n\r\n"
     with connect(server) as connection:
@@ -200,9 +200,9 @@ def test_expect_100_continue_is_answered_before_the_body(fast: Callable[..., Fas
 
 
 def test_expect_100_continue_refused_closes_the_connection(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
 ) -> None:
-    server = fast()
+    server = front()
     head = "POST /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n"
     head += "content-length: 5\r\nexpect: 100-continue\r\n\r\n"
     with connect(server) as connection:
@@ -217,8 +217,8 @@ def test_expect_100_continue_refused_closes_the_connection(
 
 
 @pytest.mark.parametrize("chunked", [False, True])
-def test_a_body_over_the_limit_gets_413(fast: Callable[..., FastServer], chunked: bool) -> None:
-    server = fast(max_body_size=10)
+def test_a_body_over_the_limit_gets_413(front: Callable[..., FrontServer], chunked: bool) -> None:
+    server = front(max_body_size=10)
     head = "POST /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n" + AUTH
     if chunked:
         data = head.encode() + b"transfer-encoding: chunked\r\n\r\n" + b"b\r\n" + b"x" * 11
@@ -233,8 +233,8 @@ def test_a_body_over_the_limit_gets_413(fast: Callable[..., FastServer], chunked
     assert "larger than 10 bytes" in json.loads(body)["error"]
 
 
-def test_a_half_closed_caller_still_gets_its_answer(fast: Callable[..., FastServer]) -> None:
-    server = fast()
+def test_a_half_closed_caller_still_gets_its_answer(front: Callable[..., FrontServer]) -> None:
+    server = front()
     with connect(server) as connection:
         request = "GET /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n" + AUTH + "\r\n"
         connection.sendall(request.encode())
@@ -246,9 +246,9 @@ def test_a_half_closed_caller_still_gets_its_answer(fast: Callable[..., FastServ
 
 
 def test_an_http_1_0_caller_gets_a_streamed_answer_delimited_by_close(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
 ) -> None:
-    server = fast()
+    server = front()
     with connect(server) as connection:
         request = "GET /pub/job/adder/1.0.0/large HTTP/1.0\r\n" + AUTH + "\r\n"
         connection.sendall(request.encode())
@@ -261,9 +261,9 @@ def test_an_http_1_0_caller_gets_a_streamed_answer_delimited_by_close(
 
 
 def test_head_is_forwarded_and_the_connection_stays_usable(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
 ) -> None:
-    server = fast()
+    server = front()
     with connect(server) as connection:
         head = "HEAD /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n" + AUTH + "\r\n"
         connection.sendall(head.encode())
@@ -277,8 +277,8 @@ def test_head_is_forwarded_and_the_connection_stays_usable(
     assert live[0] == 200
 
 
-def test_a_malformed_request_gets_400_and_a_close(fast: Callable[..., FastServer]) -> None:
-    server = fast()
+def test_a_malformed_request_gets_400_and_a_close(front: Callable[..., FrontServer]) -> None:
+    server = front()
     with connect(server) as connection:
         connection.sendall(b"GET /pub/live HTTP/1.1\r\nbad header line\r\n\r\n")
         status, headers, body = read_answer(connection)
@@ -289,13 +289,13 @@ def test_a_malformed_request_gets_400_and_a_close(fast: Callable[..., FastServer
 
 
 def test_job_connections_are_reused_then_closed_when_idle(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
     raw_jobs: Callable[[Callable[[socket.socket], None]], RawJob],
     lifecycle: LifecycleStandIn,
 ) -> None:
     job = raw_jobs(keep_alive_answers)
     lifecycle.jobs["raw"] = {"1.0.0": job.url}
-    server = fast(upstream_keepalive_timeout=0.3)
+    server = front(upstream_keepalive_timeout=0.3)
     request = "GET /pub/job/raw/1.0.0/x HTTP/1.1\r\nhost: pub\r\n" + AUTH + "\r\n"
     with connect(server) as connection:
         answers = Answers(connection)
@@ -312,12 +312,12 @@ def test_job_connections_are_reused_then_closed_when_idle(
 
 
 def test_a_job_breaking_the_connection_before_answering_gives_502(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
     raw_jobs: Callable[[Callable[[socket.socket], None]], RawJob],
     lifecycle: LifecycleStandIn,
 ) -> None:
     lifecycle.jobs["raw"] = {"1.0.0": raw_jobs(breaks_before_answering).url}
-    server = fast()
+    server = front()
     with connect(server) as connection:
         connection.sendall(f"GET /pub/job/raw/1.0.0/x HTTP/1.1\r\nhost: p\r\n{AUTH}\r\n".encode())
         status, _, body = read_answer(connection)
@@ -332,12 +332,12 @@ def test_a_job_breaking_the_connection_before_answering_gives_502(
 
 
 def test_a_job_breaking_off_its_answer_aborts_the_callers_connection(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
     raw_jobs: Callable[[Callable[[socket.socket], None]], RawJob],
     lifecycle: LifecycleStandIn,
 ) -> None:
     lifecycle.jobs["raw"] = {"1.0.0": raw_jobs(breaks_mid_answer).url}
-    server = fast()
+    server = front()
     with connect(server) as connection:
         connection.sendall(f"GET /pub/job/raw/1.0.0/x HTTP/1.1\r\nhost: p\r\n{AUTH}\r\n".encode())
         received = b""
@@ -353,8 +353,8 @@ def test_a_job_breaking_off_its_answer_aborts_the_callers_connection(
     assert len(body) < 200000
 
 
-def test_an_idle_caller_connection_is_closed(fast: Callable[..., FastServer]) -> None:
-    server = fast()
+def test_an_idle_caller_connection_is_closed(front: Callable[..., FrontServer]) -> None:
+    server = front()
     server.pub.keep_alive_timeout = 0.2
     with connect(server) as connection:
         connection.sendall(b"GET /pub/live HTTP/1.1\r\nhost: pub\r\n\r\n")
@@ -366,8 +366,8 @@ def test_an_idle_caller_connection_is_closed(fast: Callable[..., FastServer]) ->
     assert time.monotonic() - started < 3
 
 
-def test_an_http_1_0_caller_gets_one_answer_then_a_close(fast: Callable[..., FastServer]) -> None:
-    server = fast()
+def test_an_http_1_0_caller_gets_one_answer_then_a_close(front: Callable[..., FrontServer]) -> None:
+    server = front()
     with connect(server) as connection:
         connection.sendall(b"GET /pub/live HTTP/1.0\r\nconnection: keep-alive\r\n\r\n")
         status, headers, _ = read_answer(connection)
@@ -379,9 +379,9 @@ def test_an_http_1_0_caller_gets_one_answer_then_a_close(fast: Callable[..., Fas
 
 
 def test_a_slow_reader_gets_the_whole_answer_and_no_timeout(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
 ) -> None:
-    server = fast(upstream_timeout=0.3)
+    server = front(upstream_timeout=0.3)
     with connect(server) as connection:
         connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         request = "GET /pub/job/adder/1.0.0/large HTTP/1.1\r\nhost: pub\r\n" + AUTH
@@ -400,9 +400,9 @@ def test_a_slow_reader_gets_the_whole_answer_and_no_timeout(
 
 
 def test_a_streamed_body_with_100_continue_reaches_the_job(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
 ) -> None:
-    server = fast()
+    server = front()
     head = "PUT /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n" + AUTH
     head += "transfer-encoding: chunked\r\nexpect: 100-continue\r\n\r\n"
     with connect(server) as connection:
@@ -419,8 +419,8 @@ def test_a_streamed_body_with_100_continue_reaches_the_job(
     assert json.loads(body)["body"] == (LARGE_CHUNK * 3).decode()
 
 
-def test_a_caller_aborting_mid_body_leaves_pub_serving(fast: Callable[..., FastServer]) -> None:
-    server = fast()
+def test_a_caller_aborting_mid_body_leaves_pub_serving(front: Callable[..., FrontServer]) -> None:
+    server = front()
     head = "POST /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n" + AUTH
     with connect(server) as connection:
         connection.sendall((head + "content-length: 100\r\n\r\n").encode() + b"x" * 10)
@@ -432,8 +432,8 @@ def test_a_caller_aborting_mid_body_leaves_pub_serving(fast: Callable[..., FastS
     assert status == 200
 
 
-def test_an_overlong_head_gets_431(fast: Callable[..., FastServer]) -> None:
-    server = fast()
+def test_an_overlong_head_gets_431(front: Callable[..., FrontServer]) -> None:
+    server = front()
     with connect(server) as connection:
         connection.sendall(b"GET /pub/live HTTP/1.1\r\nx-big: " + b"a" * 70_000)
         status, headers, body = read_answer(connection)
@@ -450,12 +450,12 @@ def answers_after_half_a_second(connection: socket.socket) -> None:
 
 
 def test_stopping_lets_a_call_under_way_finish(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
     raw_jobs: Callable[[Callable[[socket.socket], None]], RawJob],
     lifecycle: LifecycleStandIn,
 ) -> None:
     lifecycle.jobs["raw"] = {"1.0.0": raw_jobs(answers_after_half_a_second).url}
-    server = fast()
+    server = front()
     with connect(server) as connection:
         connection.sendall(f"GET /pub/job/raw/1.0.0/x HTTP/1.1\r\nhost: p\r\n{AUTH}\r\n".encode())
         time.sleep(0.2)
@@ -476,12 +476,12 @@ def answers_before_reading_the_body(connection: socket.socket) -> None:
 
 
 def test_a_job_answering_before_the_body_leaves_the_callers_connection_usable(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
     raw_jobs: Callable[[Callable[[socket.socket], None]], RawJob],
     lifecycle: LifecycleStandIn,
 ) -> None:
     lifecycle.jobs["raw"] = {"1.0.0": raw_jobs(answers_before_reading_the_body).url}
-    server = fast()
+    server = front()
     size = 16 << 20
     head = f"POST /pub/job/raw/1.0.0/x HTTP/1.1\r\nhost: p\r\n{AUTH}content-length: {size}\r\n\r\n"
     with connect(server) as connection:
@@ -525,11 +525,11 @@ def unaccepting_job() -> Iterator[str]:
 
 
 def test_a_job_accepting_no_connection_gives_502_after_connect_timeout(
-    fast: Callable[..., FastServer], lifecycle: LifecycleStandIn
+    front: Callable[..., FrontServer], lifecycle: LifecycleStandIn
 ) -> None:
     with unaccepting_job() as url:
         lifecycle.jobs["stuck"] = {"1.0.0": url}
-        server = fast(connect_timeout=0.3)
+        server = front(connect_timeout=0.3)
         with connect(server) as connection:
             started = time.monotonic()
             request = f"GET /pub/job/stuck/1.0.0/x HTTP/1.1\r\nhost: p\r\n{AUTH}\r\n"

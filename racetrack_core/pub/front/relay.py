@@ -12,18 +12,18 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from racetrack_core.pub.fastserver import wire
-from racetrack_core.pub.fastserver.connection import CallerConnection
-from racetrack_core.pub.fastserver.request import Request
-from racetrack_core.pub.fastserver.upstream import JobConnection
+from racetrack_core.pub.front import wire
+from racetrack_core.pub.front.connection import CallerConnection
+from racetrack_core.pub.front.request import Request
+from racetrack_core.pub.front.upstream import JobConnection
 from racetrack_core.pub.headers import response_headers
 
 if TYPE_CHECKING:
-    from racetrack_core.pub.fastserver.gateway import FastPub
+    from racetrack_core.pub.front.server import PubFront
 
 logger = logging.getLogger("racetrack.pub")
 
-#: Request headers the fast server frames itself (the body's length, and 100-continue).
+#: Request headers the front server frames itself (the body's length, and 100-continue).
 REFRAMED = frozenset({"content-length", "expect", "transfer-encoding"})
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "TRACE"})
 
@@ -47,7 +47,7 @@ class Relay:
 
     def __init__(
         self,
-        gateway: FastPub,
+        gateway: PubFront,
         conn: CallerConnection,
         request: Request,
         extra: list[tuple[bytes, bytes]],

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
+from racetrack_core.pub.asgi.responses import JSON_TYPE, Receive, Scope, Send
 from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.headers import (
     IncomingCall,
@@ -44,7 +45,6 @@ from racetrack_core.pub.jobcalls import (
 )
 from racetrack_core.pub.metrics import Metrics
 from racetrack_core.pub.permissions import Grant, Permissions
-from racetrack_core.pub.responses import JSON_TYPE, Receive, Scope, Send
 
 logger = logging.getLogger("racetrack.pub")
 

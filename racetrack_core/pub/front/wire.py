@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from email.utils import formatdate
 from http import HTTPStatus
 
-from racetrack_core.pub.responses import JSON_TYPE
+from racetrack_core.pub.asgi.responses import JSON_TYPE
 
 RawHeaders = list[tuple[bytes, bytes]]
 

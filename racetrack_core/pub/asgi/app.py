@@ -2,11 +2,11 @@
 
 Routes, each under ``/pub`` and at the root:
 
-``ANY /job/{name}/{version}[/{path}]``  the authenticated proxy (:mod:`racetrack_core.pub.proxy`)
+``ANY /job/{name}/{version}[/{path}]``  the authenticated proxy (:mod:`.proxy`)
 ``WebSocket /job/{name}/{version}[/{path}]``
-                                        the same, relayed (:mod:`racetrack_core.pub.websockets`)
+                                        the same, relayed (:mod:`.websockets`)
 ``ANY /async/new/job/...``, ``GET /async/task/{id}/poll|status``
-                                        asynchronous calls (:mod:`racetrack_core.pub.asynccalls`)
+                                        asynchronous calls (:mod:`.asynccalls`)
 ``GET /live``, ``/ready``, ``/health``   probes, JSON
 ``GET /metrics``                         Prometheus text
 
@@ -23,13 +23,13 @@ from dataclasses import dataclass
 import aiohttp
 
 from racetrack_core import __version__
-from racetrack_core.pub.asynccalls import AsyncCalls
+from racetrack_core.pub.asgi.asynccalls import AsyncCalls
+from racetrack_core.pub.asgi.proxy import JobProxy
+from racetrack_core.pub.asgi.responses import Receive, Scope, Send, send_bytes, send_json
+from racetrack_core.pub.asgi.websockets import WebSocketProxy
 from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.metrics import CONTENT_TYPE_LATEST, Metrics
 from racetrack_core.pub.permissions import Permissions
-from racetrack_core.pub.proxy import JobProxy
-from racetrack_core.pub.responses import Receive, Scope, Send, send_bytes, send_json
-from racetrack_core.pub.websockets import WebSocketProxy
 
 logger = logging.getLogger("racetrack.pub")
 

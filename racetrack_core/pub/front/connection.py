@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from racetrack_core.pub.fastserver import wire
-from racetrack_core.pub.fastserver.request import MAX_HEAD, BodySink, Request
+from racetrack_core.pub.front import wire
+from racetrack_core.pub.front.request import MAX_HEAD, BodySink, Request
 
 if TYPE_CHECKING:
-    from racetrack_core.pub.fastserver.gateway import FastPub
+    from racetrack_core.pub.front.server import PubFront
 
 logger = logging.getLogger("racetrack.pub")
 
@@ -32,7 +32,7 @@ _MAX_DEPTH = 32
 class CallerConnection(asyncio.Protocol):
     """An accepted connection; the gateway answers its requests."""
 
-    def __init__(self, gateway: FastPub) -> None:
+    def __init__(self, gateway: PubFront) -> None:
         self._gateway = gateway
         self._loop = gateway.loop
         self._max_body = gateway.max_body_size

@@ -20,7 +20,7 @@ from typing import TypeVar
 import aiohttp
 from yarl import URL
 
-from racetrack_core.pub.asynccalls.store import (
+from racetrack_core.pub.asgi.asynccalls.store import (
     StoreUnavailable,
     Task,
     TaskGone,

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from yarl import URL
 
+from racetrack_core.pub.asgi.responses import Message, Receive, Scope, Send, send_json
 from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.headers import (
     IncomingCall,
@@ -35,7 +36,6 @@ from racetrack_core.pub.jobcalls import (
 )
 from racetrack_core.pub.metrics import Metrics
 from racetrack_core.pub.permissions import Grant, Permissions
-from racetrack_core.pub.responses import Message, Receive, Scope, Send, send_json
 
 logger = logging.getLogger("racetrack.pub")
 

@@ -1,4 +1,4 @@
-"""One request as the fast server parsed it, and where its body goes once a call takes it."""
+"""One request as the front server parsed it, and where its body goes once a call takes it."""
 
 from __future__ import annotations
 

@@ -27,20 +27,20 @@ from typing import Any
 
 import aiohttp
 
-from racetrack_core.pub.asynccalls.runner import TaskRunner
-from racetrack_core.pub.asynccalls.store import (
+from racetrack_core.pub.asgi.asynccalls.runner import TaskRunner
+from racetrack_core.pub.asgi.asynccalls.store import (
     StoreUnavailable,
     Task,
     TaskGone,
     TaskStore,
     task_key,
 )
+from racetrack_core.pub.asgi.responses import Receive, Scope, Send, send_json
 from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.headers import dropped_request_headers, read_call
 from racetrack_core.pub.jobcalls import parse_job_path
 from racetrack_core.pub.metrics import Metrics
 from racetrack_core.pub.permissions import Denial, Grant, LifecycleUnavailable, Permissions
-from racetrack_core.pub.responses import Receive, Scope, Send, send_json
 
 logger = logging.getLogger("racetrack.pub")
 

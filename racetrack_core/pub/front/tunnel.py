@@ -1,8 +1,8 @@
 """A WebSocket handshake handed to the ASGI app, and the caller joined to it after ``101``.
 
-The fast server does not speak WebSocket; Pub's ASGI app does
-(:mod:`racetrack_core.pub.websockets`). A request with ``Upgrade: websocket``, on any path, goes
-to the app as it came (with the caller's address in the front header) on a connection of its
+The front server does not speak WebSocket; Pub's ASGI app does
+(:mod:`racetrack_core.pub.asgi.websockets`). A request with ``Upgrade: websocket``, on any
+path, goes to the app as it came (with the caller's address in the front header) on a connection of its
 own, never taken from or given back to the pool. If the app answers ``101 Switching
 Protocols``, that answer goes to the caller byte for byte, and from then on bytes are relayed
 both ways, untouched, until either side closes; each side stops being read while the other's
@@ -19,26 +19,26 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from racetrack_core.pub.fastserver import wire
-from racetrack_core.pub.fastserver.backend import HANDSHAKE_NOT_FORWARDED, request_head
-from racetrack_core.pub.fastserver.connection import CallerConnection
-from racetrack_core.pub.fastserver.request import MAX_HEAD, Request
+from racetrack_core.pub.front import wire
+from racetrack_core.pub.front.backend import HANDSHAKE_NOT_FORWARDED, request_head
+from racetrack_core.pub.front.connection import CallerConnection
+from racetrack_core.pub.front.request import MAX_HEAD, Request
 from racetrack_core.pub.headers import HOP_BY_HOP
 
 if TYPE_CHECKING:
-    from racetrack_core.pub.fastserver.gateway import FastPub
+    from racetrack_core.pub.front.server import PubFront
 
 logger = logging.getLogger("racetrack.pub")
 
 _NO_APP = (
-    "WebSocket calls go through Pub's ASGI app, and this fast server has none behind it; "
+    "WebSocket calls go through Pub's ASGI app, and this front server has none behind it; "
     "serve Pub with 'racetrack serve pub'"
 )
-#: Headers of a refused handshake's answer that the fast server sets itself.
+#: Headers of a refused handshake's answer that the front server sets itself.
 _ANSWER_DROPPED = HOP_BY_HOP | {b"date", b"server"}
 
 
-async def open_tunnel(gateway: FastPub, conn: CallerConnection, request: Request) -> None:
+async def open_tunnel(gateway: PubFront, conn: CallerConnection, request: Request) -> None:
     """Hand ``request``, a WebSocket handshake, to the ASGI app and relay what follows."""
     backend = gateway.backend
     if backend is None:
@@ -64,7 +64,7 @@ async def open_tunnel(gateway: FastPub, conn: CallerConnection, request: Request
 class Tunnel(asyncio.Protocol):
     """The app's side: its answer to the handshake, then the raw bytes to and from the caller."""
 
-    def __init__(self, gateway: FastPub, conn: CallerConnection, request: Request) -> None:
+    def __init__(self, gateway: PubFront, conn: CallerConnection, request: Request) -> None:
         self._gateway = gateway
         self._conn = conn
         self._request = request

@@ -1,12 +1,12 @@
-"""``FastPub``: Pub's routes on the fast server, and what a running server owns.
+"""``PubFront``: Pub's routes on the front server, and what a running server owns.
 
 It owns the permission cache (:class:`~racetrack_core.pub.permissions.Permissions`, which asks
 Lifecycle through an aiohttp session of its own: only on cache misses), the pool of
 connections to jobs, the metrics (or shares the ASGI app's), and one sweeper that runs about
 once a second to time out silent jobs and close idle connections, so that no call sets a timer
-of its own. Given a :class:`~racetrack_core.pub.fastserver.backend.Backend`, it forwards every
+of its own. Given a :class:`~racetrack_core.pub.front.backend.Backend`, it forwards every
 request it does not serve itself to Pub's ASGI app there, through a second pool, and hands it
-every WebSocket handshake (:mod:`~racetrack_core.pub.fastserver.tunnel`).
+every WebSocket handshake (:mod:`~racetrack_core.pub.front.tunnel`).
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ import aiohttp
 
 from racetrack_core import __version__
 from racetrack_core.pub.config import PubConfig
-from racetrack_core.pub.fastserver import wire
-from racetrack_core.pub.fastserver.backend import BACKEND_IDLE, Backend, BackendCall
-from racetrack_core.pub.fastserver.call import handle_job_call
-from racetrack_core.pub.fastserver.connection import CallerConnection
-from racetrack_core.pub.fastserver.pool import JobPool
-from racetrack_core.pub.fastserver.request import Request
-from racetrack_core.pub.fastserver.tunnel import open_tunnel
+from racetrack_core.pub.front import wire
+from racetrack_core.pub.front.backend import BACKEND_IDLE, Backend, BackendCall
+from racetrack_core.pub.front.call import handle_job_call
+from racetrack_core.pub.front.connection import CallerConnection
+from racetrack_core.pub.front.pool import JobPool
+from racetrack_core.pub.front.request import Request
+from racetrack_core.pub.front.tunnel import open_tunnel
 from racetrack_core.pub.headers import dropped_request_headers
 from racetrack_core.pub.metrics import CONTENT_TYPE_LATEST, Metrics
 from racetrack_core.pub.permissions import Permissions
@@ -38,7 +38,7 @@ logger = logging.getLogger("racetrack.pub")
 MAX_BODY_SIZE = 1 << 30
 
 
-class FastPub:
+class PubFront:
     """Pub on its own asyncio server: ``await start()``, ``await listen(...)``, ``await stop()``."""
 
     def __init__(
@@ -53,7 +53,7 @@ class FastPub:
         self.config = config
         #: Pass the ASGI app's (``app.metrics``) so that ``/metrics`` counts both servers' work.
         self.metrics = Metrics() if metrics is None else metrics
-        #: Where the ASGI app answers what the fast server does not (none: those are 404s).
+        #: Where the ASGI app answers what the front server does not (none: those are 404s).
         self.backend = backend
         self.keep_alive_timeout = keep_alive_timeout
         self.max_body_size = max_body_size
@@ -82,22 +82,22 @@ class FastPub:
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        assert self._loop is not None, "FastPub is not started"
+        assert self._loop is not None, "PubFront is not started"
         return self._loop
 
     @property
     def permissions(self) -> Permissions:
-        assert self._permissions is not None, "FastPub is not started"
+        assert self._permissions is not None, "PubFront is not started"
         return self._permissions
 
     @property
     def pool(self) -> JobPool:
-        assert self._pool is not None, "FastPub is not started"
+        assert self._pool is not None, "PubFront is not started"
         return self._pool
 
     @property
     def backend_pool(self) -> JobPool:
-        assert self._backend_pool is not None, "FastPub has no backend, or is not started"
+        assert self._backend_pool is not None, "PubFront has no backend, or is not started"
         return self._backend_pool
 
     async def start(self) -> None:
@@ -130,7 +130,7 @@ class FastPub:
                 max_connections=config.max_connections,
             )
         self._schedule_sweep()
-        logger.info("Pub (fast server) started; Lifecycle at %s", config.lifecycle_url)
+        logger.info("Pub (front server) started; Lifecycle at %s", config.lifecycle_url)
 
     async def listen(
         self, host: str = "127.0.0.1", port: int = 7105, sock: socket.socket | None = None

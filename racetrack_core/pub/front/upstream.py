@@ -2,7 +2,7 @@
 
 A :class:`JobConnection` sends one request at a time and hands the answer, parsed by
 ``httptools``, to the :class:`AnswerSink` that sent it, as it arrives: head, body pieces, end,
-or a failure. It sets no timer: its :class:`~racetrack_core.pub.fastserver.pool.JobPool`
+or a failure. It sets no timer: its :class:`~racetrack_core.pub.front.pool.JobPool`
 times out silent exchanges.
 """
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 import httptools
 
 if TYPE_CHECKING:
-    from racetrack_core.pub.fastserver.pool import JobPool
+    from racetrack_core.pub.front.pool import JobPool
 
 Key = tuple[str, int, bool]  # host, port, TLS
 

@@ -1,8 +1,8 @@
 """One call to a job: authorise it, send it on one pooled connection, relay the answer.
 
-The logic is :mod:`racetrack_core.pub.proxy`'s (the same checks, errors and retry, from
-:mod:`racetrack_core.pub.jobcalls`), over the fast server's own I/O
-(:class:`~racetrack_core.pub.fastserver.relay.Relay`).
+The logic is :mod:`racetrack_core.pub.asgi.proxy`'s (the same checks, errors and retry, from
+:mod:`racetrack_core.pub.jobcalls`), over the front server's own I/O
+(:class:`~racetrack_core.pub.front.relay.Relay`).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from racetrack_core.pub.fastserver.connection import CallerConnection
-from racetrack_core.pub.fastserver.pool import ConnectTimeout
-from racetrack_core.pub.fastserver.relay import REFRAMED, Relay
-from racetrack_core.pub.fastserver.request import Request
+from racetrack_core.pub.front.connection import CallerConnection
+from racetrack_core.pub.front.pool import ConnectTimeout
+from racetrack_core.pub.front.relay import REFRAMED, Relay
+from racetrack_core.pub.front.request import Request
 from racetrack_core.pub.headers import IncomingCall, read_call
 from racetrack_core.pub.jobcalls import (
     NOT_A_JOB_PATH,
@@ -27,13 +27,13 @@ from racetrack_core.pub.jobcalls import (
 from racetrack_core.pub.permissions import Grant
 
 if TYPE_CHECKING:
-    from racetrack_core.pub.fastserver.gateway import FastPub
+    from racetrack_core.pub.front.server import PubFront
 
 logger = logging.getLogger("racetrack.pub")
 
 
 async def handle_job_call(
-    gateway: FastPub, conn: CallerConnection, request: Request, path: str
+    gateway: PubFront, conn: CallerConnection, request: Request, path: str
 ) -> None:
     """Answer a call; ``path`` is the request path after ``/job/``, still percent-encoded."""
     scope = {"headers": request.headers, "client": conn.peer}
@@ -61,7 +61,7 @@ class JobCall(Relay):
 
     def __init__(
         self,
-        gateway: FastPub,
+        gateway: PubFront,
         conn: CallerConnection,
         request: Request,
         call: IncomingCall,
