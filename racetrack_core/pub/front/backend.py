@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from racetrack_core.pub import failures
 from racetrack_core.pub.asgi.responses import Receive, Scope, Send
 from racetrack_core.pub.asgi.serving import PubHttpProtocol
 from racetrack_core.pub.front.pool import ConnectTimeout
@@ -154,7 +155,7 @@ class BackendCall(Relay):
         try:
             upstream = await gateway.backend_pool.acquire(backend.host, backend.port)
         except (ConnectTimeout, OSError) as error:
-            self._fail(503, "is not reachable", error)
+            self._fail(503, failures.APP_UNREACHABLE, error)
             return
         if conn.closed or request.finished:
             gateway.backend_pool.release(upstream, keep=True)
@@ -166,9 +167,9 @@ class BackendCall(Relay):
     def failed_before(self, kind: str, error: BaseException | None) -> None:
         if kind == "timeout":
             timeout = self._gateway.backend_pool.read_timeout
-            self._fail(504, f"did not answer within {timeout:g} s", error)
+            self._fail(504, failures.no_answer(timeout), error)
         else:
-            self._fail(502, "broke the connection before answering", error)
+            self._fail(502, failures.BROKEN, error)
 
     def describe(self) -> str:
         return "Pub's ASGI app"
@@ -176,8 +177,8 @@ class BackendCall(Relay):
     def _fail(self, status: int, what: str, error: BaseException | None) -> None:
         logger.warning("Pub's ASGI app at %s %s: %r", self._backend.base_url, what, error)
         self._request.started = False
-        message = f"Pub cannot answer {self._request.path}: its ASGI app {what}; see Pub's log"
-        self._gateway.answer_json(self._conn, self._request, status, {"error": message})
+        payload = failures.app_error(self._request.path, what)
+        self._gateway.answer_json(self._conn, self._request, status, payload)
 
 
 def _listed_in_connection(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Coroutine, Iterable
 
 import aiohttp
 
-from racetrack_core import __version__
+from racetrack_core.pub import failures, probes
 from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.front import wire
 from racetrack_core.pub.front.backend import BACKEND_IDLE, Backend, BackendCall
@@ -211,9 +211,9 @@ class PubFront:
         if route is None and self.backend is not None:
             self._run(self._forward(conn, request, self.backend))
         elif route is None:
-            self.answer_json(conn, request, 404, {"error": f"Pub has no route {request.path}"})
+            self.answer_json(conn, request, 404, failures.no_route(request.path))
         elif request.method not in ("GET", "HEAD"):
-            self.answer_json(conn, request, 405, {"error": f"{path} answers GET only"})
+            self.answer_json(conn, request, 405, failures.get_only(path))
         else:
             conn.answer(request, self._with_framing(route(), request))
 
@@ -243,7 +243,7 @@ class PubFront:
     def _failed(self, conn: CallerConnection, request: Request) -> None:
         logger.exception("Pub failed on %s %s", request.method, request.path)
         if not request.started:
-            self.answer_json(conn, request, 500, {"error": "Pub failed; see its log"})
+            self.answer_json(conn, request, 500, failures.error(failures.FAILED))
         else:
             conn.abort()
 
@@ -272,23 +272,14 @@ class PubFront:
         return head + b"\r\n\r\n" + (b"" if request.method == "HEAD" else body)
 
     def _live(self) -> bytes:
-        return wire.json_answer(200, {"service": "pub", "live": True}, (), True)
+        return wire.json_answer(*probes.live(), (), True)
 
     def _ready(self) -> bytes:
-        ready = self._pool is not None
-        return wire.json_answer(200 if ready else 503, {"service": "pub", "ready": ready}, (), True)
+        return wire.json_answer(*probes.ready(self._pool is not None), (), True)
 
     def _health(self) -> bytes:
-        payload = {
-            "service": "pub",
-            "version": __version__,
-            "status": "pass",
-            "live": True,
-            "ready": self._pool is not None,
-            "auth_required": True,
-            "lifecycle_url": self.config.lifecycle_url,
-        }
-        return wire.json_answer(200, payload, (), True)
+        status, payload = probes.health(self._pool is not None, self.config.lifecycle_url)
+        return wire.json_answer(status, payload, (), True)
 
     def _metrics_text(self) -> bytes:
         body = self.metrics.render()

@@ -1,9 +1,9 @@
 """A WebSocket handshake handed to the ASGI app, and the caller joined to it after ``101``.
 
 The front server does not speak WebSocket; Pub's ASGI app does
-(:mod:`racetrack_core.pub.asgi.websockets`). A request with ``Upgrade: websocket``, on any
-path, goes to the app as it came (with the caller's address in the front header) on a connection of its
-own, never taken from or given back to the pool. If the app answers ``101 Switching
+(:mod:`racetrack_core.pub.asgi.websockets`). A request with ``Upgrade: websocket``, on any path,
+goes to the app as it came (with the caller's address in the front header) on a connection of
+its own, never taken from or given back to the pool. If the app answers ``101 Switching
 Protocols``, that answer goes to the caller byte for byte, and from then on bytes are relayed
 both ways, untouched, until either side closes; each side stops being read while the other's
 write buffer is full. Any other answer (a refused or malformed handshake) goes to the caller as
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
+from racetrack_core.pub import failures
 from racetrack_core.pub.front import wire
 from racetrack_core.pub.front.backend import HANDSHAKE_NOT_FORWARDED, request_head
 from racetrack_core.pub.front.connection import CallerConnection
@@ -43,7 +44,7 @@ async def open_tunnel(gateway: PubFront, conn: CallerConnection, request: Reques
     backend = gateway.backend
     if backend is None:
         request.keep_alive = False  # what follows a handshake is not HTTP
-        gateway.answer_json(conn, request, 501, {"error": _NO_APP})
+        gateway.answer_json(conn, request, 501, failures.error(_NO_APP))
         return
     tunnel = Tunnel(gateway, conn, request)
     try:
@@ -52,7 +53,7 @@ async def open_tunnel(gateway: PubFront, conn: CallerConnection, request: Reques
             gateway.config.connect_timeout,
         )
     except (TimeoutError, OSError) as error:
-        tunnel.fail(503, "is not reachable", error)
+        tunnel.fail(503, failures.APP_UNREACHABLE, error)
         return
     if conn.closed or request.finished:
         tunnel.close()
@@ -180,8 +181,8 @@ class Tunnel(asyncio.Protocol):
         """Nothing of an answer went to the caller: give it Pub's error, and close."""
         logger.warning("Pub's ASGI app %s for a WebSocket handshake: %r", what, error)
         self.close()
-        message = f"Pub cannot answer {self._request.path}: its ASGI app {what}; see Pub's log"
-        self._gateway.answer_json(self._conn, self._request, status, {"error": message})
+        payload = failures.app_error(self._request.path, what)
+        self._gateway.answer_json(self._conn, self._request, status, payload)
 
     def _switch(self) -> None:
         conn, request = self._conn, self._request
@@ -202,7 +203,7 @@ class Tunnel(asyncio.Protocol):
     def _timed_out(self) -> None:
         self._timer = None
         timeout = self._gateway.backend_pool.read_timeout
-        self.fail(504, f"did not answer within {timeout:g} s", TimeoutError())
+        self.fail(504, failures.no_answer(timeout), TimeoutError())
 
     def _broken(self, error: BaseException) -> None:
         if self._answered or self._switched:
@@ -210,7 +211,7 @@ class Tunnel(asyncio.Protocol):
             self.close()
             self._conn.abort()
         elif not self._done:
-            self.fail(502, "broke the connection before answering", error)
+            self.fail(502, failures.BROKEN, error)
 
     def _finish(self) -> None:
         self.close()
