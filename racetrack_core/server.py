@@ -30,7 +30,6 @@ from racetrack_core.lifecycle import accounts
 from racetrack_core.lifecycle.app import create_app as create_lifecycle_app
 from racetrack_core.plugins import PluginManager
 from racetrack_core.pub.assembly import PubServer, assemble
-from racetrack_core.pub.config import PubConfig
 from racetrack_core.security import new_token, write_private_file
 from racetrack_core.settings import INTERNAL_TOKEN_FILE, Settings
 from racetrack_core.storage.database import connect, migrate
@@ -91,7 +90,7 @@ def build_services(
                 Service(name, app, settings.lifecycle_port, settings.external_lifecycle_url)
             )
         elif name == "pub":
-            app = create_pub_app(pub_config(settings))
+            app = create_pub_app(settings.pub)
             services.append(
                 Service(name, app, settings.pub_port, settings.external_pub_url, fronted=True)
             )
@@ -236,20 +235,3 @@ def _server(settings: Settings, service: Service) -> uvicorn.Server:
     # The loop's signal handlers stop all servers together; uvicorn must not replace them.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     return server
-
-
-def pub_config(settings: Settings) -> PubConfig:
-    """Pub's configuration, from the server settings."""
-    return PubConfig(
-        lifecycle_url=settings.internal_lifecycle_url,
-        auth_cache_ttl=settings.pub_auth_cache_ttl,
-        auth_stale_ttl=settings.pub_auth_stale_ttl,
-        upstream_timeout=settings.pub_upstream_timeout,
-        internal_token=settings.internal_token,
-        async_call_lifetime=settings.async_call_lifetime,
-        async_poll_timeout=settings.pub_async_poll_timeout,
-        async_max_attempts=settings.pub_async_max_attempts,
-        async_retry_delay=settings.pub_async_retry_delay,
-        async_adopt_after=settings.pub_async_adopt_after,
-        async_heartbeat_interval=min(10.0, settings.pub_async_adopt_after / 3),
-    )
