@@ -7,6 +7,11 @@ is lost in front of the ASGI app; the tests below cover what only the pair shows
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,7 @@ from racetrack_core.pub.front import Backend
 from racetrack_core.pub.front.backend import FRONT_HEADER
 from tests.pub import test_app, test_async_calls, test_proxy
 from tests.pub.servers import ADMIN_TOKEN, LifecycleStandIn, Server, admin, refused_url
+from tests.pub.test_asgi_serving import free_port
 from tests.pub.test_async_calls import INTERNAL_TOKEN, Lifecycle, StandIn, submit
 from tests.pub.test_front import FrontServer, LoopServer
 
@@ -165,3 +171,31 @@ def test_a_long_poll_is_not_cut_by_a_short_upstream_timeout(
     # its 2 s behind the front server instead of being cut after 0.5 s.
     assert answer.status_code in (202, 500), answer.text
     assert ADMIN_TOKEN not in answer.text
+
+
+def test_python_m_racetrack_core_pub_serves_the_front_with_the_app_behind_it() -> None:
+    port = free_port()
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PUB_LIFECYCLE_URL": "http://127.0.0.1:9", "PYTHONPATH": str(root)}
+    command = [sys.executable, "-m", "racetrack_core.pub", "--port", str(port)]
+    process = subprocess.Popen(command, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/pub/ready", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, "Pub exited"
+                assert time.monotonic() < deadline, "Pub did not answer within 20 s"
+                time.sleep(0.1)
+        async_call = httpx.get(f"http://127.0.0.1:{port}/pub/async/task/some-id/status", timeout=5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stopped = process.wait(timeout=15)
+
+    assert ready.json() == {"service": "pub", "ready": True}
+    # Only the ASGI app behind the front answers the asynchronous-call routes.
+    assert async_call.status_code == 503
+    assert async_call.json()["error"].startswith("asynchronous calls are off")
+    assert stopped == 0
