@@ -288,6 +288,46 @@ def test_a_malformed_request_gets_400_and_a_close(front: Callable[..., FrontServ
     assert json.loads(body)["error"].startswith("Bad request")
 
 
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_malformed_chunk_in_a_calls_body_gets_400_at_once_not_counted_against_the_job(
+    front: Callable[..., FrontServer], streaming: bool
+) -> None:
+    """Issue 15's D10: the job waited for the rest of the body, and the caller got a 504 after
+    ``upstream_timeout``, counted as the job's error. ``streaming``: the call already went
+    on to the job with the start of its body; otherwise the bad chunk comes with the head."""
+    server = front(upstream_timeout=30.0)
+    head = "POST /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n" + AUTH
+    head += "transfer-encoding: chunked\r\n\r\n"
+    bad_chunk = b"zz\r\nnot a chunk size\r\n"
+    started = time.monotonic()
+    with connect(server) as connection:
+        connection.settimeout(5)
+        if streaming:
+            connection.sendall(head.encode() + b"5\r\nhello\r\n")
+            time.sleep(0.3)
+            connection.sendall(bad_chunk)
+        else:
+            connection.sendall(head.encode() + b"5\r\nhello\r\n" + bad_chunk)
+        status, headers, body = read_answer(connection)
+        rest = read_to_end(connection)
+    elapsed = time.monotonic() - started
+    with connect(server) as connection:
+        # The same call, well framed, still works (and waits for the permission check that the
+        # broken call may have left under way, so that the server stops with nothing pending).
+        connection.sendall(head.encode() + b"5\r\nhello\r\n0\r\n\r\n")
+        again = read_answer(connection)
+    metrics = server.pub.metrics.render().decode()
+
+    assert elapsed < 5
+    assert status == 400
+    assert headers["connection"] == "close"
+    assert json.loads(body)["error"].startswith("Bad request: malformed HTTP")
+    assert rest == b""
+    assert "pub_upstream_errors_total{" not in metrics
+    assert again[0] == 200
+    assert json.loads(again[2])["body"] == "hello"
+
+
 def test_job_connections_are_reused_then_closed_when_idle(
     front: Callable[..., FrontServer],
     raw_jobs: Callable[[Callable[[socket.socket], None]], RawJob],

@@ -124,6 +124,11 @@ class Relay:
             upstream.write(wire.LAST_CHUNK)
         upstream.request_sent = True
 
+    def abandon(self) -> bool:
+        # The upstream server is not at fault: drop its connection without counting an error.
+        self._caller_gone()
+        return self._buffered
+
     # --- AnswerSink: the answer, towards the caller ---------------------------------------
 
     def on_head(

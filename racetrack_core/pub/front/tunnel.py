@@ -100,6 +100,10 @@ class Tunnel(asyncio.Protocol):
     def end(self) -> None:
         self.close()
 
+    def abandon(self) -> bool:
+        self.close()  # never called: after the switch the caller's bytes are not parsed
+        return not (self._answered or self._switched)
+
     # --- asyncio.Protocol ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
