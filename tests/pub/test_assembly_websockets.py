@@ -1,7 +1,7 @@
 """WebSocket calls through Pub as ``racetrack up`` runs it: the front server, the app behind it.
 
 Every behavioural test of ``test_websockets`` runs again here, against a :class:`PubServer`
-(``start_pub`` is replaced by ``test_fastserver_front``'s, and ``job`` is the WebSocket echo
+(``start_pub`` is replaced by ``test_assembly``'s, and ``job`` is the WebSocket echo
 job): the front server hands each handshake to the ASGI app and relays the bytes. The test of a
 server without ASGI's ``websocket.http.response`` extension is not repeated: it is about the
 server that runs the app, not about the front server. The tests below use raw sockets.
