@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 from yarl import URL
 
+from racetrack_core.pub import failures
+from racetrack_core.pub.asgi.responses import Message, Receive, Scope, Send, send_json
 from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.headers import (
     IncomingCall,
@@ -25,7 +27,6 @@ from racetrack_core.pub.headers import (
     response_headers,
 )
 from racetrack_core.pub.jobcalls import (
-    NOT_A_JOB_PATH,
     JobPath,
     Refusal,
     ask_again,
@@ -35,7 +36,6 @@ from racetrack_core.pub.jobcalls import (
 )
 from racetrack_core.pub.metrics import Metrics
 from racetrack_core.pub.permissions import Grant, Permissions
-from racetrack_core.pub.responses import Message, Receive, Scope, Send, send_json
 
 logger = logging.getLogger("racetrack.pub")
 
@@ -73,20 +73,20 @@ class JobProxy:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         """Answer a call; ``path`` is the request path after ``/job/``, still percent-encoded."""
-        call = read_call(scope, self._tracing_key, self._dropped)
+        call = read_call(scope["headers"], scope.get("client"), self._tracing_key, self._dropped)
         tracing = [(self._tracing_key, call.tracing_id.encode("latin-1"))]
         target = parse_job_path(path)
         if target is None:
-            await send_json(send, 404, {"error": NOT_A_JOB_PATH}, tracing)
+            await send_json(send, 404, failures.error(failures.NOT_A_JOB_PATH), tracing)
             return
         if call.wants_websocket:
-            await send_json(send, 501, {"error": _NOT_A_HANDSHAKE}, tracing)
+            await send_json(send, 501, failures.error(_NOT_A_HANDSHAKE), tracing)
             return
         verdict = await authorise(
             self._permissions, self._metrics, target, call.token, call.tracing_id
         )
         if isinstance(verdict, Refusal):
-            await send_json(send, verdict.status, {"error": verdict.message}, tracing)
+            await send_json(send, verdict.status, failures.error(verdict.message), tracing)
             return
         await self._forward(scope, receive, send, verdict, target, call, tracing)
 
@@ -138,10 +138,8 @@ class JobProxy:
                 return  # nobody is left to answer
             except (TimeoutError, aiohttp.ClientError, OSError) as error:
                 failure = error
-            status, kind, what = describe_failure(
-                failure, self._connect_timeout, self._upstream_timeout
-            )
-            await self._fail(send, grant, status, kind, tracing, what, failure)
+            described = describe_failure(failure, self._connect_timeout, self._upstream_timeout)
+            await self._fail(send, grant, described, tracing, failure)
             return
 
     async def _relay(
@@ -189,19 +187,15 @@ class JobProxy:
         self,
         send: Send,
         grant: Grant,
-        status: int,
-        kind: str,
+        failure: failures.Failure,
         tracing: list[tuple[bytes, bytes]],
-        what: str,
         error: BaseException,
     ) -> None:
-        self._metrics.record_upstream_error(grant.job_name, grant.job_version, kind)
-        logger.warning(
-            "job %s %s at %s %s: %r", grant.job_name, grant.job_version, grant.base_url, what, error
-        )
-        message = f"Reverse proxy error: job {grant.job_name} {grant.job_version} {what}"
-        payload = {"error": message, "job_name": grant.job_name, "job_version": grant.job_version}
-        await send_json(send, status, payload, tracing)
+        name, version = grant.job_name, grant.job_version
+        self._metrics.record_upstream_error(name, version, failure.kind)
+        logger.warning("job %s %s at %s %s: %r", name, version, grant.base_url, failure.what, error)
+        payload = failures.job_error(name, version, failure.what)
+        await send_json(send, failure.status, payload, tracing)
 
 
 class _Relayed(Exception):

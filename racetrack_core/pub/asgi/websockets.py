@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
+from racetrack_core.pub import failures
+from racetrack_core.pub.asgi.responses import Receive, Scope, Send
 from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.headers import (
     IncomingCall,
@@ -34,7 +35,6 @@ from racetrack_core.pub.headers import (
     read_call,
 )
 from racetrack_core.pub.jobcalls import (
-    NOT_A_JOB_PATH,
     JobPath,
     Refusal,
     ask_again,
@@ -44,7 +44,6 @@ from racetrack_core.pub.jobcalls import (
 )
 from racetrack_core.pub.metrics import Metrics
 from racetrack_core.pub.permissions import Grant, Permissions
-from racetrack_core.pub.responses import JSON_TYPE, Receive, Scope, Send
 
 logger = logging.getLogger("racetrack.pub")
 
@@ -96,11 +95,11 @@ class WebSocketProxy:
         """Answer a handshake; ``path`` is the request path after ``/job/``, still encoded."""
         if (await receive())["type"] != "websocket.connect":
             return  # the caller left before its handshake was answered
-        call = read_call(scope, self._tracing_key, self._dropped)
+        call = read_call(scope["headers"], scope.get("client"), self._tracing_key, self._dropped)
         tracing = [(self._tracing_key, call.tracing_id.encode("latin-1"))]
         target = parse_job_path(path)
         if target is None:
-            await _refuse(scope, send, 404, NOT_A_JOB_PATH, tracing)
+            await _refuse(scope, send, 404, failures.NOT_A_JOB_PATH, tracing)
             return
         verdict = await authorise(
             self._permissions, self._metrics, target, call.token, call.tracing_id
@@ -158,8 +157,8 @@ class WebSocketProxy:
                 failure = error
             else:
                 break
-            _, kind, what = describe_failure(failure, self._connect_timeout, self._upstream_timeout)
-            await self._fail(send, grant, what, tracing, failure, kind)
+            described = describe_failure(failure, self._connect_timeout, self._upstream_timeout)
+            await self._fail(send, grant, described.what, tracing, failure, described.kind)
             return
         self._metrics.record_call(
             grant.job_name, grant.job_version, 101, time.perf_counter() - started
@@ -197,7 +196,7 @@ class WebSocketProxy:
             "job %s %s at %s %s: %r", grant.job_name, grant.job_version, grant.base_url, what, error
         )
         await send({"type": "websocket.accept", "headers": tracing})
-        reason = f"Reverse proxy error: job {grant.job_name} {grant.job_version} {what}"
+        reason = failures.job_failure(grant.job_name, grant.job_version, what)
         await _close_caller(send, _INTERNAL_ERROR, reason)
 
 
@@ -278,8 +277,8 @@ async def _refuse(
 ) -> None:
     """Refuse a handshake with Pub's JSON error: as an HTTP answer if the server allows it."""
     if "websocket.http.response" in scope.get("extensions", {}):
-        body = json.dumps({"error": message}, separators=(",", ":")).encode()
-        headers = [(b"content-type", JSON_TYPE), (b"content-length", b"%d" % len(body))]
+        body = failures.json_body(failures.error(message))
+        headers = [(b"content-type", failures.JSON_TYPE), (b"content-length", b"%d" % len(body))]
         headers.extend(tracing)
         await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": body})

@@ -123,7 +123,7 @@ class PubHttpProtocol(HttpToolsProtocol):
 
 def app_from_env() -> Any:
     """Pub configured from ``PUB_*`` variables (the factory that worker processes import)."""
-    from racetrack_core.pub.app import create_app
+    from racetrack_core.pub.asgi.app import create_app
 
     return create_app(PubConfig.from_env())
 

@@ -1,4 +1,4 @@
-"""One request as the fast server parsed it, and where its body goes once a call takes it."""
+"""One request as the front server parsed it, and where its body goes once a call takes it."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ class BodySink(Protocol):
 
     def body(self, data: bytes) -> None: ...
     def end(self) -> None: ...
+    def abandon(self) -> bool:
+        """The rest of the body will never come (it was malformed): drop what waits for it.
+
+        True if nothing of an answer has gone to the caller, who may still get Pub's error.
+        """
+        ...
 
 
 class Request:

@@ -4,6 +4,6 @@
 against its job, :mod:`.store` talks to Lifecycle, which stores the tasks.
 """
 
-from racetrack_core.pub.asynccalls.gateway import AsyncCalls
+from racetrack_core.pub.asgi.asynccalls.routes import AsyncCalls
 
 __all__ = ["AsyncCalls"]

@@ -1,4 +1,4 @@
-"""Pub as ``racetrack up`` runs it: the fast server in front, the ASGI app behind it.
+"""Pub as ``racetrack up`` runs it: the front server in front, the ASGI app behind it.
 
 Every test of ``test_proxy``, ``test_app`` and ``test_async_calls`` runs again here, against a
 :class:`PubServer` (the fixtures ``start_pub`` and ``services`` are replaced), so that no route
@@ -7,6 +7,11 @@ is lost in front of the ASGI app; the tests below cover what only the pair shows
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +20,14 @@ import httpx
 import pytest
 
 from racetrack_core.pub import PubConfig
-from racetrack_core.pub.fastserver import Backend, PubServer
-from racetrack_core.pub.fastserver.backend import FRONT_HEADER
+from racetrack_core.pub.assembly import assemble
+from racetrack_core.pub.front import Backend
+from racetrack_core.pub.front.backend import FRONT_HEADER
 from tests.pub import test_app, test_async_calls, test_proxy
 from tests.pub.servers import ADMIN_TOKEN, LifecycleStandIn, Server, admin, refused_url
+from tests.pub.test_asgi_serving import free_port
 from tests.pub.test_async_calls import INTERNAL_TOKEN, Lifecycle, StandIn, submit
-from tests.pub.test_fastserver import FastServer, LoopServer
+from tests.pub.test_front import FrontServer, LoopServer
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +39,7 @@ stand_in = test_async_calls.stand_in
 
 
 class FrontedServer(LoopServer):
-    """A :class:`PubServer` (the fast server and the app behind it) from a loop in a thread."""
+    """A :class:`PubServer` (the front server and the app behind it) from a loop in a thread."""
 
     timeout = 15.0
 
@@ -41,7 +48,7 @@ class FrontedServer(LoopServer):
         super().__init__()
 
     async def _start(self) -> None:
-        self.server = PubServer(self._config)
+        self.server = assemble(self._config)
         await self.server.start(sock=self._socket)
 
     async def _stop(self) -> None:
@@ -50,7 +57,7 @@ class FrontedServer(LoopServer):
 
 @pytest.fixture
 def start_pub(lifecycle: LifecycleStandIn) -> Iterator[Callable[..., str]]:
-    """``start_pub(**config) -> base URL`` of the fast server and the app behind it."""
+    """``start_pub(**config) -> base URL`` of the front server and the app behind it."""
     servers: list[FrontedServer] = []
 
     def start(**overrides: Any) -> str:
@@ -110,7 +117,7 @@ def test_the_app_behind_sees_the_caller_not_the_fast_server(
     answer = client.get(f"{pub}/pub/async/task/{task_id}/poll")
     assert answer.status_code == 200, answer.text
     headers = dict(answer.json()["headers"])
-    # The caller's own chain, then its address: the fast server's header was believed, and the
+    # The caller's own chain, then its address: the front server's header was believed, and the
     # caller's copy of that header reached neither the app nor the job.
     assert headers["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
     assert FRONT_HEADER.decode() not in headers
@@ -124,7 +131,7 @@ def test_metrics_count_both_servers_in_one_registry(
     task_id = submit(client, pub, "adder/1.0.0/echo", headers=admin(), content=b"{}")
     assert client.get(f"{pub}/pub/async/task/{task_id}/poll").status_code == 200
     text = client.get(f"{pub}/pub/metrics").text
-    # The synchronous call (fast server) and the asynchronous one (ASGI app), side by side.
+    # The synchronous call (front server) and the asynchronous one (ASGI app), side by side.
     assert 'pub_job_proxy_requests_total{job_name="adder",job_version="1.2.0"} 1.0' in text
     assert 'pub_job_proxy_requests_total{job_name="adder",job_version="1.0.0"} 1.0' in text
 
@@ -141,7 +148,7 @@ def test_an_unknown_route_is_the_apps_404(start_pub: Callable[..., str]) -> None
 def test_the_app_gone_is_a_503_naming_no_address(lifecycle: LifecycleStandIn) -> None:
     assert lifecycle.server is not None
     gone = Backend("127.0.0.1", int(refused_url().rsplit(":", 1)[1]))
-    server = FastServer(PubConfig(lifecycle_url=lifecycle.server.url), backend=gone)
+    server = FrontServer(PubConfig(lifecycle_url=lifecycle.server.url), backend=gone)
     try:
         answer = httpx.get(f"{server.url}/pub/async/task/some-id/poll", timeout=10)
         live = httpx.get(f"{server.url}/pub/live", timeout=10)
@@ -151,7 +158,7 @@ def test_the_app_gone_is_a_503_naming_no_address(lifecycle: LifecycleStandIn) ->
     message = answer.json()["error"]
     assert message.startswith("Pub cannot answer /pub/async/task/some-id/poll: its ASGI app")
     assert "127.0.0.1" not in message
-    assert live.status_code == 200  # probes are the fast server's own
+    assert live.status_code == 200  # probes are the front server's own
 
 
 def test_a_long_poll_is_not_cut_by_a_short_upstream_timeout(
@@ -161,6 +168,34 @@ def test_a_long_poll_is_not_cut_by_a_short_upstream_timeout(
     task_id = submit(client, pub, "adder/1.2.0/slow", headers=admin(), content=b"{}")
     answer = client.get(f"{pub}/pub/async/task/{task_id}/poll")
     # The job takes 3 s, more than upstream_timeout: the task fails, but the poll itself waited
-    # its 2 s behind the fast server instead of being cut after 0.5 s.
+    # its 2 s behind the front server instead of being cut after 0.5 s.
     assert answer.status_code in (202, 500), answer.text
     assert ADMIN_TOKEN not in answer.text
+
+
+def test_python_m_racetrack_core_pub_serves_the_front_with_the_app_behind_it() -> None:
+    port = free_port()
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PUB_LIFECYCLE_URL": "http://127.0.0.1:9", "PYTHONPATH": str(root)}
+    command = [sys.executable, "-m", "racetrack_core.pub", "--port", str(port)]
+    process = subprocess.Popen(command, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/pub/ready", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, "Pub exited"
+                assert time.monotonic() < deadline, "Pub did not answer within 20 s"
+                time.sleep(0.1)
+        async_call = httpx.get(f"http://127.0.0.1:{port}/pub/async/task/some-id/status", timeout=5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stopped = process.wait(timeout=15)
+
+    assert ready.json() == {"service": "pub", "ready": True}
+    # Only the ASGI app behind the front answers the asynchronous-call routes.
+    assert async_call.status_code == 503
+    assert async_call.json()["error"].startswith("asynchronous calls are off")
+    assert stopped == 0

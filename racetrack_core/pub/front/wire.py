@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from email.utils import formatdate
 from http import HTTPStatus
 
-from racetrack_core.pub.responses import JSON_TYPE
+from racetrack_core.pub import failures
+from racetrack_core.pub.failures import JSON_TYPE, json_body
 
 RawHeaders = list[tuple[bytes, bytes]]
 
@@ -81,9 +81,8 @@ def json_answer(
     keep_alive: bool,
     send_body: bool = True,
 ) -> bytes:
-    """Pub's JSON answer, byte for byte the body that :func:`responses.send_json` sends."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    return whole_answer(status, body, JSON_TYPE, headers, keep_alive, send_body)
+    """Pub's JSON answer, byte for byte the body that the ASGI app's ``send_json`` sends."""
+    return whole_answer(status, json_body(payload), JSON_TYPE, headers, keep_alive, send_body)
 
 
 def chunk(data: bytes) -> bytes:
@@ -94,7 +93,7 @@ def chunk(data: bytes) -> bytes:
 def too_large(limit: int) -> bytes:
     """413 for a request body over ``limit`` bytes; the connection closes after it."""
     message = f"Request body is larger than {limit} bytes"
-    return json_answer(413, {"error": message}, (), keep_alive=False)
+    return json_answer(413, failures.error(message), (), keep_alive=False)
 
 
 def malformed(error: Exception | None, head_limit: int) -> bytes:
@@ -103,4 +102,4 @@ def malformed(error: Exception | None, head_limit: int) -> bytes:
         status, message = 431, f"Request line and headers exceed {head_limit} bytes"
     else:
         status, message = 400, f"Bad request: malformed HTTP ({type(error).__name__})"
-    return json_answer(status, {"error": message}, (), keep_alive=False)
+    return json_answer(status, failures.error(message), (), keep_alive=False)

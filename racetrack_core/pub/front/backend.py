@@ -1,12 +1,12 @@
-"""The ASGI app behind the fast server, which answers every route the fast server does not serve.
+"""The ASGI app behind the front server, which answers every route the front server does not serve.
 
 ``racetrack up`` runs Pub's ASGI app (:func:`racetrack_core.pub.create_app`) on a socket of its
-own on 127.0.0.1, in the fast server's event loop. The fast server answers job calls and probes
+own on 127.0.0.1, in the front server's event loop. The front server answers job calls and probes
 itself and forwards everything else (the asynchronous-call routes, unknown paths) to that app,
 through a pool of keep-alive connections of its own (:class:`BackendCall`).
 
 The app must still see the caller's address (it extends ``X-Forwarded-For`` for asynchronous
-calls), not the fast server's. The fast server says it in one header,
+calls), not the front server's. The front server says it in one header,
 ``x-racetrack-pub-front: <secret> <address> <port>``, and :func:`behind_front` wraps the app to
 believe the header only with the secret made for this process; a caller's own copy of the
 header never reaches the app.
@@ -25,22 +25,23 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import uvicorn
 
+from racetrack_core.pub import failures
+from racetrack_core.pub.asgi.responses import Receive, Scope, Send
+from racetrack_core.pub.asgi.serving import PubHttpProtocol
 from racetrack_core.pub.config import PubConfig
-from racetrack_core.pub.fastserver.pool import ConnectTimeout, JobPool
-from racetrack_core.pub.fastserver.relay import REFRAMED, Relay
-from racetrack_core.pub.fastserver.request import Request
+from racetrack_core.pub.front.pool import ConnectTimeout, JobPool
+from racetrack_core.pub.front.relay import REFRAMED, Relay
+from racetrack_core.pub.front.request import Request
 from racetrack_core.pub.headers import HOP_BY_HOP
-from racetrack_core.pub.responses import Receive, Scope, Send
-from racetrack_core.pub.serving import PubHttpProtocol
 
 if TYPE_CHECKING:
-    from racetrack_core.pub.app import PubApp
-    from racetrack_core.pub.fastserver.connection import CallerConnection
+    from racetrack_core.pub.asgi.app import PubApp
+    from racetrack_core.pub.front.connection import CallerConnection
 
 logger = logging.getLogger("racetrack.pub")
 
 FRONT_HEADER = b"x-racetrack-pub-front"
-#: The ASGI app's server keeps an idle connection this long; the fast server's pool closes its
+#: The ASGI app's server keeps an idle connection this long; the front server's pool closes its
 #: idle ones sooner (``BACKEND_IDLE``), so that it never sends on a connection being closed.
 BACKEND_KEEP_ALIVE = 60
 BACKEND_IDLE = 30.0
@@ -51,7 +52,7 @@ HANDSHAKE_NOT_FORWARDED = _NOT_FORWARDED - {b"connection", b"upgrade"}
 
 @dataclass(frozen=True)
 class Backend:
-    """Where the ASGI app listens, and the secret that vouches for the fast server's header."""
+    """Where the ASGI app listens, and the secret that vouches for the front server's header."""
 
     host: str
     port: int
@@ -71,7 +72,7 @@ def bind_backend_socket() -> socket.socket:
 
 
 def behind_front(app: PubApp, backend: Backend) -> Any:
-    """``app`` taking the caller's address from the fast server's header (with the secret)."""
+    """``app`` taking the caller's address from the front server's header (with the secret)."""
     secret = backend.secret.encode()
 
     async def asgi(scope: Scope, receive: Receive, send: Send) -> None:
@@ -98,9 +99,9 @@ def _with_caller(scope: Scope, secret: bytes) -> Scope:
 
 
 def backend_server(app: PubApp, backend: Backend) -> uvicorn.Server:
-    """The uvicorn server of the ASGI app behind the fast server (serve it on the bound socket).
+    """The uvicorn server of the ASGI app behind the front server (serve it on the bound socket).
 
-    The fast server writes ``Date`` itself and sends no ``Server``; the app's own are not made.
+    The front server writes ``Date`` itself and sends no ``Server``; the app's own are not made.
     Signals are left to whoever runs the event loop.
     """
     server = uvicorn.Server(
@@ -177,7 +178,7 @@ class BackendCall(Relay["BackendGateway"]):
         try:
             upstream = await gateway.backend_pool.acquire(backend.host, backend.port)
         except (ConnectTimeout, OSError) as error:
-            self._fail(503, "is not reachable", error)
+            self._fail(503, failures.APP_UNREACHABLE, error)
             return
         if conn.closed or request.finished:
             gateway.backend_pool.release(upstream, keep=True)
@@ -189,9 +190,9 @@ class BackendCall(Relay["BackendGateway"]):
     def failed_before(self, kind: str, error: BaseException | None) -> None:
         if kind == "timeout":
             timeout = self._gateway.backend_pool.read_timeout
-            self._fail(504, f"did not answer within {timeout:g} s", error)
+            self._fail(504, failures.no_answer(timeout), error)
         else:
-            self._fail(502, "broke the connection before answering", error)
+            self._fail(502, failures.BROKEN, error)
 
     def describe(self) -> str:
         return "Pub's ASGI app"
@@ -199,8 +200,8 @@ class BackendCall(Relay["BackendGateway"]):
     def _fail(self, status: int, what: str, error: BaseException | None) -> None:
         logger.warning("Pub's ASGI app at %s %s: %r", self._backend.base_url, what, error)
         self._request.started = False
-        message = f"Pub cannot answer {self._request.path}: its ASGI app {what}; see Pub's log"
-        self._gateway.answer_json(self._conn, self._request, status, {"error": message})
+        payload = failures.app_error(self._request.path, what)
+        self._gateway.answer_json(self._conn, self._request, status, payload)
 
 
 def _listed_in_connection(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:

@@ -1,4 +1,4 @@
-"""The fast server's HTTP/1.1 mechanics, on raw sockets: what ``test_proxy`` cannot see."""
+"""The front server's HTTP/1.1 mechanics, on raw sockets: what ``test_proxy`` cannot see."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from racetrack_core.pub import PubConfig
 from tests.pub.servers import ADMIN_TOKEN, LARGE_CHUNK, LARGE_CHUNKS, LifecycleStandIn
-from tests.pub.test_fastserver import FastServer
+from tests.pub.test_front import FrontServer
 
 pytestmark = pytest.mark.slow
 
@@ -76,14 +76,14 @@ def breaks_mid_answer(connection: socket.socket) -> None:
 
 
 @pytest.fixture
-def fast(lifecycle: LifecycleStandIn) -> Iterator[Callable[..., FastServer]]:
-    servers: list[FastServer] = []
+def front(lifecycle: LifecycleStandIn) -> Iterator[Callable[..., FrontServer]]:
+    servers: list[FrontServer] = []
 
-    def start(**overrides: Any) -> FastServer:
+    def start(**overrides: Any) -> FrontServer:
         assert lifecycle.server is not None
         options = {k: overrides.pop(k) for k in ("max_body_size",) if k in overrides}
         config = PubConfig(lifecycle_url=lifecycle.server.url, **overrides)
-        server = FastServer(config, **options)
+        server = FrontServer(config, **options)
         servers.append(server)
         return server
 
@@ -105,7 +105,7 @@ def raw_jobs() -> Iterator[Callable[[Callable[[socket.socket], None]], RawJob]]:
         job.close()
 
 
-def connect(server: FastServer) -> socket.socket:
+def connect(server: FrontServer) -> socket.socket:
     return socket.create_connection(("127.0.0.1", server.port), timeout=10)
 
 
@@ -149,8 +149,8 @@ def read_to_end(connection: socket.socket) -> bytes:
     return data
 
 
-def test_pipelined_requests_are_answered_in_order(fast: Callable[..., FastServer]) -> None:
-    server = fast()
+def test_pipelined_requests_are_answered_in_order(front: Callable[..., FrontServer]) -> None:
+    server = front()
     request = "GET /pub/job/adder/1.0.0/{} HTTP/1.1\r\nhost: pub\r\n" + AUTH + "\r\n"
     with connect(server) as connection:
         connection.sendall((request.format("first") + request.format("second")).encode())
@@ -163,9 +163,9 @@ def test_pipelined_requests_are_answered_in_order(fast: Callable[..., FastServer
 
 
 def test_a_chunked_request_body_is_forwarded_and_the_connection_kept(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
 ) -> None:
-    server = fast()
+    server = front()
     head = "POST /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n" + AUTH
     head += "transfer-encoding: chunked\r\n\r\n"
     with connect(server) as connection:
@@ -182,8 +182,8 @@ def test_a_chunked_request_body_is_forwarded_and_the_connection_kept(
     assert json.loads(live[2]) == {"service": "pub", "live": True}
 
 
-def test_expect_100_continue_is_answered_before_the_body(fast: Callable[..., FastServer]) -> None:
-    server = fast()
+def test_expect_100_continue_is_answered_before_the_body(front: Callable[..., FrontServer]) -> None:
+    server = front()
     head = "POST /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n" + AUTH
     head += "content-length: 5\r\nexpect: 100-continue\r\n\r\n"
     with connect(server) as connection:
@@ -200,9 +200,9 @@ def test_expect_100_continue_is_answered_before_the_body(fast: Callable[..., Fas
 
 
 def test_expect_100_continue_refused_closes_the_connection(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
 ) -> None:
-    server = fast()
+    server = front()
     head = "POST /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n"
     head += "content-length: 5\r\nexpect: 100-continue\r\n\r\n"
     with connect(server) as connection:
@@ -217,8 +217,8 @@ def test_expect_100_continue_refused_closes_the_connection(
 
 
 @pytest.mark.parametrize("chunked", [False, True])
-def test_a_body_over_the_limit_gets_413(fast: Callable[..., FastServer], chunked: bool) -> None:
-    server = fast(max_body_size=10)
+def test_a_body_over_the_limit_gets_413(front: Callable[..., FrontServer], chunked: bool) -> None:
+    server = front(max_body_size=10)
     head = "POST /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n" + AUTH
     if chunked:
         data = head.encode() + b"transfer-encoding: chunked\r\n\r\n" + b"b\r\n" + b"x" * 11
@@ -233,8 +233,8 @@ def test_a_body_over_the_limit_gets_413(fast: Callable[..., FastServer], chunked
     assert "larger than 10 bytes" in json.loads(body)["error"]
 
 
-def test_a_half_closed_caller_still_gets_its_answer(fast: Callable[..., FastServer]) -> None:
-    server = fast()
+def test_a_half_closed_caller_still_gets_its_answer(front: Callable[..., FrontServer]) -> None:
+    server = front()
     with connect(server) as connection:
         request = "GET /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n" + AUTH + "\r\n"
         connection.sendall(request.encode())
@@ -246,9 +246,9 @@ def test_a_half_closed_caller_still_gets_its_answer(fast: Callable[..., FastServ
 
 
 def test_an_http_1_0_caller_gets_a_streamed_answer_delimited_by_close(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
 ) -> None:
-    server = fast()
+    server = front()
     with connect(server) as connection:
         request = "GET /pub/job/adder/1.0.0/large HTTP/1.0\r\n" + AUTH + "\r\n"
         connection.sendall(request.encode())
@@ -261,9 +261,9 @@ def test_an_http_1_0_caller_gets_a_streamed_answer_delimited_by_close(
 
 
 def test_head_is_forwarded_and_the_connection_stays_usable(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
 ) -> None:
-    server = fast()
+    server = front()
     with connect(server) as connection:
         head = "HEAD /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n" + AUTH + "\r\n"
         connection.sendall(head.encode())
@@ -277,8 +277,8 @@ def test_head_is_forwarded_and_the_connection_stays_usable(
     assert live[0] == 200
 
 
-def test_a_malformed_request_gets_400_and_a_close(fast: Callable[..., FastServer]) -> None:
-    server = fast()
+def test_a_malformed_request_gets_400_and_a_close(front: Callable[..., FrontServer]) -> None:
+    server = front()
     with connect(server) as connection:
         connection.sendall(b"GET /pub/live HTTP/1.1\r\nbad header line\r\n\r\n")
         status, headers, body = read_answer(connection)
@@ -288,14 +288,54 @@ def test_a_malformed_request_gets_400_and_a_close(fast: Callable[..., FastServer
     assert json.loads(body)["error"].startswith("Bad request")
 
 
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_malformed_chunk_in_a_calls_body_gets_400_at_once_not_counted_against_the_job(
+    front: Callable[..., FrontServer], streaming: bool
+) -> None:
+    """Issue 15's D10: the job waited for the rest of the body, and the caller got a 504 after
+    ``upstream_timeout``, counted as the job's error. ``streaming``: the call already went
+    on to the job with the start of its body; otherwise the bad chunk comes with the head."""
+    server = front(upstream_timeout=30.0)
+    head = "POST /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n" + AUTH
+    head += "transfer-encoding: chunked\r\n\r\n"
+    bad_chunk = b"zz\r\nnot a chunk size\r\n"
+    started = time.monotonic()
+    with connect(server) as connection:
+        connection.settimeout(5)
+        if streaming:
+            connection.sendall(head.encode() + b"5\r\nhello\r\n")
+            time.sleep(0.3)
+            connection.sendall(bad_chunk)
+        else:
+            connection.sendall(head.encode() + b"5\r\nhello\r\n" + bad_chunk)
+        status, headers, body = read_answer(connection)
+        rest = read_to_end(connection)
+    elapsed = time.monotonic() - started
+    with connect(server) as connection:
+        # The same call, well framed, still works (and waits for the permission check that the
+        # broken call may have left under way, so that the server stops with nothing pending).
+        connection.sendall(head.encode() + b"5\r\nhello\r\n0\r\n\r\n")
+        again = read_answer(connection)
+    metrics = server.pub.metrics.render().decode()
+
+    assert elapsed < 5
+    assert status == 400
+    assert headers["connection"] == "close"
+    assert json.loads(body)["error"].startswith("Bad request: malformed HTTP")
+    assert rest == b""
+    assert "pub_upstream_errors_total{" not in metrics
+    assert again[0] == 200
+    assert json.loads(again[2])["body"] == "hello"
+
+
 def test_job_connections_are_reused_then_closed_when_idle(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
     raw_jobs: Callable[[Callable[[socket.socket], None]], RawJob],
     lifecycle: LifecycleStandIn,
 ) -> None:
     job = raw_jobs(keep_alive_answers)
     lifecycle.jobs["raw"] = {"1.0.0": job.url}
-    server = fast(upstream_keepalive_timeout=0.3)
+    server = front(upstream_keepalive_timeout=0.3)
     request = "GET /pub/job/raw/1.0.0/x HTTP/1.1\r\nhost: pub\r\n" + AUTH + "\r\n"
     with connect(server) as connection:
         answers = Answers(connection)
@@ -312,12 +352,12 @@ def test_job_connections_are_reused_then_closed_when_idle(
 
 
 def test_a_job_breaking_the_connection_before_answering_gives_502(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
     raw_jobs: Callable[[Callable[[socket.socket], None]], RawJob],
     lifecycle: LifecycleStandIn,
 ) -> None:
     lifecycle.jobs["raw"] = {"1.0.0": raw_jobs(breaks_before_answering).url}
-    server = fast()
+    server = front()
     with connect(server) as connection:
         connection.sendall(f"GET /pub/job/raw/1.0.0/x HTTP/1.1\r\nhost: p\r\n{AUTH}\r\n".encode())
         status, _, body = read_answer(connection)
@@ -332,12 +372,12 @@ def test_a_job_breaking_the_connection_before_answering_gives_502(
 
 
 def test_a_job_breaking_off_its_answer_aborts_the_callers_connection(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
     raw_jobs: Callable[[Callable[[socket.socket], None]], RawJob],
     lifecycle: LifecycleStandIn,
 ) -> None:
     lifecycle.jobs["raw"] = {"1.0.0": raw_jobs(breaks_mid_answer).url}
-    server = fast()
+    server = front()
     with connect(server) as connection:
         connection.sendall(f"GET /pub/job/raw/1.0.0/x HTTP/1.1\r\nhost: p\r\n{AUTH}\r\n".encode())
         received = b""
@@ -353,8 +393,8 @@ def test_a_job_breaking_off_its_answer_aborts_the_callers_connection(
     assert len(body) < 200000
 
 
-def test_an_idle_caller_connection_is_closed(fast: Callable[..., FastServer]) -> None:
-    server = fast()
+def test_an_idle_caller_connection_is_closed(front: Callable[..., FrontServer]) -> None:
+    server = front()
     server.pub.keep_alive_timeout = 0.2
     with connect(server) as connection:
         connection.sendall(b"GET /pub/live HTTP/1.1\r\nhost: pub\r\n\r\n")
@@ -366,8 +406,8 @@ def test_an_idle_caller_connection_is_closed(fast: Callable[..., FastServer]) ->
     assert time.monotonic() - started < 3
 
 
-def test_an_http_1_0_caller_gets_one_answer_then_a_close(fast: Callable[..., FastServer]) -> None:
-    server = fast()
+def test_an_http_1_0_caller_gets_one_answer_then_a_close(front: Callable[..., FrontServer]) -> None:
+    server = front()
     with connect(server) as connection:
         connection.sendall(b"GET /pub/live HTTP/1.0\r\nconnection: keep-alive\r\n\r\n")
         status, headers, _ = read_answer(connection)
@@ -379,9 +419,9 @@ def test_an_http_1_0_caller_gets_one_answer_then_a_close(fast: Callable[..., Fas
 
 
 def test_a_slow_reader_gets_the_whole_answer_and_no_timeout(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
 ) -> None:
-    server = fast(upstream_timeout=0.3)
+    server = front(upstream_timeout=0.3)
     with connect(server) as connection:
         connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         request = "GET /pub/job/adder/1.0.0/large HTTP/1.1\r\nhost: pub\r\n" + AUTH
@@ -400,9 +440,9 @@ def test_a_slow_reader_gets_the_whole_answer_and_no_timeout(
 
 
 def test_a_streamed_body_with_100_continue_reaches_the_job(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
 ) -> None:
-    server = fast()
+    server = front()
     head = "PUT /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n" + AUTH
     head += "transfer-encoding: chunked\r\nexpect: 100-continue\r\n\r\n"
     with connect(server) as connection:
@@ -419,8 +459,8 @@ def test_a_streamed_body_with_100_continue_reaches_the_job(
     assert json.loads(body)["body"] == (LARGE_CHUNK * 3).decode()
 
 
-def test_a_caller_aborting_mid_body_leaves_pub_serving(fast: Callable[..., FastServer]) -> None:
-    server = fast()
+def test_a_caller_aborting_mid_body_leaves_pub_serving(front: Callable[..., FrontServer]) -> None:
+    server = front()
     head = "POST /pub/job/adder/1.0.0/echo HTTP/1.1\r\nhost: pub\r\n" + AUTH
     with connect(server) as connection:
         connection.sendall((head + "content-length: 100\r\n\r\n").encode() + b"x" * 10)
@@ -432,8 +472,8 @@ def test_a_caller_aborting_mid_body_leaves_pub_serving(fast: Callable[..., FastS
     assert status == 200
 
 
-def test_an_overlong_head_gets_431(fast: Callable[..., FastServer]) -> None:
-    server = fast()
+def test_an_overlong_head_gets_431(front: Callable[..., FrontServer]) -> None:
+    server = front()
     with connect(server) as connection:
         connection.sendall(b"GET /pub/live HTTP/1.1\r\nx-big: " + b"a" * 70_000)
         status, headers, body = read_answer(connection)
@@ -450,12 +490,12 @@ def answers_after_half_a_second(connection: socket.socket) -> None:
 
 
 def test_stopping_lets_a_call_under_way_finish(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
     raw_jobs: Callable[[Callable[[socket.socket], None]], RawJob],
     lifecycle: LifecycleStandIn,
 ) -> None:
     lifecycle.jobs["raw"] = {"1.0.0": raw_jobs(answers_after_half_a_second).url}
-    server = fast()
+    server = front()
     with connect(server) as connection:
         connection.sendall(f"GET /pub/job/raw/1.0.0/x HTTP/1.1\r\nhost: p\r\n{AUTH}\r\n".encode())
         time.sleep(0.2)
@@ -476,12 +516,12 @@ def answers_before_reading_the_body(connection: socket.socket) -> None:
 
 
 def test_a_job_answering_before_the_body_leaves_the_callers_connection_usable(
-    fast: Callable[..., FastServer],
+    front: Callable[..., FrontServer],
     raw_jobs: Callable[[Callable[[socket.socket], None]], RawJob],
     lifecycle: LifecycleStandIn,
 ) -> None:
     lifecycle.jobs["raw"] = {"1.0.0": raw_jobs(answers_before_reading_the_body).url}
-    server = fast()
+    server = front()
     size = 16 << 20
     head = f"POST /pub/job/raw/1.0.0/x HTTP/1.1\r\nhost: p\r\n{AUTH}content-length: {size}\r\n\r\n"
     with connect(server) as connection:
@@ -525,11 +565,11 @@ def unaccepting_job() -> Iterator[str]:
 
 
 def test_a_job_accepting_no_connection_gives_502_after_connect_timeout(
-    fast: Callable[..., FastServer], lifecycle: LifecycleStandIn
+    front: Callable[..., FrontServer], lifecycle: LifecycleStandIn
 ) -> None:
     with unaccepting_job() as url:
         lifecycle.jobs["stuck"] = {"1.0.0": url}
-        server = fast(connect_timeout=0.3)
+        server = front(connect_timeout=0.3)
         with connect(server) as connection:
             started = time.monotonic()
             request = f"GET /pub/job/stuck/1.0.0/x HTTP/1.1\r\nhost: p\r\n{AUTH}\r\n"

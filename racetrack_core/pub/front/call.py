@@ -1,8 +1,8 @@
 """One call to a job: authorise it, send it on one pooled connection, relay the answer.
 
-The logic is :mod:`racetrack_core.pub.proxy`'s (the same checks, errors and retry, from
-:mod:`racetrack_core.pub.jobcalls`), over the fast server's own I/O
-(:class:`~racetrack_core.pub.fastserver.relay.Relay`).
+The logic is :mod:`racetrack_core.pub.asgi.proxy`'s (the same checks, errors and retry, from
+:mod:`racetrack_core.pub.jobcalls`), over the front server's own I/O
+(:class:`~racetrack_core.pub.front.relay.Relay`).
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import time
 from collections.abc import Iterable
 from typing import Protocol
 
+from racetrack_core.pub import failures
 from racetrack_core.pub.config import PubConfig
-from racetrack_core.pub.fastserver.connection import CallerConnection
-from racetrack_core.pub.fastserver.pool import ConnectTimeout, JobPool
-from racetrack_core.pub.fastserver.relay import REFRAMED, Relay
-from racetrack_core.pub.fastserver.request import Request
-from racetrack_core.pub.headers import IncomingCall, read_call
+from racetrack_core.pub.front.connection import CallerConnection
+from racetrack_core.pub.front.pool import ConnectTimeout, JobPool
+from racetrack_core.pub.front.relay import REFRAMED, Relay
+from racetrack_core.pub.front.request import Request
+from racetrack_core.pub.headers import IncomingCall, job_request_headers, read_call
 from racetrack_core.pub.jobcalls import (
-    NOT_A_JOB_PATH,
     JobPath,
     Refusal,
     ask_again,
@@ -72,18 +72,18 @@ async def handle_job_call(
     gateway: CallGateway, conn: CallerConnection, request: Request, path: str
 ) -> None:
     """Answer a call; ``path`` is the request path after ``/job/``, still percent-encoded."""
-    scope = {"headers": request.headers, "client": conn.peer}
-    call = read_call(scope, gateway.tracing_key, gateway.dropped)
+    call = read_call(request.headers, conn.peer, gateway.tracing_key, gateway.dropped)
     tracing = [(gateway.tracing_key, call.tracing_id.encode("latin-1"))]
     target = parse_job_path(path)
     if target is None:
-        gateway.answer_json(conn, request, 404, {"error": NOT_A_JOB_PATH}, tracing)
+        gateway.answer_json(conn, request, 404, failures.error(failures.NOT_A_JOB_PATH), tracing)
         return
     verdict = await authorise(
         gateway.permissions, gateway.metrics, target, call.token, call.tracing_id
     )
     if isinstance(verdict, Refusal):
-        gateway.answer_json(conn, request, verdict.status, {"error": verdict.message}, tracing)
+        refusal = failures.error(verdict.message)
+        gateway.answer_json(conn, request, verdict.status, refusal, tracing)
         return
     if conn.closed or request.finished:
         return
@@ -119,9 +119,9 @@ class JobCall(Relay[CallGateway]):
             try:
                 upstream = await gateway.pool.acquire(host, port, tls)
             except ConnectTimeout as error:
-                waited = f"{gateway.config.connect_timeout:g} s"
-                what = f"is not reachable (no connection within {waited})"
-                self._fail_before(grant, 502, "connection_refused", what, error)
+                self._fail_before(
+                    grant, failures.unreachable(gateway.config.connect_timeout), error
+                )
                 return
             except OSError as error:
                 if not retried:
@@ -132,8 +132,7 @@ class JobCall(Relay[CallGateway]):
                     )
                     self._grant = grant
                     continue
-                what = "is not reachable (connection refused); it may be down"
-                self._fail_before(grant, 502, "connection_refused", what, error)
+                self._fail_before(grant, failures.refused(), error)
                 return
             break
         if self._conn.closed or request.finished:
@@ -144,33 +143,27 @@ class JobCall(Relay[CallGateway]):
 
     def _request_lines(self, grant: Grant, netloc: str, tail: str) -> list[str]:
         """The request line and headers as the job gets them (framing still to come)."""
-        request, call, gateway = self._request, self.call, self._gateway
+        request, gateway = self._request, self._gateway
         target = f"/pub/job/{grant.job_name}/{grant.job_version}{tail}"
         if request.query:
             target += "?" + request.query.decode("latin-1")
         lines = [f"{request.method} {target} HTTP/1.1", f"host: {netloc}"]
-        lines.extend(f"{k}: {v}" for k, v in call.forwarded if k not in REFRAMED)
-        lines.append(f"x-forwarded-for: {call.forwarded_for}")
-        if call.forwarded_host:
-            lines.append(f"x-forwarded-host: {call.forwarded_host}")
-        lines.append("x-forwarded-proto: http")
-        lines.append(f"{gateway.tracing_header}: {call.tracing_id}")
-        lines.append(f"x-caller-name: {grant.caller}")
+        # The front has no TLS towards callers: they always came over http.
+        headers = job_request_headers(self.call, grant.caller, "http", gateway.tracing_header)
+        lines.extend(f"{k}: {v}" for k, v in headers if k not in REFRAMED)
         return lines
 
     def _fail_before(
-        self, grant: Grant, status: int, kind: str, what: str, error: BaseException | None
+        self, grant: Grant, failure: failures.Failure, error: BaseException | None
     ) -> None:
         """Answer with Pub's error for a job that did not answer (nothing of it was sent)."""
         gateway = self._gateway
-        gateway.metrics.record_upstream_error(grant.job_name, grant.job_version, kind)
-        logger.warning(
-            "job %s %s at %s %s: %r", grant.job_name, grant.job_version, grant.base_url, what, error
-        )
-        message = f"Reverse proxy error: job {grant.job_name} {grant.job_version} {what}"
-        payload = {"error": message, "job_name": grant.job_name, "job_version": grant.job_version}
+        name, version = grant.job_name, grant.job_version
+        gateway.metrics.record_upstream_error(name, version, failure.kind)
+        logger.warning("job %s %s at %s %s: %r", name, version, grant.base_url, failure.what, error)
+        payload = failures.job_error(name, version, failure.what)
         self._request.started = False
-        gateway.answer_json(self._conn, self._request, status, payload, self._extra)
+        gateway.answer_json(self._conn, self._request, failure.status, payload, self._extra)
 
     # --- Relay ------------------------------------------------------------------------------
 
@@ -184,11 +177,9 @@ class JobCall(Relay[CallGateway]):
         grant = self._grant
         assert grant is not None
         if kind == "timeout":
-            timeout = self._gateway.config.upstream_timeout
-            self._fail_before(grant, 504, kind, f"did not answer within {timeout:g} s", error)
+            self._fail_before(grant, failures.silent(self._gateway.config.upstream_timeout), error)
         else:
-            what = "broke the connection before answering; it may have died"
-            self._fail_before(grant, 502, kind, what, error)
+            self._fail_before(grant, failures.broken(), error)
 
     def describe(self) -> str:
         grant = self._grant

@@ -1,12 +1,12 @@
-"""``FastPub``: Pub's routes on the fast server, and what a running server owns.
+"""``PubFront``: Pub's routes on the front server, and what a running server owns.
 
 It owns the permission cache (:class:`~racetrack_core.pub.permissions.Permissions`, which asks
 Lifecycle through an aiohttp session of its own: only on cache misses), the pool of
 connections to jobs, the metrics (or shares the ASGI app's), and one sweeper that runs about
 once a second to time out silent jobs and close idle connections, so that no call sets a timer
-of its own. Given a :class:`~racetrack_core.pub.fastserver.backend.Backend`, it forwards every
+of its own. Given a :class:`~racetrack_core.pub.front.backend.Backend`, it forwards every
 request it does not serve itself to Pub's ASGI app there, through a second pool, and hands it
-every WebSocket handshake (:mod:`~racetrack_core.pub.fastserver.tunnel`).
+every WebSocket handshake (:mod:`~racetrack_core.pub.front.tunnel`).
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from collections.abc import Callable, Coroutine, Iterable
 
 import aiohttp
 
-from racetrack_core import __version__
+from racetrack_core.pub import failures, probes
 from racetrack_core.pub.config import PubConfig
-from racetrack_core.pub.fastserver import wire
-from racetrack_core.pub.fastserver.backend import BACKEND_IDLE, Backend, BackendCall
-from racetrack_core.pub.fastserver.call import handle_job_call
-from racetrack_core.pub.fastserver.connection import CallerConnection
-from racetrack_core.pub.fastserver.pool import JobPool
-from racetrack_core.pub.fastserver.request import Request
-from racetrack_core.pub.fastserver.tunnel import open_tunnel
+from racetrack_core.pub.front import wire
+from racetrack_core.pub.front.backend import BACKEND_IDLE, Backend, BackendCall
+from racetrack_core.pub.front.call import handle_job_call
+from racetrack_core.pub.front.connection import CallerConnection
+from racetrack_core.pub.front.pool import JobPool
+from racetrack_core.pub.front.request import Request
+from racetrack_core.pub.front.tunnel import open_tunnel
 from racetrack_core.pub.headers import dropped_request_headers
 from racetrack_core.pub.metrics import CONTENT_TYPE_LATEST, Metrics
 from racetrack_core.pub.permissions import Permissions
@@ -38,7 +38,7 @@ logger = logging.getLogger("racetrack.pub")
 MAX_BODY_SIZE = 1 << 30
 
 
-class FastPub:
+class PubFront:
     """Pub on its own asyncio server: ``await start()``, ``await listen(...)``, ``await stop()``."""
 
     def __init__(
@@ -53,7 +53,7 @@ class FastPub:
         self.config = config
         #: Pass the ASGI app's (``app.metrics``) so that ``/metrics`` counts both servers' work.
         self.metrics = Metrics() if metrics is None else metrics
-        #: Where the ASGI app answers what the fast server does not (none: those are 404s).
+        #: Where the ASGI app answers what the front server does not (none: those are 404s).
         self.backend = backend
         self.keep_alive_timeout = keep_alive_timeout
         self.max_body_size = max_body_size
@@ -82,22 +82,22 @@ class FastPub:
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        assert self._loop is not None, "FastPub is not started"
+        assert self._loop is not None, "PubFront is not started"
         return self._loop
 
     @property
     def permissions(self) -> Permissions:
-        assert self._permissions is not None, "FastPub is not started"
+        assert self._permissions is not None, "PubFront is not started"
         return self._permissions
 
     @property
     def pool(self) -> JobPool:
-        assert self._pool is not None, "FastPub is not started"
+        assert self._pool is not None, "PubFront is not started"
         return self._pool
 
     @property
     def backend_pool(self) -> JobPool:
-        assert self._backend_pool is not None, "FastPub has no backend, or is not started"
+        assert self._backend_pool is not None, "PubFront has no backend, or is not started"
         return self._backend_pool
 
     async def start(self) -> None:
@@ -130,7 +130,7 @@ class FastPub:
                 max_connections=config.max_connections,
             )
         self._schedule_sweep()
-        logger.info("Pub (fast server) started; Lifecycle at %s", config.lifecycle_url)
+        logger.info("Pub (front server) started; Lifecycle at %s", config.lifecycle_url)
 
     async def listen(
         self, host: str = "127.0.0.1", port: int = 7105, sock: socket.socket | None = None
@@ -211,9 +211,9 @@ class FastPub:
         if route is None and self.backend is not None:
             self._run(self._forward(conn, request, self.backend))
         elif route is None:
-            self.answer_json(conn, request, 404, {"error": f"Pub has no route {request.path}"})
+            self.answer_json(conn, request, 404, failures.no_route(request.path))
         elif request.method not in ("GET", "HEAD"):
-            self.answer_json(conn, request, 405, {"error": f"{path} answers GET only"})
+            self.answer_json(conn, request, 405, failures.get_only(path))
         else:
             conn.answer(request, self._with_framing(route(), request))
 
@@ -243,7 +243,7 @@ class FastPub:
     def _failed(self, conn: CallerConnection, request: Request) -> None:
         logger.exception("Pub failed on %s %s", request.method, request.path)
         if not request.started:
-            self.answer_json(conn, request, 500, {"error": "Pub failed; see its log"})
+            self.answer_json(conn, request, 500, failures.error(failures.FAILED))
         else:
             conn.abort()
 
@@ -272,23 +272,14 @@ class FastPub:
         return head + b"\r\n\r\n" + (b"" if request.method == "HEAD" else body)
 
     def _live(self) -> bytes:
-        return wire.json_answer(200, {"service": "pub", "live": True}, (), True)
+        return wire.json_answer(*probes.live(), (), True)
 
     def _ready(self) -> bytes:
-        ready = self._pool is not None
-        return wire.json_answer(200 if ready else 503, {"service": "pub", "ready": ready}, (), True)
+        return wire.json_answer(*probes.ready(self._pool is not None), (), True)
 
     def _health(self) -> bytes:
-        payload = {
-            "service": "pub",
-            "version": __version__,
-            "status": "pass",
-            "live": True,
-            "ready": self._pool is not None,
-            "auth_required": True,
-            "lifecycle_url": self.config.lifecycle_url,
-        }
-        return wire.json_answer(200, payload, (), True)
+        status, payload = probes.health(self._pool is not None, self.config.lifecycle_url)
+        return wire.json_answer(status, payload, (), True)
 
     def _metrics_text(self) -> bytes:
         body = self.metrics.render()

@@ -27,20 +27,21 @@ from typing import Any
 
 import aiohttp
 
-from racetrack_core.pub.asynccalls.runner import TaskRunner
-from racetrack_core.pub.asynccalls.store import (
+from racetrack_core.pub import failures
+from racetrack_core.pub.asgi.asynccalls.runner import TaskRunner
+from racetrack_core.pub.asgi.asynccalls.store import (
     StoreUnavailable,
     Task,
     TaskGone,
     TaskStore,
     task_key,
 )
+from racetrack_core.pub.asgi.responses import Receive, Scope, Send, send_json
 from racetrack_core.pub.config import PubConfig
-from racetrack_core.pub.headers import dropped_request_headers, read_call
-from racetrack_core.pub.jobcalls import parse_job_path
+from racetrack_core.pub.headers import dropped_request_headers, job_request_headers, read_call
+from racetrack_core.pub.jobcalls import Refusal, authorise, parse_job_path
 from racetrack_core.pub.metrics import Metrics
-from racetrack_core.pub.permissions import Denial, Grant, LifecycleUnavailable, Permissions
-from racetrack_core.pub.responses import Receive, Scope, Send, send_json
+from racetrack_core.pub.permissions import Grant, Permissions
 
 logger = logging.getLogger("racetrack.pub")
 
@@ -156,7 +157,7 @@ class AsyncCalls:
         tracing = [(self._tracing_key, tracing_id.encode("latin-1"))]
         if self._store is None:
             message = "asynchronous calls are off: Pub has no internal token for Lifecycle"
-            await send_json(send, 503, {"error": message}, tracing)
+            await send_json(send, 503, failures.error(message), tracing)
             return
         if path.startswith("new/job/"):
             await self._submit(scope, receive, send, path[8:])
@@ -164,41 +165,30 @@ class AsyncCalls:
         parts = path.partition("?")[0].split("/")
         if len(parts) == 3 and parts[0] == "task" and parts[2] in ("poll", "status"):
             if scope["method"] not in ("GET", "HEAD"):
-                await send_json(send, 405, {"error": f"/async/{path} answers GET only"}, tracing)
+                await send_json(send, 405, failures.get_only(f"/async/{path}"), tracing)
             elif not _TASK_ID.fullmatch(parts[1]):
-                await send_json(send, 404, {"error": _NOT_FOUND}, tracing)
+                await send_json(send, 404, failures.error(_NOT_FOUND), tracing)
             elif parts[2] == "poll":
                 await self._poll(send, parts[1], tracing)
             else:
                 await self._status(send, parts[1], tracing)
             return
-        await send_json(send, 404, {"error": f"Pub has no route {scope['path']}"}, tracing)
+        await send_json(send, 404, failures.no_route(scope["path"]), tracing)
 
     async def _submit(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         assert self._store is not None
         config = self._config
-        call = read_call(scope, self._tracing_key, self._dropped)
+        call = read_call(scope["headers"], scope.get("client"), self._tracing_key, self._dropped)
         tracing = [(self._tracing_key, call.tracing_id.encode("latin-1"))]
         target = parse_job_path(path)
         if target is None:
-            message = (
-                "Job was not found: an asynchronous call's path is "
-                "/pub/async/new/job/{name}/{version}/{path}"
-            )
-            await send_json(send, 404, {"error": message}, tracing)
+            await send_json(send, 404, failures.error(failures.NOT_AN_ASYNC_JOB_PATH), tracing)
             return
-        name, version, tail = target.name, target.version, target.tail
-        try:
-            verdict = await self._permissions.check(
-                name, version, tail[1:], call.token, call.tracing_id
-            )
-        except LifecycleUnavailable as error:
-            await send_json(send, 503, {"error": f"Pub cannot check permissions: {error}"}, tracing)
-            return
-        if isinstance(verdict, Denial):
-            job = (name, version) if verdict.job_known else ("-", "-")
-            self._metrics.record_auth_failure(*job, verdict.status)
-            await send_json(send, verdict.status, {"error": verdict.message}, tracing)
+        verdict = await authorise(
+            self._permissions, self._metrics, target, call.token, call.tracing_id
+        )
+        if isinstance(verdict, Refusal):
+            await send_json(send, verdict.status, failures.error(verdict.message), tracing)
             return
         body = await _read_body(receive, config.async_max_body)
         if body is None:
@@ -208,15 +198,10 @@ class AsyncCalls:
                 f"Request body too large: an asynchronous call keeps at most "
                 f"{config.async_max_body} bytes"
             )
-            await send_json(send, 413, {"error": message}, tracing)
+            await send_json(send, 413, failures.error(message), tracing)
             return
-        headers = call.forwarded
-        headers.append(("x-forwarded-for", call.forwarded_for))
-        if call.forwarded_host:
-            headers.append(("x-forwarded-host", call.forwarded_host))
-        headers.append(("x-forwarded-proto", scope.get("scheme", "http")))
-        headers.append((config.request_tracing_header, call.tracing_id))
-        headers.append(("x-caller-name", verdict.caller))
+        proto = scope.get("scheme", "http")
+        headers = job_request_headers(call, verdict.caller, proto, config.request_tracing_header)
         task_id = secrets.token_urlsafe(16)
         query: bytes = scope.get("query_string", b"")
         task = Task(
@@ -224,7 +209,7 @@ class AsyncCalls:
             job_name=verdict.job_name,
             job_version=verdict.job_version,
             method=scope["method"],
-            path=tail,
+            path=target.tail,
             query=query.decode("latin-1"),
             request_headers=headers,
             request_body=body,
@@ -240,7 +225,7 @@ class AsyncCalls:
             await self._store.create(_stored_fields(task, config.async_call_lifetime))
         except (StoreUnavailable, TaskGone) as error:
             message = f"Pub cannot store the asynchronous call: {error}"
-            await send_json(send, 503, {"error": message}, tracing)
+            await send_json(send, 503, failures.error(message), tracing)
             return
         self._launch(task, verdict)
         logger.info(
@@ -265,7 +250,8 @@ class AsyncCalls:
                 return
             if task.status == "failed":
                 message = f"Asynchronous call failed: {task.error}"
-                await send_json(send, 500, {"error": message, "task_id": task_id}, tracing)
+                payload = {**failures.error(message), "task_id": task_id}
+                await send_json(send, 500, payload, tracing)
                 return
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -289,10 +275,10 @@ class AsyncCalls:
         try:
             return await self._store.get(key)
         except TaskGone:
-            await send_json(send, 404, {"error": _NOT_FOUND}, tracing)
+            await send_json(send, 404, failures.error(_NOT_FOUND), tracing)
         except StoreUnavailable as error:
             message = f"Pub cannot read the asynchronous task: {error}"
-            await send_json(send, 503, {"error": message}, tracing)
+            await send_json(send, 503, failures.error(message), tracing)
         return None
 
 

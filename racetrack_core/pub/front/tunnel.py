@@ -1,9 +1,9 @@
 """A WebSocket handshake handed to the ASGI app, and the caller joined to it after ``101``.
 
-The fast server does not speak WebSocket; Pub's ASGI app does
-(:mod:`racetrack_core.pub.websockets`). A request with ``Upgrade: websocket``, on any path, goes
-to the app as it came (with the caller's address in the front header) on a connection of its
-own, never taken from or given back to the pool. If the app answers ``101 Switching
+The front server does not speak WebSocket; Pub's ASGI app does
+(:mod:`racetrack_core.pub.asgi.websockets`). A request with ``Upgrade: websocket``, on any path,
+goes to the app as it came (with the caller's address in the front header) on a connection of
+its own, never taken from or given back to the pool. If the app answers ``101 Switching
 Protocols``, that answer goes to the caller byte for byte, and from then on bytes are relayed
 both ways, untouched, until either side closes; each side stops being read while the other's
 write buffer is full. Any other answer (a refused or malformed handshake) goes to the caller as
@@ -20,21 +20,22 @@ from typing import Protocol, cast
 
 import httptools
 
+from racetrack_core.pub import failures
 from racetrack_core.pub.config import PubConfig
-from racetrack_core.pub.fastserver import wire
-from racetrack_core.pub.fastserver.backend import HANDSHAKE_NOT_FORWARDED, Backend, request_head
-from racetrack_core.pub.fastserver.connection import CallerConnection
-from racetrack_core.pub.fastserver.pool import JobPool
-from racetrack_core.pub.fastserver.request import MAX_HEAD, Request
+from racetrack_core.pub.front import wire
+from racetrack_core.pub.front.backend import HANDSHAKE_NOT_FORWARDED, Backend, request_head
+from racetrack_core.pub.front.connection import CallerConnection
+from racetrack_core.pub.front.pool import JobPool
+from racetrack_core.pub.front.request import MAX_HEAD, Request
 from racetrack_core.pub.headers import HOP_BY_HOP
 
 logger = logging.getLogger("racetrack.pub")
 
 _NO_APP = (
-    "WebSocket calls go through Pub's ASGI app, and this fast server has none behind it; "
+    "WebSocket calls go through Pub's ASGI app, and this front server has none behind it; "
     "serve Pub with 'racetrack serve pub'"
 )
-#: Headers of a refused handshake's answer that the fast server sets itself.
+#: Headers of a refused handshake's answer that the front server sets itself.
 _ANSWER_DROPPED = HOP_BY_HOP | {b"date", b"server"}
 
 
@@ -70,7 +71,7 @@ async def open_tunnel(gateway: TunnelGateway, conn: CallerConnection, request: R
     backend = gateway.backend
     if backend is None:
         request.keep_alive = False  # what follows a handshake is not HTTP
-        gateway.answer_json(conn, request, 501, {"error": _NO_APP})
+        gateway.answer_json(conn, request, 501, failures.error(_NO_APP))
         return
     tunnel = Tunnel(gateway, conn, request)
     try:
@@ -79,7 +80,7 @@ async def open_tunnel(gateway: TunnelGateway, conn: CallerConnection, request: R
             gateway.config.connect_timeout,
         )
     except (TimeoutError, OSError) as error:
-        tunnel.fail(503, "is not reachable", error)
+        tunnel.fail(503, failures.APP_UNREACHABLE, error)
         return
     if conn.closed or request.finished:
         tunnel.close()
@@ -125,6 +126,10 @@ class Tunnel(asyncio.Protocol):
 
     def end(self) -> None:
         self.close()
+
+    def abandon(self) -> bool:
+        self.close()  # never called: after the switch the caller's bytes are not parsed
+        return not (self._answered or self._switched)
 
     # --- asyncio.Protocol ------------------------------------------------------------------
 
@@ -207,8 +212,8 @@ class Tunnel(asyncio.Protocol):
         """Nothing of an answer went to the caller: give it Pub's error, and close."""
         logger.warning("Pub's ASGI app %s for a WebSocket handshake: %r", what, error)
         self.close()
-        message = f"Pub cannot answer {self._request.path}: its ASGI app {what}; see Pub's log"
-        self._gateway.answer_json(self._conn, self._request, status, {"error": message})
+        payload = failures.app_error(self._request.path, what)
+        self._gateway.answer_json(self._conn, self._request, status, payload)
 
     def _switch(self) -> None:
         conn, request = self._conn, self._request
@@ -229,7 +234,7 @@ class Tunnel(asyncio.Protocol):
     def _timed_out(self) -> None:
         self._timer = None
         timeout = self._gateway.backend_pool.read_timeout
-        self.fail(504, f"did not answer within {timeout:g} s", TimeoutError())
+        self.fail(504, failures.no_answer(timeout), TimeoutError())
 
     def _broken(self, error: BaseException) -> None:
         if self._answered or self._switched:
@@ -237,7 +242,7 @@ class Tunnel(asyncio.Protocol):
             self.close()
             self._conn.abort()
         elif not self._done:
-            self.fail(502, "broke the connection before answering", error)
+            self.fail(502, failures.BROKEN, error)
 
     def _finish(self) -> None:
         self.close()

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from racetrack_core.pub.serving import CoalescingTransport
+from racetrack_core.pub.asgi.serving import CoalescingTransport
 
 HEADERS = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
 
@@ -119,11 +119,11 @@ def free_port() -> int:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
-def test_python_m_racetrack_core_pub_serves_pub(workers: int) -> None:
+def test_python_m_racetrack_core_pub_asgi_serves_pub(workers: int) -> None:
     port = free_port()
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PUB_LIFECYCLE_URL": "http://127.0.0.1:9", "PYTHONPATH": str(root)}
-    command = [sys.executable, "-m", "racetrack_core.pub", "--port", str(port)]
+    command = [sys.executable, "-m", "racetrack_core.pub.asgi", "--port", str(port)]
     process = subprocess.Popen([*command, "--workers", str(workers)], env=env)
     try:
         deadline = time.monotonic() + 20

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
+
+from racetrack_core.pub.failures import JSON_TYPE, json_body
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -12,8 +13,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 RawHeaders = list[tuple[bytes, bytes]]
-
-JSON_TYPE = b"application/json"
 
 
 async def send_bytes(
@@ -34,5 +33,4 @@ async def send_json(
     send: Send, status: int, payload: object, headers: Iterable[tuple[bytes, bytes]] = ()
 ) -> None:
     """Send ``payload`` as a JSON answer."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    await send_bytes(send, status, body, JSON_TYPE, headers)
+    await send_bytes(send, status, json_body(payload), JSON_TYPE, headers)

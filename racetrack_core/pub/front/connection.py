@@ -17,8 +17,8 @@ from typing import Protocol, cast
 
 import httptools
 
-from racetrack_core.pub.fastserver import wire
-from racetrack_core.pub.fastserver.request import MAX_HEAD, BodySink, Request
+from racetrack_core.pub.front import wire
+from racetrack_core.pub.front.request import MAX_HEAD, BodySink, Request
 
 logger = logging.getLogger("racetrack.pub")
 
@@ -296,10 +296,23 @@ class CallerConnection(asyncio.Protocol):
         return self._parsing is not None and not self._parsing.head_done
 
     def _malformed(self, error: Exception | None) -> None:
-        """Answer 400 (or 431 for an overlong head) once nothing else is under way, and close."""
+        """Answer 400 (or 431 for an overlong head) once nothing else is under way, and close.
+
+        When the malformed part is the body of the request under way, its call is given up at
+        once (the job would wait for the rest, which never comes): the caller gets the 400
+        unless the job's answer has begun, and then its connection is aborted.
+        """
         self._queue.clear()
         self._must_close = True
-        if self.active is None and self.transport is not None:
+        active = self.active
+        if active is not None and active is self._parsing and not active.finished:
+            sink, active.sink = active.sink, None
+            if sink is None or sink.abandon():
+                active.started = False
+                self.answer(active, wire.malformed(error, MAX_HEAD))
+            else:
+                self.abort()
+        elif active is None and self.transport is not None:
             self.transport.write(wire.malformed(error, MAX_HEAD))
             self.close()
         self._pause("malformed")

@@ -1,8 +1,8 @@
-"""The fast server passes Pub's own behavioural tests: those of ``test_proxy`` and ``test_app``.
+"""The front server passes Pub's own behavioural tests: those of ``test_proxy`` and ``test_app``.
 
 The ``start_pub`` fixture below replaces conftest's, so that every imported test drives
-:class:`FastPub` instead of the ASGI app, against the same job and Lifecycle stand-in. Alone,
-without the ASGI app behind it, the fast server takes no WebSocket handshake: that one test is
+:class:`PubFront` instead of the ASGI app, against the same job and Lifecycle stand-in. Alone,
+without the ASGI app behind it, the front server takes no WebSocket handshake: that one test is
 replaced at the end.
 """
 
@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from racetrack_core.pub import PubConfig
-from racetrack_core.pub.fastserver import FastPub
+from racetrack_core.pub.front import PubFront
 from tests.pub import test_app, test_proxy
 from tests.pub.servers import LifecycleStandIn, admin
 
@@ -66,11 +66,11 @@ class LoopServer:
         self._socket.close()
 
 
-class FastServer(LoopServer):
-    """A :class:`FastPub` alone, served from an event loop in a thread."""
+class FrontServer(LoopServer):
+    """A :class:`PubFront` alone, served from an event loop in a thread."""
 
     def __init__(self, config: PubConfig, **options: Any) -> None:
-        self.pub = FastPub(config, **options)
+        self.pub = PubFront(config, **options)
         super().__init__()
 
     async def _start(self) -> None:
@@ -84,12 +84,12 @@ class FastServer(LoopServer):
 
 @pytest.fixture
 def start_pub(lifecycle: LifecycleStandIn) -> Iterator[Callable[..., str]]:
-    """``start_pub(**config) -> base URL`` of a fast Pub in front of the stand-in Lifecycle."""
-    servers: list[FastServer] = []
+    """``start_pub(**config) -> base URL`` of a front Pub in front of the stand-in Lifecycle."""
+    servers: list[FrontServer] = []
 
     def start(**overrides: Any) -> str:
         assert lifecycle.server is not None
-        server = FastServer(PubConfig(lifecycle_url=lifecycle.server.url, **overrides))
+        server = FrontServer(PubConfig(lifecycle_url=lifecycle.server.url, **overrides))
         servers.append(server)
         return server.url
 

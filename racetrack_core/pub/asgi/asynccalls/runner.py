@@ -20,7 +20,8 @@ from typing import TypeVar
 import aiohttp
 from yarl import URL
 
-from racetrack_core.pub.asynccalls.store import (
+from racetrack_core.pub import failures
+from racetrack_core.pub.asgi.asynccalls.store import (
     StoreUnavailable,
     Task,
     TaskGone,
@@ -177,8 +178,7 @@ class TaskRunner:
                 status = response.status
                 headers = response_headers(response.raw_headers, grant.base_url)
         except aiohttp.ConnectionTimeoutError:
-            waited = f"{config.connect_timeout:g} s"
-            raise _Retry(f"{where} is not reachable (no connection within {waited})") from None
+            raise _Retry(f"{where} {failures.no_connection(config.connect_timeout)}") from None
         except RETRYABLE as error:
             if answered:
                 logger.warning("%s broke off its answer: %r", where, error)
@@ -189,11 +189,11 @@ class TaskRunner:
             )
             logger.info("%s at %s: %r", where, grant.base_url, error)
             if kind == "refused":
-                raise _Retry(f"{where} is not reachable (connection refused)") from None
-            raise _Retry(f"{where} broke the connection before answering") from None
+                raise _Retry(f"{where} {failures.REFUSED}") from None
+            raise _Retry(f"{where} {failures.BROKEN}") from None
         except TimeoutError:
             self._metrics.record_upstream_error(grant.job_name, grant.job_version, "timeout")
-            raise _Failed(f"{where} did not answer within {config.upstream_timeout:g} s") from None
+            raise _Failed(f"{where} {failures.no_answer(config.upstream_timeout)}") from None
         except _TooLarge:
             raise _Failed(
                 f"{where} answered with more than {config.async_max_body} bytes, more than "

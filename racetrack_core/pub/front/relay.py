@@ -13,15 +13,15 @@ import logging
 from typing import Generic, Protocol, TypeVar
 
 from racetrack_core.pub.config import PubConfig
-from racetrack_core.pub.fastserver import wire
-from racetrack_core.pub.fastserver.connection import CallerConnection
-from racetrack_core.pub.fastserver.request import Request
-from racetrack_core.pub.fastserver.upstream import JobConnection
+from racetrack_core.pub.front import wire
+from racetrack_core.pub.front.connection import CallerConnection
+from racetrack_core.pub.front.request import Request
+from racetrack_core.pub.front.upstream import JobConnection
 from racetrack_core.pub.headers import response_headers
 
 logger = logging.getLogger("racetrack.pub")
 
-#: Request headers the fast server frames itself (the body's length, and 100-continue).
+#: Request headers the front server frames itself (the body's length, and 100-continue).
 REFRAMED = frozenset({"content-length", "expect", "transfer-encoding"})
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "TRACE"})
 
@@ -131,6 +131,11 @@ class Relay(Generic[G]):
         if self._chunked_body:
             upstream.write(wire.LAST_CHUNK)
         upstream.request_sent = True
+
+    def abandon(self) -> bool:
+        # The upstream server is not at fault: drop its connection without counting an error.
+        self._caller_gone()
+        return self._buffered
 
     # --- AnswerSink: the answer, towards the caller ---------------------------------------
 

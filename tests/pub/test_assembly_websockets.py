@@ -1,10 +1,10 @@
-"""WebSocket calls through Pub as ``racetrack up`` runs it: the fast server, the app behind it.
+"""WebSocket calls through Pub as ``racetrack up`` runs it: the front server, the app behind it.
 
 Every behavioural test of ``test_websockets`` runs again here, against a :class:`PubServer`
-(``start_pub`` is replaced by ``test_fastserver_front``'s, and ``job`` is the WebSocket echo
-job): the fast server hands each handshake to the ASGI app and relays the bytes. The test of a
+(``start_pub`` is replaced by ``test_assembly``'s, and ``job`` is the WebSocket echo
+job): the front server hands each handshake to the ASGI app and relays the bytes. The test of a
 server without ASGI's ``websocket.http.response`` extension is not repeated: it is about the
-server that runs the app, not about the fast server. The tests below use raw sockets.
+server that runs the app, not about the front server. The tests below use raw sockets.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 from tests.pub import test_websockets
 from tests.pub.servers import ADMIN_TOKEN, LifecycleStandIn
-from tests.pub.test_fastserver_front import start_pub
+from tests.pub.test_assembly import start_pub
 from tests.pub.test_websockets import job
 
 pytest.importorskip("websockets", reason="uvicorn serves WebSockets with it")

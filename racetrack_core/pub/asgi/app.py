@@ -2,11 +2,11 @@
 
 Routes, each under ``/pub`` and at the root:
 
-``ANY /job/{name}/{version}[/{path}]``  the authenticated proxy (:mod:`racetrack_core.pub.proxy`)
+``ANY /job/{name}/{version}[/{path}]``  the authenticated proxy (:mod:`.proxy`)
 ``WebSocket /job/{name}/{version}[/{path}]``
-                                        the same, relayed (:mod:`racetrack_core.pub.websockets`)
+                                        the same, relayed (:mod:`.websockets`)
 ``ANY /async/new/job/...``, ``GET /async/task/{id}/poll|status``
-                                        asynchronous calls (:mod:`racetrack_core.pub.asynccalls`)
+                                        asynchronous calls (:mod:`.asynccalls`)
 ``GET /live``, ``/ready``, ``/health``   probes, JSON
 ``GET /metrics``                         Prometheus text
 
@@ -22,14 +22,14 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from racetrack_core import __version__
-from racetrack_core.pub.asynccalls import AsyncCalls
+from racetrack_core.pub import failures, probes
+from racetrack_core.pub.asgi.asynccalls import AsyncCalls
+from racetrack_core.pub.asgi.proxy import JobProxy
+from racetrack_core.pub.asgi.responses import Receive, Scope, Send, send_bytes, send_json
+from racetrack_core.pub.asgi.websockets import WebSocketProxy
 from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.metrics import CONTENT_TYPE_LATEST, Metrics
 from racetrack_core.pub.permissions import Permissions
-from racetrack_core.pub.proxy import JobProxy
-from racetrack_core.pub.responses import Receive, Scope, Send, send_bytes, send_json
-from racetrack_core.pub.websockets import WebSocketProxy
 
 logger = logging.getLogger("racetrack.pub")
 
@@ -67,21 +67,21 @@ class PubApp:
                 path = path[4:]
             if path.startswith("/job/"):
                 if self._running is None:
-                    await send_json(send, 503, {"error": "Pub is not started (no lifespan)"})
+                    await send_json(send, 503, failures.error(failures.NOT_STARTED))
                     return
                 await self._running.proxy(scope, receive, send, path[5:])
                 return
             if path.startswith("/async/"):
                 if self._running is None:
-                    await send_json(send, 503, {"error": "Pub is not started (no lifespan)"})
+                    await send_json(send, 503, failures.error(failures.NOT_STARTED))
                     return
                 await self._running.async_calls(scope, receive, send, path[7:])
                 return
             route = self._routes.get(path.partition("?")[0])
             if route is None:
-                await send_json(send, 404, {"error": f"Pub has no route {scope['path']}"})
+                await send_json(send, 404, failures.no_route(scope["path"]))
             elif scope["method"] not in ("GET", "HEAD"):
-                await send_json(send, 405, {"error": f"{path} answers GET only"})
+                await send_json(send, 405, failures.get_only(path))
             else:
                 await route(send)
         elif kind == "lifespan":
@@ -152,27 +152,14 @@ class PubApp:
             await running.session.close()
 
     async def _live(self, send: Send) -> None:
-        await send_json(send, 200, {"service": "pub", "live": True})
+        await send_json(send, *probes.live())
 
     async def _ready(self, send: Send) -> None:
-        ready = self._running is not None
-        await send_json(send, 200 if ready else 503, {"service": "pub", "ready": ready})
+        await send_json(send, *probes.ready(self._running is not None))
 
     async def _health(self, send: Send) -> None:
         ready = self._running is not None
-        await send_json(
-            send,
-            200,
-            {
-                "service": "pub",
-                "version": __version__,
-                "status": "pass",
-                "live": True,
-                "ready": ready,
-                "auth_required": True,
-                "lifecycle_url": self.config.lifecycle_url,
-            },
-        )
+        await send_json(send, *probes.health(ready, self.config.lifecycle_url))
 
     async def _metrics_text(self, send: Send) -> None:
         await send_bytes(send, 200, self.metrics.render(), CONTENT_TYPE_LATEST.encode())

@@ -2,7 +2,7 @@
 
 A :class:`JobConnection` sends one request at a time and hands the answer, parsed by
 ``httptools``, to the :class:`AnswerSink` that sent it, as it arrives: head, body pieces, end,
-or a failure. It sets no timer: its :class:`~racetrack_core.pub.fastserver.pool.JobPool`
+or a failure. It sets no timer: its :class:`~racetrack_core.pub.front.pool.JobPool`
 times out silent exchanges.
 """
 

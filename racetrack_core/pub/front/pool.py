@@ -13,7 +13,7 @@ import ssl
 from collections import deque
 from urllib.parse import urlsplit
 
-from racetrack_core.pub.fastserver.upstream import JobConnection, Key
+from racetrack_core.pub.front.upstream import JobConnection, Key
 
 
 class ConnectTimeout(Exception):
