@@ -81,7 +81,7 @@ class Pipeline:
     ) -> None:
         """Stop the replaced replica once Pub's cached routes have moved to the new one;
         after a move, also remove the job's files from the former target."""
-        delay = self._service.settings.pub_auth_cache_ttl + 1.0
+        delay = self._service.settings.pub.auth_cache_ttl + 1.0
         driver = self._service.driver(target)
 
         def retire(old: Replica) -> None:
