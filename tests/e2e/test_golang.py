@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from racetrack_core.testserver import QUICK_ENV, RacetrackServer
+from racetrack_core.testing.server import QUICK_ENV, RacetrackServer
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample" / "golang-function"
 VENDORED = SAMPLE.parent / "golang-vendored"
