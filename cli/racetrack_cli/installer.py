@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 ENTRY_POINT_GROUP = "racetrack.plugins"
-OWN_DISTRIBUTION = "racetrack"
+OWN_DISTRIBUTION = "racetrack-platform"  # Racetrack's own distribution, with the built-ins
 
 
 class InstallError(click.ClickException):
@@ -138,16 +138,16 @@ def uninstall(name: str) -> tuple[str, list[str]]:
 
     Return the distribution's name and its plugins. Refuse Racetrack's built-in plugins.
     """
+    if normalize(name) in {OWN_DISTRIBUTION, "racetrack"}:
+        raise InstallError(
+            f"'{name}' is Racetrack itself, not a plugin: it cannot be uninstalled with "
+            "'racetrack plugin uninstall'"
+        )
     dist, plugin_names = plugin_distribution(name)
     if normalize(dist) == OWN_DISTRIBUTION:
-        if normalize(name) == OWN_DISTRIBUTION:
-            raise InstallError(
-                "'racetrack' is Racetrack itself, not a plugin: it cannot be uninstalled with "
-                "'racetrack plugin uninstall'"
-            )
         raise InstallError(
-            f"'{name}' is a built-in plugin, part of the racetrack distribution, and cannot be "
-            f"uninstalled; to turn it off, set RACETRACK_DISABLE_PLUGINS={name}"
+            f"'{name}' is a built-in plugin, part of the {OWN_DISTRIBUTION} distribution, and "
+            f"cannot be uninstalled; to turn it off, set RACETRACK_DISABLE_PLUGINS={name}"
         )
     run_uv("uninstall", dist, failure=f"could not uninstall {dist}")
     return dist, plugin_names

@@ -66,7 +66,7 @@ class UnloadablePlugins(LocalPlugins):
 def test_version_prints_the_installed_version(run_cli: RunCli) -> None:
     result = run_cli("version")
     assert result.exit_code == 0
-    assert result.stdout == f"racetrack {installed_version('racetrack')}\n"
+    assert result.stdout == f"racetrack {installed_version('racetrack-platform')}\n"
 
 
 def test_version_option_matches_the_version_command(run_cli: RunCli) -> None:

@@ -51,7 +51,7 @@ def test_entry_points_find_the_builtins(racetrack_plugins: PluginManager) -> Non
     infos = {info.name: info for info in racetrack_plugins.describe()}
     for name in BUILTINS:
         assert infos[name].builtin, name
-        assert infos[name].distribution == "racetrack"
+        assert infos[name].distribution == "racetrack-platform"
         assert infos[name].version == racetrack_core.__version__
     assert set(racetrack_plugins.job_types.names()) >= BUILTINS
 
