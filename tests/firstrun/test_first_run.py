@@ -84,7 +84,8 @@ class Machine:
             check=False,
             timeout=1500,
         )
-        self.durations[command] = time.monotonic() - started
+        label = command if len(command) <= 60 else command[:57] + "..."
+        self.durations[label] = time.monotonic() - started
         return done
 
     def processes(self) -> list[int]:
@@ -196,3 +197,21 @@ def test_dev_test_runs_the_smoke_selection(machine: Machine) -> None:
     summary = re.search(r"^tests: (\d+) passed, 0 failed, 0 skipped$", done.stdout, re.MULTILINE)
     assert summary, text
     assert int(summary.group(1)) >= 10, text
+
+
+def test_without_pip_or_apt_dev_says_what_to_install(machine: Machine) -> None:
+    # A second copy of the clone, run where apt-get is not on PATH: no way left to get pip.
+    tools = "bash sh python3 sed awk sort head tail ls rm mkdir mktemp cat dirname"
+    done = machine.run(
+        "rm -rf ~/bare ~/no-apt && mkdir ~/bare ~/no-apt"
+        f" && for tool in {tools}; do ln -s $(command -v $tool) ~/no-apt/$tool; done"
+        " && git ls-files -z | xargs -0 cp --parents -t ~/bare"
+        " && cd ~/bare && PATH=~/no-apt ./dev up"
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "dev: cannot install uv: this Python has no pip and no pip wheel was found. Install uv "
+        "(https://docs.astral.sh/uv/), or pip (Debian, Ubuntu: apt-get install python3-pip), "
+        "then run ./dev again"
+    ), done.stderr
+    assert not (machine.session.path / "home" / USER / "bare" / ".venv").exists()
