@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from importlib.metadata import version as installed_version
+from pathlib import Path
 
 import click
 from click.testing import Result
 
+from racetrack_cli import installer, main
 from racetrack_cli.local_plugins import LocalPlugins
-from racetrack_core import PluginManager, hookimpl
+from racetrack_core import PluginManager, hookimpl, plugins
 from racetrack_core.errors import ManifestError, PluginError
 from racetrack_core.testing import RegisterPlugin
 
@@ -187,3 +190,9 @@ def test_python_dash_m_runs_the_command() -> None:
     )
     names = {plugin["name"] for plugin in json.loads(done.stdout)}
     assert {"python3", "golang", "docker-proxy"} <= names
+
+
+def test_every_place_names_the_distribution_of_pyproject() -> None:
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    name = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["name"]
+    assert main.DISTRIBUTION == plugins.OWN_DISTRIBUTION == installer.OWN_DISTRIBUTION == name
