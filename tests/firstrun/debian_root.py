@@ -5,8 +5,9 @@ The root holds only what a fresh Debian 12 with Python has: ``python3``, ``git``
 ``/var/cache/racetrack-ci/firstrun/<key>/root``, where the key hashes everything that goes into
 it; each test run works on a throw-away overlay of it, so the cached root stays pristine.
 
-The Debian mirror is the host's own: read from ``/etc/apt/sources.list`` and
-``/etc/apt/sources.list.d/`` (never written down here), or from ``RACETRACK_TEST_DEBIAN_MIRROR``.
+The Debian mirror is the host's own, found as ``racetrack images bootstrap`` finds it (in
+``/etc/apt/sources.list`` and ``sources.list.d/``; never written down here), or the one in
+``RACETRACK_BASE_IMAGES_MIRROR``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from racetrack_core.baseimages import BaseImageError
+from racetrack_core.baseimages.aptsources import find_mirror
+from racetrack_core.baseimages.rootfs import debootstrap, remove_root
+
 SUITE = "bookworm"
 INCLUDE = ("python3", "git", "ca-certificates")
 USER = "dev"
@@ -30,7 +35,6 @@ UID = 1000
 RECIPE = "1"
 CACHE = Path(os.environ.get("RACETRACK_CI_CACHE", "/var/cache/racetrack-ci")) / "firstrun"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-SOURCES = Path("/etc/apt/sources.list")
 
 
 class RootUnavailable(Exception):
@@ -47,52 +51,21 @@ def missing_requirement() -> str | None:
         return f"needs the host's CA bundle {CA_BUNDLE} (apt-get install -y ca-certificates)"
     if debian_mirror() is None:
         return (
-            f"no Debian mirror for {SUITE} main in {SOURCES}[.d]: "
-            "set RACETRACK_TEST_DEBIAN_MIRROR to one"
+            f"found no Debian mirror for {SUITE} in /etc/apt/sources.list[.d]: "
+            "set RACETRACK_BASE_IMAGES_MIRROR to one"
         )
     return None
 
 
 def debian_mirror() -> str | None:
-    """The host's mirror for the suite's ``main`` component, from its apt sources."""
-    override = os.environ.get("RACETRACK_TEST_DEBIAN_MIRROR")
+    """The host's mirror for the suite (as ``racetrack images bootstrap`` finds it), if any."""
+    override = os.environ.get("RACETRACK_BASE_IMAGES_MIRROR")
     if override:
-        return override
-    files = [SOURCES] if SOURCES.is_file() else []
-    parts = SOURCES.with_name("sources.list.d")
-    if parts.is_dir():
-        files += sorted(p for p in parts.iterdir() if p.suffix in {".list", ".sources"})
-    for path in files:
-        text = path.read_text(encoding="utf-8", errors="replace")
-        entries = _deb822(text) if path.suffix == ".sources" else _one_line(text)
-        for uri, suites, components in entries:
-            if SUITE in suites and "main" in components:
-                return uri
-    return None
-
-
-def _one_line(text: str) -> Iterator[tuple[str, list[str], list[str]]]:
-    for line in text.splitlines():
-        words = line.split("#", 1)[0].split()
-        if words and words[0] == "deb":
-            words = [w for w in words[1:] if not w.startswith("[")]  # drop [options]
-            if len(words) >= 3:
-                yield words[0], [words[1]], words[2:]
-
-
-def _deb822(text: str) -> Iterator[tuple[str, list[str], list[str]]]:
-    for stanza in text.split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in stanza.splitlines():
-            if ":" in line and not line.startswith(("#", " ")):
-                key, value = line.split(":", 1)
-                fields[key.strip().lower()] = value.strip()
-        if "deb" not in fields.get("types", "").split():
-            continue
-        if fields.get("enabled", "yes").lower() == "no":
-            continue
-        for uri in fields.get("uris", "").split():
-            yield uri, fields.get("suites", "").split(), fields.get("components", "").split()
+        return override.rstrip("/")
+    try:
+        return find_mirror(SUITE).uri
+    except BaseImageError:
+        return None
 
 
 def cached_root() -> Path:
@@ -114,30 +87,14 @@ def cached_root() -> Path:
 
 def _build(home: Path, mirror: str) -> None:
     partial = home / "root.partial"
-    if partial.exists():
-        _refuse_if_mounted(partial)
-        shutil.rmtree(partial)
-    log = home / "debootstrap.log"
-    command = ["debootstrap", "--variant=minbase", f"--include={','.join(INCLUDE)}"]
-    with log.open("w") as out:
-        done = subprocess.run(
-            [*command, SUITE, str(partial), mirror],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
-    if done.returncode != 0:
-        tail = log.read_text(errors="replace").splitlines()[-15:]
-        raise RuntimeError(
-            f"debootstrap failed (rc {done.returncode}), see {log}:\n" + "\n".join(tail)
-        )
+    remove_root(partial)
+    debootstrap("debootstrap", partial, INCLUDE, SUITE, mirror, home / "debootstrap.log")
     subprocess.run(
         ["chroot", str(partial), "useradd", "--create-home", "--uid", str(UID),
          "--shell", "/bin/bash", USER],
         check=True,
     )  # fmt: skip
-    if (home / "root").exists():
-        shutil.rmtree(home / "root")
+    remove_root(home / "root")
     partial.rename(home / "root")
     (home / "complete").write_text("ok\n")
 
@@ -185,14 +142,4 @@ def session(root: Path, cache: Path) -> Iterator[Session]:
             done = subprocess.run(["umount", "-R", str(target)], check=False, capture_output=True)
             if done.returncode != 0:
                 subprocess.run(["umount", "-R", "-l", str(target)], check=False)
-        _refuse_if_mounted(work)
-        shutil.rmtree(work)
-
-
-def _refuse_if_mounted(path: Path) -> None:
-    """Never delete a tree that still has something mounted in it (it could be the host's /dev)."""
-    prefix = str(path.resolve()) + "/"
-    with open("/proc/self/mountinfo", encoding="utf-8") as info:
-        busy = [line.split()[4] for line in info if line.split()[4].startswith(prefix)]
-    if busy:
-        raise RuntimeError(f"still mounted, not deleting {path}: {', '.join(busy)}")
+        remove_root(work)  # refuses while anything is still mounted in it
