@@ -15,25 +15,22 @@ A job type tells targets how to build its jobs through the recipes it offers
 (``JobType.recipes``, see ``racetrack_core.recipes``): a process recipe for targets that run
 processes on the host, an image recipe for container targets. A target registers the kinds it
 accepts, and the manifest validation refuses a pair with none in common, so a driver may count
-on finding the recipe of its kind.
+on finding the recipe of its kind. ``JobSpec`` and ``BuildLog`` are defined with the recipes
+(a recipe's methods take them) and named here too, as the driver's inputs.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from racetrack_core.errors import RacetrackError
-
-if TYPE_CHECKING:
-    from racetrack_core.registry import JobType
-
-#: Where a driver writes build output; each call appends one line to the deployment's build log.
-BuildLog = Callable[[str], None]
+from racetrack_core.recipes import BuildLog as BuildLog
+from racetrack_core.recipes import JobSpec as JobSpec
 
 
 class DeployError(RacetrackError):
@@ -53,38 +50,6 @@ class ReplicaStatus(StrEnum):
     ERROR = "error"
     LOST = "lost"
     ORPHANED = "orphaned"
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """One job version to build and run.
-
-    ``workspace`` is the job's own directory (the repository's ``git.directory``), already
-    fetched and read-only to the driver. ``env`` is the complete runtime environment (the
-    reserved variables, plugin variables, the manifest's ``runtime_env`` and runtime secrets);
-    drivers pass it to the job as is and never log it. ``state_dir`` is a folder the driver may
-    use for this job version's files; it survives restarts and is removed on delete.
-    ``build_env`` holds the manifest's plain ``build_env``; ``build_secrets`` the secret build
-    variables, which must never be kept in an image, a log or a file that outlives the build.
-    """
-
-    name: str
-    version: str
-    manifest: Mapping[str, Any]
-    job_type: JobType
-    workspace: Path
-    env: Mapping[str, str]
-    deployment_id: str
-    deployment_timestamp: int
-    state_dir: Path
-    build_env: Mapping[str, str] = field(default_factory=dict)
-    build_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
-    no_cache: bool = False
-
-    @property
-    def all_build_env(self) -> dict[str, str]:
-        """Plain and secret build variables together (secret ones win), for one build step."""
-        return {**self.build_env, **self.build_secrets}
 
 
 @dataclass(frozen=True)

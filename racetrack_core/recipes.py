@@ -18,14 +18,14 @@ type. Neither side imports the other.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-if TYPE_CHECKING:
-    from racetrack_core.infrastructure import BuildLog, JobSpec
+#: Where a driver writes build output; each call appends one line to the deployment's build log.
+BuildLog = Callable[[str], None]
 
 
 class ArtifactKind(StrEnum):
@@ -118,6 +118,55 @@ class Recipes:
         """The kinds of artifact this job type can be built into."""
         offered = {ArtifactKind.PROCESS: self.process, ArtifactKind.IMAGE: self.image}
         return frozenset(kind for kind, recipe in offered.items() if recipe is not None)
+
+
+class OfferingJobType(Protocol):
+    """What a spec tells of its job type: ``racetrack_core.registry.JobType`` is one. A
+    protocol, so that the registry imports this module and not the other way round."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def ref(self) -> str: ...
+
+    @property
+    def recipes(self) -> Recipes: ...
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job version to build and run.
+
+    ``workspace`` is the job's own directory (the repository's ``git.directory``), already
+    fetched and read-only to the driver. ``env`` is the complete runtime environment (the
+    reserved variables, plugin variables, the manifest's ``runtime_env`` and runtime secrets);
+    drivers pass it to the job as is and never log it. ``state_dir`` is a folder the driver may
+    use for this job version's files; it survives restarts and is removed on delete.
+    ``build_env`` holds the manifest's plain ``build_env``; ``build_secrets`` the secret build
+    variables, which must never be kept in an image, a log or a file that outlives the build.
+    """
+
+    name: str
+    version: str
+    manifest: Mapping[str, Any]
+    job_type: OfferingJobType
+    workspace: Path
+    env: Mapping[str, str]
+    deployment_id: str
+    deployment_timestamp: int
+    state_dir: Path
+    build_env: Mapping[str, str] = field(default_factory=dict)
+    build_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    no_cache: bool = False
+
+    @property
+    def all_build_env(self) -> dict[str, str]:
+        """Plain and secret build variables together (secret ones win), for one build step."""
+        return {**self.build_env, **self.build_secrets}
 
 
 def describe_kinds(kinds: frozenset[ArtifactKind]) -> str:

@@ -10,10 +10,11 @@ from racetrack_core import hookimpl
 from racetrack_core.manifest import Problem
 from racetrack_core.recipes import Recipes
 from racetrack_core.registry import JobType, JobTypeRegistrar
+from racetrack_plugins.python3.base_images import register_base_images as register_base_images
 from racetrack_plugins.python3.image import DOCKERFILE_TEMPLATE, Python3ImageRecipe
 from racetrack_plugins.python3.process import Python3ProcessRecipe
 
-__all__ = ["DOCKERFILE_TEMPLATE", "EXTRA_SCHEMA", "RECIPES", "VERSION"]
+__all__ = ["DOCKERFILE_TEMPLATE", "EXTRA_SCHEMA", "RECIPES", "VERSION", "register_base_images"]
 
 VERSION = "1.0.0"
 #: A process recipe for the local target, an image recipe for container targets.

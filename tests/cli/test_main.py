@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from importlib.metadata import version as installed_version
+from pathlib import Path
 
 import click
 from click.testing import Result
 
+from racetrack_cli import main
 from racetrack_cli.local_plugins import LocalPlugins
-from racetrack_core import PluginManager, hookimpl
+from racetrack_core import PluginManager, hookimpl, plugins
 from racetrack_core.errors import ManifestError, PluginError
-from racetrack_core.testing import RegisterPlugin
+from racetrack_core.testing.plugin import RegisterPlugin
 
 RunCli = Callable[..., Result]
 
@@ -66,7 +69,7 @@ class UnloadablePlugins(LocalPlugins):
 def test_version_prints_the_installed_version(run_cli: RunCli) -> None:
     result = run_cli("version")
     assert result.exit_code == 0
-    assert result.stdout == f"racetrack {installed_version('racetrack')}\n"
+    assert result.stdout == f"racetrack {installed_version('racetrack-platform')}\n"
 
 
 def test_version_option_matches_the_version_command(run_cli: RunCli) -> None:
@@ -101,17 +104,19 @@ def test_an_unknown_option_is_one_line_with_exit_code_2(run_cli: RunCli) -> None
     assert "racetrack validate --help" in line
 
 
-def test_a_plugin_adds_a_command(run_cli: RunCli, register_plugin: RegisterPlugin) -> None:
-    register_plugin(GreetingCommands(), "greetings")
+def test_a_plugin_adds_a_command(
+    run_cli: RunCli, racetrack_register_plugin: RegisterPlugin
+) -> None:
+    racetrack_register_plugin(GreetingCommands(), "greetings")
     result = run_cli("greet", "world")
     assert result.exit_code == 0
     assert result.stdout == "hello world\n"
 
 
 def test_a_plugin_command_clashing_with_a_built_in_is_refused(
-    run_cli: RunCli, register_plugin: RegisterPlugin
+    run_cli: RunCli, racetrack_register_plugin: RegisterPlugin
 ) -> None:
-    register_plugin(GreetingCommands(), "greetings")
+    racetrack_register_plugin(GreetingCommands(), "greetings")
     result = run_cli("--help")
     assert result.exit_code == 0
     assert "greet" in result.stdout
@@ -124,9 +129,9 @@ def test_a_plugin_command_clashing_with_a_built_in_is_refused(
 
 
 def test_a_racetrack_error_becomes_one_line_per_problem(
-    run_cli: RunCli, register_plugin: RegisterPlugin
+    run_cli: RunCli, racetrack_register_plugin: RegisterPlugin
 ) -> None:
-    register_plugin(ManifestCommands(), "manifests")
+    racetrack_register_plugin(ManifestCommands(), "manifests")
     result = run_cli("broken")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
@@ -137,10 +142,10 @@ def test_a_racetrack_error_becomes_one_line_per_problem(
 
 
 def test_a_failing_cli_commands_hook_costs_only_its_commands(
-    run_cli: RunCli, register_plugin: RegisterPlugin
+    run_cli: RunCli, racetrack_register_plugin: RegisterPlugin
 ) -> None:
-    register_plugin(FailingCommands(), "failing")
-    register_plugin(GreetingCommands(), "greetings")
+    racetrack_register_plugin(FailingCommands(), "failing")
+    racetrack_register_plugin(GreetingCommands(), "greetings")
     result = run_cli("greet", "you")
     assert result.exit_code == 0
     assert result.stdout == "hello you\n"
@@ -187,3 +192,9 @@ def test_python_dash_m_runs_the_command() -> None:
     )
     names = {plugin["name"] for plugin in json.loads(done.stdout)}
     assert {"python3", "golang", "docker-proxy"} <= names
+
+
+def test_every_place_names_the_distribution_of_pyproject() -> None:
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    name = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["name"]
+    assert main.DISTRIBUTION == plugins.OWN_DISTRIBUTION == name

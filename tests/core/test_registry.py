@@ -12,6 +12,8 @@ from racetrack_core.infrastructure import BuildLog, InfrastructureDriver, JobSpe
 from racetrack_core.recipes import ArtifactKind, BuildSettings, ImageContext, Recipes
 from racetrack_core.registry import InfrastructureRegistry, JobType, JobTypeRegistry
 
+pytestmark = pytest.mark.smoke  # fast and self-contained: run in the first-run test
+
 ANY_KIND = set(ArtifactKind)
 
 

@@ -1,21 +1,24 @@
 """Fixtures for the Docker target's tests: a real engine, a base image without a registry.
 
-The base image is the one ``racetrack images bootstrap`` makes when the engine has it, else one
-imported from the Debian root at ``/var/cache/racetrack-dev/py-root`` (debootstrap with
-python3, python3-venv and ca-certificates), tagged by a digest of how that root was made, so it
-is imported once per root. Tests skip without an engine or a base image (with ``CI=true`` a
-skip fails the run). Every container and image a test makes carries labels (the driver's home digest,
-the ``racetrack-test-job`` repository) and is removed by those labels afterwards.
+The builds start FROM the python3 job type's declared base image
+(``racetrack/python3-base:bookworm``), the one ``racetrack images bootstrap`` makes. Under CI it
+is there (``.ci/run`` runs the command first); elsewhere the fixture builds it through the
+command's own functions and settings (``base_images_cache``, by default the machine's shared
+cache), which needs root and debootstrap unless the cache holds the root already. Tests skip
+without an engine or a way to get the image (with ``CI=true`` a skip fails the run). Every
+container and image a test makes carries labels (the driver's home digest, the
+``racetrack-test-job`` repository) and is removed by those labels afterwards.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import subprocess
+import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +27,20 @@ import docker.errors
 import httpx
 import pytest
 
+from racetrack_core.baseimages import BaseImageError, BaseImageRegistry
+from racetrack_core.baseimages.bootstrap import State, options_from_settings, plan, run
+from racetrack_core.baseimages.engine import DockerEngine
 from racetrack_core.images import LABEL_JOB
 from racetrack_core.infrastructure import JobSpec, TargetContext
 from racetrack_core.lifecycle.ports import DatabasePorts
 from racetrack_core.registry import JobType
+from racetrack_core.settings import Settings
 from racetrack_core.storage.database import connect, migrate
 from racetrack_plugins.docker_infra import DockerDriver
 from racetrack_plugins.docker_infra.containers import LABEL_HOME, home_digest
 from racetrack_plugins.python3 import RECIPES
+from racetrack_plugins.python3.base_images import BASE_IMAGE, register_base_images
 
-#: The image ``racetrack images bootstrap`` builds for python3 (the baseimages work).
-BOOTSTRAPPED = "racetrack/python3-base:bookworm"
-ROOT = Path("/var/cache/racetrack-dev/py-root")
-ROOT_LOG = Path("/var/cache/racetrack-dev/debootstrap.log")
 DOCKER_CLI = Path("/usr/bin/docker")
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 REPOSITORY = "racetrack-test-job"
@@ -62,36 +66,35 @@ def docker_client() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def base_image(docker_client: Any) -> str:
-    """The python3 base image the builds start FROM.
+def base_image(docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The python3 base image the builds start FROM, as ``racetrack images bootstrap`` makes it.
 
-    ``RACETRACK_TEST_BASE_IMAGE`` if set; else the image that ``racetrack images bootstrap``
-    makes, when the engine has it; else one imported from the Debian root, once per root.
+    Planned with the command's settings (the environment's ``RACETRACK_BASE_IMAGES_*``); built
+    and imported by its ``run`` when the engine lacks it or holds an outdated one.
     """
-    chosen = os.environ.get("RACETRACK_TEST_BASE_IMAGE") or BOOTSTRAPPED
+    registry = BaseImageRegistry()
+    register_base_images(registry.registrar("python3"))
+    specs = registry.select([BASE_IMAGE])
+    home = tmp_path_factory.mktemp("base-image-home")
+    options = options_from_settings(Settings.load({"home": str(home)}))
+    docker_cli = shutil.which(options.docker_cli) or options.docker_cli
+    options = replace(options, docker_cli=docker_cli)
     try:
-        docker_client.images.get(chosen)
-        return chosen
-    except docker.errors.ImageNotFound:
-        if os.environ.get("RACETRACK_TEST_BASE_IMAGE"):
-            _skip_or_fail(f"RACETRACK_TEST_BASE_IMAGE={chosen} is not in the engine")
-    if not ROOT_LOG.is_file() or not ROOT_LOG.read_text().rstrip().endswith("rc 0"):
-        _skip_or_fail(f"no finished Debian root at {ROOT} (see {ROOT_LOG})")
-    tag = "racetrack-test/py-root:" + hashlib.sha256(ROOT_LOG.read_bytes()).hexdigest()[:12]
-    try:
-        docker_client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        with subprocess.Popen(["tar", "-C", str(ROOT), "-c", "."], stdout=subprocess.PIPE) as tar:
-            subprocess.run(
-                [str(DOCKER_CLI), "import", "-", tag], stdin=tar.stdout, check=True,
-                stdout=subprocess.DEVNULL,
-            )  # fmt: skip
-        assert tar.returncode == 0
-    return tag
+        [planned] = plan(specs, options, DockerEngine(docker_cli))
+    except BaseImageError as error:
+        _skip_or_fail(f"cannot plan {BASE_IMAGE}: {error}")
+    if planned.state is State.PRESENT:
+        return BASE_IMAGE
+    if os.geteuid() != 0:
+        _skip_or_fail(f"{BASE_IMAGE} is {planned.state}; building it needs root")
+    if planned.state is not State.CACHED and shutil.which(options.debootstrap) is None:
+        _skip_or_fail(f"{BASE_IMAGE} is {planned.state}; building it needs debootstrap")
+    run(specs, options, lambda line: print(line, file=sys.stderr))
+    return BASE_IMAGE
 
 
 def settings_for(base_image: str, **changes: Any) -> dict[str, Any]:
-    """Driver settings that build FROM the imported root and stop quickly."""
+    """Driver settings that build FROM ``base_image`` and stop quickly."""
     return {
         "drain_seconds": 0,
         "stop_grace_seconds": 2,

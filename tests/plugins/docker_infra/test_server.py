@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from racetrack_core.testserver import QUICK_ENV, RacetrackServer
+from racetrack_core.testing.server import QUICK_ENV, RacetrackServer
 from tests.plugins.docker_infra.conftest import REPO, Jobs, settings_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

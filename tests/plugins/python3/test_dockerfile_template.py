@@ -58,8 +58,8 @@ def instructions(dockerfile: str) -> list[tuple[str, str]]:
     return found
 
 
-def test_the_registered_job_type_offers_the_image_recipe(racetrack_plugins) -> None:
-    job_type = racetrack_plugins.job_types.resolve("python3:latest")
+def test_the_registered_job_type_offers_the_image_recipe(racetrack_plugin_manager) -> None:
+    job_type = racetrack_plugin_manager.job_types.resolve("python3:latest")
     assert isinstance(job_type.recipes.image, Python3ImageRecipe)
     assert isinstance(job_type.recipes.image, ImageRecipe)
 

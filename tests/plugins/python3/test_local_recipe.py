@@ -64,8 +64,8 @@ def test_the_recipe_honours_the_protocol() -> None:
     assert isinstance(Python3ProcessRecipe(), ProcessRecipe)
 
 
-def test_the_registered_job_type_carries_the_recipe_and_the_template(racetrack_plugins):
-    job_type = racetrack_plugins.job_types.resolve("python3:latest")
+def test_the_registered_job_type_carries_the_recipe_and_the_template(racetrack_plugin_manager):
+    job_type = racetrack_plugin_manager.job_types.resolve("python3:latest")
     assert isinstance(job_type.recipes.process, Python3ProcessRecipe)
     assert job_type.recipes.image is not None
 
