@@ -4,7 +4,7 @@ The job author writes ``func Perform(input map[string]interface{}) (interface{},
 root package of a Go module; Racetrack builds it with a wrapper (``wrapper/``, Go standard
 library only) that serves the runtime contract. ``gomod`` fits go.mod to the installed Go,
 ``build`` prepares and runs the build (``diagnosis`` explains a failed one), ``process`` is
-the recipe of the local target, ``image`` lays out the container build.
+the process recipe (local target), ``image`` the image recipe (container targets).
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ fitted to that image's Go. The last stage is ``FROM scratch``: the binary, the j
 bundle and ``/tmp``, a few megabytes. The site's Go settings and the secret build variables
 reach the build as BuildKit secret files only.
 
-These functions know nothing of the recipe contract; an image recipe calls them.
+``GolangImageRecipe`` is the job type's image recipe (``racetrack_core.recipes``): it renders
+the context with these functions and names the secret files for the image builder.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ class DockerServer(RacetrackServer):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, jobs: Jobs) -> Iterator[RacetrackServer]:
-    """``racetrack up --infra docker``, building FROM the imported root."""
+    """``racetrack up --infra docker``, building FROM the bootstrapped python3 base image."""
     home = tmp_path_factory.mktemp("server") / "home"
     home.mkdir()
     config = {"targets": {"docker": settings_for(jobs.base_image)}}
