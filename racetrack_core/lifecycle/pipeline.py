@@ -37,7 +37,7 @@ from racetrack_core.lifecycle.permissions import grant_family_owner
 from racetrack_core.lifecycle.service import LifecycleService, replica_from_json, replica_to_json
 from racetrack_core.manifest import dump_yaml, find_manifest, load_manifest
 from racetrack_core.registry import JobType
-from racetrack_core.source import SourceError, fetch_git, unpack_build_context
+from racetrack_core.source import SourceError, fetch_git, remove_secret_files, unpack_build_context
 from racetrack_core.storage.models import (
     Deployment,
     DeploymentStatus,
@@ -209,6 +209,7 @@ class Pipeline:
 
         recorder.phase("fetching source")
         workspace = self._fetch(recorder, request, workdir / "source")
+        remove_secret_files(workspace, request.manifest, log=recorder.line)
 
         recorder.phase("validating manifest")
         self._compare_with_repository(recorder, request, workspace)

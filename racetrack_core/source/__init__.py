@@ -4,6 +4,7 @@
         -> FetchedSource(path, commit)       one commit of one branch, credentials kept secret
     unpack_build_context(b64, dest)  -> dest  a base64 tar.gz from `racetrack deploy`, checked
     pack_build_context(directory)    -> str   the same format, made from a folder (stdlib only)
+    remove_secret_files(job_dir, manifest)     the secret env files it names, taken out
 
 Every failure a user can cause raises :class:`SourceError` with a sentence saying what to do.
 How credentials are handled, and the limits on build contexts, are in ``docs/sources.md``.
@@ -20,6 +21,7 @@ from racetrack_core.source.archive import (
 from racetrack_core.source.errors import SourceError
 from racetrack_core.source.git import GIT_TIMEOUT, Credentials, FetchedSource, fetch_git
 from racetrack_core.source.packing import BuildContextError, pack_build_context
+from racetrack_core.source.secret_files import remove_secret_files, secret_file_names
 
 __all__ = [
     "GIT_TIMEOUT",
@@ -32,5 +34,7 @@ __all__ = [
     "SourceError",
     "fetch_git",
     "pack_build_context",
+    "remove_secret_files",
+    "secret_file_names",
     "unpack_build_context",
 ]
