@@ -39,6 +39,8 @@ from racetrack_core.lifecycle.responses import (
     NotFound,
     Unauthenticated,
 )
+from racetrack_core.lifecycle.service import LifecycleService
+from racetrack_core.redaction import Redactor
 from racetrack_core.storage.models import (
     AuthToken,
     Deployment,
@@ -114,8 +116,19 @@ def job_logs(request: Request) -> JSONAnswer:
     with Session(service.engine) as session:
         job = readable_job(session, caller, request)
         name, version, target = job.name, job.version, job.infrastructure_target
+        redact = job_redactor(service, job)
     text = service.driver(target).logs(name, version, tail=0)
-    return JSONAnswer({"logs": tail_lines(text, request, default=20)})
+    return JSONAnswer({"logs": redact(tail_lines(text, request, default=20))})
+
+
+def job_redactor(service: LifecycleService, job: Job) -> Redactor:
+    """Hides the job's runtime secrets and its family's token in what the job printed."""
+    opened = service.secrets.open(job.sealed_secrets)
+    runtime = opened.get("runtime_env")
+    values = [str(value) for value in runtime.values()] if isinstance(runtime, dict) else []
+    if isinstance(opened.get("family_token"), str):
+        values.append(str(opened["family_token"]))
+    return Redactor(values)
 
 
 async def follow_job_logs(request: Request) -> Response:
@@ -127,13 +140,14 @@ async def follow_job_logs(request: Request) -> Response:
     except ValueError:
         raise BadRequest("query parameter 'tail' must be a whole number") from None
 
-    def look_up() -> tuple[str, str, str]:
+    def look_up() -> tuple[str, str, str, Redactor]:
         caller = caller_of(request)
         with Session(service.engine) as session:
             job = readable_job(session, caller, request)
-            return job.name, job.version, job.infrastructure_target
+            redactor = job_redactor(service, job)
+            return job.name, job.version, job.infrastructure_target, redactor
 
-    name, version, target = await anyio.to_thread.run_sync(look_up)
+    name, version, target, redact = await anyio.to_thread.run_sync(look_up)
     driver = service.driver(target)
     stop = threading.Event()
     lines: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1000)
@@ -153,7 +167,7 @@ async def follow_job_logs(request: Request) -> Response:
 
     def pump() -> None:
         for line in driver.follow_logs(name, version, tail=tail, stop=stop):
-            if not hand_over(line):
+            if not hand_over(redact(line)):
                 return
         hand_over(None)
 

@@ -36,6 +36,7 @@ from racetrack_core.lifecycle.jobs import job_dto
 from racetrack_core.lifecycle.permissions import grant_family_owner
 from racetrack_core.lifecycle.service import LifecycleService, replica_from_json, replica_to_json
 from racetrack_core.manifest import dump_yaml, find_manifest, load_manifest
+from racetrack_core.redaction import Redactor
 from racetrack_core.registry import JobType
 from racetrack_core.source import SourceError, fetch_git, remove_secret_files, unpack_build_context
 from racetrack_core.storage.models import (
@@ -96,15 +97,10 @@ class Recorder:
     def __init__(self, service: LifecycleService, deployment_id: str, secrets: list[str]) -> None:
         self._service = service
         self.deployment_id = deployment_id
-        self._secrets = sorted(secrets, key=len, reverse=True)
+        self.scrub = Redactor(secrets)  # every secret, in its common encodings too
         self._lines: list[str] = []
         self._lock = threading.Lock()
         self._last_flush = 0.0
-
-    def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "********")
-        return text
 
     def line(self, text: str) -> None:
         with self._lock:
