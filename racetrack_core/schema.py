@@ -27,6 +27,7 @@ from racetrack_core.events import RESERVED_ENV
 from racetrack_core.manifest import FieldPath, Manifest, Problem, dump_yaml
 from racetrack_core.plugins import PluginManager
 from racetrack_core.registry import JobType
+from racetrack_core.schema_validator import ManifestValidator
 
 SCHEMA_FILE = "manifest.schema.json"
 
@@ -154,7 +155,7 @@ def validate_manifest(manifest: Manifest, plugins: PluginManager) -> ValidatedMa
     data = manifest.data
     problems: list[_Finding] = []
     schema = _with_plugin_fields(plugins)
-    validator = Draft202012Validator(schema)
+    validator = ManifestValidator(schema)
     for error in validator.iter_errors(data):
         problems.extend(_explain(error, ()))
 
@@ -232,7 +233,7 @@ def _check_extra(job_type: JobType, extra: Mapping[str, Any]) -> list[_Finding]:
         ]
     _check_schema(fragment, f"job type '{job_type.ref}' of plugin '{job_type.plugin}'")
     problems = []
-    for error in Draft202012Validator(fragment).iter_errors(dict(extra)):
+    for error in ManifestValidator(fragment).iter_errors(dict(extra)):
         problems.extend(_explain(error, ("jobtype_extra",)))
     return problems
 
@@ -336,7 +337,7 @@ def _explain(error: ValidationError, prefix: FieldPath) -> list[_Finding]:
     hint = schema.get("x-hint")
     if "propertyNames" in error.relative_schema_path:
         key = instance
-        message = f"the name '{key}' is not valid: expected {hint or 'a valid name'}"
+        message = f"the name {_show(key)} is not valid: expected {hint or 'a valid name'}"
         return [_Finding((*path, key), message)]
     if keyword == "additionalProperties" and isinstance(instance, Mapping):
         allowed = sorted(schema.get("properties", {}))
@@ -368,6 +369,10 @@ def _explain(error: ValidationError, prefix: FieldPath) -> list[_Finding]:
         options = [str(option) for option in expected]
         message = f"{value} is not one of {', '.join(options)}"
         return [_Finding(path, message + _did_you_mean(str(instance), options))]
+    if keyword == "maxLength":
+        return [_Finding(path, f"{value} is too long: at most {expected} characters")]
+    if keyword in {"maxItems", "maxProperties"} and expected:
+        return [_Finding(path, f"has too many entries: at most {expected}")]
     if keyword in {"minimum", "exclusiveMinimum"}:
         return [_Finding(path, f"{value} is too small: the minimum is {expected}")]
     if keyword in {"maximum", "exclusiveMaximum"}:
@@ -380,7 +385,7 @@ def _explain(error: ValidationError, prefix: FieldPath) -> list[_Finding]:
             seen.append(item)
     if keyword == "maxProperties" and expected == 0:
         return [_Finding(path, "takes no fields here")]
-    return [_Finding(path, error.message)]
+    return [_Finding(path, _shorten(_mask_credentials(error.message)))]
 
 
 def _describe(value: Any) -> str:
@@ -399,8 +404,22 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
+# The scheme's length is bounded so that a long value without "://" is scanned in linear time.
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://)[^/@\s]*@")
+
+
+def _mask_credentials(text: str) -> str:
+    """``text`` with the ``user:password@`` of each URL in it replaced by ``***@``."""
+    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def _show(value: Any) -> str:
     if isinstance(value, str):
+        value = _mask_credentials(value)
         text = value if len(value) <= 60 else value[:57] + "..."
         return f"'{text}'"
     if isinstance(value, bool):

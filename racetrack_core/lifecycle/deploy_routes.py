@@ -33,7 +33,7 @@ from racetrack_core.lifecycle.responses import (
     read_json_object,
 )
 from racetrack_core.lifecycle.service import LifecycleService
-from racetrack_core.manifest import Manifest, dump_yaml
+from racetrack_core.manifest import dump_yaml, received_manifest
 from racetrack_core.schema import validate_manifest
 from racetrack_core.storage.models import (
     Deployment,
@@ -91,7 +91,7 @@ def _parse(request: Request, body: Mapping[str, Any]) -> DeployRequest:
     if not isinstance(manifest, dict):
         raise BadRequest("field 'manifest' is required: the job.yaml contents as an object")
     try:
-        validated = validate_manifest(Manifest(data=manifest), service.plugins)
+        validated = validate_manifest(received_manifest(manifest), service.plugins)
     except ManifestError as exc:
         raise BadRequest(str(exc)) from None
     target = str(

@@ -175,15 +175,15 @@ class Pipeline:
                 log.exception("deployment %s failed unexpectedly", deployment_id)
                 message = recorder.scrub(f"internal error: {type(exc).__name__}: {exc}")
             tail = getattr(exc, "log_tail", "")
-            if tail:
-                recorder.line(tail)
-            recorder.line(f"deployment failed: {message}")
-            workdir = self._workdir(request, deployment_id)
-            if workdir.exists():
-                shutil.rmtree(workdir, ignore_errors=True)
-            recorder.flush(
-                status=DeploymentStatus.FAILED, error=message, finished_at=now(), phase="failed"
-            )
+            try:  # whatever fails here, the deployment still ends as failed
+                if tail:
+                    recorder.line(tail)
+                recorder.line(f"deployment failed: {message}")
+                shutil.rmtree(self._workdir(request, deployment_id), ignore_errors=True)
+            finally:
+                recorder.flush(
+                    status=DeploymentStatus.FAILED, error=message, finished_at=now(), phase="failed"
+                )
             with Session(self.service.engine) as session:
                 audit.record(
                     session,
