@@ -35,6 +35,7 @@ from racetrack_core.lifecycle.responses import (
 from racetrack_core.lifecycle.service import LifecycleService
 from racetrack_core.manifest import dump_yaml, received_manifest
 from racetrack_core.schema import validate_manifest
+from racetrack_core.source import SourceError, check_context_size
 from racetrack_core.storage.models import (
     Deployment,
     DeploymentStatus,
@@ -111,12 +112,10 @@ def _parse(request: Request, body: Mapping[str, Any]) -> DeployRequest:
     if context is not None:
         if not isinstance(context, str):
             raise BadRequest("field 'build_context' must be base64 text of a tar.gz, or null")
-        limit = service.settings.build_context_max_bytes
-        if len(context) > limit:
-            raise PayloadTooLarge(
-                f"the build context is {len(context) // 1024} KiB, more than the limit of "
-                f"{limit // 1024} KiB; leave large files out (.gitignore) or deploy from git"
-            )
+        try:
+            check_context_size(context, service.settings.build_context_max_bytes)
+        except SourceError as exc:
+            raise PayloadTooLarge(str(exc)) from None
     flags = body.get("build_flags") or []
     if not isinstance(flags, list) or not all(isinstance(flag, str) for flag in flags):
         raise BadRequest("field 'build_flags' must be a list of strings, like ['--no-cache']")

@@ -290,7 +290,7 @@ class Pipeline:
             return unpack_build_context(
                 request.build_context,
                 dest,
-                max_bytes=self.service.settings.build_context_max_bytes * 4,
+                max_bytes=self.service.settings.build_context_max_bytes,
             )
         git = request.manifest.get("git") or {}
         try:

@@ -3,6 +3,7 @@
     fetch_git(remote, branch=..., directory=..., credentials=..., dest=..., log=...)
         -> FetchedSource(path, commit)       one commit of one branch, credentials kept secret
     unpack_build_context(b64, dest)  -> dest  a base64 tar.gz from `racetrack deploy`, checked
+    check_context_size(b64, max_bytes) -> int its compressed size, refused over the limit
     pack_build_context(directory)    -> str   the same format, made from a folder (stdlib only)
     remove_secret_files(job_dir, manifest)     the secret env files it names, taken out
 
@@ -16,6 +17,7 @@ from racetrack_core.source.archive import (
     MAX_ARCHIVE_BYTES,
     MAX_MEMBERS,
     MAX_UNPACKED_BYTES,
+    check_context_size,
     unpack_build_context,
 )
 from racetrack_core.source.errors import SourceError
@@ -32,6 +34,7 @@ __all__ = [
     "Credentials",
     "FetchedSource",
     "SourceError",
+    "check_context_size",
     "fetch_git",
     "pack_build_context",
     "remove_secret_files",

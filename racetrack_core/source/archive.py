@@ -73,24 +73,30 @@ def unpack_build_context(
     return dest
 
 
+def check_context_size(b64: str, max_bytes: int = MAX_ARCHIVE_BYTES) -> int:
+    """The compressed size of the build context ``b64`` (base64, line breaks ignored), without
+    decoding it; :class:`SourceError` naming that size when it is more than ``max_bytes``."""
+    text = b64.rstrip()
+    padding = len(text) - len(text.rstrip("="))
+    characters = len(b64) - sum(b64.count(space) for space in " \t\r\n")
+    size = max(0, characters * 3 // 4 - min(padding, 2))
+    if size > max_bytes:
+        raise SourceError(
+            f"the build context is {_size(size, exact=True)} compressed, more than the limit of "
+            f"{_size(max_bytes)}: leave build outputs, data sets and virtual environments out "
+            "of the job directory (list them in .gitignore), or deploy from git"
+        )
+    return size
+
+
 def _decode(b64: str, max_bytes: int) -> bytes:
+    check_context_size(b64, max_bytes)
     text = "".join(b64.split())
-    if len(text) > (max_bytes // 3 + 1) * 4:
-        raise _too_large(max_bytes)
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise SourceError("build context is not valid base64") from None
-    if len(data) > max_bytes:
-        raise _too_large(max_bytes)
     return data
-
-
-def _too_large(max_bytes: int) -> SourceError:
-    return SourceError(
-        f"build context is larger than {_size(max_bytes)} compressed: leave build outputs, "
-        "data sets and virtual environments out of the job directory (list them in .gitignore)"
-    )
 
 
 def _extract(data: bytes, root: Path, max_unpacked_bytes: int, max_members: int) -> None:
@@ -203,5 +209,9 @@ class _LimitedReader(io.RawIOBase):
         return len(chunk)
 
 
-def _size(count: int) -> str:
-    return f"{count / 1024 / 1024:g} MiB" if count >= 1024 * 1024 else f"{count} bytes"
+def _size(count: int, *, exact: bool = False) -> str:
+    """``64 MiB`` for a limit; with ``exact``, one decimal (``65.0 MiB``) for a measured size."""
+    if count < 1024:
+        return f"{count} bytes"
+    value, unit = (count / 1024, "KiB") if count < 1024 * 1024 else (count / 1024 / 1024, "MiB")
+    return f"{value:.1f} {unit}" if exact else f"{value:g} {unit}"
