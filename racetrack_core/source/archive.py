@@ -32,6 +32,11 @@ MAX_MEMBERS = 20_000
 """Most files, directories and links in a build context."""
 
 _HAS_DATA_FILTER = hasattr(tarfile, "data_filter")  # Python 3.11.4 and later
+# Before 3.11.4 (Debian 12 has 3.11.2) there is no FilterError: naming it in an except clause
+# would raise AttributeError whenever a member is refused. An empty tuple catches nothing.
+_FILTER_ERRORS: tuple[type[Exception], ...] = (
+    (tarfile.FilterError,) if hasattr(tarfile, "FilterError") else ()
+)
 _KINDS = {
     tarfile.CHRTYPE: "a character device",
     tarfile.BLKTYPE: "a block device",
@@ -127,7 +132,7 @@ def _extract(data: bytes, root: Path, max_unpacked_bytes: int, max_members: int)
         raise _unpacked_too_large(max_unpacked_bytes) from None
     except (gzip.BadGzipFile, zlib.error, EOFError):
         raise SourceError("build context is not a valid gzip file (corrupt or truncated)") from None
-    except tarfile.FilterError as error:
+    except _FILTER_ERRORS as error:
         raise SourceError(f"build context has an unsafe member: {error}") from None
     except tarfile.TarError as error:
         raise SourceError(f"build context is not a valid tar archive: {error}") from None
