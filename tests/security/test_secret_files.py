@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from racetrack_cli.deploy_commands import pack
+from racetrack_core.gitserver import GitServer
+from racetrack_core.manifest import load_manifest
 from racetrack_core.source import remove_secret_files
 from racetrack_core.testserver import RacetrackServer
 
@@ -124,3 +126,37 @@ def test_a_deployed_job_keeps_no_secret_file(
         assert answer.status_code == 200, answer.text
         assert answer.json() is None, f"the job could read {name}"
     assert racetrack_server.call("secret-reader", "0.0.1", {"name": "job.yaml"}).json()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_job_from_git_keeps_no_secret_file(
+    racetrack_server: RacetrackServer, git_server: GitServer, tmp_path: Path
+) -> None:
+    build_secret = "b-" + secrets.token_hex(12)
+    runtime_secret = "r-" + secrets.token_hex(12)
+    job = make_job(tmp_path / "job", build_secret, runtime_secret)
+    files = {
+        f"jobs/reader/{path.relative_to(job).as_posix()}": path.read_text()
+        for path in job.rglob("*")
+        if path.is_file()
+    }
+    remote = git_server.create_repo("reader.git", files)
+    manifest = load_manifest(job / "job.yaml").data
+    manifest["git"] = {"remote": remote, "directory": "jobs/reader"}
+    racetrack_server.login()
+    record = racetrack_server.deploy(
+        {
+            "manifest": manifest,
+            "secret_vars": {
+                "build_env": {"BUILD_TOKEN": build_secret},
+                "runtime_env": {"API_KEY": runtime_secret},
+            },
+        }
+    )
+    assert record["status"] == "done", f"{record}\n{racetrack_server.log()}"
+    kept = [p for p in (racetrack_server.home / "jobs").rglob("*") if p.name.endswith(".env")]
+    assert kept == []
+    for name in ("build.env", "conf/runtime.env"):
+        answer = racetrack_server.call("secret-reader", "0.0.1", {"name": name})
+        assert answer.json() is None, f"the job could read {name}"
