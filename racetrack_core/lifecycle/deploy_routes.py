@@ -101,9 +101,15 @@ def _parse(request: Request, body: Mapping[str, Any]) -> DeployRequest:
     credentials = body.get("git_credentials")
     git_credentials = None
     if credentials is not None:
-        if not isinstance(credentials, Mapping) or not {"username", "password"} <= set(credentials):
-            raise BadRequest("field 'git_credentials' must be null or {username, password}")
-        git_credentials = (str(credentials["username"]), str(credentials["password"]))
+        if (
+            not isinstance(credentials, Mapping)
+            or not {"username", "password"} <= set(credentials)
+            or not all(isinstance(credentials[key], str) for key in ("username", "password"))
+        ):
+            raise BadRequest(
+                "field 'git_credentials' must be null or {username, password}, both strings"
+            )
+        git_credentials = (credentials["username"], credentials["password"])
     try:
         build_secrets, runtime_secrets = secret_vars(body)
     except DeployError as exc:

@@ -236,3 +236,20 @@ def test_a_stored_manifest_never_reads_a_server_file(tmp_path: Path, monkeypatch
     assert (
         re.search("STOLEN", json.dumps(parse_manifest(text.replace("extends", "#")).data)) is None
     )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    "credentials",
+    [{"username": 5, "password": "p"}, {"username": "u", "password": ["p"]}, "u:p", ["u", "p"]],
+)
+def test_git_credentials_of_the_wrong_type_are_a_400(
+    server: RacetrackServer, credentials: Any
+) -> None:
+    manifest = {**BASE, **EXTRA, "git": {"remote": "https://example.com/job.git"}}
+    answer = server.api(
+        "POST", "/deploy", json={"manifest": manifest, "git_credentials": credentials}
+    )
+    assert answer.status_code == 400, answer.text
+    assert "git_credentials" in answer.json()["error"]
