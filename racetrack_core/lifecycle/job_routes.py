@@ -24,7 +24,13 @@ from racetrack_core.lifecycle.accounts import AUTH_HEADER, request_token
 from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.deploy_routes import query_flag, tail_lines
-from racetrack_core.lifecycle.jobs import find_job, job_dto, jobs_json, ongoing_deployment
+from racetrack_core.lifecycle.jobs import (
+    find_job,
+    job_dto,
+    job_redactor,
+    jobs_json,
+    ongoing_deployment,
+)
 from racetrack_core.lifecycle.permissions import (
     authorize,
     authorize_family,
@@ -39,7 +45,6 @@ from racetrack_core.lifecycle.responses import (
     NotFound,
     Unauthenticated,
 )
-from racetrack_core.lifecycle.service import LifecycleService
 from racetrack_core.redaction import Redactor
 from racetrack_core.storage.models import (
     AuthToken,
@@ -116,19 +121,9 @@ def job_logs(request: Request) -> JSONAnswer:
     with Session(service.engine) as session:
         job = readable_job(session, caller, request)
         name, version, target = job.name, job.version, job.infrastructure_target
-        redact = job_redactor(service, job)
+        redact = job_redactor(service.secrets, job)
     text = service.driver(target).logs(name, version, tail=0)
     return JSONAnswer({"logs": redact(tail_lines(text, request, default=20))})
-
-
-def job_redactor(service: LifecycleService, job: Job) -> Redactor:
-    """Hides the job's runtime secrets and its family's token in what the job printed."""
-    opened = service.secrets.open(job.sealed_secrets)
-    runtime = opened.get("runtime_env")
-    values = [str(value) for value in runtime.values()] if isinstance(runtime, dict) else []
-    if isinstance(opened.get("family_token"), str):
-        values.append(str(opened["family_token"]))
-    return Redactor(values)
 
 
 async def follow_job_logs(request: Request) -> Response:
@@ -144,7 +139,7 @@ async def follow_job_logs(request: Request) -> Response:
         caller = caller_of(request)
         with Session(service.engine) as session:
             job = readable_job(session, caller, request)
-            redactor = job_redactor(service, job)
+            redactor = job_redactor(service.secrets, job)
             return job.name, job.version, job.infrastructure_target, redactor
 
     name, version, target, redact = await anyio.to_thread.run_sync(look_up)

@@ -7,6 +7,7 @@ import json
 import re
 import secrets
 import textwrap
+import time
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from racetrack_core.redaction import MASK, Redactor
-from racetrack_core.testserver import RacetrackServer, free_port
+from racetrack_core.testserver import QUICK_ENV, RacetrackServer, free_port
 
 
 def encodings(secret: str) -> dict[str, str]:
@@ -176,3 +177,53 @@ def test_job_logs_hide_a_runtime_secret(racetrack_server: RacetrackServer, tmp_p
             if sum("the secret is" in seen for seen in streamed) == 8:
                 break
     assert leaks("\n".join(streamed), secret) == [], streamed
+
+
+CRASHING_LATER = """
+import os
+import sys
+from pathlib import Path
+
+marker = Path(os.environ["TMPDIR"] if "TMPDIR" in os.environ else "/tmp") / os.environ["MARKER"]
+if marker.exists():
+    print("about to fail with", os.environ["API_KEY"], flush=True)
+    sys.exit(3)
+
+
+class JobEntrypoint:
+    def perform(self) -> str:
+        marker.write_text("crash from now on")
+        os._exit(1)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_crashed_jobs_error_hides_its_runtime_secret(tmp_path: Path) -> None:
+    home = tmp_path / "racetrack-home"
+    home.mkdir()
+    (home / "config.yaml").write_text(
+        "targets:\n  local:\n    restart_backoff_seconds: 0.1\n"
+        "    restart_backoff_max_seconds: 0.2\n"
+    )
+    secret = "crash key<>" + secrets.token_hex(6)
+    marker = "racetrack-crash-" + secrets.token_hex(6)
+    job = write_job(tmp_path / "job", "crash-later", {"entrypoint.py": CRASHING_LATER})
+    with RacetrackServer(home, env=QUICK_ENV) as server:
+        server.login()
+        record = server.deploy_folder(
+            job,
+            manifest={"runtime_env": {"MARKER": marker}},
+            secret_vars={"build_env": {}, "runtime_env": {"API_KEY": secret}},
+        )
+        assert record["status"] == "done", f"{record}\n{server.log()}"
+        server.call("crash-later", "0.0.1", {})
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            job_record = server.api("GET", "/job/crash-later/0.0.1").json()
+            if job_record.get("error"):
+                break
+            time.sleep(0.5)
+        error = str(job_record.get("error"))
+        assert "about to fail with" in error, job_record
+        assert leaks(error, secret) == [], error
