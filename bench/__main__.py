@@ -80,7 +80,7 @@ def _met(passed: bool) -> str:
     return "met" if passed else "**not met**"
 
 
-#: Pub's candidates measured here: ``pub`` is what ``racetrack up`` serves (the fast server with
+#: Pub's candidates measured here: ``pub`` is what ``racetrack up`` serves (the front server with
 #: the ASGI app behind it), ``pub_asgi`` the ASGI app alone (for embedding), ``aiohttp`` the
 #: bare client the ASGI app uses. The others (docs/pub.md) stay available in bench/pub/run.py.
 PUB_CANDIDATES = "pub,pub_asgi,aiohttp"

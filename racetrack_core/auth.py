@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from racetrack_core.errors import AuthenticationError
-
-if TYPE_CHECKING:
-    from racetrack_core.plugins import PluginManager
 
 __all__ = ["AuthenticationError", "Caller", "RequestLike", "authenticate_with_plugins"]
 
@@ -45,7 +42,15 @@ class Caller:
         return f"{titles[self.kind]} {self.name}"
 
 
-def authenticate_with_plugins(plugins: PluginManager, request: RequestLike) -> Caller | None:
+class HookRelay(Protocol):
+    """What authentication needs of the plugin manager (which imports this module's types
+    for its hook specifications): its hook relay."""
+
+    @property
+    def hook(self) -> Any: ...
+
+
+def authenticate_with_plugins(plugins: HookRelay, request: RequestLike) -> Caller | None:
     """Ask the plugins who is calling; the first non-None answer wins, None if none knows."""
     caller = plugins.hook.authenticate_request(request=request)
     if caller is not None and not isinstance(caller, Caller):

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import click
 
     from racetrack_core.auth import Caller, RequestLike
+    from racetrack_core.baseimages import BaseImageRegistrar
     from racetrack_core.manifest import Problem
     from racetrack_core.registry import InfrastructureRegistrar, JobType, JobTypeRegistrar
 
@@ -49,6 +50,19 @@ def register_infrastructure_targets(registry: InfrastructureRegistrar) -> None:
     Called once, when the plugin manager first builds its target registry after loading.
     ``registry.register(name, driver, description=...)`` adds one target; a duplicate or
     malformed name is rejected. Return nothing.
+    """
+
+
+@hookspec
+def register_base_images(registry: BaseImageRegistrar) -> None:
+    """Declare the base images this plugin's image recipes build ``FROM``.
+
+    Called each time ``racetrack images bootstrap`` runs (or lists), after loading.
+    ``registry.register(name, packages, suite="bookworm")`` says that an image named ``name``
+    (the reference the recipe's Dockerfile starts ``FROM``) is a minimal Debian ``suite`` with
+    ``packages``; the command builds it with debootstrap and imports it into the Docker engine.
+    A malformed name or package, or a name another plugin declared with other packages, is
+    rejected. Return nothing.
     """
 
 

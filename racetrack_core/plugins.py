@@ -22,7 +22,8 @@ import importlib_metadata
 import pluggy
 
 from racetrack_core import hookspecs
-from racetrack_core.errors import AuthenticationError, PluginError, RacetrackError
+from racetrack_core.errors import PluginError
+from racetrack_core.hookcalls import refuse_unwrappable, wrap_errors, wrapper_refusal
 from racetrack_core.registry import InfrastructureRegistry, JobTypeRegistry
 
 ENTRY_POINT_GROUP = "racetrack.plugins"
@@ -173,8 +174,13 @@ class PluginManager:
             raise PluginError(f"plugin '{name}' is not a valid Racetrack plugin: {exc}") from exc
         if registered is None:
             return name
+        try:
+            refuse_unwrappable(self._pm, plugin, name)
+        except PluginError:
+            self._pm.unregister(name=name)
+            raise
         self._origins[name] = _origin or _Origin(None, None)
-        _wrap_errors(self._pm, plugin, name)
+        wrap_errors(self._pm, plugin, name)
         self._forget_registries()
         if self._loaded:
             try:
@@ -265,7 +271,7 @@ class PluginManager:
         found: list[tuple[str, Callable[..., Any]]] = []
         for impl in reversed(caller.get_hookimpls()):
             if impl.hookwrapper or impl.wrapper:
-                continue
+                raise PluginError(wrapper_refusal(impl.plugin_name, hook_name))
             found.append(
                 (impl.plugin_name, functools.partial(_call_impl, impl, hook_name, self._tracer))
             )
@@ -293,45 +299,6 @@ def _call_impl(impl: Any, hook_name: str, tracer: _Tracer | None, **kwargs: Any)
         raise
     tracer.finish(hook_name, failed=False)
     return result
-
-
-def _wrap_errors(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
-    """Make each hook implementation of ``plugin`` re-raise failures naming plugin and hook."""
-    for caller in pm.get_hookcallers(plugin) or []:
-        for impl in caller.get_hookimpls():
-            if impl.plugin is not plugin or impl.hookwrapper or impl.wrapper:
-                continue
-            # HookImpl.function is declared Final, but pluggy reads it on every call.
-            setattr(impl, "function", _named_failures(impl.function, name, caller.name))  # noqa: B010
-
-
-def _named_failures(function: Callable[..., Any], plugin: str, hook: str) -> Callable[..., Any]:
-    """Wrap a hook implementation so that any failure becomes a PluginError naming its source.
-
-    The original exception stays available as ``__cause__``.
-    """
-
-    @functools.wraps(function)
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except AuthenticationError as exc:
-            # A deliberate refusal of the request, not a failure of the plugin: keep its type.
-            if f"plugin '{plugin}'" in str(exc):
-                raise
-            raise AuthenticationError(f"plugin '{plugin}' refused the request: {exc}") from exc
-        except PluginError as exc:
-            if f"plugin '{plugin}'" in str(exc):
-                raise
-            raise PluginError(f"plugin '{plugin}' failed in hook '{hook}': {exc}") from exc
-        except RacetrackError as exc:
-            raise PluginError(f"plugin '{plugin}' failed in hook '{hook}': {exc}") from exc
-        except Exception as exc:
-            raise PluginError(
-                f"plugin '{plugin}' failed in hook '{hook}': {type(exc).__name__}: {exc}"
-            ) from exc
-
-    return call
 
 
 class _Tracer:

@@ -9,29 +9,34 @@ names the field path, its line, the offending value and, for a typo, the closest
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import jsonschema
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 
 from racetrack_core.errors import ManifestError, NotFoundError, PluginError
 from racetrack_core.events import RESERVED_ENV
-from racetrack_core.manifest import FieldPath, Manifest, Problem, dump_yaml
+from racetrack_core.manifest import Manifest, Problem, dump_yaml
 from racetrack_core.plugins import PluginManager
 from racetrack_core.registry import JobType
+from racetrack_core.schema_problems import (
+    Finding,
+    did_you_mean,
+    dotted,
+    explain,
+    format_problems,
+    split_path,
+)
 from racetrack_core.schema_validator import ManifestValidator
 
 SCHEMA_FILE = "manifest.schema.json"
 
-FindingKind = Literal["field", "type", "unknown", "missing"]
 DEFAULT_VERSION = "0.0.1"
 
 
@@ -54,21 +59,6 @@ class ValidatedManifest:
 
     def to_yaml(self) -> str:
         return dump_yaml(self.data)
-
-
-@dataclass(frozen=True)
-class _Finding:
-    """One problem before it is worded: where, what, and what kind of sentence it needs.
-
-    ``type`` marks a value of the wrong type (it silences the value's other findings);
-    ``unknown`` a field the schema does not know, with the closest valid path if any;
-    ``missing`` a required field that is absent.
-    """
-
-    path: FieldPath
-    message: str = ""
-    kind: FindingKind = "field"
-    suggestion: str | None = None
 
 
 @functools.cache
@@ -153,11 +143,11 @@ def validate_manifest(manifest: Manifest, plugins: PluginManager) -> ValidatedMa
     every problem, sorted by line.
     """
     data = manifest.data
-    problems: list[_Finding] = []
+    problems: list[Finding] = []
     schema = _with_plugin_fields(plugins)
     validator = ManifestValidator(schema)
     for error in validator.iter_errors(data):
-        problems.extend(_explain(error, ()))
+        problems.extend(explain(error, ()))
 
     problems = _drop_explained_missing(problems)
     problems = _drop_after_type_errors(problems)
@@ -165,7 +155,7 @@ def validate_manifest(manifest: Manifest, plugins: PluginManager) -> ValidatedMa
     if not any(found.path[:1] == ("jobtype",) for found in problems) and "jobtype" in data:
         job_type, problem = _resolve_job_type(plugins, str(data["jobtype"]))
         if problem:
-            problems.append(_Finding(("jobtype",), problem))
+            problems.append(Finding(("jobtype",), problem))
     if job_type is not None and isinstance(data.get("jobtype_extra", {}), Mapping):
         extra = data.get("jobtype_extra", {})
         problems.extend(_drop_after_type_errors(_check_extra(job_type, extra)))
@@ -179,10 +169,10 @@ def validate_manifest(manifest: Manifest, plugins: PluginManager) -> ValidatedMa
                         f"plugin '{plugin}' returned {type(found).__name__} from "
                         "validate_manifest; return racetrack_core.manifest.Problem objects"
                     )
-                problems.append(_Finding(_split_path(found.field), found.message))
+                problems.append(Finding(split_path(found.field), found.message))
 
     if problems or job_type is None:
-        messages = _format(manifest, problems) or ["field 'jobtype' is missing"]
+        messages = format_problems(manifest, problems) or ["field 'jobtype' is missing"]
         raise ManifestError(messages, source=manifest.source)
 
     result = copy.deepcopy(data)
@@ -194,17 +184,17 @@ def validate_manifest(manifest: Manifest, plugins: PluginManager) -> ValidatedMa
     )
 
 
-def _drop_explained_missing(problems: list[_Finding]) -> list[_Finding]:
+def _drop_explained_missing(problems: list[Finding]) -> list[Finding]:
     """A typo gives 'unknown field' with a suggestion; don't also report the field as missing."""
     suggested = {found.suggestion for found in problems if found.kind == "unknown"}
     return [
         found
         for found in problems
-        if not (found.kind == "missing" and _dotted(found.path) in suggested)
+        if not (found.kind == "missing" and dotted(found.path) in suggested)
     ]
 
 
-def _drop_after_type_errors(problems: list[_Finding]) -> list[_Finding]:
+def _drop_after_type_errors(problems: list[Finding]) -> list[Finding]:
     """A value of the wrong type needs one sentence, not one per keyword it also fails."""
     mistyped = {found.path for found in problems if found.kind == "type"}
     return [found for found in problems if found.path not in mistyped or found.kind == "type"]
@@ -218,15 +208,15 @@ def _resolve_job_type(plugins: PluginManager, reference: str) -> tuple[JobType |
         name = reference.partition(":")[0]
         message = str(exc)
         if name not in registry.names():
-            message += _did_you_mean(name, registry.names())
+            message += did_you_mean(name, registry.names())
         return None, message
 
 
-def _check_extra(job_type: JobType, extra: Mapping[str, Any]) -> list[_Finding]:
+def _check_extra(job_type: JobType, extra: Mapping[str, Any]) -> list[Finding]:
     fragment = job_type.extra_schema
     if fragment is None:
         return [
-            _Finding(
+            Finding(
                 ("jobtype_extra", key), f"job type '{job_type.name}' takes no jobtype_extra fields"
             )
             for key in extra
@@ -234,19 +224,19 @@ def _check_extra(job_type: JobType, extra: Mapping[str, Any]) -> list[_Finding]:
     _check_schema(fragment, f"job type '{job_type.ref}' of plugin '{job_type.plugin}'")
     problems = []
     for error in ManifestValidator(fragment).iter_errors(dict(extra)):
-        problems.extend(_explain(error, ("jobtype_extra",)))
+        problems.extend(explain(error, ("jobtype_extra",)))
     return problems
 
 
-def _check_semantics(data: Mapping[str, Any], plugins: PluginManager) -> list[_Finding]:
-    problems: list[_Finding] = []
+def _check_semantics(data: Mapping[str, Any], plugins: PluginManager) -> list[Finding]:
+    problems: list[Finding] = []
     for section in ("build_env", "runtime_env"):
         env = data.get(section)
         if isinstance(env, Mapping):
             for name in env:
                 if name in RESERVED_ENV:
                     problems.append(
-                        _Finding(
+                        Finding(
                             (section, name),
                             f"'{name}' is set by Racetrack itself; choose another name",
                         )
@@ -260,7 +250,7 @@ def _check_semantics(data: Mapping[str, Any], plugins: PluginManager) -> list[_F
             low_value, high_value = parse(low), parse(high)
             if low_value is not None and high_value is not None and low_value > high_value:
                 problems.append(
-                    _Finding(
+                    Finding(
                         ("resources", f"{kind}_min"),
                         f"{low} is more than {kind}_max ({high}); "
                         "the minimum cannot exceed the maximum",
@@ -272,8 +262,8 @@ def _check_semantics(data: Mapping[str, Any], plugins: PluginManager) -> list[_F
         if target not in targets.names():
             installed = ", ".join(targets.names()) or "none"
             message = f"unknown infrastructure target '{target}'. Installed: {installed}"
-            message += _did_you_mean(target, targets.names())
-            problems.append(_Finding(("infrastructure_target",), message))
+            message += did_you_mean(target, targets.names())
+            problems.append(Finding(("infrastructure_target",), message))
     return problems
 
 
@@ -300,169 +290,3 @@ def _cpu_cores(value: Any) -> float | None:
     if not match:
         return None
     return float(match[1]) / (1000 if match[2] else 1)
-
-
-# ------------------------------------------------------------------ error sentences
-
-
-TYPE_NAMES = {
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "a boolean (true or false)",
-    "object": "a mapping of fields",
-    "array": "a list",
-    "null": "nothing",
-}
-
-
-def _closest(word: str, options: Iterable[str]) -> str | None:
-    """The option most like ``word``, if one is close enough to be a likely typo."""
-    close = difflib.get_close_matches(word, list(options), n=1)
-    return close[0] if close else None
-
-
-def _did_you_mean(word: str, options: Iterable[str]) -> str:
-    """``; did you mean 'x'?`` for the closest option, or nothing."""
-    close = _closest(word, options)
-    return f"; did you mean '{close}'?" if close else ""
-
-
-def _explain(error: ValidationError, prefix: FieldPath) -> list[_Finding]:
-    path: FieldPath = (*prefix, *error.absolute_path)
-    keyword = str(error.validator)
-    instance: Any = error.instance
-    expected: Any = error.validator_value
-    schema = error.schema if isinstance(error.schema, Mapping) else {}
-    hint = schema.get("x-hint")
-    if "propertyNames" in error.relative_schema_path:
-        key = instance
-        message = f"the name {_show(key)} is not valid: expected {hint or 'a valid name'}"
-        return [_Finding((*path, key), message)]
-    if keyword == "additionalProperties" and isinstance(instance, Mapping):
-        allowed = sorted(schema.get("properties", {}))
-        found = []
-        for key in instance:
-            if key in schema.get("properties", {}):
-                continue
-            close = _closest(str(key), allowed)
-            if close:
-                suggestion = _dotted((*path, close))
-                message = f"did you mean '{suggestion}'?"
-            else:
-                suggestion, message = None, f"allowed fields here: {', '.join(allowed)}"
-            found.append(_Finding((*path, key), message, "unknown", suggestion))
-        return found
-    if keyword == "required":
-        missing = [name for name in expected if name not in instance]
-        return [_Finding((*path, name), kind="missing") for name in missing]
-    value = _show(instance)
-    if keyword == "type":
-        types = expected if isinstance(expected, list) else [expected]
-        names = [TYPE_NAMES.get(str(t), str(t)) for t in types]
-        wanted = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
-        advice = f"; write {hint}" if hint else ""
-        return [_Finding(path, f"expected {wanted}, got {_describe(instance)}{advice}", "type")]
-    if keyword in {"pattern", "format"}:
-        return [_Finding(path, f"{value} is not valid: expected {hint or f'to match {expected}'}")]
-    if keyword == "enum":
-        options = [str(option) for option in expected]
-        message = f"{value} is not one of {', '.join(options)}"
-        return [_Finding(path, message + _did_you_mean(str(instance), options))]
-    if keyword == "maxLength":
-        return [_Finding(path, f"{value} is too long: at most {expected} characters")]
-    if keyword in {"maxItems", "maxProperties"} and expected:
-        return [_Finding(path, f"has too many entries: at most {expected}")]
-    if keyword in {"minimum", "exclusiveMinimum"}:
-        return [_Finding(path, f"{value} is too small: the minimum is {expected}")]
-    if keyword in {"maximum", "exclusiveMaximum"}:
-        return [_Finding(path, f"{value} is too large: the maximum is {expected}")]
-    if keyword == "uniqueItems" and isinstance(instance, list):
-        seen: list[Any] = []
-        for item in instance:
-            if item in seen:
-                return [_Finding(path, f"{_show(item)} is listed more than once")]
-            seen.append(item)
-    if keyword == "maxProperties" and expected == 0:
-        return [_Finding(path, "takes no fields here")]
-    return [_Finding(path, _shorten(_mask_credentials(error.message)))]
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if value is None:
-        return "nothing (an empty value)"
-    if isinstance(value, str):
-        return f"the string {_show(value)}"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    return type(value).__name__
-
-
-# The scheme's length is bounded so that a long value without "://" is scanned in linear time.
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://)[^/@\s]*@")
-
-
-def _mask_credentials(text: str) -> str:
-    """``text`` with the ``user:password@`` of each URL in it replaced by ``***@``."""
-    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        value = _mask_credentials(value)
-        text = value if len(value) <= 60 else value[:57] + "..."
-        return f"'{text}'"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, Mapping | list):
-        return _describe(value)
-    return str(value)
-
-
-def _dotted(path: Sequence[str | int]) -> str:
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
-
-
-def _split_path(dotted: str) -> FieldPath:
-    parts: list[str | int] = []
-    for piece in dotted.split("."):
-        name, *indices = piece.split("[")
-        if name:
-            parts.append(name)
-        parts.extend(int(index.rstrip("]")) for index in indices if index.rstrip("]").isdigit())
-    return tuple(parts)
-
-
-def _format(manifest: Manifest, problems: Iterable[_Finding]) -> list[str]:
-    """Word each finding with its field and line; sort by line and drop repeats."""
-    ordered = []
-    for found in problems:
-        # A missing field has no line of its own: point at the mapping that lacks it.
-        anchor = found.path[:-1] if found.kind == "missing" else found.path
-        location = manifest.location(anchor) if anchor else None
-        where = f" ({location.describe()})" if location and location.describe() else ""
-        field = _dotted(found.path)
-        if found.kind == "missing":
-            text = f"missing required field '{field}'{where}"
-        elif found.kind == "unknown":
-            text = f"unknown field '{field}'{where}: {found.message}"
-        else:
-            text = f"field '{field}'{where}: {found.message}"
-        ordered.append((location.line if location and location.line else 0, text))
-    return list(dict.fromkeys(text for _, text in sorted(ordered, key=lambda item: item[0])))

@@ -4,9 +4,10 @@ Each service is an app built by its own factory; this module only prepares the h
 and the database, and runs the apps on uvicorn servers that share one event loop, so that
 Ctrl-C (or SIGTERM) stops them together and every job they started.
 
-Pub's public port belongs to its fast server (:class:`racetrack_core.pub.fastserver.FastPub`),
-which answers job calls and probes itself and forwards every other route to Pub's ASGI app,
-served on 127.0.0.1 and a port the kernel picks, in the same loop (docs/pub.md).
+Pub is served as :func:`racetrack_core.pub.assembly.assemble` puts it together: its front
+server owns Pub's public port, answers job calls and probes itself and forwards every other
+route to Pub's ASGI app, served on 127.0.0.1 and a port the kernel picks, in the same loop
+(docs/pub.md).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +29,7 @@ from racetrack_core.errors import RacetrackError
 from racetrack_core.lifecycle import accounts
 from racetrack_core.lifecycle.app import create_app as create_lifecycle_app
 from racetrack_core.plugins import PluginManager
-from racetrack_core.pub.config import PubConfig
-from racetrack_core.pub.fastserver import FastPub
-from racetrack_core.pub.fastserver.backend import Backend, backend_server, bind_backend_socket
+from racetrack_core.pub.assembly import PubServer, assemble
 from racetrack_core.security import new_token, write_private_file
 from racetrack_core.settings import INTERNAL_TOKEN_FILE, Settings
 from racetrack_core.storage.database import connect, migrate
@@ -46,8 +45,8 @@ class Service:
     app: Any
     port: int
     url: str
-    #: Pub: the fast server owns ``port``, and ``app`` (a ``PubApp``) answers behind it.
-    fast_front: bool = False
+    #: Pub: the front server owns ``port``, and ``app`` (a ``PubApp``) answers behind it.
+    fronted: bool = False
 
 
 def prepare(settings: Settings, say: Callable[[str], None]) -> Settings:
@@ -91,9 +90,9 @@ def build_services(
                 Service(name, app, settings.lifecycle_port, settings.external_lifecycle_url)
             )
         elif name == "pub":
-            app = create_pub_app(pub_config(settings))
+            app = create_pub_app(settings.pub)
             services.append(
-                Service(name, app, settings.pub_port, settings.external_pub_url, fast_front=True)
+                Service(name, app, settings.pub_port, settings.external_pub_url, fronted=True)
             )
         elif name == "dashboard":
             app = create_dashboard_app(settings)
@@ -115,20 +114,22 @@ def run(settings: Settings, services: Sequence[Service], say: Callable[[str], No
     port in use is one clear error and no service is left half-started.
     """
     sockets: list[socket.socket] = []
-    backends: dict[str, socket.socket] = {}
+    pubs: dict[str, PubServer] = {}
     try:
         for service in services:
             sockets.append(_bind(settings.host, service))
-            if service.fast_front:
-                backends[service.name] = bind_backend_socket()
+            if service.fronted:
+                pubs[service.name] = assemble(service.app)
         # What starting made (modules, apps, plugins) lives as long as the server: keep it out
         # of the collector's full passes, which would otherwise pause requests now and then.
         gc.freeze()
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_serve_all(settings, services, sockets, backends, say))
+            runner.run(_serve_all(settings, services, sockets, pubs, say))
     finally:
-        for sock in [*sockets, *backends.values()]:
+        for sock in sockets:
             sock.close()
+        for pub in pubs.values():
+            pub.close()
 
 
 def _bind(host: str, service: Service) -> socket.socket:
@@ -159,42 +160,38 @@ async def _serve_all(
     settings: Settings,
     services: Sequence[Service],
     sockets: Sequence[socket.socket],
-    backends: Mapping[str, socket.socket],
+    pubs: Mapping[str, PubServer],
     say: Callable[[str], None],
 ) -> None:
     servers: list[uvicorn.Server] = []
-    serving: list[socket.socket] = []
-    fronts: list[tuple[FastPub, socket.socket]] = []
+    runs: list[Coroutine[Any, Any, None]] = []
+    fronts: list[tuple[PubServer, socket.socket]] = []
     for service, sock in zip(services, sockets, strict=True):
-        if service.fast_front:
-            # The fast server takes the public socket once the ASGI app answers behind it.
-            internal = backends[service.name]
-            backend = Backend("127.0.0.1", internal.getsockname()[1])
-            servers.append(backend_server(service.app, backend))
-            serving.append(internal)
-            front = FastPub(service.app.config, metrics=service.app.metrics, backend=backend)
-            fronts.append((front, sock))
+        pub = pubs.get(service.name)
+        if pub is not None:
+            # Pub's front takes the public socket once the ASGI app answers behind it.
+            servers.append(pub.backend_server)
+            runs.append(pub.serve_backend())
+            fronts.append((pub, sock))
         else:
-            servers.append(_server(settings, service))
-            serving.append(sock)
+            server = _server(settings, service)
+            servers.append(server)
+            runs.append(server.serve(sockets=[sock]))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     front_stops: list[asyncio.Task[None]] = []
 
     def stop(*_: Any) -> None:
         if not stopping.is_set():
-            # The fast servers stop taking calls while the apps behind them drain theirs.
-            front_stops.extend(loop.create_task(front.stop()) for front, _ in fronts)
+            # The front servers stop taking calls while the apps behind them drain theirs.
+            front_stops.extend(loop.create_task(pub.stop_front()) for pub, _ in fronts)
         stopping.set()
         for server in servers:
             server.should_exit = True
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop)
-    tasks = [
-        asyncio.create_task(server.serve(sockets=[sock]))
-        for server, sock in zip(servers, serving, strict=True)
-    ]
+    tasks = [asyncio.create_task(run) for run in runs]
     try:
         while not all(server.started for server in servers):
             if any(task.done() for task in tasks):
@@ -202,17 +199,16 @@ async def _serve_all(
                 break
             await asyncio.sleep(0.05)
         else:
-            for front, sock in fronts:
-                await front.start()
-                await front.listen(sock=sock)
+            for pub, sock in fronts:
+                await pub.open_front(sock=sock)
             for service in services:
                 say(f"{service.name:<10} {service.url}")
             say("Racetrack is up. Press Ctrl-C to stop.")
         results = await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await asyncio.gather(*front_stops)
-        for front, _ in fronts:
-            await front.stop()  # those started after the signal, or when no signal came
+        for pub, _ in fronts:
+            await pub.stop_front()  # those started after the signal, or when no signal came
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
         raise failures[0]
@@ -239,20 +235,3 @@ def _server(settings: Settings, service: Service) -> uvicorn.Server:
     # The loop's signal handlers stop all servers together; uvicorn must not replace them.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     return server
-
-
-def pub_config(settings: Settings) -> PubConfig:
-    """Pub's configuration, from the server settings."""
-    return PubConfig(
-        lifecycle_url=settings.internal_lifecycle_url,
-        auth_cache_ttl=settings.pub_auth_cache_ttl,
-        auth_stale_ttl=settings.pub_auth_stale_ttl,
-        upstream_timeout=settings.pub_upstream_timeout,
-        internal_token=settings.internal_token,
-        async_call_lifetime=settings.async_call_lifetime,
-        async_poll_timeout=settings.pub_async_poll_timeout,
-        async_max_attempts=settings.pub_async_max_attempts,
-        async_retry_delay=settings.pub_async_retry_delay,
-        async_adopt_after=settings.pub_async_adopt_after,
-        async_heartbeat_interval=min(10.0, settings.pub_async_adopt_after / 3),
-    )

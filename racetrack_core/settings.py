@@ -16,7 +16,14 @@ itself comes from an override, ``RACETRACK_HOME`` or ``~/.racetrack/server``.
     RACETRACK_ADMIN_PASSWORD        the first admin password (used only when creating it)
     RACETRACK_INTERNAL_TOKEN        the token Pub uses with Lifecycle (else <home>/internal-token)
     RACETRACK_ASYNC_CALL_LIFETIME   seconds an asynchronous call's task is kept (4 h)
+    RACETRACK_PUB_AUTH_CACHE_TTL, RACETRACK_PUB_AUTH_STALE_TTL, RACETRACK_PUB_UPSTREAM_TIMEOUT
     RACETRACK_PUB_ASYNC_*           POLL_TIMEOUT, MAX_ATTEMPTS, RETRY_DELAY, ADOPT_AFTER
+    RACETRACK_BASE_IMAGES_*         CACHE, MIRROR, CA_BUNDLE, DOCKER_CLI: racetrack images bootstrap
+
+Pub's settings are declared once, in :class:`racetrack_core.pub.config.PubConfig`: the fields
+marked there as server settings are read here under their setting names and kept in
+``Settings.pub``, which is Pub's whole configuration (with Lifecycle's internal URL and the
+internal token filled in).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from racetrack_core.errors import RacetrackError
+from racetrack_core.pub.config import PubConfig, server_settings
 
 ENV_PREFIX = "RACETRACK_"
 INTERNAL_TOKEN_FILE = "internal-token"  # noqa: S105 (a file name)
@@ -65,26 +73,22 @@ class Settings:
     job_watch_interval: float = 2.0
     #: Deployments running at once; more wait in the queue.
     deploy_workers: int = 4
-    #: Pub: how long a permission answer is reused, and how long it may be reused when
-    #: Lifecycle cannot be reached.
-    pub_auth_cache_ttl: float = 5.0
-    pub_auth_stale_ttl: float = 60.0
-    pub_upstream_timeout: float = 300.0
-    #: Asynchronous calls: seconds a task (and its answer) is kept before it is purged.
-    async_call_lifetime: float = 4 * 3600.0
-    #: Pub: how long a poll waits for an asynchronous call to finish before answering 202.
-    pub_async_poll_timeout: float = 30.0
-    #: Pub: attempts of an asynchronous call when the job refuses or drops the connection,
-    #: and the seconds between two of them.
-    pub_async_max_attempts: int = 3
-    pub_async_retry_delay: float = 10.0
-    #: Pub: an ongoing asynchronous call that no Pub touched for this long (Pub was stopped
-    #: mid-call) is taken over and run again.
-    pub_async_adopt_after: float = 30.0
+    #: Pub's configuration. Its server settings (``pub_auth_cache_ttl``, ``async_call_lifetime``
+    #: and the others of :func:`racetrack_core.pub.config.server_settings`) are read with the
+    #: others; ``lifecycle_url`` and ``internal_token`` always follow this object's.
+    pub: PubConfig = field(default_factory=PubConfig)
     admin_password: str | None = field(default=None, repr=False)
     #: The token services use with each other (Pub with Lifecycle); from
     #: RACETRACK_INTERNAL_TOKEN or ``<home>/internal-token``, which the first start writes.
     internal_token: str | None = field(default=None, repr=False)
+    #: racetrack images bootstrap: the cache of Debian roots (shared by every home on the
+    #: machine, as the engine is), the Debian mirror (empty: the one this host's apt uses),
+    #: and a PEM bundle of the site's CAs to add to every base image's trust store.
+    base_images_cache: str = "/var/cache/racetrack/base-images"
+    base_images_mirror: str = ""
+    base_images_ca_bundle: str = ""
+    #: The docker command that imports them (a name on PATH or a path; no BuildKit needed).
+    base_images_docker_cli: str = "docker"
     #: Per-target settings, keyed by target name (from config.yaml only).
     targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -103,6 +107,14 @@ class Settings:
             if not getattr(self, name):
                 object.__setattr__(self, name, value)
             object.__setattr__(self, name, getattr(self, name).rstrip("/"))
+        pub = dataclasses.replace(
+            self.pub,
+            lifecycle_url=self.internal_lifecycle_url,
+            internal_token=self.internal_token,
+            # A stopped Pub's calls are taken over after async_adopt_after: touch them 3 times.
+            async_heartbeat_interval=min(10.0, self.pub.async_adopt_after / 3),
+        )
+        object.__setattr__(self, "pub", pub)
 
     @classmethod
     def load(
@@ -124,28 +136,39 @@ class Settings:
                 raise SettingsError(f"{config_file} must hold a mapping of setting names")
             values.update(_checked(loaded, f"{config_file}"))
         from_env = {
-            f.name: environ[f"{ENV_PREFIX}{f.name.upper()}"]
-            for f in fields(cls)
-            if f.name not in {"home", "targets"} and f"{ENV_PREFIX}{f.name.upper()}" in environ
+            name: environ[f"{ENV_PREFIX}{name.upper()}"]
+            for name in _kinds()
+            if name != "targets" and f"{ENV_PREFIX}{name.upper()}" in environ
         }
         values.update(_checked(from_env, "the environment"))
         values.update(_checked({k: v for k, v in given.items() if k != "home"}, "the options"))
         token_file = home / INTERNAL_TOKEN_FILE
         if not values.get("internal_token") and token_file.is_file():
             values["internal_token"] = token_file.read_text().strip()
-        return cls(home=home, **values)
+        pub_fields = server_settings()
+        pub = {pub_fields[k].name: values.pop(k) for k in list(values) if k in pub_fields}
+        return cls(home=home, pub=PubConfig(**pub), **values)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
 
+def _kinds() -> dict[str, object]:
+    """Every setting's name and type: the fields of :class:`Settings` (but ``home`` and ``pub``)
+    and Pub's server settings."""
+    kinds: dict[str, object] = {f.name: f.type for f in fields(Settings)}
+    del kinds["home"], kinds["pub"]
+    kinds.update({name: f.type for name, f in server_settings().items()})
+    return kinds
+
+
 def _checked(values: Mapping[str, Any], source: str) -> dict[str, Any]:
-    """Convert values to the types of the fields they set; reject unknown names."""
-    kinds = {f.name: f.type for f in fields(Settings)}
+    """Convert values to the types of the settings they set; reject unknown names."""
+    kinds = _kinds()
     result: dict[str, Any] = {}
     for name, value in values.items():
-        if name not in kinds or name == "home":
-            known = ", ".join(sorted(k for k in kinds if k != "home"))
+        if name not in kinds:
+            known = ", ".join(sorted(kinds))
             raise SettingsError(f"unknown setting '{name}' in {source}; known settings: {known}")
         kind = str(kinds[name])
         try:

@@ -4,7 +4,7 @@ Usage: ``.venv/bin/python bench/dashboard/run.py [--rounds 30] [--warmup 3]``
 
 Fills a new SQLite database with the rows of ``seed.py`` (1,000 job versions in 300 families,
 1,120 deployments, users, consumers, grants, audit events), then starts a real ``racetrack up``
-on it (``racetrack_core.testserver.RacetrackServer``: a fresh temporary home, free 127.0.0.1
+on it (``racetrack_core.testing.server.RacetrackServer``: a fresh temporary home, free 127.0.0.1
 ports, default settings). Logs in through the Dashboard's
 login form, as a browser would (the form's CSRF token, then the session cookie), as the admin
 and as a user who is not staff, registered and activated over the Lifecycle API and allowed to
@@ -40,7 +40,7 @@ from urllib.parse import quote
 import httpx
 
 from bench.dashboard.seed import Seeded, seed
-from racetrack_core.testserver import AUTH_HEADER, RacetrackServer
+from racetrack_core.testing.server import AUTH_HEADER, RacetrackServer
 
 GOAL_MS = 100.0
 #: How many families the user who is not staff may read.

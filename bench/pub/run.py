@@ -5,12 +5,12 @@ Usage: ``.venv/bin/python bench/pub/run.py [--duration 5] [--only aiohttp,pub] [
 Starts, on free 127.0.0.1 ports, a trivial Starlette job and a stub Lifecycle (``servers.py``),
 an nginx with a keep-alive upstream (``daemon off``, config in a temporary folder), and each
 candidate proxy as its own process: ``pub`` is Pub as ``racetrack up`` runs it (``racetrack serve
-pub``: the fast server in front, the ASGI app behind it), ``fast`` the same pair started by
-``python -m racetrack_core.pub.fastserver``, ``pub_asgi`` the ASGI app alone as ``python -m
-racetrack_core.pub`` serves it (uvicorn and Pub's own protocol), and the others the uvicorn
+pub``: the front server, the ASGI app behind it), ``fast`` the same pair started by
+``python -m racetrack_core.pub``, ``pub_asgi`` the ASGI app alone as ``python -m
+racetrack_core.pub.asgi`` serves it (uvicorn and Pub's own protocol), and the others the uvicorn
 factories of ``candidates.py`` (uvloop and httptools when installed). Runs ``wrk -c32 -t2`` and
 ``wrk -c1 -t1 --latency`` against each and prints a markdown table. ``--workers N`` runs
-``pub_asgi`` and nginx with N worker processes each, so that their ratio stays fair (the fast
+``pub_asgi`` and nginx with N worker processes each, so that their ratio stays fair (the front
 server has one). Every process it starts is stopped by its pid. Needs ``nginx`` and ``wrk``.
 """
 
@@ -126,18 +126,18 @@ def started(args: list[str], port: int, env: dict[str, str] | None = None) -> It
 
 
 def pub_command(port: int, home: str) -> list[str]:
-    """Pub as ``racetrack up`` runs it: ``racetrack serve pub`` (fast server, app behind it)."""
+    """Pub as ``racetrack up`` runs it: ``racetrack serve pub`` (front server, app behind it)."""
     return [PYTHON, "-m", "racetrack_cli", "serve", "pub", "--home", home, "--pub-port", str(port)]
 
 
 def pub_asgi_command(port: int, workers: int) -> list[str]:
-    """Pub's ASGI app alone, as ``python -m racetrack_core.pub`` serves it."""
-    return [PYTHON, "-m", "racetrack_core.pub", "--port", str(port), "--workers", str(workers)]
+    """Pub's ASGI app alone, as ``python -m racetrack_core.pub.asgi`` serves it."""
+    return [PYTHON, "-m", "racetrack_core.pub.asgi", "--port", str(port), "--workers", str(workers)]
 
 
 def fast_command(port: int) -> list[str]:
-    """The fast server and the app behind it, started without the CLI, one process."""
-    return [PYTHON, "-m", "racetrack_core.pub.fastserver", "--port", str(port)]
+    """The front server and the app behind it, started without the CLI, one process."""
+    return [PYTHON, "-m", "racetrack_core.pub", "--port", str(port)]
 
 
 def uvicorn(factory: str, port: int) -> list[str]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import click
 
@@ -245,3 +246,8 @@ def _httpx() -> Any:
     import httpx
 
     return httpx
+
+
+def segment(value: str) -> str:
+    """A value quoted for one segment of an API path (an e-mail address keeps its @)."""
+    return quote(value, safe="@")

@@ -20,6 +20,8 @@ from racetrack_cli.account_commands import login, logout
 from racetrack_cli.admin_commands import COMMANDS as ADMIN_COMMANDS
 from racetrack_cli.deploy_commands import deploy
 from racetrack_cli.extensions import plugin_commands
+from racetrack_cli.grant_commands import COMMANDS as GRANT_COMMANDS
+from racetrack_cli.image_commands import images
 from racetrack_cli.job_commands import build_logs, call, delete, list_jobs, logs, move
 from racetrack_cli.manifest_commands import validate
 from racetrack_cli.output import error
@@ -142,9 +144,11 @@ for command in (
     move,
     call,
     plugin,
+    images,
     up,
     serve,
     *ADMIN_COMMANDS,
+    *GRANT_COMMANDS,
 ):
     cli.add_command(command)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,3 +42,13 @@ def warn(message: str) -> None:
 def error(message: str) -> None:
     """Print an error on stderr, as one line."""
     click.echo(f"Error: {message}", err=True)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def when(value: Any) -> str:
+    """A unix time as a UTC date and time, or '-'."""
+    if not isinstance(value, int | float):
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(value))

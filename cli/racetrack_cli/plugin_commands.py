@@ -7,6 +7,8 @@ runs in (in the embedded default, the server's own).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -84,15 +86,17 @@ def install(spec: str, local: bool, remote: str | None) -> None:
     if not local:
         install_on_server(spec, remote)
         return
-    from racetrack_cli import installer
+    from racetrack_core import plugin_install
+    from racetrack_core.plugins import ENTRY_POINT_GROUP
 
-    report = installer.install(spec)
+    with uv_errors():
+        report = plugin_install.install(spec, log=echo_uv)
     if not report.distributions:
         warn(f"'{spec}' is installed already: nothing changed")
     elif not report.plugins:
         warn(
             f"'{spec}' was installed, but it provides no Racetrack plugin "
-            f"(no entry point in the group '{installer.ENTRY_POINT_GROUP}')"
+            f"(no entry point in the group '{ENTRY_POINT_GROUP}')"
         )
     for name, version in sorted(report.distributions.items()):
         click.echo(f"installed {name} {version}")
@@ -117,11 +121,28 @@ def uninstall(name: str, local: bool, remote: str | None) -> None:
         lifecycle.delete(f"/plugin/{quote(name, safe='')}")
         click.echo(f"uninstalled {name} from {lifecycle.url}", err=True)
         return
-    from racetrack_cli import installer
+    from racetrack_core import plugin_install
 
-    dist, plugin_names = installer.uninstall(name)
+    with uv_errors():
+        dist, plugin_names = plugin_install.uninstall(name, log=echo_uv)
     names = ", ".join(plugin_names)
     click.echo(f"uninstalled {dist} (plugin{'s' if len(plugin_names) != 1 else ''} {names})")
+
+
+def echo_uv(output: str) -> None:
+    """Show uv's output as it comes, on stderr."""
+    click.echo(output, err=True, nl=False)
+
+
+@contextlib.contextmanager
+def uv_errors() -> Iterator[None]:
+    """Turn an InstallError into one line: uv's output, if any, is on stderr already."""
+    from racetrack_core.plugin_install import InstallError
+
+    try:
+        yield
+    except InstallError as exc:
+        raise click.ClickException(exc.message) from None
 
 
 def install_on_server(spec: str, remote: str | None) -> None:

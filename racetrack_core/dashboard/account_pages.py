@@ -24,8 +24,8 @@ from racetrack_core.dashboard.pages import (
     url,
     viewer_of,
 )
-from racetrack_core.lifecycle.accounts import MIN_PASSWORD_LENGTH
 from racetrack_core.security import token_hint
+from racetrack_core.wire import MIN_PASSWORD_LENGTH
 
 #: The rules Lifecycle applies to a new password, shown before the form is sent.
 PASSWORD_RULES = (

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from racetrack_core.access import Scope, SubjectKind
 from racetrack_core.dashboard.api import LifecycleError
 from racetrack_core.dashboard.pages import (
     REFUSALS,
@@ -35,7 +36,6 @@ from racetrack_core.dashboard.pages import (
     sentence,
     url,
 )
-from racetrack_core.storage.models import Scope, SubjectKind
 
 #: Installing or uninstalling a plugin runs uv and loads every plugin afresh.
 PLUGIN_TIMEOUT = 300.0

@@ -23,7 +23,7 @@ from racetrack_core.dashboard.pages import (
     render,
     url,
 )
-from racetrack_core.lifecycle.plugin_routes import MAX_WHEEL_BYTES
+from racetrack_core.wire import MAX_WHEEL_BYTES
 
 #: Installing or uninstalling a plugin runs uv and loads every plugin afresh.
 PLUGIN_TIMEOUT = 300.0

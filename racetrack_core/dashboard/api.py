@@ -10,8 +10,7 @@ from typing import Any
 
 import httpx
 
-from racetrack_core.lifecycle.account_routes import CLIENT_ADDRESS_HEADER, SERVICE_TOKEN_HEADER
-from racetrack_core.lifecycle.accounts import AUTH_HEADER
+from racetrack_core.wire import AUTH_HEADER, CLIENT_ADDRESS_HEADER, SERVICE_TOKEN_HEADER
 
 #: Seconds an idle connection to Lifecycle is kept (uvicorn closes its side after 5).
 KEEPALIVE_SECONDS = 2.0

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from racetrack_core.access import Grant, Scope, allows
 from racetrack_core.dashboard.api import LifecycleError
 from racetrack_core.dashboard.deployment_pages import with_duration
 from racetrack_core.dashboard.pages import (
@@ -25,8 +26,7 @@ from racetrack_core.dashboard.pages import (
     render,
     url,
 )
-from racetrack_core.lifecycle.permissions import allows
-from racetrack_core.storage.models import JobStatus, Permission, Scope
+from racetrack_core.wire import JobStatus
 
 STATUSES = tuple(status.value for status in JobStatus)
 SORTS = {
@@ -48,9 +48,7 @@ class Rights:
     def __init__(self, viewer: Viewer, grants: Iterable[dict[str, Any]]) -> None:
         self.staff = viewer.is_staff
         self.grants = [
-            Permission(
-                subject_kind=str(grant["subject_kind"]),
-                subject_name=str(grant["subject_name"]),
+            Grant(
                 scope=str(grant["scope"]),
                 job_family=grant.get("job_family"),
                 job_version=grant.get("job_version"),

@@ -26,8 +26,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from racetrack_core.dashboard.api import LifecycleClient, LifecycleError
 from racetrack_core.dashboard.csrf import FIELD, Csrf, CsrfRefused
 from racetrack_core.dashboard.times import ago, duration, iso, when
-from racetrack_core.lifecycle.accounts import AUTH_HEADER
 from racetrack_core.settings import Settings
+from racetrack_core.wire import AUTH_HEADER
 
 PREFIX = "/dashboard"
 FLASH_COOKIE = "racetrack_flash"

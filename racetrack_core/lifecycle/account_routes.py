@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from racetrack_core.auth import Caller
-from racetrack_core.lifecycle import accounts, audit
+from racetrack_core.lifecycle import accounts, audit, login_throttle
 from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.deploy_routes import read_json_body
@@ -23,14 +23,14 @@ from racetrack_core.lifecycle.responses import (
     error_answer,
 )
 from racetrack_core.storage.models import User
+from racetrack_core.wire import CLIENT_ADDRESS_HEADER as CLIENT_ADDRESS_HEADER
+from racetrack_core.wire import SERVICE_TOKEN_HEADER as SERVICE_TOKEN_HEADER
 
 #: How long the browser keeps the session cookie (the token itself does not expire).
 COOKIE_MAX_AGE = 31 * 24 * 3600
 #: A service in front of Lifecycle (the Dashboard) names the person's address in this header,
 #: along with the internal service token in SERVICE_TOKEN_HEADER; without it, the header is
 #: ignored, so nobody else can choose the address their failed logins count against.
-CLIENT_ADDRESS_HEADER = "X-Racetrack-Client-Address"
-SERVICE_TOKEN_HEADER = "X-Racetrack-Service-Token"  # noqa: S105 (a header name)
 
 
 def client_address(request: Request) -> str:
@@ -39,7 +39,7 @@ def client_address(request: Request) -> str:
     token = request.headers.get(SERVICE_TOKEN_HEADER)
     if named and token and service_of(request).is_internal_token(token):
         return named[:64]
-    return accounts.client_address(request)
+    return login_throttle.client_address(request)
 
 
 def set_auth_cookie(answer: JSONAnswer, token: str) -> None:
@@ -69,7 +69,7 @@ def login(request: Request) -> JSONAnswer:
     429 with Retry-After.
     """
     username, password = text_fields(read_json_body(request), "username", "password")
-    throttle = accounts.login_throttle(request)
+    throttle = login_throttle.login_throttle(request)
     try:
         user, token = accounts.login(
             service_of(request).engine,
@@ -78,7 +78,7 @@ def login(request: Request) -> JSONAnswer:
             throttle=throttle,
             address=client_address(request),
         )
-    except accounts.TooManyAttempts as exc:
+    except login_throttle.TooManyAttempts as exc:
         refused = error_answer(exc.status, str(exc), exc.kind)
         refused.headers["Retry-After"] = str(exc.retry_after)
         return refused
@@ -127,10 +127,10 @@ def change_password(request: Request) -> JSONAnswer:
             caller.name,
             old,
             new,
-            throttle=accounts.login_throttle(request),
+            throttle=login_throttle.login_throttle(request),
             address=client_address(request),
         )
-    except accounts.TooManyAttempts as exc:
+    except login_throttle.TooManyAttempts as exc:
         refused = error_answer(exc.status, str(exc), exc.kind)
         refused.headers["Retry-After"] = str(exc.retry_after)
         return refused

@@ -46,7 +46,7 @@ from racetrack_core.lifecycle import (
 )
 from racetrack_core.lifecycle.body_limits import BodyLimit
 from racetrack_core.lifecycle.context import caller_of
-from racetrack_core.lifecycle.pipeline import Pipeline
+from racetrack_core.lifecycle.deployments import Pipeline
 from racetrack_core.lifecycle.responses import (
     ApiError,
     JSONAnswer,
@@ -100,9 +100,9 @@ def create_app(
         await anyio.to_thread.run_sync(migrate, engine)
         service = LifecycleService(settings, plugins, engine)
         pipeline = Pipeline(service)
-        service.pipeline = pipeline
         watcher = JobWatcher(service, pipeline)
         app.state.service = service
+        app.state.pipeline = pipeline
         app.state.watcher = watcher
         app.state.started_at = round(time.time(), 3)
         app.state.api_routes = api

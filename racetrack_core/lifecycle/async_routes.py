@@ -153,7 +153,7 @@ def create_task(request: Request) -> JSONAnswer:
     key = _text(data, "id", 32)
     if not _KEY.fullmatch(key):
         raise BadRequest("field 'id' must be 16 to 32 letters, digits, '-' or '_'")
-    lifetime = data.get("lifetime", service.settings.async_call_lifetime)
+    lifetime = data.get("lifetime", service.settings.pub.async_call_lifetime)
     if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
         raise BadRequest("field 'lifetime' must be a positive number of seconds")
     now = time.time()

@@ -20,9 +20,9 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from racetrack_core.lifecycle.plugin_routes import MAX_WHEEL_BYTES
 from racetrack_core.lifecycle.responses import PayloadTooLarge, error_answer
 from racetrack_core.settings import Settings
+from racetrack_core.wire import MAX_WHEEL_BYTES
 
 MiB = 1024 * 1024
 JSON_BODY_LIMIT = 1 * MiB

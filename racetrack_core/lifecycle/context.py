@@ -1,4 +1,5 @@
-"""What a route reaches through its request: the service, and who is calling."""
+"""What a route reaches through its request: the service, the deployment pipeline, and who
+is calling."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from starlette.requests import Request
 from racetrack_core.auth import Caller, authenticate_with_plugins
 from racetrack_core.errors import AuthenticationError
 from racetrack_core.lifecycle.accounts import caller_for_token, request_token
+from racetrack_core.lifecycle.deployments import Pipeline
 from racetrack_core.lifecycle.responses import Unauthenticated
 from racetrack_core.lifecycle.service import LifecycleService
 
@@ -17,6 +19,11 @@ INTERNAL = Caller(kind="internal", name="racetrack", is_staff=True)
 def service_of(request: Request) -> LifecycleService:
     service: LifecycleService = request.app.state.service
     return service
+
+
+def pipeline_of(request: Request) -> Pipeline:
+    pipeline: Pipeline = request.app.state.pipeline
+    return pipeline
 
 
 def caller_of(request: Request) -> Caller:

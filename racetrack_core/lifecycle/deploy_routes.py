@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from collections.abc import Mapping
 from typing import Any
 
 import anyio.from_thread
@@ -14,28 +10,19 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from racetrack_core.auth import Caller
-from racetrack_core.errors import ManifestError
-from racetrack_core.infrastructure import DeployError
-from racetrack_core.lifecycle.context import caller_of, service_of
+from racetrack_core.lifecycle.context import caller_of, pipeline_of, service_of
+from racetrack_core.lifecycle.deployments.request import parse_deploy_body
 from racetrack_core.lifecycle.jobs import (
     deployment_dto,
     find_deployment,
     job_dto,
-    ongoing_deployment,
 )
 from racetrack_core.lifecycle.permissions import JobFilter, authorize, grants_of, scope_filter
-from racetrack_core.lifecycle.pipeline import DeployRequest, secret_vars
 from racetrack_core.lifecycle.responses import (
     BadRequest,
-    Conflict,
     JSONAnswer,
-    PayloadTooLarge,
     read_json_object,
 )
-from racetrack_core.lifecycle.service import LifecycleService
-from racetrack_core.manifest import dump_yaml, received_manifest
-from racetrack_core.schema import validate_manifest
-from racetrack_core.source import SourceError, check_context_size
 from racetrack_core.storage.models import (
     Deployment,
     DeploymentStatus,
@@ -44,17 +31,6 @@ from racetrack_core.storage.models import (
     Scope,
 )
 
-#: Serializes the "is one already running?" check with the insert of a new deployment.
-_admission = threading.Lock()
-DEPLOY_FIELDS = {
-    "manifest",
-    "git_credentials",
-    "secret_vars",
-    "build_context",
-    "force",
-    "build_flags",
-}
-
 
 def deploy(request: Request) -> JSONAnswer:
     """Start deploying a manifest; answer ``{"id"}`` at once (poll ``GET /deploy/{id}``).
@@ -62,17 +38,10 @@ def deploy(request: Request) -> JSONAnswer:
     Needs ``deploy_job`` on the job's family, or ``deploy_new_family`` for a new name.
     """
     service = service_of(request)
+    pipeline = pipeline_of(request)
     caller = caller_of(request)
     body = read_json_body(request)
-    unknown = sorted(set(body) - DEPLOY_FIELDS)
-    if unknown:
-        raise BadRequest(
-            f"unknown field {unknown[0]!r} in the deploy request; expected: "
-            + ", ".join(sorted(DEPLOY_FIELDS))
-        )
-    deploy_request = _parse(request, body)
-    deploy_request.deployed_by = caller.name
-    deploy_request.caller = caller
+    deploy_request = parse_deploy_body(body, caller, service.plugins, service.settings)
     with Session(service.engine) as session:
         known = session.exec(select(JobFamily).where(JobFamily.name == deploy_request.name)).first()
         if known is None:
@@ -81,94 +50,9 @@ def deploy(request: Request) -> JSONAnswer:
             authorize(
                 session, caller, Scope.DEPLOY_JOB, deploy_request.name, deploy_request.version
             )
-    deployment_id = admit(service, deploy_request, force=bool(body.get("force")))
-    service.pipeline.submit(deployment_id, deploy_request)
+    deployment_id = pipeline.admit(deploy_request, force=bool(body.get("force")))
+    pipeline.submit(deployment_id, deploy_request)
     return JSONAnswer({"id": deployment_id})
-
-
-def _parse(request: Request, body: Mapping[str, Any]) -> DeployRequest:
-    service = service_of(request)
-    manifest = body.get("manifest")
-    if not isinstance(manifest, dict):
-        raise BadRequest("field 'manifest' is required: the job.yaml contents as an object")
-    try:
-        validated = validate_manifest(received_manifest(manifest), service.plugins)
-    except ManifestError as exc:
-        raise BadRequest(str(exc)) from None
-    target = str(
-        validated.data.get("infrastructure_target") or service.settings.infrastructure_target
-    )
-    credentials = body.get("git_credentials")
-    git_credentials = None
-    if credentials is not None:
-        if (
-            not isinstance(credentials, Mapping)
-            or not {"username", "password"} <= set(credentials)
-            or not all(isinstance(credentials[key], str) for key in ("username", "password"))
-        ):
-            raise BadRequest(
-                "field 'git_credentials' must be null or {username, password}, both strings"
-            )
-        git_credentials = (credentials["username"], credentials["password"])
-    try:
-        build_secrets, runtime_secrets = secret_vars(body)
-    except DeployError as exc:
-        raise BadRequest(str(exc)) from None
-    context = body.get("build_context")
-    if context is not None:
-        if not isinstance(context, str):
-            raise BadRequest("field 'build_context' must be base64 text of a tar.gz, or null")
-        try:
-            check_context_size(context, service.settings.build_context_max_bytes)
-        except SourceError as exc:
-            raise PayloadTooLarge(str(exc)) from None
-    flags = body.get("build_flags") or []
-    if not isinstance(flags, list) or not all(isinstance(flag, str) for flag in flags):
-        raise BadRequest("field 'build_flags' must be a list of strings, like ['--no-cache']")
-    return DeployRequest(
-        manifest=validated.data,
-        job_type=validated.job_type,
-        target=target,
-        deployed_by="",
-        warnings=list(validated.warnings),
-        git_credentials=git_credentials,
-        build_env_secrets=build_secrets,
-        runtime_env_secrets=runtime_secrets,
-        build_context=context,
-        no_cache="--no-cache" in flags,
-    )
-
-
-def admit(service: LifecycleService, deploy_request: DeployRequest, *, force: bool) -> str:
-    """Record a new deployment, refusing a second one of a job at once or a redeploy
-    without ``force``; return its id."""
-    name, version = deploy_request.name, deploy_request.version
-    with _admission, Session(service.engine) as session:
-        ongoing = ongoing_deployment(session, name, version)
-        if ongoing is not None:
-            raise Conflict(
-                f"job {name} {version} is already being deployed (deployment {ongoing.id}, "
-                f"phase: {ongoing.phase}); wait for it to finish"
-            )
-        existing = session.exec(select(Job).where(Job.name == name, Job.version == version)).first()
-        if existing is not None and not force:
-            raise Conflict(
-                f"job {name} {version} is already deployed; deploy the next version, "
-                "or use --force to redeploy this one"
-            )
-        deployment = Deployment(
-            job_name=name,
-            job_version=version,
-            phase="queued",
-            phases=json.dumps([["queued", round(time.time(), 3)]]),
-            manifest_yaml=dump_yaml(deploy_request.manifest),
-            infrastructure_target=deploy_request.target,
-            job_type=deploy_request.job_type.ref,
-            deployed_by=deploy_request.deployed_by,
-        )
-        session.add(deployment)
-        session.commit()
-        return deployment.id
 
 
 def get_deployment(request: Request) -> JSONAnswer:

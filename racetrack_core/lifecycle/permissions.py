@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from racetrack_core.access import allows as allows
 from racetrack_core.auth import Caller
 from racetrack_core.lifecycle.responses import Forbidden
 from racetrack_core.storage.models import Permission, Scope, SubjectKind
@@ -39,27 +40,6 @@ def grants_of(session: Session, caller: Caller) -> list[Permission]:
             )
         )
     )
-
-
-def allows(
-    grants: Iterable[Permission],
-    scope: Scope,
-    family: str | None = None,
-    version: str | None = None,
-    endpoint: str | None = None,
-) -> bool:
-    """Whether one of ``grants`` covers ``scope`` on this job (and endpoint)."""
-    for grant in grants:
-        if grant.scope not in (scope, Scope.FULL_ACCESS):
-            continue
-        if grant.job_family is not None and grant.job_family != family:
-            continue
-        if grant.job_version is not None and grant.job_version != version:
-            continue
-        if grant.endpoint is not None and not _within(endpoint, grant.endpoint):
-            continue
-        return True
-    return False
 
 
 #: Whether a job version (family, version) passes: what ``scope_filter`` answers. A version
@@ -114,13 +94,6 @@ def family_filter(grants: Iterable[Permission], scope: Scope) -> Callable[[str],
     if None in families:
         return lambda family: True
     return families.__contains__
-
-
-def _within(endpoint: str | None, prefix: str) -> bool:
-    if endpoint is None:
-        return False
-    path, prefix = "/" + endpoint.lstrip("/"), "/" + prefix.strip("/")
-    return path == prefix or path.startswith(prefix + "/") or prefix == "/"
 
 
 def authorize(

@@ -3,7 +3,8 @@
 An install puts the wheel into the server's own Python environment with uv, checks in a fresh
 interpreter that every plugin still loads (undoing the install otherwise), then registers the
 new plugins in the running server, so no restart is needed. The install and uninstall steps
-are the same code as ``racetrack plugin install --local`` (``racetrack_cli.installer``).
+are :mod:`racetrack_core.plugin_install`, as for ``racetrack plugin install --local``; when uv
+fails, the answer carries the end of its output.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-import click
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
@@ -28,10 +28,11 @@ from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.responses import BadRequest, JSONAnswer, PayloadTooLarge
 from racetrack_core.lifecycle.service import LifecycleService
+from racetrack_core.plugin_install import InstallError
+from racetrack_core.wire import MAX_WHEEL_BYTES
 
 #: A wheel's file name (PEP 427): name-version(-build)?-python-abi-platform.whl
 WHEEL_NAME = re.compile(r"^[A-Za-z0-9_.]+-[A-Za-z0-9_.!+]+(-[A-Za-z0-9_.]+){3,4}\.whl$")
-MAX_WHEEL_BYTES = 50 * 1024 * 1024
 #: One install or uninstall at a time: uv and the plugin manager are not shared safely.
 _changing = threading.Lock()
 
@@ -93,15 +94,15 @@ def _audit(service: LifecycleService, kind: EventKind, actor: str, subject: str)
 
 
 def _install(plugins: Any, filename: str, wheel: bytes) -> list[dict[str, Any]]:
-    from racetrack_cli import installer
+    from racetrack_core import plugin_install
 
     with _changing, tempfile.TemporaryDirectory(prefix="racetrack-plugin-") as folder:
         path = Path(folder) / filename
         path.write_bytes(wheel)
         try:
-            report = installer.install(str(path))
-        except click.ClickException as exc:
-            raise BadRequest(exc.message) from None
+            report = plugin_install.install(str(path))
+        except InstallError as exc:
+            raise BadRequest(str(exc)) from None
     try:
         added = plugins.load_new()
     except PluginError as exc:
@@ -112,7 +113,7 @@ def _install(plugins: Any, filename: str, wheel: bytes) -> list[dict[str, Any]]:
 
 def uninstall_plugin(request: Request) -> JSONAnswer:
     """Uninstall the distribution that provides a plugin (staff only); built-ins refuse."""
-    from racetrack_cli import installer
+    from racetrack_core import plugin_install
 
     service = service_of(request)
     caller = caller_of(request)
@@ -120,9 +121,9 @@ def uninstall_plugin(request: Request) -> JSONAnswer:
     name = request.path_params["name"]
     with _changing:
         try:
-            _distribution, plugin_names = installer.uninstall(name)
-        except click.ClickException as exc:
-            raise BadRequest(exc.message) from None
+            _distribution, plugin_names = plugin_install.uninstall(name)
+        except InstallError as exc:
+            raise BadRequest(str(exc)) from None
         for plugin_name in plugin_names:
             if plugin_name in service.plugins.names():
                 service.plugins.unregister(plugin_name)

@@ -1,10 +1,11 @@
 """Public endpoints: path prefixes of a job version callable without a token, once approved.
 
 A manifest's ``public_endpoints`` become requests of that job version when it is deployed
-(``pipeline.request_public_endpoints``), inactive until an administrator (staff, or a subject
-with ``call_admin_api``) approves them; Pub's permission check (``job_routes.can_call_job``)
-lets calls to an approved prefix through without a token. Approving is recorded in the audit
-log; revoking closes the endpoint again (within Pub's permission cache time).
+(``deployments.records.request_public_endpoints``), inactive until an administrator (staff,
+or a subject with ``call_admin_api``) approves them; Pub's permission check
+(``job_routes.can_call_job``) lets calls to an approved prefix through without a token.
+Approving is recorded in the audit log; revoking closes the endpoint again (within Pub's
+permission cache time).
 """
 
 from __future__ import annotations

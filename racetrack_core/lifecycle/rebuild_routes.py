@@ -21,8 +21,10 @@ from racetrack_core.auth import Caller
 from racetrack_core.errors import ManifestError
 from racetrack_core.lifecycle import audit
 from racetrack_core.lifecycle.audit import EventKind
-from racetrack_core.lifecycle.context import caller_of, service_of
-from racetrack_core.lifecycle.deploy_routes import admit, read_json_body
+from racetrack_core.lifecycle.context import caller_of, pipeline_of, service_of
+from racetrack_core.lifecycle.deploy_routes import read_json_body
+from racetrack_core.lifecycle.deployments.environment import open_job_secrets
+from racetrack_core.lifecycle.deployments.request import DeployRequest
 from racetrack_core.lifecycle.jobs import (
     deployment_dto,
     find_deployment,
@@ -30,7 +32,6 @@ from racetrack_core.lifecycle.jobs import (
     job_dto,
 )
 from racetrack_core.lifecycle.permissions import authorize, authorize_family
-from racetrack_core.lifecycle.pipeline import DeployRequest
 from racetrack_core.lifecycle.responses import BadRequest, Conflict, JSONAnswer
 from racetrack_core.lifecycle.service import LifecycleService
 from racetrack_core.manifest import Manifest
@@ -52,8 +53,9 @@ def redeploy_job(request: Request) -> JSONAnswer:
         redeploy = rebuild_request(
             service, job, caller, target=job.infrastructure_target, action="redeployed"
         )
-    deployment_id = admit(service, redeploy, force=True)
-    service.pipeline.submit(deployment_id, redeploy)
+    pipeline = pipeline_of(request)
+    deployment_id = pipeline.admit(redeploy, force=True)
+    pipeline.submit(deployment_id, redeploy)
     with Session(service.engine) as session:
         deployment = find_deployment(session, deployment_id)
         return JSONAnswer(deployment_dto(deployment, None), status_code=202)
@@ -83,8 +85,9 @@ def move_job(request: Request) -> JSONAnswer:
         if job.infrastructure_target == target:
             raise BadRequest(f"job {name} {version} already runs on target '{target}'")
         move = rebuild_request(service, job, caller, target=target, action=f"moved to '{target}'")
-    deployment_id = admit(service, move, force=True)
-    service.pipeline.run(deployment_id, move)
+    pipeline = pipeline_of(request)
+    deployment_id = pipeline.admit(move, force=True)
+    pipeline.run(deployment_id, move)
     with Session(service.engine) as session:
         deployment = find_deployment(session, deployment_id)
         if deployment.status != DeploymentStatus.DONE:
@@ -140,14 +143,13 @@ def rebuild_request(
         validated = validate_manifest(Manifest(data=manifest), service.plugins)
     except ManifestError as exc:
         raise BadRequest(f"{refused} with the plugins installed now: {exc}") from None
-    runtime_secrets = service.secrets.open(job.sealed_secrets).get("runtime_env")
     return DeployRequest(
         manifest=validated.data,
         job_type=validated.job_type,
         target=target,
         deployed_by=caller.name,
         warnings=list(validated.warnings),
-        runtime_env_secrets=dict(runtime_secrets) if isinstance(runtime_secrets, dict) else {},
+        runtime_env_secrets=open_job_secrets(service.secrets, job.sealed_secrets).runtime_env,
         caller=caller,
         source_dir=Path(job.workspace),
     )

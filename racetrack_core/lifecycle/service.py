@@ -1,7 +1,8 @@
 """The Lifecycle service's shared state: settings, plugins, database, drivers and secrets.
 
 One ``LifecycleService`` lives in the app's lifespan state; routes, the deployment pipeline and
-the job watcher reach everything through it, never through module globals.
+the job watcher reach everything through it, never through module globals. It knows nothing
+of the pipeline or the watcher: the app factory builds them after it, handing it to them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -20,9 +21,6 @@ from racetrack_core.lifecycle.responses import BadRequest
 from racetrack_core.plugins import PluginManager
 from racetrack_core.security import SecretBox, digests_equal, token_digest
 from racetrack_core.settings import Settings
-
-if TYPE_CHECKING:
-    from racetrack_core.lifecycle.pipeline import Pipeline
 
 log = logging.getLogger("racetrack.lifecycle")
 
@@ -37,7 +35,6 @@ class LifecycleService:
         self.secrets = SecretBox(settings.home / "secret.key")
         self._drivers: dict[str, InfrastructureDriver] = {}
         self._drivers_lock = threading.Lock()
-        self.pipeline: Pipeline  # set by the app factory, which owns its lifetime
         self._internal_digest = (
             token_digest(settings.internal_token) if settings.internal_token else None
         )

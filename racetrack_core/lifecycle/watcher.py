@@ -11,33 +11,36 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
+from typing import Protocol
 
 import httpx
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
-from racetrack_core.infrastructure import JobSpec, Replica, ReplicaStatus
+from racetrack_core.infrastructure import Replica, ReplicaStatus
 from racetrack_core.lifecycle import probes
+from racetrack_core.lifecycle.deployments.environment import restored_spec
 from racetrack_core.lifecycle.jobs import job_redactor
-from racetrack_core.lifecycle.pipeline import Pipeline
 from racetrack_core.lifecycle.service import LifecycleService, replica_from_json, replica_to_json
-from racetrack_core.manifest import parse_manifest
 from racetrack_core.storage.models import Job, JobStatus, now
 
 log = logging.getLogger("racetrack.watcher")
 
 
-def spec_dir(job: Job) -> str:
-    return job.deployment_id or "restored"
+class DeploymentsInFlight(Protocol):
+    """What the watcher asks the deployment pipeline."""
+
+    def is_in_flight(self, replica_id: str) -> bool:
+        """Whether a deployment still running has started this replica."""
+        ...
 
 
 class JobWatcher:
     """Restores jobs once, then reconciles job statuses with the drivers until stopped."""
 
-    def __init__(self, service: LifecycleService, pipeline: Pipeline) -> None:
+    def __init__(self, service: LifecycleService, deployments: DeploymentsInFlight) -> None:
         self.service = service
-        self.pipeline = pipeline
+        self._deployments = deployments
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="job-watcher", daemon=True)
         self._reported_orphans: set[str] = set()
@@ -79,31 +82,9 @@ class JobWatcher:
 
     def _restore(self, job: Job) -> None:
         replica = replica_from_json(job.replica)
-        if replica is None or not job.workspace or not Path(job.workspace).is_dir():
+        if replica is None:
             raise RuntimeError("its source is no longer on the server; redeploy it")
-        manifest = parse_manifest(job.manifest_yaml).data
-        job_type = self.service.plugins.job_types.resolve(job.job_type)
-        secrets = self.service.secrets.open(job.sealed_secrets)
-        token = secrets.get("family_token")
-        runtime_secrets = secrets.get("runtime_env")
-        env = self.pipeline.restore_env(
-            manifest,
-            job_type,
-            job.deployment_timestamp,
-            str(token or ""),
-            dict(runtime_secrets) if isinstance(runtime_secrets, dict) else {},
-        )
-        spec = JobSpec(
-            name=job.name,
-            version=job.version,
-            manifest=manifest,
-            job_type=job_type,
-            workspace=Path(job.workspace),
-            env=env,
-            deployment_id=job.deployment_id or "",
-            deployment_timestamp=job.deployment_timestamp,
-            state_dir=self.service.jobs_dir / job.name / job.version / spec_dir(job) / "state",
-        )
+        spec = restored_spec(self.service, job)
         driver = self.service.driver(job.infrastructure_target)
         live = driver.restore(spec, replica)
         probes.wait_until_serving(
@@ -158,10 +139,8 @@ class JobWatcher:
                     self._set_status(job.id, JobStatus.ERROR, problem)
                 elif job.status != JobStatus.RUNNING:
                     self._set_status(job.id, JobStatus.RUNNING, None)
-        with self.pipeline.lock:
-            in_flight = set(self.pipeline.in_flight)
         for replica_id, state in states.items():
-            orphan = replica_id not in known and replica_id not in in_flight
+            orphan = replica_id not in known and not self._deployments.is_in_flight(replica_id)
             if orphan and replica_id not in self._reported_orphans:
                 self._reported_orphans.add(replica_id)
                 log.warning(

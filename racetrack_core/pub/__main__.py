@@ -1,24 +1,21 @@
-"""``python -m racetrack_core.pub``: serve Pub alone, configured from ``PUB_*`` variables."""
+"""``python -m racetrack_core.pub``: serve Pub as ``racetrack serve pub`` does."""
 
 from __future__ import annotations
 
 import argparse
 
-from racetrack_core.pub.serving import serve
+from racetrack_core.pub.assembly import serve
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m racetrack_core.pub",
-        description="Serve Pub, configured from PUB_* environment variables (docs/pub.md).",
+        description="Serve Pub as racetrack serve pub does, configured from PUB_* variables.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7105)
-    parser.add_argument(
-        "--workers", type=int, default=1, help="processes sharing the port (default 1)"
-    )
     options = parser.parse_args()
-    serve(options.host, options.port, options.workers)
+    serve(options.host, options.port)
 
 
 if __name__ == "__main__":

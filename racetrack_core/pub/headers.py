@@ -11,9 +11,8 @@ job's internal address relative.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
-
-from racetrack_core.pub.responses import RawHeaders, Scope
 
 #: Token headers, in the order they are looked at; the legacy names come after the current one.
 TOKEN_HEADERS = (b"x-racetrack-auth", b"x-racetrack-esc-auth", b"x-racetrack-user-auth")
@@ -39,6 +38,8 @@ _RESPONSE_DROPPED = HOP_BY_HOP | {b"server", b"date"}
 _CONNECTION_OPTIONS = frozenset({"close", "keep-alive", "upgrade"})
 _MAX_TRACING_ID = 128
 
+RawHeaders = list[tuple[bytes, bytes]]
+
 
 @dataclass(slots=True)
 class IncomingCall:
@@ -58,8 +59,14 @@ def dropped_request_headers(tracing_header: bytes) -> frozenset[bytes]:
     return HOP_BY_HOP | _SET_BY_PUB | {tracing_header, *TOKEN_HEADERS}
 
 
-def read_call(scope: Scope, tracing_header: bytes, dropped: frozenset[bytes]) -> IncomingCall:
-    """Sort a call's headers in one pass: the token, the tracing id, and what goes on.
+def read_call(
+    headers: Iterable[tuple[bytes, bytes]],
+    client: tuple[str, int] | None,
+    tracing_header: bytes,
+    dropped: frozenset[bytes],
+) -> IncomingCall:
+    """Sort a call's headers (names lower-case) in one pass: the token, the tracing id, and
+    what goes on; ``client`` is the caller's address.
 
     ``tracing_header`` is lower-case; ``dropped`` comes from :func:`dropped_request_headers`.
     """
@@ -68,7 +75,7 @@ def read_call(scope: Scope, tracing_header: bytes, dropped: frozenset[bytes]) ->
     tracing = host = forwarded_for = forwarded_host = b""
     connection = upgrade = b""
     cookie_token: str | None = None
-    for name, value in scope["headers"]:
+    for name, value in headers:
         if name in dropped:
             if name in TOKEN_HEADERS:
                 tokens.setdefault(name, value)
@@ -99,7 +106,6 @@ def read_call(scope: Scope, tracing_header: bytes, dropped: frozenset[bytes]) ->
             forwarded = [(name, value) for name, value in forwarded if name not in listed]
     token = next((tokens[name] for name in TOKEN_HEADERS if name in tokens), None)
     tracing_id = tracing.decode("latin-1") if 0 < len(tracing) <= _MAX_TRACING_ID else ""
-    client = scope.get("client")
     peer = client[0] if client else ""
     for_chain = forwarded_for.decode("latin-1")
     return IncomingCall(

@@ -3,8 +3,8 @@
 A call's path names the job and its version (:func:`parse_job_path`); Lifecycle allows the
 call or refuses it (:func:`authorise`, through the permission cache); a job address that
 refuses the connection is looked up once more (:func:`ask_again`), since the job may have been
-redeployed elsewhere; and a job that did not answer is described the same way everywhere
-(:func:`describe_failure`), with the status, the metric's ``kind`` and the words of the error.
+redeployed elsewhere; and an aiohttp error from a job that did not answer becomes the
+:class:`~racetrack_core.pub.failures.Failure` that every path reports (:func:`describe_failure`).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from racetrack_core.pub import failures
+from racetrack_core.pub.failures import Failure
 from racetrack_core.pub.metrics import Metrics
 from racetrack_core.pub.permissions import Denial, Grant, LifecycleUnavailable, Permissions
 
 #: Job names and versions as Lifecycle accepts them (``latest``, ``1.x`` and ``1.2.3-rc.1+b7``).
 JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
-NOT_A_JOB_PATH = "Job was not found: a call's path is /pub/job/{name}/{version}/{path}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ async def authorise(
             target.name, target.version, target.job_path, token, tracing_id
         )
     except LifecycleUnavailable as error:
-        return Refusal(503, f"Pub cannot check permissions: {error}")
+        return Refusal(503, failures.cannot_check_permissions(error))
     if isinstance(verdict, Denial):
         # Only a job Lifecycle vouched for gets its own labels (made-up names would grow them).
         job = (target.name, target.version) if verdict.job_known else ("-", "-")
@@ -94,13 +95,12 @@ async def ask_again(
 
 def describe_failure(
     error: BaseException, connect_timeout: float, upstream_timeout: float
-) -> tuple[int, str, str]:
-    """Status, metric kind and description of a call (through aiohttp) the job did not answer."""
+) -> Failure:
+    """What a call (through aiohttp) that the job did not answer failed of."""
     if isinstance(error, aiohttp.ClientConnectorError):
-        return 502, "connection_refused", "is not reachable (connection refused); it may be down"
+        return failures.refused()
     if isinstance(error, aiohttp.ConnectionTimeoutError):
-        waited = f"{connect_timeout:g} s"
-        return 502, "connection_refused", f"is not reachable (no connection within {waited})"
+        return failures.unreachable(connect_timeout)
     if isinstance(error, TimeoutError):
-        return 504, "timeout", f"did not answer within {upstream_timeout:g} s"
-    return 502, "connection_broken", "broke the connection before answering; it may have died"
+        return failures.silent(upstream_timeout)
+    return failures.broken()

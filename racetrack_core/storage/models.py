@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from enum import StrEnum
 
 from sqlalchemy import LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+# Re-exported: the enums are the API's words too, defined where clients may import them.
+from racetrack_core.access import Scope as Scope
+from racetrack_core.access import SubjectKind as SubjectKind
+from racetrack_core.wire import DeploymentStatus as DeploymentStatus
+from racetrack_core.wire import JobStatus as JobStatus
 
 
 def new_id() -> str:
@@ -21,25 +26,6 @@ def new_id() -> str:
 
 def now() -> float:
     return time.time()
-
-
-class JobStatus(StrEnum):
-    STARTING = "starting"
-    RUNNING = "running"
-    ERROR = "error"
-    LOST = "lost"
-
-
-class DeploymentStatus(StrEnum):
-    IN_PROGRESS = "in_progress"
-    DONE = "done"
-    FAILED = "failed"
-
-
-class SubjectKind(StrEnum):
-    USER = "user"
-    ESC = "esc"
-    JOB_FAMILY = "job_family"
 
 
 class JobFamily(SQLModel, table=True):
@@ -136,16 +122,6 @@ class AuthToken(SQLModel, table=True):
     expires_at: float | None = None
     revoked_at: float | None = None
     last_used_at: float | None = None
-
-
-class Scope(StrEnum):
-    READ_JOB = "read_job"
-    DEPLOY_JOB = "deploy_job"
-    DEPLOY_NEW_FAMILY = "deploy_new_family"
-    DELETE_JOB = "delete_job"
-    CALL_JOB = "call_job"
-    CALL_ADMIN_API = "call_admin_api"
-    FULL_ACCESS = "full_access"
 
 
 class ExternalConsumer(SQLModel, table=True):

@@ -9,6 +9,7 @@ from typing import Any
 from racetrack_core import hookimpl
 from racetrack_core.manifest import Problem
 from racetrack_core.registry import JobType, JobTypeRegistrar
+from racetrack_plugins.python3.base_images import register_base_images as register_base_images
 from racetrack_plugins.python3.local import Python3LocalRecipe
 
 VERSION = "1.0.0"

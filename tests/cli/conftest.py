@@ -26,8 +26,8 @@ jobtype_extra:
 
 
 @pytest.fixture
-def run_cli(racetrack_plugins: PluginManager) -> RunCli:
-    """``run_cli(*args)`` runs ``racetrack ARGS`` on the ``racetrack_plugins`` manager."""
+def run_cli(racetrack_plugin_manager: PluginManager) -> RunCli:
+    """``run_cli(*args)`` runs ``racetrack ARGS`` on the ``racetrack_plugin_manager`` manager."""
 
     def run(*args: str, plugins: LocalPlugins | None = None, input: str | None = None) -> Result:
         return CliRunner().invoke(
@@ -35,7 +35,7 @@ def run_cli(racetrack_plugins: PluginManager) -> RunCli:
             list(args),
             prog_name="racetrack",
             catch_exceptions=False,
-            obj=plugins or LocalPlugins(racetrack_plugins),
+            obj=plugins or LocalPlugins(racetrack_plugin_manager),
             input=input,
         )
 

@@ -14,7 +14,7 @@ from click.testing import Result
 from racetrack_cli.local_plugins import LocalPlugins
 from racetrack_core import PluginManager, hookimpl
 from racetrack_core.errors import ManifestError, PluginError
-from racetrack_core.testing import RegisterPlugin
+from racetrack_core.testing.plugin import RegisterPlugin
 
 RunCli = Callable[..., Result]
 
@@ -101,17 +101,19 @@ def test_an_unknown_option_is_one_line_with_exit_code_2(run_cli: RunCli) -> None
     assert "racetrack validate --help" in line
 
 
-def test_a_plugin_adds_a_command(run_cli: RunCli, register_plugin: RegisterPlugin) -> None:
-    register_plugin(GreetingCommands(), "greetings")
+def test_a_plugin_adds_a_command(
+    run_cli: RunCli, racetrack_register_plugin: RegisterPlugin
+) -> None:
+    racetrack_register_plugin(GreetingCommands(), "greetings")
     result = run_cli("greet", "world")
     assert result.exit_code == 0
     assert result.stdout == "hello world\n"
 
 
 def test_a_plugin_command_clashing_with_a_built_in_is_refused(
-    run_cli: RunCli, register_plugin: RegisterPlugin
+    run_cli: RunCli, racetrack_register_plugin: RegisterPlugin
 ) -> None:
-    register_plugin(GreetingCommands(), "greetings")
+    racetrack_register_plugin(GreetingCommands(), "greetings")
     result = run_cli("--help")
     assert result.exit_code == 0
     assert "greet" in result.stdout
@@ -124,9 +126,9 @@ def test_a_plugin_command_clashing_with_a_built_in_is_refused(
 
 
 def test_a_racetrack_error_becomes_one_line_per_problem(
-    run_cli: RunCli, register_plugin: RegisterPlugin
+    run_cli: RunCli, racetrack_register_plugin: RegisterPlugin
 ) -> None:
-    register_plugin(ManifestCommands(), "manifests")
+    racetrack_register_plugin(ManifestCommands(), "manifests")
     result = run_cli("broken")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
@@ -137,10 +139,10 @@ def test_a_racetrack_error_becomes_one_line_per_problem(
 
 
 def test_a_failing_cli_commands_hook_costs_only_its_commands(
-    run_cli: RunCli, register_plugin: RegisterPlugin
+    run_cli: RunCli, racetrack_register_plugin: RegisterPlugin
 ) -> None:
-    register_plugin(FailingCommands(), "failing")
-    register_plugin(GreetingCommands(), "greetings")
+    racetrack_register_plugin(FailingCommands(), "failing")
+    racetrack_register_plugin(GreetingCommands(), "greetings")
     result = run_cli("greet", "you")
     assert result.exit_code == 0
     assert result.stdout == "hello you\n"

@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 from racetrack_core import hookimpl
 from racetrack_core.manifest import Problem
 from racetrack_core.registry import JobType, JobTypeRegistrar
-from racetrack_core.testing import RegisterPlugin
+from racetrack_core.testing.plugin import RegisterPlugin
 
 RunCli = Callable[..., Result]
 
@@ -169,9 +169,9 @@ def test_schema_takes_no_directory(run_cli: RunCli, job_dir: Path) -> None:
 
 
 def test_a_job_type_of_a_plugin_is_validated_by_its_plugin(
-    run_cli: RunCli, register_plugin: RegisterPlugin, tmp_path: Path
+    run_cli: RunCli, racetrack_register_plugin: RegisterPlugin, tmp_path: Path
 ) -> None:
-    register_plugin(ShoutPlugin(), "shout")
+    racetrack_register_plugin(ShoutPlugin(), "shout")
     (tmp_path / "job.yaml").write_text(
         "name: loud\nowner_email: a@example.com\njobtype: shout:2.x\n"
         "jobtype_extra:\n  volume: 11\n",

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from racetrack_cli import installer
 from racetrack_core import hookimpl
+from racetrack_core import plugin_install as installer
 from racetrack_core.plugins import PluginManager
 from racetrack_core.registry import JobTypeRegistrar
-from racetrack_core.testing import RegisterPlugin
+from racetrack_core.testing.plugin import RegisterPlugin
 
 RunCli = Callable[..., Result]
 
@@ -45,7 +45,7 @@ class FakeUv:
         monkeypatch.setattr(installer, "run_uv", self.run_uv)
         monkeypatch.setattr(installer, "distributions", lambda: dict(self.environment))
 
-    def run_uv(self, command: str, *args: str, failure: str, capture: bool = False) -> str:
+    def run_uv(self, command: str, *args: str, failure: str, log: object = None) -> str:
         self.calls.append((command, *args))
         if command == "install":
             self.environment.update(self.installs)
@@ -55,12 +55,12 @@ class FakeUv:
         return ""
 
 
-def no_uv(command: str, *args: str, failure: str, capture: bool = False) -> str:
+def no_uv(command: str, *args: str, failure: str, log: object = None) -> str:
     raise AssertionError(f"uv {command} must not run")
 
 
-def test_list_prints_a_table(run_cli: RunCli, register_plugin: RegisterPlugin) -> None:
-    register_plugin(HelloPlugin(), "hello")
+def test_list_prints_a_table(run_cli: RunCli, racetrack_register_plugin: RegisterPlugin) -> None:
+    racetrack_register_plugin(HelloPlugin(), "hello")
     result = run_cli("plugin", "list", "--local")
     assert result.exit_code == 0, result.stderr
     header, *rows = result.stdout.splitlines()
@@ -72,10 +72,14 @@ def test_list_prints_a_table(run_cli: RunCli, register_plugin: RegisterPlugin) -
     assert header.index("JOB TYPES") == python3_row.index("python3:1.0.0")
 
 
-def test_list_json_is_every_plugin_info(run_cli: RunCli, racetrack_plugins: PluginManager) -> None:
+def test_list_json_is_every_plugin_info(
+    run_cli: RunCli, racetrack_plugin_manager: PluginManager
+) -> None:
     result = run_cli("plugin", "list", "--local", "--json")
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == [info.as_dict() for info in racetrack_plugins.describe()]
+    assert json.loads(result.stdout) == [
+        info.as_dict() for info in racetrack_plugin_manager.describe()
+    ]
 
 
 @pytest.mark.parametrize(
@@ -183,15 +187,15 @@ def test_install_is_undone_when_the_plugins_do_not_load(
 
 
 def test_a_failing_uv_is_one_line(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) -> None:
-    def failing_uv(command: str, *args: str, failure: str, capture: bool = False) -> str:
-        raise installer.InstallError(f"{failure}: uv exited with code 1 (see above)")
+    def failing_uv(command: str, *args: str, failure: str, log: object = None) -> str:
+        raise installer.InstallError(f"{failure}: uv exited with code 1", "error: not found")
 
     monkeypatch.setattr(installer, "distributions", dict)
     monkeypatch.setattr(installer, "run_uv", failing_uv)
     result = run_cli("plugin", "install", "--local", "no-such-package-here")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        "Error: could not install 'no-such-package-here': uv exited with code 1 (see above)"
+        "Error: could not install 'no-such-package-here': uv exited with code 1"
     ]
 
 
@@ -235,3 +239,14 @@ def test_uninstalling_a_package_that_is_no_plugin_is_refused(
     result = run_cli("plugin", "uninstall", "--local", "click")
     assert result.exit_code == 1
     assert "'click' is installed but provides no Racetrack plugin" in result.stderr
+
+
+def test_uv_output_is_shown_before_the_one_line_error(run_cli: RunCli, tmp_path: Path) -> None:
+    wheel = tmp_path / "broken-1.0.0-py3-none-any.whl"
+    wheel.write_bytes(b"PK\x03\x04 not a zip archive")
+    result = run_cli("plugin", "install", "--local", str(wheel))
+    assert result.exit_code == 1
+    assert "Failed to read from zip file" in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: could not install '{wheel}': uv exited with code 1"
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from racetrack_cli.main import cli
-from racetrack_core.testserver import free_port
+from racetrack_core.testing.server import free_port
 
 
 def test_up_lists_its_options() -> None:

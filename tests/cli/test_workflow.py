@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from racetrack_cli.main import cli
-from racetrack_core.testserver import QUICK_ENV, RacetrackServer
+from racetrack_core.testing.server import QUICK_ENV, RacetrackServer
 from tests.e2e.test_up import broken_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

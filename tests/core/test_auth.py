@@ -9,7 +9,7 @@ import pytest
 
 from racetrack_core import PluginManager, hookimpl
 from racetrack_core.auth import AuthenticationError, Caller, authenticate_with_plugins
-from racetrack_core.testing import RegisterPlugin
+from racetrack_core.testing.plugin import RegisterPlugin
 
 
 class FakeRequest:
@@ -42,12 +42,12 @@ def test_caller_defaults_to_no_staff_and_no_scopes() -> None:
     assert caller.scopes == frozenset()
 
 
-def test_without_plugins_nobody_is_authenticated(racetrack_plugins: PluginManager) -> None:
-    assert authenticate_with_plugins(racetrack_plugins, FakeRequest()) is None
+def test_without_plugins_nobody_is_authenticated(racetrack_plugin_manager: PluginManager) -> None:
+    assert authenticate_with_plugins(racetrack_plugin_manager, FakeRequest()) is None
 
 
 def test_plugin_sees_headers_and_cookies(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class CookieAuth:
         @hookimpl
@@ -57,38 +57,44 @@ def test_plugin_sees_headers_and_cookies(
             )
             return Caller(kind="esc", name="sso") if token == "sso-ticket" else None
 
-    register_plugin(CookieAuth(), "cookie-auth")
+    racetrack_register_plugin(CookieAuth(), "cookie-auth")
     by_cookie = FakeRequest(cookies={"X-Racetrack-Auth": "sso-ticket"})
     by_header = FakeRequest(headers={"X-Racetrack-Auth": "sso-ticket"})
-    assert authenticate_with_plugins(racetrack_plugins, by_cookie) == Caller(kind="esc", name="sso")
-    assert authenticate_with_plugins(racetrack_plugins, by_header) == Caller(kind="esc", name="sso")
-    assert authenticate_with_plugins(racetrack_plugins, FakeRequest()) is None
+    assert authenticate_with_plugins(racetrack_plugin_manager, by_cookie) == Caller(
+        kind="esc", name="sso"
+    )
+    assert authenticate_with_plugins(racetrack_plugin_manager, by_header) == Caller(
+        kind="esc", name="sso"
+    )
+    assert authenticate_with_plugins(racetrack_plugin_manager, FakeRequest()) is None
 
 
 def test_answer_that_is_not_a_caller_is_refused(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Sloppy:
         @hookimpl
         def authenticate_request(self) -> str:
             return "admin"
 
-    register_plugin(Sloppy(), "sloppy")
+    racetrack_register_plugin(Sloppy(), "sloppy")
     with pytest.raises(AuthenticationError) as caught:
-        authenticate_with_plugins(racetrack_plugins, FakeRequest())
+        authenticate_with_plugins(racetrack_plugin_manager, FakeRequest())
     assert str(caught.value) == "a plugin's authenticate_request returned str, not a Caller"
 
 
 def test_plugin_refusal_names_the_plugin_and_stays_an_authentication_error(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Revoked:
         @hookimpl
         def authenticate_request(self, request: Any) -> None:
             raise AuthenticationError("token revoked")
 
-    register_plugin(Revoked(), "revoked")
+    racetrack_register_plugin(Revoked(), "revoked")
     with pytest.raises(AuthenticationError) as caught:
-        authenticate_with_plugins(racetrack_plugins, FakeRequest({"X-Racetrack-Auth": "t0k"}))
+        authenticate_with_plugins(
+            racetrack_plugin_manager, FakeRequest({"X-Racetrack-Auth": "t0k"})
+        )
     assert str(caught.value) == "plugin 'revoked' refused the request: token revoked"
     assert "t0k" not in str(caught.value)

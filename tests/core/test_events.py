@@ -11,7 +11,7 @@ import pytest
 from racetrack_core import PluginManager, events, hookimpl
 from racetrack_core.errors import NotFoundError, PluginError
 from racetrack_core.registry import JobType
-from racetrack_core.testing import RegisterPlugin
+from racetrack_core.testing.plugin import RegisterPlugin
 
 JOB_TYPE = JobType(name="python3", version="1.0.0", plugin="python3")
 MANIFEST: Mapping[str, Any] = {
@@ -36,23 +36,23 @@ def test_no_plugin_means_no_extra_environment() -> None:
 
 
 def test_plugins_that_return_none_add_nothing(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
-    register_plugin(returning_env(None), "quiet")
-    register_plugin(returning_env({"A": "1"}), "loud")
-    assert events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE) == {"A": "1"}
+    racetrack_register_plugin(returning_env(None), "quiet")
+    racetrack_register_plugin(returning_env({"A": "1"}), "loud")
+    assert events.plugin_runtime_env(racetrack_plugin_manager, MANIFEST, JOB_TYPE) == {"A": "1"}
 
 
 def test_implementation_receives_manifest_and_job_type(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Echo:
         @hookimpl
         def job_runtime_env(self, manifest: Mapping[str, Any], job_type: JobType) -> dict[str, str]:
             return {"JOB_LABEL": f"{manifest['name']} on {job_type.ref}"}
 
-    register_plugin(Echo(), "echo")
-    result = events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE)
+    racetrack_register_plugin(Echo(), "echo")
+    result = events.plugin_runtime_env(racetrack_plugin_manager, MANIFEST, JOB_TYPE)
     assert result == {"JOB_LABEL": "adder on python3:1.0.0"}
 
 
@@ -96,23 +96,26 @@ def test_implementation_receives_manifest_and_job_type(
     ],
 )
 def test_bad_environment_is_rejected_naming_the_plugin(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin, returned: Any, message: str
+    racetrack_plugin_manager: PluginManager,
+    racetrack_register_plugin: RegisterPlugin,
+    returned: Any,
+    message: str,
 ) -> None:
-    register_plugin(returning_env(returned), "bad-env")
+    racetrack_register_plugin(returning_env(returned), "bad-env")
     with pytest.raises(PluginError) as caught:
-        events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE)
+        events.plugin_runtime_env(racetrack_plugin_manager, MANIFEST, JOB_TYPE)
     assert str(caught.value) == message
 
 
 @pytest.mark.parametrize("name", sorted(events.RESERVED_ENV))
 def test_every_reserved_name_is_refused(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin, name: str
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin, name: str
 ) -> None:
-    register_plugin(returning_env({name: "x"}), "sneaky")
+    racetrack_register_plugin(returning_env({name: "x"}), "sneaky")
     with pytest.raises(
         PluginError, match=f"^plugin 'sneaky' tried to set {name} in job_runtime_env"
     ):
-        events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE)
+        events.plugin_runtime_env(racetrack_plugin_manager, MANIFEST, JOB_TYPE)
 
 
 def test_reserved_names_cover_the_runtime_contract() -> None:
@@ -129,7 +132,7 @@ def test_reserved_names_cover_the_runtime_contract() -> None:
 
 
 def test_after_deploy_calls_every_plugin_with_job_manifest_and_user(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     seen: list[tuple[str, Any, Any, Any]] = []
 
@@ -143,15 +146,15 @@ def test_after_deploy_calls_every_plugin_with_job_manifest_and_user(
         ) -> None:
             seen.append((self.name, job, manifest, deployed_by))
 
-    register_plugin(Recorder("first"), "first")
-    register_plugin(Recorder("second"), "second")
-    assert events.notify_job_deployed(racetrack_plugins, JOB, MANIFEST, "admin") == []
+    racetrack_register_plugin(Recorder("first"), "first")
+    racetrack_register_plugin(Recorder("second"), "second")
+    assert events.notify_job_deployed(racetrack_plugin_manager, JOB, MANIFEST, "admin") == []
     assert seen == [("second", JOB, MANIFEST, "admin"), ("first", JOB, MANIFEST, "admin")]
 
 
 def test_after_deploy_failure_is_logged_and_the_other_plugins_still_run(
-    racetrack_plugins: PluginManager,
-    register_plugin: RegisterPlugin,
+    racetrack_plugin_manager: PluginManager,
+    racetrack_register_plugin: RegisterPlugin,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     ran: list[str] = []
@@ -166,9 +169,9 @@ def test_after_deploy_failure_is_logged_and_the_other_plugins_still_run(
         def after_job_deploy(self) -> None:
             ran.append("working")
 
-    register_plugin(Working(), "working")
-    register_plugin(Failing(), "notify-chat")
-    warnings = events.notify_job_deployed(racetrack_plugins, JOB, MANIFEST, None)
+    racetrack_register_plugin(Working(), "working")
+    racetrack_register_plugin(Failing(), "notify-chat")
+    warnings = events.notify_job_deployed(racetrack_plugin_manager, JOB, MANIFEST, None)
     message = (
         "plugin 'notify-chat' failed in hook 'after_job_deploy': "
         "ConnectionError: chat server unreachable"
@@ -181,23 +184,23 @@ def test_after_deploy_failure_is_logged_and_the_other_plugins_still_run(
 
 
 def test_after_deploy_racetrack_error_becomes_a_warning_too(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class LooksUpSomething:
         @hookimpl
         def after_job_deploy(self) -> None:
             raise NotFoundError("unknown infrastructure target 'mars'")
 
-    register_plugin(LooksUpSomething(), "lookup")
-    warnings = events.notify_job_deployed(racetrack_plugins, JOB, MANIFEST, None)
+    racetrack_register_plugin(LooksUpSomething(), "lookup")
+    warnings = events.notify_job_deployed(racetrack_plugin_manager, JOB, MANIFEST, None)
     assert warnings == [
         "plugin 'lookup' failed in hook 'after_job_deploy': unknown infrastructure target 'mars'"
     ]
 
 
 def test_after_delete_failures_are_logged_and_returned(
-    racetrack_plugins: PluginManager,
-    register_plugin: RegisterPlugin,
+    racetrack_plugin_manager: PluginManager,
+    racetrack_register_plugin: RegisterPlugin,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     deleted: list[tuple[Any, Any]] = []
@@ -212,10 +215,10 @@ def test_after_delete_failures_are_logged_and_returned(
         def after_job_delete(self, job: Mapping[str, Any]) -> None:
             raise ValueError(f"no bucket for {job['name']}")
 
-    register_plugin(Cleaner(), "cleaner")
-    register_plugin(Failing(), "bucket")
+    racetrack_register_plugin(Cleaner(), "cleaner")
+    racetrack_register_plugin(Failing(), "bucket")
     caplog.set_level(logging.WARNING, logger="racetrack.events")
-    failures = events.notify_job_deleted(racetrack_plugins, JOB, "admin")
+    failures = events.notify_job_deleted(racetrack_plugin_manager, JOB, "admin")
     message = "plugin 'bucket' failed in hook 'after_job_delete': ValueError: no bucket for adder"
     assert failures == [message]
     assert deleted == [("adder", "admin")]

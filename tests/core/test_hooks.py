@@ -19,11 +19,12 @@ from click.testing import CliRunner
 
 from racetrack_core import PluginManager, events, hookimpl, hookspecs
 from racetrack_core.auth import Caller, authenticate_with_plugins
+from racetrack_core.baseimages import BaseImageRegistrar, declared_base_images
 from racetrack_core.errors import ManifestError, PluginError
 from racetrack_core.manifest import Problem, parse_manifest
 from racetrack_core.registry import InfrastructureRegistrar, JobType, JobTypeRegistrar
 from racetrack_core.schema import composed_schema, validate_manifest
-from racetrack_core.testing import RegisterPlugin
+from racetrack_core.testing.plugin import RegisterPlugin
 
 DOCS = Path(__file__).parents[2] / "docs" / "plugins.md"
 #: How docs/plugins.md introduces a hook: a level-4 heading holding its call signature.
@@ -68,7 +69,7 @@ def test_every_hook_has_a_test_and_docs() -> None:
 
 
 def test_hook_register_job_types(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     extra = {"type": "object", "properties": {"greeting": {"type": "string"}}}
 
@@ -79,8 +80,8 @@ def test_hook_register_job_types(
             registry.register("anvil", "1.0.0", extra_schema=extra, description="Hammers.")
             registry.register("anvil", "1.1.0-rc.1", options={"base_image": "debian"})
 
-    register_plugin(Anvil(), "anvil")
-    registry = racetrack_plugins.job_types
+    racetrack_register_plugin(Anvil(), "anvil")
+    registry = racetrack_plugin_manager.job_types
     chosen = registry.resolve("anvil:latest")
     assert (chosen.ref, chosen.plugin, chosen.extra_schema) == ("anvil:1.0.0", "anvil", extra)
     assert registry.resolve("anvil:1.1.0-rc.1").options == {"base_image": "debian"}
@@ -88,7 +89,7 @@ def test_hook_register_job_types(
 
 
 def test_hook_register_infrastructure_targets(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     driver = object()
 
@@ -97,13 +98,29 @@ def test_hook_register_infrastructure_targets(
         def register_infrastructure_targets(self, registry: InfrastructureRegistrar) -> None:
             registry.register("moon-base", driver, description="Runs jobs on the moon.")
 
-    register_plugin(Moon(), "moon")
-    target = racetrack_plugins.infrastructure_targets.get("moon-base")
+    racetrack_register_plugin(Moon(), "moon")
+    target = racetrack_plugin_manager.infrastructure_targets.get("moon-base")
     assert (target.driver, target.plugin, target.description) == (
         driver,
         "moon",
         "Runs jobs on the moon.",
     )
+
+
+def test_hook_register_base_images(
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
+) -> None:
+    class Kiln:
+        @hookimpl
+        def register_base_images(self, registry: BaseImageRegistrar) -> None:
+            assert registry.plugin == "kiln"
+            registry.register("kiln/base:bookworm", ["python3", "curl"])
+
+    racetrack_register_plugin(Kiln(), "kiln")
+    declared = {spec.name: spec for spec in declared_base_images(racetrack_plugin_manager)}
+    kiln = declared["kiln/base:bookworm"]
+    assert (kiln.packages, kiln.suite, kiln.plugin) == (("python3", "curl"), "bookworm", "kiln")
+    assert declared["racetrack/python3-base:bookworm"].plugin == "python3"
 
 
 # ---------------------------------------------------------------- manifest
@@ -129,23 +146,25 @@ jobtype_extra:
 
 
 def test_hook_manifest_schema_fragments(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Monitoring:
         @hookimpl
         def manifest_schema_fragments(self) -> Mapping[str, Any]:
             return {"monitoring": MONITORING}
 
-    register_plugin(Monitoring(), "monitoring")
-    assert composed_schema(racetrack_plugins)["properties"]["monitoring"] == MONITORING
+    racetrack_register_plugin(Monitoring(), "monitoring")
+    assert composed_schema(racetrack_plugin_manager)["properties"]["monitoring"] == MONITORING
 
     text = MANIFEST_TEXT.format(entrypoint_path="adder.py", entrypoint_class="Adder")
     valid = validate_manifest(
-        parse_manifest(text + "monitoring:\n  dashboard: grafana\n"), racetrack_plugins
+        parse_manifest(text + "monitoring:\n  dashboard: grafana\n"), racetrack_plugin_manager
     )
     assert valid.data["monitoring"] == {"dashboard": "grafana"}
     with pytest.raises(ManifestError) as caught:
-        validate_manifest(parse_manifest(text + "monitoring:\n  dashboard: 3\n"), racetrack_plugins)
+        validate_manifest(
+            parse_manifest(text + "monitoring:\n  dashboard: 3\n"), racetrack_plugin_manager
+        )
     assert caught.value.problems == [
         "field 'monitoring.dashboard' (line 12): expected a string, got the number 3"
     ]
@@ -155,16 +174,16 @@ def test_hook_manifest_schema_fragments(
         def manifest_schema_fragments(self) -> Mapping[str, Any]:
             return {"name": {"type": "integer"}}
 
-    register_plugin(Shadow(), "shadow")
+    racetrack_register_plugin(Shadow(), "shadow")
     with pytest.raises(PluginError) as refused:
-        composed_schema(racetrack_plugins)
+        composed_schema(racetrack_plugin_manager)
     assert str(refused.value) == (
         "plugin 'shadow' adds manifest field 'name', which the core schema defines already"
     )
 
 
 def test_hook_validate_manifest(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     seen: list[tuple[Mapping[str, Any], JobType]] = []
 
@@ -181,17 +200,18 @@ def test_hook_validate_manifest(
                 return None
             return [Problem("jobtype_extra.entrypoint_class", "a class name starts with a capital")]
 
-    register_plugin(Capitals(), "capitals")
+    racetrack_register_plugin(Capitals(), "capitals")
     good = MANIFEST_TEXT.format(entrypoint_path="adder.py", entrypoint_class="Adder")
     assert (
-        validate_manifest(parse_manifest(good), racetrack_plugins).job_type.ref == "python3:1.0.0"
+        validate_manifest(parse_manifest(good), racetrack_plugin_manager).job_type.ref
+        == "python3:1.0.0"
     )
     assert seen[0][0]["name"] == "adder"
     assert seen[0][1].ref == "python3:1.0.0"
 
     bad = MANIFEST_TEXT.format(entrypoint_path="../adder.py", entrypoint_class="adder")
     with pytest.raises(ManifestError) as caught:
-        validate_manifest(parse_manifest(bad), racetrack_plugins)
+        validate_manifest(parse_manifest(bad), racetrack_plugin_manager)
     assert caught.value.problems == [
         # From the built-in python3 plugin, then from ours: sorted by line.
         "field 'jobtype_extra.entrypoint_path' (line 9): '../adder.py' leaves the job "
@@ -211,7 +231,7 @@ class FakeRequest:
 
 
 def test_hook_authenticate_request(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     asked: list[str] = []
 
@@ -235,16 +255,18 @@ def test_hook_authenticate_request(
             return Caller(kind="esc", name="fallback")
 
     # Registered last, so pluggy would call it first, were it not for tryfirst on the others.
-    register_plugin(Sso(), "sso")
-    register_plugin(Abstains(), "abstains")
-    register_plugin(Everyone(), "everyone")
+    racetrack_register_plugin(Sso(), "sso")
+    racetrack_register_plugin(Abstains(), "abstains")
+    racetrack_register_plugin(Everyone(), "everyone")
 
-    caller = authenticate_with_plugins(racetrack_plugins, FakeRequest({"X-Sso-Ticket": "ok"}))
+    caller = authenticate_with_plugins(
+        racetrack_plugin_manager, FakeRequest({"X-Sso-Ticket": "ok"})
+    )
     assert caller == Caller(kind="user", name="alice@example.com")
     assert asked == ["abstains", "sso"]
 
     asked.clear()
-    caller = authenticate_with_plugins(racetrack_plugins, FakeRequest({}))
+    caller = authenticate_with_plugins(racetrack_plugin_manager, FakeRequest({}))
     assert caller == Caller(kind="esc", name="fallback")
     assert asked == ["abstains", "sso", "everyone"]
 
@@ -257,7 +279,9 @@ class PlainRoute:
     methods: tuple[str, ...] = ("GET",)
 
 
-def test_hook_api_routes(racetrack_plugins: PluginManager, register_plugin: RegisterPlugin) -> None:
+def test_hook_api_routes(
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
+) -> None:
     billing_routes = [PlainRoute("/invoices"), PlainRoute("/invoices/{id}", ("GET", "DELETE"))]
 
     class Billing:
@@ -275,12 +299,17 @@ def test_hook_api_routes(racetrack_plugins: PluginManager, register_plugin: Regi
         def api_routes(self) -> None:
             return None
 
-    register_plugin(Billing(), "billing")
-    register_plugin(Metrics(), "metrics")
-    register_plugin(Silent(), "silent")
+    racetrack_register_plugin(Billing(), "billing")
+    racetrack_register_plugin(Metrics(), "metrics")
+    racetrack_register_plugin(Silent(), "silent")
     # pluggy calls the last registered first and leaves out None answers.
-    assert racetrack_plugins.hook.api_routes()[:2] == [[PlainRoute("/scrape")], billing_routes]
-    per_plugin = {name: call() for name, call in racetrack_plugins.implementations("api_routes")}
+    assert racetrack_plugin_manager.hook.api_routes()[:2] == [
+        [PlainRoute("/scrape")],
+        billing_routes,
+    ]
+    per_plugin = {
+        name: call() for name, call in racetrack_plugin_manager.implementations("api_routes")
+    }
     assert (
         per_plugin.items()
         >= {
@@ -292,7 +321,7 @@ def test_hook_api_routes(racetrack_plugins: PluginManager, register_plugin: Regi
 
 
 def test_hook_cli_commands(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Greeter:
         @hookimpl
@@ -307,8 +336,8 @@ def test_hook_cli_commands(
     def cli() -> None:
         """The racetrack command, as the CLI builds it."""
 
-    register_plugin(Greeter(), "greeter")
-    racetrack_plugins.hook.cli_commands(cli=cli)
+    racetrack_register_plugin(Greeter(), "greeter")
+    racetrack_plugin_manager.hook.cli_commands(cli=cli)
     assert "greet" in cli.commands
     result = CliRunner().invoke(cli, ["greet", "world"])
     assert result.exit_code == 0, result.output
@@ -328,19 +357,19 @@ def returning_env(env: Mapping[str, Any]) -> object:
 
 
 def test_hook_job_runtime_env(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Defaults:
         @hookimpl(trylast=True)
         def job_runtime_env(self, manifest: Mapping[str, Any], job_type: JobType) -> dict[str, str]:
             return {"LOG_LEVEL": "info", "JOB_LABEL": f"{manifest['name']}/{job_type.ref}"}
 
-    register_plugin(Defaults(), "defaults")
-    register_plugin(returning_env({"LOG_LEVEL": "debug", "REGION": "eu"}), "first")
-    register_plugin(returning_env({"REGION": "us"}), "second")
+    racetrack_register_plugin(Defaults(), "defaults")
+    racetrack_register_plugin(returning_env({"LOG_LEVEL": "debug", "REGION": "eu"}), "first")
+    racetrack_register_plugin(returning_env({"REGION": "us"}), "second")
     # Call order is second, first, defaults (trylast); the plugin called first wins, so the
     # trylast plugin only provides defaults.
-    env = events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE)
+    env = events.plugin_runtime_env(racetrack_plugin_manager, MANIFEST, JOB_TYPE)
     assert (
         env.items()
         >= {
@@ -350,24 +379,24 @@ def test_hook_job_runtime_env(
         }.items()
     )
 
-    register_plugin(returning_env({"PUB_URL": "http://evil.invalid"}), "reserved")
+    racetrack_register_plugin(returning_env({"PUB_URL": "http://evil.invalid"}), "reserved")
     with pytest.raises(PluginError) as reserved:
-        events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE)
+        events.plugin_runtime_env(racetrack_plugin_manager, MANIFEST, JOB_TYPE)
     assert str(reserved.value) == (
         "plugin 'reserved' tried to set PUB_URL in job_runtime_env; Racetrack sets it itself"
     )
-    racetrack_plugins.unregister("reserved")
+    racetrack_plugin_manager.unregister("reserved")
 
-    register_plugin(returning_env({"WORKERS": 4}), "numbers")
+    racetrack_register_plugin(returning_env({"WORKERS": 4}), "numbers")
     with pytest.raises(PluginError) as bad_value:
-        events.plugin_runtime_env(racetrack_plugins, MANIFEST, JOB_TYPE)
+        events.plugin_runtime_env(racetrack_plugin_manager, MANIFEST, JOB_TYPE)
     assert str(bad_value.value) == (
         "plugin 'numbers' returned a int for WORKERS from job_runtime_env; values must be strings"
     )
 
 
 def test_hook_after_job_deploy(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     received: list[tuple[Any, ...]] = []
 
@@ -383,9 +412,9 @@ def test_hook_after_job_deploy(
         def after_job_deploy(self, job: Mapping[str, Any]) -> None:
             raise TimeoutError(f"webhook for {job['name']} timed out")
 
-    register_plugin(Announcer(), "announcer")
-    register_plugin(Flaky(), "flaky")
-    warnings = events.notify_job_deployed(racetrack_plugins, JOB, MANIFEST, "admin")
+    racetrack_register_plugin(Announcer(), "announcer")
+    racetrack_register_plugin(Flaky(), "flaky")
+    warnings = events.notify_job_deployed(racetrack_plugin_manager, JOB, MANIFEST, "admin")
     assert warnings == [
         "plugin 'flaky' failed in hook 'after_job_deploy': "
         "TimeoutError: webhook for adder timed out"
@@ -394,7 +423,7 @@ def test_hook_after_job_deploy(
 
 
 def test_hook_after_job_delete(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     received: list[tuple[Any, ...]] = []
 
@@ -403,7 +432,7 @@ def test_hook_after_job_delete(
         def after_job_delete(self, job: Mapping[str, Any], deleted_by: str | None) -> None:
             received.append((job["name"], job["version"], deleted_by))
 
-    register_plugin(Archiver(), "archiver")
-    assert events.notify_job_deleted(racetrack_plugins, JOB, "admin") == []
-    assert events.notify_job_deleted(racetrack_plugins, JOB, None) == []
+    racetrack_register_plugin(Archiver(), "archiver")
+    assert events.notify_job_deleted(racetrack_plugin_manager, JOB, "admin") == []
+    assert events.notify_job_deleted(racetrack_plugin_manager, JOB, None) == []
     assert received == [("adder", "1.0.0", "admin"), ("adder", "1.0.0", None)]

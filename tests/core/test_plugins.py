@@ -13,7 +13,7 @@ import racetrack_core
 from racetrack_core import PluginManager, hookimpl
 from racetrack_core.errors import ManifestError, PluginError, RegistrationError
 from racetrack_core.registry import InfrastructureRegistrar, JobTypeRegistrar
-from racetrack_core.testing import RegisterPlugin
+from racetrack_core.testing.plugin import RegisterPlugin
 
 pytest_plugins = ["pytester"]
 
@@ -45,15 +45,15 @@ def test_importing_the_package_loads_no_plugin() -> None:
     assert manager.names() == []
 
 
-def test_entry_points_find_the_builtins(racetrack_plugins: PluginManager) -> None:
-    assert racetrack_plugins.loaded
-    assert set(racetrack_plugins.names()) >= BUILTINS
-    infos = {info.name: info for info in racetrack_plugins.describe()}
+def test_entry_points_find_the_builtins(racetrack_plugin_manager: PluginManager) -> None:
+    assert racetrack_plugin_manager.loaded
+    assert set(racetrack_plugin_manager.names()) >= BUILTINS
+    infos = {info.name: info for info in racetrack_plugin_manager.describe()}
     for name in BUILTINS:
         assert infos[name].builtin, name
         assert infos[name].distribution == "racetrack"
         assert infos[name].version == racetrack_core.__version__
-    assert set(racetrack_plugins.job_types.names()) >= BUILTINS
+    assert set(racetrack_plugin_manager.job_types.names()) >= BUILTINS
 
 
 def test_load_runs_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -161,11 +161,11 @@ class Exploding:
 
 
 def test_failing_hook_is_re_raised_naming_plugin_and_hook(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
-    register_plugin(Exploding(), "exploding")
+    racetrack_register_plugin(Exploding(), "exploding")
     with pytest.raises(PluginError) as caught:
-        racetrack_plugins.job_types  # noqa: B018
+        racetrack_plugin_manager.job_types  # noqa: B018
     assert str(caught.value) == (
         "plugin 'exploding' failed in hook 'register_job_types': RuntimeError: kaput"
     )
@@ -173,32 +173,32 @@ def test_failing_hook_is_re_raised_naming_plugin_and_hook(
 
 
 def test_failing_hook_through_the_hook_relay_names_plugin_and_hook(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Broken:
         @hookimpl
         def manifest_schema_fragments(self) -> None:
             raise KeyError("monitoring")
 
-    register_plugin(Broken(), "broken")
+    racetrack_register_plugin(Broken(), "broken")
     with pytest.raises(PluginError) as caught:
-        racetrack_plugins.hook.manifest_schema_fragments()
+        racetrack_plugin_manager.hook.manifest_schema_fragments()
     assert str(caught.value) == (
         "plugin 'broken' failed in hook 'manifest_schema_fragments': KeyError: 'monitoring'"
     )
 
 
 def test_registration_error_already_naming_the_plugin_is_not_wrapped_again(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Impostor:
         @hookimpl
         def register_job_types(self, registry: JobTypeRegistrar) -> None:
             registry.register("python3", "1.0.0")
 
-    register_plugin(Impostor(), "impostor")
+    racetrack_register_plugin(Impostor(), "impostor")
     with pytest.raises(RegistrationError) as caught:
-        racetrack_plugins.job_types  # noqa: B018
+        racetrack_plugin_manager.job_types  # noqa: B018
     # Plugins registered later are called first, so the built-in is the one that collides.
     assert str(caught.value) == (
         "plugin 'python3' registered job type 'python3:1.0.0', which plugin 'impostor' already "
@@ -248,10 +248,10 @@ def test_registering_two_plugins_under_one_name_fails() -> None:
 
 
 def test_describe_lists_hooks_job_types_and_targets_per_plugin(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
-    register_plugin(AnvilPlugin(), "anvil")
-    infos = {info.name: info for info in racetrack_plugins.describe()}
+    racetrack_register_plugin(AnvilPlugin(), "anvil")
+    infos = {info.name: info for info in racetrack_plugin_manager.describe()}
     anvil = infos["anvil"]
     assert anvil.hooks == ["register_infrastructure_targets", "register_job_types"]
     assert anvil.job_types == ["anvil:1.0.0", "anvil:1.1.0"]
@@ -259,7 +259,11 @@ def test_describe_lists_hooks_job_types_and_targets_per_plugin(
     assert not anvil.builtin
     assert anvil.distribution is None
     assert anvil.version is None
-    assert infos["python3"].hooks == ["register_job_types", "validate_manifest"]
+    assert infos["python3"].hooks == [
+        "register_base_images",
+        "register_job_types",
+        "validate_manifest",
+    ]
     assert infos["python3"].job_types == ["python3:1.0.0"]
     assert infos["golang"].infrastructure_targets == []
     assert anvil.as_dict() == {
@@ -271,7 +275,9 @@ def test_describe_lists_hooks_job_types_and_targets_per_plugin(
         "job_types": ["anvil:1.0.0", "anvil:1.1.0"],
         "infrastructure_targets": ["forge"],
     }
-    assert [info.name for info in racetrack_plugins.describe()] == racetrack_plugins.names()
+    assert [
+        info.name for info in racetrack_plugin_manager.describe()
+    ] == racetrack_plugin_manager.names()
 
 
 def test_registration_before_load_is_kept() -> None:
@@ -337,13 +343,13 @@ def test_fixtures_register_for_one_test_and_clean_up(pytester: pytest.Pytester) 
             def register_job_types(self, registry):
                 registry.register("greeter", "1.0.0")
 
-        def test_registered(racetrack_plugins, register_plugin):
-            assert register_plugin(Greeter(), "greeter") == "greeter"
-            assert racetrack_plugins.job_types.resolve("greeter:1.x").ref == "greeter:1.0.0"
-            test_registered.manager = racetrack_plugins
+        def test_registered(racetrack_plugin_manager, racetrack_register_plugin):
+            assert racetrack_register_plugin(Greeter(), "greeter") == "greeter"
+            assert racetrack_plugin_manager.job_types.resolve("greeter:1.x").ref == "greeter:1.0.0"
+            test_registered.manager = racetrack_plugin_manager
 
-        def test_unregistered_afterwards(racetrack_plugins):
-            assert test_registered.manager is not racetrack_plugins
+        def test_unregistered_afterwards(racetrack_plugin_manager):
+            assert test_registered.manager is not racetrack_plugin_manager
             assert "greeter" not in test_registered.manager.names()
             assert "greeter" not in test_registered.manager.job_types.names()
         """
@@ -353,16 +359,16 @@ def test_fixtures_register_for_one_test_and_clean_up(pytester: pytest.Pytester) 
 
 
 def test_racetrack_error_from_a_hook_becomes_a_plugin_error_keeping_the_original(
-    racetrack_plugins: PluginManager, register_plugin: RegisterPlugin
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
     class Strict:
         @hookimpl
         def manifest_schema_fragments(self) -> None:
             raise ManifestError(["field 'monitoring': expected a mapping"])
 
-    register_plugin(Strict(), "strict")
+    racetrack_register_plugin(Strict(), "strict")
     with pytest.raises(PluginError) as caught:
-        racetrack_plugins.hook.manifest_schema_fragments()
+        racetrack_plugin_manager.hook.manifest_schema_fragments()
     assert str(caught.value) == (
         "plugin 'strict' failed in hook 'manifest_schema_fragments': "
         "manifest is not valid: field 'monitoring': expected a mapping"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from racetrack_core.pub.config import PubConfig, server_settings
 from racetrack_core.settings import Settings, SettingsError
 
 
@@ -63,6 +64,36 @@ def test_an_unknown_name_in_the_config_file_lists_the_known_ones(tmp_path: Path)
         Settings.load({"home": str(tmp_path)}, environ={})
     assert "unknown setting 'pub_prot'" in str(caught.value)
     assert "pub_port" in str(caught.value)
+
+
+def test_pubs_settings_come_from_pubconfig_under_their_server_names(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("pub_auth_stale_ttl: 90\npub_async_max_attempts: 5\n")
+    settings = Settings.load(
+        {"home": str(tmp_path), "pub_upstream_timeout": 12},
+        environ={
+            "RACETRACK_PUB_AUTH_CACHE_TTL": "2.5",
+            "RACETRACK_ASYNC_CALL_LIFETIME": "60",
+            "RACETRACK_PUB_ASYNC_ADOPT_AFTER": "6",
+            "RACETRACK_INTERNAL_TOKEN": "the-internal-token",
+        },
+    )
+    pub = settings.pub
+    assert (pub.auth_cache_ttl, pub.auth_stale_ttl, pub.upstream_timeout) == (2.5, 90.0, 12.0)
+    assert (pub.async_call_lifetime, pub.async_max_attempts) == (60.0, 5)
+    assert pub.async_adopt_after == 6.0
+    assert pub.async_heartbeat_interval == 2.0  # a third of adopt_after, at most 10 s
+    assert pub.lifecycle_url == settings.internal_lifecycle_url
+    assert pub.internal_token == "the-internal-token"
+    assert "the-internal-token" not in repr(settings)
+
+
+def test_pubs_defaults_are_pubconfigs_own(tmp_path: Path) -> None:
+    settings = Settings.load({"home": str(tmp_path)}, environ={})
+    for name, setting in server_settings().items():
+        assert getattr(settings.pub, setting.name) == getattr(PubConfig(), setting.name), name
+    assert "pub_auth_cache_ttl" in server_settings()
+    with pytest.raises(SettingsError, match="'pub_async_max_attempts' in the environment"):
+        Settings.load({"home": str(tmp_path)}, environ={"RACETRACK_PUB_ASYNC_MAX_ATTEMPTS": "x"})
 
 
 def test_the_admin_password_is_not_in_the_repr(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from racetrack_core.errors import RacetrackError
-from racetrack_core.gitserver import GitServer, Symlink
 from racetrack_core.source import (
     FetchedSource,
     SourceError,
@@ -23,6 +22,7 @@ from racetrack_core.source import (
     unpack_build_context,
 )
 from racetrack_core.source.git import _secret_forms, scrub
+from racetrack_core.testing.gitserver import GitServer, Symlink
 
 JOB = {"job.yaml": "name: hello\n", "entrypoint.py": "class Job: ...\n"}
 
@@ -52,9 +52,11 @@ def every_file_under(directory: Path) -> bytes:
 # -- git ---------------------------------------------------------------------------------------
 
 
-def test_public_clone_fetches_only_the_tip_commit(git_server: GitServer, tmp_path: Path) -> None:
-    url = git_server.create_repo("job.git", {**JOB, "job.yaml": "name: old\n"})
-    tip = git_server.commit("job.git", {"job.yaml": "name: hello\n"})
+def test_public_clone_fetches_only_the_tip_commit(
+    racetrack_git_server: GitServer, tmp_path: Path
+) -> None:
+    url = racetrack_git_server.create_repo("job.git", {**JOB, "job.yaml": "name: old\n"})
+    tip = racetrack_git_server.commit("job.git", {"job.yaml": "name: hello\n"})
     log: list[str] = []
 
     fetched = fetch(url, tmp_path / "src", log)
@@ -68,9 +70,9 @@ def test_public_clone_fetches_only_the_tip_commit(git_server: GitServer, tmp_pat
 
 
 def test_private_clone_keeps_the_password_out_of_disk_logs_and_command_lines(
-    private_git_server: GitServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    racetrack_private_git_server: GitServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = private_git_server
+    server = racetrack_private_git_server
     assert server.username
     assert server.password
     url = server.create_repo("job.git", JOB)
@@ -94,9 +96,9 @@ def test_private_clone_keeps_the_password_out_of_disk_logs_and_command_lines(
 
 
 def test_credentials_written_into_the_url_are_used_and_not_stored(
-    private_git_server: GitServer, tmp_path: Path
+    racetrack_private_git_server: GitServer, tmp_path: Path
 ) -> None:
-    server = private_git_server
+    server = racetrack_private_git_server
     url = server.create_repo("job.git", JOB)
     with_credentials = url.replace("http://", f"http://{server.username}:{server.password}@")
     log: list[str] = []
@@ -109,9 +111,9 @@ def test_credentials_written_into_the_url_are_used_and_not_stored(
 
 
 def test_refused_credentials_say_how_to_set_them_and_never_echo_them(
-    private_git_server: GitServer, tmp_path: Path
+    racetrack_private_git_server: GitServer, tmp_path: Path
 ) -> None:
-    url = private_git_server.create_repo("job.git", JOB)
+    url = racetrack_private_git_server.create_repo("job.git", JOB)
     password = "wrong-but-still-secret-7f3a"
     log: list[str] = []
 
@@ -121,13 +123,13 @@ def test_refused_credentials_say_how_to_set_them_and_never_echo_them(
     assert f"racetrack set credentials {url} USERNAME TOKEN" in message
     assert password not in message
     assert password not in "\n".join(log)
-    assert private_git_server.requests[-1].auth_sent
+    assert racetrack_private_git_server.requests[-1].auth_sent
 
 
 def test_missing_credentials_fail_at_once_instead_of_prompting(
-    private_git_server: GitServer, tmp_path: Path
+    racetrack_private_git_server: GitServer, tmp_path: Path
 ) -> None:
-    url = private_git_server.create_repo("job.git", JOB)
+    url = racetrack_private_git_server.create_repo("job.git", JOB)
     started = time.monotonic()
 
     message = fetch_error(url, tmp_path / "src", timeout=60)
@@ -137,9 +139,9 @@ def test_missing_credentials_fail_at_once_instead_of_prompting(
     assert "racetrack set credentials" in message
 
 
-def test_a_branch_is_cloned_by_name(git_server: GitServer, tmp_path: Path) -> None:
-    url = git_server.create_repo("job.git", JOB)
-    dev = git_server.commit("job.git", {"feature.py": "x = 1\n"}, branch="dev")
+def test_a_branch_is_cloned_by_name(racetrack_git_server: GitServer, tmp_path: Path) -> None:
+    url = racetrack_git_server.create_repo("job.git", JOB)
+    dev = racetrack_git_server.commit("job.git", {"feature.py": "x = 1\n"}, branch="dev")
 
     fetched = fetch(url, tmp_path / "src", branch="dev")
 
@@ -149,8 +151,8 @@ def test_a_branch_is_cloned_by_name(git_server: GitServer, tmp_path: Path) -> No
     assert git_output(fetched.path, "branch", "--format=%(refname:short)") == "dev"
 
 
-def test_an_unknown_branch_is_named(git_server: GitServer, tmp_path: Path) -> None:
-    url = git_server.create_repo("job.git", JOB)
+def test_an_unknown_branch_is_named(racetrack_git_server: GitServer, tmp_path: Path) -> None:
+    url = racetrack_git_server.create_repo("job.git", JOB)
 
     message = fetch_error(url, tmp_path / "src", branch="nope")
 
@@ -159,8 +161,8 @@ def test_an_unknown_branch_is_named(git_server: GitServer, tmp_path: Path) -> No
     )
 
 
-def test_an_unknown_repository_is_named(git_server: GitServer, tmp_path: Path) -> None:
-    url = git_server.repo_url("missing.git")
+def test_an_unknown_repository_is_named(racetrack_git_server: GitServer, tmp_path: Path) -> None:
+    url = racetrack_git_server.repo_url("missing.git")
 
     message = fetch_error(url, tmp_path / "src")
 
@@ -168,9 +170,9 @@ def test_an_unknown_repository_is_named(git_server: GitServer, tmp_path: Path) -
 
 
 def test_git_directory_selects_the_job_inside_the_repository(
-    git_server: GitServer, tmp_path: Path
+    racetrack_git_server: GitServer, tmp_path: Path
 ) -> None:
-    url = git_server.create_repo(
+    url = racetrack_git_server.create_repo(
         "mono.git", {f"jobs/hello/{name}": text for name, text in JOB.items()}
     )
 
@@ -185,9 +187,9 @@ def test_git_directory_selects_the_job_inside_the_repository(
     [("jobs/missing", "does not exist in"), ("job.yaml", "is a file in")],
 )
 def test_git_directory_must_exist_in_the_commit(
-    git_server: GitServer, tmp_path: Path, directory: str, problem: str
+    racetrack_git_server: GitServer, tmp_path: Path, directory: str, problem: str
 ) -> None:
-    url = git_server.create_repo("job.git", JOB)
+    url = racetrack_git_server.create_repo("job.git", JOB)
 
     message = fetch_error(url, tmp_path / "src", directory=directory)
 
@@ -204,30 +206,32 @@ def test_git_directory_must_exist_in_the_commit(
     ],
 )
 def test_git_directory_outside_the_repository_is_refused_before_cloning(
-    git_server: GitServer, tmp_path: Path, directory: str, problem: str
+    racetrack_git_server: GitServer, tmp_path: Path, directory: str, problem: str
 ) -> None:
-    url = git_server.create_repo("job.git", JOB)
+    url = racetrack_git_server.create_repo("job.git", JOB)
 
     message = fetch_error(url, tmp_path / "src", directory=directory)
 
     assert problem in message
-    assert git_server.requests == []
+    assert racetrack_git_server.requests == []
 
 
 @pytest.mark.parametrize("target", ["../../..", "/etc", ".git"])
 def test_git_directory_may_not_escape_through_a_symlink(
-    git_server: GitServer, tmp_path: Path, target: str
+    racetrack_git_server: GitServer, tmp_path: Path, target: str
 ) -> None:
-    url = git_server.create_repo("job.git", {**JOB, "escape": Symlink(target)})
+    url = racetrack_git_server.create_repo("job.git", {**JOB, "escape": Symlink(target)})
 
     message = fetch_error(url, tmp_path / "src", directory="escape")
 
     assert "manifest field 'git.directory': 'escape' leads" in message
 
 
-def test_a_symlink_inside_the_repository_is_followed(git_server: GitServer, tmp_path: Path) -> None:
+def test_a_symlink_inside_the_repository_is_followed(
+    racetrack_git_server: GitServer, tmp_path: Path
+) -> None:
     files = {f"jobs/hello/{name}": text for name, text in JOB.items()}
-    url = git_server.create_repo("job.git", {**files, "current": Symlink("jobs/hello")})
+    url = racetrack_git_server.create_repo("job.git", {**files, "current": Symlink("jobs/hello")})
 
     fetched = fetch(url, tmp_path / "src", directory="current")
 
@@ -267,12 +271,14 @@ def test_only_network_transports_are_allowed(tmp_path: Path, remote: str) -> Non
     assert "is not a supported git URL" in message
 
 
-def test_a_non_empty_destination_is_a_caller_error(git_server: GitServer, tmp_path: Path) -> None:
+def test_a_non_empty_destination_is_a_caller_error(
+    racetrack_git_server: GitServer, tmp_path: Path
+) -> None:
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "keep.txt").write_text("mine")
 
     with pytest.raises(ValueError, match="is not empty"):
-        fetch(git_server.repo_url("job.git"), tmp_path / "src")
+        fetch(racetrack_git_server.repo_url("job.git"), tmp_path / "src")
     assert (tmp_path / "src" / "keep.txt").read_text() == "mine"
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from racetrack_core.testserver import QUICK_ENV, RacetrackServer
+from racetrack_core.testing.server import QUICK_ENV, RacetrackServer
 from tests.dashboard.htmlcheck import ValidatorUnavailable, validate_html, vnu_command
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from racetrack_core.testserver import QUICK_ENV, RacetrackServer
+from racetrack_core.testing.server import QUICK_ENV, RacetrackServer
 from tests.dashboard.htmlcheck import forms_without_csrf, unlabelled_controls
 from tests.dashboard.web import WebSession, messages
 

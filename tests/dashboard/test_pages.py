@@ -24,7 +24,7 @@ from racetrack_core.dashboard.pages import Viewer, safe_next
 from racetrack_core.dashboard.times import ago
 from racetrack_core.settings import Settings
 from racetrack_core.storage.models import Scope
-from racetrack_core.testserver import RacetrackServer, free_port
+from racetrack_core.testing.server import RacetrackServer, free_port
 from tests.dashboard.htmlcheck import forms_without_csrf, unlabelled_controls
 from tests.dashboard.web import CSRF_PATTERN, WebSession, messages
 from tests.lifecycle.records import add_jobs

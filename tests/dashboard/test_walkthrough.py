@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import expect
 
-from racetrack_core.testserver import RacetrackServer
+from racetrack_core.testing.server import RacetrackServer
 from tests.dashboard.conftest import Screenshots
 from tests.dashboard.htmlcheck import forms_without_csrf, unlabelled_controls
 from tests.e2e.test_up import broken_job

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from racetrack_core.testserver import RacetrackServer
+from racetrack_core.testing.server import RacetrackServer
 from tests.e2e.test_up import PRIMER_DIR, deploy_primer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

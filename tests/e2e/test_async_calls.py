@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from racetrack_core.testserver import QUICK_ENV, RacetrackServer
+from racetrack_core.testing.server import QUICK_ENV, RacetrackServer
 from tests.e2e.test_up import deploy_primer, replica_pid
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

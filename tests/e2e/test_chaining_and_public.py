@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from racetrack_core.testserver import RacetrackServer
+from racetrack_core.testing.server import RacetrackServer
 from tests.e2e.test_up import UNAUTHENTICATED, deploy_primer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

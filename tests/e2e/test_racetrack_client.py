@@ -33,7 +33,7 @@ import pytest
 from ruamel.yaml import YAML
 from uv import find_uv_bin
 
-from racetrack_core.testserver import QUICK_ENV, RacetrackServer
+from racetrack_core.testing.server import QUICK_ENV, RacetrackServer
 from tests.e2e.test_up import broken_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from racetrack_core.gitserver import GitServer
 from racetrack_core.manifest import load_manifest
-from racetrack_core.testserver import RacetrackServer
+from racetrack_core.testing.gitserver import GitServer
+from racetrack_core.testing.server import RacetrackServer
 
 PRIMER_DIR = Path(__file__).resolve().parents[2] / "sample" / "python-primer"
 

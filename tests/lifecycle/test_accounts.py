@@ -11,7 +11,8 @@ from starlette.testclient import TestClient
 
 from racetrack_core import PluginManager
 from racetrack_core.lifecycle import create_app
-from racetrack_core.lifecycle.accounts import LoginThrottle, TooManyAttempts, common_passwords
+from racetrack_core.lifecycle.accounts import common_passwords
+from racetrack_core.lifecycle.login_throttle import LoginThrottle, TooManyAttempts
 from racetrack_core.settings import Settings
 from racetrack_core.storage.database import connect, migrate
 from racetrack_core.storage.models import AuditEvent, Permission, User

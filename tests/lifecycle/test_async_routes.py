@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import Session
 from starlette.testclient import TestClient
 
+from racetrack_core.pub.config import PubConfig
 from racetrack_core.settings import Settings
 from racetrack_core.storage.database import connect
 from racetrack_core.storage.models import AsyncJobCall
@@ -26,7 +27,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         home=tmp_path / "home",
         database_url=database_url,
         internal_token=INTERNAL_TOKEN,
-        async_call_lifetime=600.0,
+        pub=PubConfig(async_call_lifetime=600.0),
     )
 
 

@@ -20,9 +20,10 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from racetrack_core import PluginManager
-from racetrack_core.infrastructure import JobSpec
+from racetrack_core.infrastructure import InfrastructureDriver, JobSpec, Replica
 from racetrack_core.lifecycle import create_app
 from racetrack_core.lifecycle.accounts import ensure_admin, issue_token
+from racetrack_core.lifecycle.deployments import Pipeline
 from racetrack_core.lifecycle.service import LifecycleService, replica_from_json
 from racetrack_core.manifest import load_manifest
 from racetrack_core.settings import Settings
@@ -178,6 +179,32 @@ def test_a_job_whose_start_up_fails_is_in_error_with_the_reason(api: Api, tmp_pa
 def test_a_replica_no_job_names_is_reported_as_orphaned(api: Api) -> None:
     assert api.wait(api.deploy())["status"] == "done"
     watcher = api.client.app.state.watcher  # type: ignore[attr-defined]
+    driver, replica = _start_stray(api)
+    try:
+        watcher.reconcile()
+        assert watcher.orphans() == [replica.id]
+        assert api.job_status("running")["name"] == "primer"
+    finally:
+        driver.stop(replica)
+
+
+def test_a_replica_a_deployment_still_holds_is_no_orphan(api: Api) -> None:
+    assert api.wait(api.deploy())["status"] == "done"
+    watcher = api.client.app.state.watcher  # type: ignore[attr-defined]
+    pipeline: Pipeline = api.client.app.state.pipeline  # type: ignore[attr-defined]
+    driver, replica = _start_stray(api)
+    try:
+        with pipeline.in_flight(replica.id):
+            watcher.reconcile()
+            assert watcher.orphans() == []
+        watcher.reconcile()
+        assert watcher.orphans() == [replica.id]
+    finally:
+        driver.stop(replica)
+
+
+def _start_stray(api: Api) -> tuple[InfrastructureDriver, Replica]:
+    """Start a replica of a job version that no record names, beside the deployed primer."""
     driver = api.service.driver("local")
     manifest = load_manifest(PRIMER_DIR / "job.yaml").data
     with Session(api.service.engine) as session:
@@ -195,13 +222,7 @@ def test_a_replica_no_job_names_is_reported_as_orphaned(api: Api) -> None:
         state_dir=api.service.settings.home / "stray-state",
     )
     driver.prepare(stray, lambda line: None)
-    replica = driver.start(stray)
-    try:
-        watcher.reconcile()
-        assert watcher.orphans() == [replica.id]
-        assert api.job_status("running")["name"] == "primer"
-    finally:
-        driver.stop(replica)
+    return driver, driver.start(stray)
 
 
 def _replica_json(api: Api, name: str, version: str) -> str | None:

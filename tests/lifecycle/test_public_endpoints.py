@@ -21,8 +21,8 @@ from starlette.testclient import TestClient
 from racetrack_core import PluginManager
 from racetrack_core.lifecycle import create_app
 from racetrack_core.lifecycle.accounts import ensure_admin, issue_token
+from racetrack_core.lifecycle.deployments.records import request_public_endpoints
 from racetrack_core.lifecycle.permissions import grant
-from racetrack_core.lifecycle.pipeline import request_public_endpoints
 from racetrack_core.manifest import load_manifest
 from racetrack_core.security import hash_password
 from racetrack_core.settings import Settings

@@ -18,8 +18,8 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from racetrack_core.lifecycle.accounts import issue_token
+from racetrack_core.lifecycle.deployments import DeployRequest, Pipeline
 from racetrack_core.lifecycle.permissions import grant, grant_new_user
-from racetrack_core.lifecycle.pipeline import DeployRequest
 from racetrack_core.lifecycle.service import LifecycleService
 from racetrack_core.manifest import dump_yaml, load_manifest
 from racetrack_core.settings import Settings
@@ -209,6 +209,7 @@ def test_a_redeploy_rebuilds_the_job_from_its_kept_source_while_it_keeps_answeri
     client: TestClient, token: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service: LifecycleService = client.app.state.service  # type: ignore[attr-defined]
+    pipeline: Pipeline = client.app.state.pipeline  # type: ignore[attr-defined]
     secrets = {"runtime_env": {"PRIMER_SECRET": "a sealed runtime secret"}}
     first = client.post(
         "/api/v1/deploy",
@@ -226,13 +227,13 @@ def test_a_redeploy_rebuilds_the_job_from_its_kept_source_while_it_keeps_answeri
 
     # Hold the worker, so that the redeploy is surely still running when the second one comes.
     gate = threading.Event()
-    run = service.pipeline.run
+    run = pipeline.run
 
     def held(deployment_id: str, request: DeployRequest) -> None:
         gate.wait(timeout=60)
         run(deployment_id, request)
 
-    monkeypatch.setattr(service.pipeline, "run", held)
+    monkeypatch.setattr(pipeline, "run", held)
     try:
         answer = client.post(REDEPLOY, headers=auth(jane))
         assert answer.status_code == 202, answer.text

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from racetrack_core.pub import PubConfig, create_app
-from racetrack_core.pub.serving import PubHttpProtocol
+from racetrack_core.pub.asgi.serving import PubHttpProtocol
 from tests.pub.servers import LifecycleStandIn, Server, job_app, refused_url
 
 # --- fixtures -----------------------------------------------------------------------------

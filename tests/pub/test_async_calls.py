@@ -21,9 +21,9 @@ from starlette.responses import JSONResponse
 from racetrack_core import PluginManager
 from racetrack_core.lifecycle import create_app as create_lifecycle
 from racetrack_core.pub import PubConfig, create_app
-from racetrack_core.pub.asynccalls.store import task_key
-from racetrack_core.pub.responses import Receive, Scope, Send
-from racetrack_core.pub.serving import PubHttpProtocol
+from racetrack_core.pub.asgi.asynccalls.store import task_key
+from racetrack_core.pub.asgi.responses import Receive, Scope, Send
+from racetrack_core.pub.asgi.serving import PubHttpProtocol
 from racetrack_core.settings import Settings
 from racetrack_core.storage.database import connect
 from tests.pub.servers import ADMIN_TOKEN, GUEST_TOKEN, LifecycleStandIn, Server, admin, refused_url

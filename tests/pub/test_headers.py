@@ -12,13 +12,9 @@ from racetrack_core.pub.headers import (
 TRACING = b"x-request-tracing-id"
 
 
-def scope(*headers: tuple[str, str]) -> dict[str, object]:
-    raw = [(name.lower().encode(), value.encode()) for name, value in headers]
-    return {"headers": raw, "client": ("127.0.0.9", 5000)}
-
-
 def read(*headers: tuple[str, str]) -> IncomingCall:
-    return read_call(scope(*headers), TRACING, dropped_request_headers(TRACING))
+    raw = [(name.lower().encode(), value.encode()) for name, value in headers]
+    return read_call(raw, ("127.0.0.9", 5000), TRACING, dropped_request_headers(TRACING))
 
 
 def test_the_header_token_wins_over_legacy_names_and_cookie() -> None:

@@ -18,8 +18,8 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
 from racetrack_core.pub import PubConfig, create_app
-from racetrack_core.pub.responses import Receive, Scope, Send
-from racetrack_core.pub.serving import PubHttpProtocol
+from racetrack_core.pub.asgi.responses import Receive, Scope, Send
+from racetrack_core.pub.asgi.serving import PubHttpProtocol
 from tests.pub.servers import ADMIN_TOKEN, GUEST_TOKEN, LifecycleStandIn, Server
 
 websockets = pytest.importorskip("websockets", reason="uvicorn serves WebSockets with it")

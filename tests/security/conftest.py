@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from racetrack_core.testserver import QUICK_ENV, RacetrackServer
+from racetrack_core.testing.server import QUICK_ENV, RacetrackServer
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from racetrack_core.source import SourceError, unpack_build_context
-from racetrack_core.testserver import RacetrackServer
+from racetrack_core.testing.server import RacetrackServer
 
 
 def context(add: Callable[[tarfile.TarFile], None]) -> str:

@@ -15,8 +15,7 @@ import pytest
 from sqlmodel import Session
 
 from racetrack_core import PluginManager
-from racetrack_core.lifecycle.deploy_routes import admit
-from racetrack_core.lifecycle.pipeline import DeployRequest, Pipeline
+from racetrack_core.lifecycle.deployments import DeployRequest, Pipeline
 from racetrack_core.lifecycle.service import LifecycleService
 from racetrack_core.settings import Settings
 from racetrack_core.storage.database import connect, migrate
@@ -24,24 +23,24 @@ from racetrack_core.storage.models import Deployment, DeploymentStatus
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
+def service_and_pipeline(tmp_path: Path) -> Iterator[tuple[LifecycleService, Pipeline]]:
     settings = Settings(home=tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'rt.db'}")
     engine = connect(settings.database_url)
     migrate(engine)
     plugins = PluginManager()
     plugins.load()
     service = LifecycleService(settings, plugins, engine)
-    service.pipeline = Pipeline(service)
-    yield service.pipeline
-    service.pipeline.close()
+    pipeline = Pipeline(service)
+    yield service, pipeline
+    pipeline.close()
     service.close()
     engine.dispose()
 
 
 def test_a_failing_failure_handler_still_ends_the_deployment_as_failed(
-    pipeline: Pipeline,
+    service_and_pipeline: tuple[LifecycleService, Pipeline],
 ) -> None:
-    service = pipeline.service
+    service, pipeline = service_and_pipeline
     manifest = {
         "name": "longversion",
         "version": "1.0.0-" + "a" * 300,
@@ -55,7 +54,7 @@ def test_a_failing_failure_handler_still_ends_the_deployment_as_failed(
         deployed_by="admin",
         build_context="",
     )
-    deployment_id = admit(service, request, force=False)
+    deployment_id = pipeline.admit(request, force=False)
     pipeline.run(deployment_id, request)
     with Session(service.engine) as session:
         row = session.get(Deployment, deployment_id)

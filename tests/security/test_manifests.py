@@ -19,7 +19,7 @@ from racetrack_core import PluginManager
 from racetrack_core.errors import ManifestError
 from racetrack_core.manifest import Manifest, load_manifest, parse_manifest
 from racetrack_core.schema import core_schema, validate_manifest
-from racetrack_core.testserver import RacetrackServer
+from racetrack_core.testing.server import RacetrackServer
 
 BASE = {"name": "hostile", "owner_email": "owner@example.com", "jobtype": "python3:latest"}
 EXTRA = {"jobtype_extra": {"entrypoint_path": "entrypoint.py", "entrypoint_class": "Job"}}

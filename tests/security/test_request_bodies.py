@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from racetrack_core.testserver import RacetrackServer
+from racetrack_core.testing.server import RacetrackServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 MiB = 1024 * 1024

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from racetrack_core.redaction import MASK, Redactor
-from racetrack_core.testserver import QUICK_ENV, RacetrackServer, free_port
+from racetrack_core.testing.server import QUICK_ENV, RacetrackServer, free_port
 
 
 def encodings(secret: str) -> dict[str, str]:

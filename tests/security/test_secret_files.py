@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from racetrack_cli.deploy_commands import pack
-from racetrack_core.gitserver import GitServer
 from racetrack_core.manifest import load_manifest
 from racetrack_core.source import remove_secret_files
-from racetrack_core.testserver import RacetrackServer
+from racetrack_core.testing.gitserver import GitServer
+from racetrack_core.testing.server import RacetrackServer
 
 READER = '''
 from pathlib import Path
@@ -131,7 +131,7 @@ def test_a_deployed_job_keeps_no_secret_file(
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_job_from_git_keeps_no_secret_file(
-    racetrack_server: RacetrackServer, git_server: GitServer, tmp_path: Path
+    racetrack_server: RacetrackServer, racetrack_git_server: GitServer, tmp_path: Path
 ) -> None:
     build_secret = "b-" + secrets.token_hex(12)
     runtime_secret = "r-" + secrets.token_hex(12)
@@ -141,7 +141,7 @@ def test_a_job_from_git_keeps_no_secret_file(
         for path in job.rglob("*")
         if path.is_file()
     }
-    remote = git_server.create_repo("reader.git", files)
+    remote = racetrack_git_server.create_repo("reader.git", files)
     manifest = load_manifest(job / "job.yaml").data
     manifest["git"] = {"remote": remote, "directory": "jobs/reader"}
     racetrack_server.login()

@@ -33,8 +33,8 @@ def _state(pid: int) -> str:
         return "Z"
 
 
-def test_the_plugin_registers_the_local_target(racetrack_plugins, tmp_path):
-    target = racetrack_plugins.infrastructure_targets.get("local")
+def test_the_plugin_registers_the_local_target(racetrack_plugin_manager, tmp_path):
+    target = racetrack_plugin_manager.infrastructure_targets.get("local")
     assert target.plugin == "local"
     assert "supervised processes" in target.description
     driver = target.driver(TargetContext(tmp_path))

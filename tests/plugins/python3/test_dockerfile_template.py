@@ -55,8 +55,8 @@ def instructions(dockerfile: str) -> list[tuple[str, str]]:
     return found
 
 
-def test_the_template_is_the_registered_one(racetrack_plugins) -> None:
-    job_type = racetrack_plugins.job_types.resolve("python3:latest")
+def test_the_template_is_the_registered_one(racetrack_plugin_manager) -> None:
+    job_type = racetrack_plugin_manager.job_types.resolve("python3:latest")
     assert job_type.dockerfile_template == DOCKERFILE_TEMPLATE
 
 

@@ -62,8 +62,8 @@ def test_the_recipe_honours_the_protocol() -> None:
     assert isinstance(Python3LocalRecipe(), LocalRecipe)
 
 
-def test_the_registered_job_type_carries_the_recipe_and_the_template(racetrack_plugins):
-    job_type = racetrack_plugins.job_types.resolve("python3:latest")
+def test_the_registered_job_type_carries_the_recipe_and_the_template(racetrack_plugin_manager):
+    job_type = racetrack_plugin_manager.job_types.resolve("python3:latest")
     assert isinstance(job_type.local_recipe, Python3LocalRecipe)
     assert job_type.dockerfile_template is not None
     assert job_type.dockerfile_template.is_file()

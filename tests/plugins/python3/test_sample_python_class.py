@@ -21,8 +21,8 @@ Serve = Callable[..., AbstractContextManager["TestClient"]]
 SAMPLE = Path(__file__).resolve().parents[3] / "sample" / "python-class"
 
 
-def test_the_manifest_is_valid(racetrack_plugins) -> None:
-    validated = validate_manifest(load_manifest(SAMPLE / "job.yaml"), racetrack_plugins)
+def test_the_manifest_is_valid(racetrack_plugin_manager) -> None:
+    validated = validate_manifest(load_manifest(SAMPLE / "job.yaml"), racetrack_plugin_manager)
     assert validated.name == "python-class"
     assert validated.job_type.ref.startswith("python3:")
     data = validated.data

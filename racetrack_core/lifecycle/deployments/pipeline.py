@@ -1,0 +1,112 @@
+"""The deployment pipeline: admits deployments and runs them on a pool of worker threads.
+
+The API answers at once with a deployment's id (``admit``, then ``submit``); a worker runs
+its phases (``phases.Phases``). The pipeline keeps what outlives one deployment: the replicas
+that deployments have started and not yet handed to a job record (``is_in_flight``, which
+the job watcher asks so as not to call them orphans) and the timers that stop replaced
+replicas.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from racetrack_core.infrastructure import Replica
+from racetrack_core.lifecycle.deployments.phases import Phases
+from racetrack_core.lifecycle.deployments.records import admit_deployment
+from racetrack_core.lifecycle.deployments.request import DeployRequest
+from racetrack_core.lifecycle.service import LifecycleService
+
+log = logging.getLogger("racetrack.pipeline")
+
+
+class Pipeline:
+    """Runs deployments on a pool of worker threads; one per app, closed by its lifespan."""
+
+    def __init__(self, service: LifecycleService) -> None:
+        self._service = service
+        self._pool = ThreadPoolExecutor(
+            max_workers=service.settings.deploy_workers, thread_name_prefix="deploy"
+        )
+        self._phases = Phases(service, self)
+        #: Serializes the "is one already running?" check with the insert of a new deployment.
+        self._admission = threading.Lock()
+        self._lock = threading.Lock()
+        self._in_flight: set[str] = set()
+        self._retire_timers: list[threading.Timer] = []
+
+    def admit(self, request: DeployRequest, *, force: bool) -> str:
+        """Record a new deployment and return its id; Conflict (409) when one of the job is
+        running, or when the job exists and ``force`` is not set."""
+        with self._admission:
+            return admit_deployment(self._service.engine, request, force=force)
+
+    def submit(self, deployment_id: str, request: DeployRequest) -> None:
+        """Run an admitted deployment in the background."""
+        self._pool.submit(self.run, deployment_id, request)
+
+    def run(self, deployment_id: str, request: DeployRequest) -> None:
+        """Run an admitted deployment to its end in this thread; failures are recorded."""
+        self._phases.run(deployment_id, request)
+
+    def is_in_flight(self, replica_id: str) -> bool:
+        """Whether a deployment still running has started this replica."""
+        with self._lock:
+            return replica_id in self._in_flight
+
+    def in_flight_replicas(self) -> frozenset[str]:
+        """The ids of the replicas that deployments still running have started."""
+        with self._lock:
+            return frozenset(self._in_flight)
+
+    @contextmanager
+    def in_flight(self, replica_id: str) -> Iterator[None]:
+        """Count a replica a deployment has started as in flight until the block ends."""
+        with self._lock:
+            self._in_flight.add(replica_id)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight.discard(replica_id)
+
+    def retire_later(
+        self, target: str, replica: Replica, *, delete: bool, workdir: Path | None
+    ) -> None:
+        """Stop the replaced replica once Pub's cached routes have moved to the new one;
+        after a move, also remove the job's files from the former target."""
+        delay = self._service.settings.pub.auth_cache_ttl + 1.0
+        driver = self._service.driver(target)
+
+        def retire(old: Replica) -> None:
+            driver.retire(old)
+            if delete:
+                driver.delete(old.name, old.version)
+            if workdir is not None:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+        timer = threading.Timer(delay, _retire_quietly, args=(retire, replica))
+        timer.daemon = True
+        with self._lock:
+            self._retire_timers = [t for t in self._retire_timers if t.is_alive()] + [timer]
+        timer.start()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            timers = list(self._retire_timers)
+        for timer in timers:
+            timer.cancel()
+
+
+def _retire_quietly(retire: Callable[[Replica], None], replica: Replica) -> None:
+    try:
+        retire(replica)
+    except Exception:
+        log.exception("stopping the replaced replica %s failed", replica.id)
