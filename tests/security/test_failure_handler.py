@@ -62,3 +62,29 @@ def test_a_failing_failure_handler_still_ends_the_deployment_as_failed(
         assert row.status == DeploymentStatus.FAILED, row
         assert "File name too long" in (row.error or "")
         assert row.finished_at is not None
+
+
+def test_a_failed_first_deployment_leaves_no_empty_job_folders(
+    service_and_pipeline: tuple[LifecycleService, Pipeline],
+) -> None:
+    service, pipeline = service_and_pipeline
+    manifest = {
+        "name": "leaves-nothing",
+        "version": "1.0.0",
+        "owner_email": "owner@example.com",
+        "jobtype": "python3:latest",
+    }
+    request = DeployRequest(
+        manifest=manifest,
+        job_type=service.plugins.job_types.resolve("python3:latest"),
+        target="local",
+        deployed_by="admin",
+        build_context="bm90IGEgdGFyLmd6",  # base64 of "not a tar.gz": refused while fetching
+    )
+    deployment_id = pipeline.admit(request, force=False)
+    pipeline.run(deployment_id, request)
+    with Session(service.engine) as session:
+        row = session.get(Deployment, deployment_id)
+        assert row is not None
+        assert row.status == DeploymentStatus.FAILED, row
+    assert not (service.jobs_dir / "leaves-nothing").exists()

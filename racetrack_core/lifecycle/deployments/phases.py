@@ -81,7 +81,9 @@ class Phases:
         try:  # whatever fails here, the deployment still ends as failed
             if tail:
                 recorder.line(tail)
-            shutil.rmtree(self._workdir(request, recorder.deployment_id), ignore_errors=True)
+            workdir = self._workdir(request, recorder.deployment_id)
+            shutil.rmtree(workdir, ignore_errors=True)
+            _remove_empty(workdir.parent, workdir.parent.parent)  # the version's, the family's
         finally:
             recorder.failed(request, message)
 
@@ -222,3 +224,12 @@ def _crash_reason(states: list[Any], replica: Replica) -> str | None:
                 return reason.strip().splitlines()[0]
             return None
     return "the job's process is gone"
+
+
+def _remove_empty(*folders: Path) -> None:
+    """Remove each folder in turn while it is empty (another deployment may be using it)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, gone already, or not ours to remove
+            return
