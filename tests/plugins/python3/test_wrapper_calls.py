@@ -207,43 +207,64 @@ def test_a_streamed_body_over_the_limit_answers_413(write_job, serve):
     assert response.status_code == 413
 
 
-def test_calls_past_max_concurrency_answer_429(write_job):
-    source = """
-        import asyncio
+GATED_JOB = """
+    import asyncio
 
-        gate = asyncio.Event()
+    gate = asyncio.Event()
+    order = []
 
-        class Job:
-            async def perform(self) -> str:
-                await gate.wait()
-                return "done"
+    class Job:
+        async def perform(self, n: int) -> int:
+            await gate.wait()
+            order.append(n)
+            return n
+"""
+
+
+def run_gated_calls(write_job, calls: int, **settings: object) -> tuple[list[int], list[int]]:
+    """Start ``calls`` calls to a job whose calls wait for a gate; the statuses, then the order.
+
+    The gate opens once every call has been admitted (running or queued) or refused.
     """
-    app = create_app("entrypoint.py", None, write_job(source), WrapperSettings(max_concurrency=1))
+    app = create_app("entrypoint.py", None, write_job(GATED_JOB), WrapperSettings(**settings))  # type: ignore[arg-type]
     app.state.runtime.initialize()
-    gate = sys.modules["racetrack_job_entrypoint"].gate
-    answers: list[httpx.Response] = []
+    module = sys.modules["racetrack_job_entrypoint"]
+    statuses: dict[int, int] = {}
 
     async def scenario() -> None:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://job") as client:
 
-            async def first_call() -> None:
-                answers.append(await client.post("/api/v1/perform", json={}))
+            async def call(n: int) -> None:
+                statuses[n] = (await client.post("/api/v1/perform", json={"n": n})).status_code
 
             async with anyio.create_task_group() as tasks:
-                tasks.start_soon(first_call)
-                while app.state.limiter.running == 0:
-                    await anyio.sleep(0.001)
-                answers.append(await client.post("/api/v1/perform", json={}))
-                gate.set()
-            answers.append(await client.post("/api/v1/perform", json={}))
+                for n in range(calls):
+                    tasks.start_soon(call, n)
+                    # One at a time, so that the queue's order is the order of the calls.
+                    while app.state.limiter.active + len(statuses) < n + 1:
+                        await anyio.sleep(0.001)
+                module.gate.set()
 
     anyio.run(scenario)
-    refused, first, later = answers
-    assert refused.status_code == 429
-    assert refused.json()["type"] == "TooManyRequests"
-    assert first.json() == "done"
-    assert later.json() == "done"
+    return [statuses[n] for n in range(calls)], list(module.order)
+
+
+def test_calls_past_max_concurrency_wait_in_order_like_the_original(write_job):
+    statuses, order = run_gated_calls(write_job, 4, max_concurrency=1)
+    assert statuses == [200, 200, 200, 200]
+    assert order == [0, 1, 2, 3]
+
+
+def test_calls_past_the_concurrency_queue_answer_429(write_job):
+    statuses, order = run_gated_calls(write_job, 4, max_concurrency=1, max_concurrency_queue=2)
+    assert statuses == [200, 200, 200, 429]
+    assert order == [0, 1, 2]
+
+
+def test_a_zero_queue_refuses_at_once(write_job):
+    statuses, _ = run_gated_calls(write_job, 3, max_concurrency=2, max_concurrency_queue=0)
+    assert statuses == [200, 200, 429]
 
 
 def test_calls_before_init_finished_answer_503(write_job, serve):
