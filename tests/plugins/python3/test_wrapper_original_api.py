@@ -193,6 +193,8 @@ ADDER_REQUESTS: list[tuple[str, str, Any]] = [
     ("GET", "/api/v1/nothing-here", None),
     ("GET", "/live", None),
     ("GET", "/ready", None),
+    ("GET", "/", None),
+    ("GET", f"{PREFIX}/docs", None),
 ]
 
 
@@ -207,7 +209,7 @@ def test_a_job_written_for_the_original_answers_the_same(
     compare = serve_both(run_job, original_python, ours_path, job_dir)
     ours, original = compare(lambda job: answers(job, ADDER_REQUESTS))
     for request, mine, theirs in zip(ADDER_REQUESTS, ours, original, strict=True):
-        if request[1] == "/live":  # deployment_timestamp: null there, 0 here
+        if request[1] in ("/live", f"{PREFIX}/docs"):  # null and 0; two Swagger pages
             mine, theirs = mine[0], theirs[0]
         assert mine == theirs, request
     assert ours[0] == (200, 42.0)
@@ -334,3 +336,49 @@ def test_the_original_command_line_starts_our_wrapper(
     with run_job("original", original_python, job_dir, env=env) as job:
         assert job.client.post("/api/v1/perform", json={"seconds": 0}).json() == "done"
         assert "swagger-ui-bundle.js" in job.client.get("/docs").text  # ours, not FastAPI's
+
+
+def test_serve_job_class_serves_a_class_from_the_jobs_own_program(
+    original_python: Path, ours_path: Path, tmp_path: Path
+) -> None:
+    """The original's ``serve_job_class(Job)``, from a ``main.py`` of the job's, runs ours."""
+    import os
+    import socket
+    import subprocess
+    import time
+
+    import httpx
+
+    job_dir = write(tmp_path / "slow", SLOW_SOURCE)
+    (job_dir / "main.py").write_text(
+        "from racetrack_job_wrapper.standalone import serve_job_class\n"
+        "from entrypoint import SlowJob\n"
+        "serve_job_class(SlowJob)\n"
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    env = {**os.environ, "PYTHONPATH": str(ours_path), "JOB_PORT": str(port)}
+    process = subprocess.Popen(
+        [str(original_python), "main.py"],
+        cwd=job_dir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                assert process.poll() is None
+                try:
+                    if client.get("/ready").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            assert client.post("/api/v1/perform", json={"seconds": 0}).json() == "done"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
