@@ -126,7 +126,11 @@ class CallService:
         await send_json(send, status, content)
 
     async def run(self, endpoint: Runnable, arguments: dict[str, Any]) -> tuple[int, bytes]:
-        """Call the method; its JSON result (200), or the exception it raised (500), counted."""
+        """Call the method; its JSON result (200), or the exception it raised, counted.
+
+        A ``ValueError`` of the job's code is the caller's mistake (400), as in the original
+        wrapper; any other exception is the job's (500).
+        """
         started = self.metrics.call_started(endpoint.path)
         try:
             if endpoint.is_async:
@@ -134,6 +138,10 @@ class CallService:
             else:
                 result = await self.workers.run(endpoint.method, arguments)
             content = encode_json(result)
+        except ValueError as error:
+            logger.warning("calling %s refused: %s: %s", endpoint.path, type(error).__name__, error)
+            self.metrics.call_done(endpoint.path, started, internal_error=True)
+            return 400, error_body(str(error), type(error).__name__)
         except Exception as error:
             logger.exception("calling %s failed", endpoint.path)
             self.metrics.call_done(endpoint.path, started, internal_error=True)

@@ -148,6 +148,21 @@ def test_an_exception_in_user_code_answers_500_without_traceback(write_job, serv
     assert logged.exc_info is not None
 
 
+def test_a_value_error_of_user_code_is_a_400_as_in_the_original(write_job, serve, caplog):
+    source = """
+        class Job:
+            def perform(self, x: int) -> int:
+                if x < 0:
+                    raise ValueError(f"x must not be negative, got {x}")
+                return x
+    """
+    with serve(write_job(source)) as client:
+        response = client.post("/api/v1/perform", json={"x": -1})
+    assert response.status_code == 400
+    assert response.json() == {"error": "x must not be negative, got -1", "type": "ValueError"}
+    assert "calling /perform refused" in caplog.text
+
+
 def test_a_type_error_inside_user_code_is_a_500_not_a_400(write_job, serve):
     source = """
         class Job:

@@ -42,7 +42,13 @@ ADDER_SOURCE = '''
             return {"a": 40, "b": 2}
 
         def auxiliary_endpoints(self) -> dict:
-            return {"/explain": self.explain, "/whoami": self.whoami, "/chain": self.chain}
+            return {"/explain": self.explain, "/whoami": self.whoami, "/chain": self.chain,
+                    "/check": self.check}
+
+        def check(self, n: int) -> int:
+            if n < 0:
+                raise ValueError("n must not be negative")
+            return n
 
         def explain(self, x: float, y: float) -> dict:
             """Explain the importance of each term."""
@@ -182,6 +188,9 @@ ADDER_REQUESTS: list[tuple[str, str, Any]] = [
     ("POST", "/api/v1/perform", {}),
     ("POST", "/api/v1/perform", {"a": 1, "c": 3}),
     ("POST", "/api/v1/explain", {"x": 1, "y": 3}),
+    ("POST", "/api/v1/explain", {"x": 0, "y": 0}),
+    ("POST", "/api/v1/check", {"n": -1}),
+    ("POST", "/api/v1/check", {"n": 1}),
     ("POST", f"{PREFIX}/api/v1/whoami", {}),
     ("GET", "/api/v1/parameters", None),
     ("GET", "/api/v1/readme", None),
@@ -213,9 +222,10 @@ def test_a_job_written_for_the_original_answers_the_same(
             mine, theirs = mine[0], theirs[0]
         assert mine == theirs, request
     assert ours[0] == (200, 42.0)
-    assert ours[6] == (200, {"tracing_id": "trace-123"})
-    assert ours[10] == (200, "webview at /pub/job/adder/1.0.0/api/v1/webview")
-    assert ours[12] == (200, {"hello": {"n": 1}})
+    assert [status for status, _ in ours[6:9]] == [500, 400, 200]
+    assert ours[9] == (200, {"tracing_id": "trace-123"})
+    assert ours[13] == (200, "webview at /pub/job/adder/1.0.0/api/v1/webview")
+    assert ours[15] == (200, {"hello": {"n": 1}})
 
 
 def test_custom_metrics_are_added_to_the_metrics_of_both(
