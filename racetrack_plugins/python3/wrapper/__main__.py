@@ -23,7 +23,7 @@ import uvicorn
 
 from .app import create_app
 from .errors import WrapperError
-from .logs import configure_logs
+from .logs import configure_logs, parse_level
 from .settings import DEFAULT_PORT, WrapperSettings, env_int
 
 
@@ -52,7 +52,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         help="calls that may wait when --max-concurrency are running; more get 429",
     )
-    parser.add_argument("--log-level", default="info", help="uvicorn log level (default: info)")
+    parser.add_argument(
+        "--log-level", help="log level: debug, info, warning, error (default: $LOG_LEVEL or info)"
+    )
     parser.add_argument(
         "--access-log",
         action="store_true",
@@ -110,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app,
         host=arguments.host,
         port=port,
-        log_level=arguments.log_level,
+        log_level=parse_level(arguments.log_level or os.environ.get("LOG_LEVEL") or "info"),
         access_log=arguments.access_log,
         timeout_graceful_shutdown=3,
         log_config=None,

@@ -226,6 +226,7 @@ def test_a_job_written_for_the_original_answers_the_same(
     assert ours[9] == (200, {"tracing_id": "trace-123"})
     assert ours[13] == (200, "webview at /pub/job/adder/1.0.0/api/v1/webview")
     assert ours[15] == (200, {"hello": {"n": 1}})
+    assert ours[16] == (200, "b {}\n")
 
 
 def test_custom_metrics_are_added_to_the_metrics_of_both(
@@ -333,6 +334,9 @@ def test_plain_log_lines_carry_the_tracing_id_without_the_caller_by_default(
     with run_job("ours", original_python, job_dir, ours_path=ours_path) as job:
         headers = {"X-Request-Tracing-Id": "trace-7", "X-Caller-Name": "someone"}
         job.client.post("/api/v1/perform", json={"a": 2}, headers=headers)
+        # A documented difference: the original served the page without the final slash.
+        redirect = job.client.get(f"{PREFIX}/api/v1/webview")
+        assert (redirect.status_code, redirect.headers["location"]) == (307, "webview/")
     line = next(line for line in job.log_text().splitlines() if "adding 2 and 1" in line)
     assert line.endswith("adding 2 and 1, tracing_id=trace-7")
 
