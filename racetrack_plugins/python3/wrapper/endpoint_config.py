@@ -5,10 +5,15 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http import HTTPMethod
 from typing import Any
+
+if sys.version_info >= (3, 11):  # noqa: UP036 - a job may run an older Python
+    from http import HTTPMethod
+else:  # a job's own Python may be older than the server's: the method is then a str
+    HTTPMethod = str
 
 
 @dataclass

@@ -79,7 +79,8 @@ class StructuredFormatter(logging.Formatter):
     """One JSON object per line: ``time``, ``lvl``, ``msg`` and the call's fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        created = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
+        # timezone.utc, not datetime.UTC (3.11+): a job's own Python may be older.
+        created = datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)  # noqa: UP017
         entry: dict[str, Any] = {
             "time": created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "lvl": record.levelname,
