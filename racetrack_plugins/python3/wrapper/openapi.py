@@ -165,7 +165,7 @@ def _probe(summary: str) -> dict[str, Any]:
 
 
 def build_openapi(
-    interface: JobInterface, settings: WrapperSettings, server_url: str
+    interface: JobInterface, settings: WrapperSettings, server_url: str, *, webview: bool = False
 ) -> dict[str, Any]:
     """The OpenAPI document of a job; ``server_url`` is the path that its routes are under."""
     paths: dict[str, Any] = {
@@ -177,6 +177,8 @@ def build_openapi(
             route
         )
     paths["/api/v1/parameters"] = _probe("The parameters of perform")
+    if webview:
+        paths["/api/v1/webview/"] = _probe("The job's own pages (webview_app)")
     for path in ("/live", "/ready", "/health"):
         paths[path] = _probe(f"Runtime probe {path}")
     return {
@@ -206,7 +208,10 @@ async def openapi(request: Request) -> JSONResponse:
     # The document's routes are under the prefix that this request came under, so that Swagger's
     # "Try it out" calls the same job version through the same gateway as the docs page.
     document = build_openapi(
-        runtime.interface, request.app.state.settings, path_prefix(request) or "/"
+        runtime.interface,
+        request.app.state.settings,
+        path_prefix(request) or "/",
+        webview=runtime.webview is not None,
     )
     return JSONResponse(document)
 

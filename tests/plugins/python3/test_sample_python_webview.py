@@ -37,6 +37,7 @@ def test_the_page_the_metrics_and_the_request(
         css = client.get(f"{PREFIX}/api/v1/webview/static/style.css")
         assert (css.status_code, css.headers["content-type"].split(";")[0]) == (200, "text/css")
         assert client.get("/api/v1/webview/nothing").status_code == 404
+        assert "/api/v1/webview/" in client.get("/openapi.json").json()["paths"]
         metrics = client.get("/metrics").text
         assert "guestbook_guests 1.0" in metrics
         assert 'guestbook_greetings{guest="Ada"} 1.0' in metrics
