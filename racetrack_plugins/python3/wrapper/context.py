@@ -23,25 +23,61 @@ from starlette.types import Scope
 logger = logging.getLogger("racetrack.job")
 
 DEFAULT_CALLER_HEADER = "X-Caller-Name"
+_REQUEST_KEY = "racetrack.request"
+_EXTRA_KEY = "racetrack.request_extra"
 
-_caller_name: ContextVar[str | None] = ContextVar("racetrack_caller_name", default=None)
+#: The ASGI scope of the request being served: one context variable set per call, the rest is
+#: made from it only when asked for (a call that never reads them pays nothing more).
+_scope: ContextVar[Scope | None] = ContextVar("racetrack_request_scope", default=None)
 _caller_key = (os.environ.get("CALLER_NAME_HEADER") or DEFAULT_CALLER_HEADER).lower().encode()
+_NO_DEFAULT: Any = object()
 
 
 def current_caller_name() -> str | None:
     """The name of the caller of the call being served, as Pub put it in the request."""
-    return _caller_name.get()
+    scope = _scope.get()
+    if scope is None:
+        return None
+    for name, raw in scope["headers"]:
+        if name == _caller_key:
+            return str(raw.decode("latin-1"))
+    return None
 
 
-Bound = tuple[Token[Request], Token[dict[str, Any]], Token[str | None]]
+class _RequestVar:
+    """``self.request_context``: ``.get()`` is the current ``Request``, as a ``ContextVar``'s."""
+
+    def get(self, default: Any = _NO_DEFAULT) -> Request:
+        scope = _scope.get()
+        if scope is None:
+            if default is _NO_DEFAULT:
+                raise LookupError("request_context: no request is being served")
+            return default  # type: ignore[no-any-return]
+        request: Request | None = scope.get(_REQUEST_KEY)
+        if request is None:
+            request = scope[_REQUEST_KEY] = Request(scope)
+        return request
+
+
+class _ExtraVar:
+    """``self.request_extra``: ``.get()`` is a dict that lives for the current request."""
+
+    def get(self, default: Any = _NO_DEFAULT) -> dict[str, Any]:
+        scope = _scope.get()
+        if scope is None:
+            if default is _NO_DEFAULT:
+                raise LookupError("request_extra: no request is being served")
+            return default  # type: ignore[no-any-return]
+        extra: dict[str, Any] = scope.setdefault(_EXTRA_KEY, {})
+        return extra
 
 
 class RequestContext:
-    """The context variables that one job instance is given (``request_context``, ...)."""
+    """What a job instance is given (``request_context``, ``request_extra``) and its binding."""
 
     def __init__(self) -> None:
-        self.request: ContextVar[Request] = ContextVar("request_context")
-        self.extra: ContextVar[dict[str, Any]] = ContextVar("request_extra")
+        self.request = _RequestVar()
+        self.extra = _ExtraVar()
 
     def install(self, instance: object) -> None:
         """Set ``instance.request_context`` and ``instance.request_extra``."""
@@ -51,17 +87,9 @@ class RequestContext:
         except AttributeError:  # a class with __slots__
             logger.warning("the job's instance takes no attributes: no request_context for it")
 
-    def bind(self, scope: Scope) -> Bound:
+    def bind(self, scope: Scope) -> Token[Scope | None]:
         """Make ``scope`` the current request; undo with ``reset``."""
-        caller = None
-        for name, raw in scope["headers"]:
-            if name == _caller_key:
-                caller = raw.decode("latin-1")
-                break
-        return (self.request.set(Request(scope)), self.extra.set({}), _caller_name.set(caller))
+        return _scope.set(scope)
 
-    def reset(self, bound: Bound) -> None:
-        request, extra, caller = bound
-        _caller_name.reset(caller)
-        self.extra.reset(extra)
-        self.request.reset(request)
+    def reset(self, token: Token[Scope | None]) -> None:
+        _scope.reset(token)

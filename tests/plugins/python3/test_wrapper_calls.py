@@ -459,3 +459,44 @@ def test_def_methods_can_reach_the_event_loop_with_anyio_from_thread(write_job, 
     """
     with serve(write_job(source)) as client:
         assert client.post("/api/v1/perform", json={}).json() == 5
+
+
+def test_request_context_and_request_extra_belong_to_each_call(write_job, serve):
+    source = """
+        class Job:
+            def __init__(self):
+                self.outside = None
+
+            def perform(self, mark: str) -> dict:
+                extra = self.request_extra.get()
+                seen_before = dict(extra)
+                extra["mark"] = mark
+                headers = self.request_context.get().headers
+                return {"before": seen_before, "after": self.request_extra.get(),
+                        "header": headers.get("x-mark")}
+
+            def outside_a_call(self) -> str:
+                try:
+                    self.request_context.get()
+                except LookupError as error:
+                    return f"{error}; default={self.request_context.get('none')}"
+                return "bound"
+
+            def auxiliary_endpoints(self):
+                return {"/outside": self.check_outside}
+
+            def check_outside(self) -> str:
+                import threading
+                answer = []
+                thread = threading.Thread(target=lambda: answer.append(self.outside_a_call()))
+                thread.start()
+                thread.join()
+                return answer[0]
+    """
+    with serve(write_job(source)) as client:
+        first = client.post("/api/v1/perform", json={"mark": "a"}, headers={"X-Mark": "one"})
+        second = client.post("/api/v1/perform", json={"mark": "b"}, headers={"X-Mark": "two"})
+        outside = client.post("/api/v1/outside", json={}).json()
+    assert first.json() == {"before": {}, "after": {"mark": "a"}, "header": "one"}
+    assert second.json() == {"before": {}, "after": {"mark": "b"}, "header": "two"}
+    assert outside == "request_context: no request is being served; default=none"
