@@ -25,8 +25,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -176,11 +175,18 @@ class WebviewDispatcher:
             context.reset(bound)
 
 
-async def add_slash(request: Request) -> RedirectResponse:
-    """``/api/v1/webview`` leads to ``/api/v1/webview/`` (relative: right under any prefix)."""
-    query = f"?{request.url.query}" if request.url.query else ""
-    return RedirectResponse("webview/" + query, status_code=307)
+class SlashForwarder:
+    """``/api/v1/webview`` is served as ``/api/v1/webview/``, as the original did (no redirect)."""
+
+    def __init__(self, mount: Mount) -> None:
+        self.mount = mount
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        forwarded = {**scope, "path": scope["path"] + "/", "raw_path": raw_path + b"/"}
+        await self.mount(forwarded, receive, send)
 
 
 def routes(job_dir: Path) -> list[Route | Mount]:
-    return [Route(WEBVIEW, add_slash), Mount(WEBVIEW, app=WebviewDispatcher(job_dir))]
+    mount = Mount(WEBVIEW, app=WebviewDispatcher(job_dir))
+    return [Route(WEBVIEW, SlashForwarder(mount)), mount]
