@@ -352,8 +352,11 @@ def test_the_original_command_line_starts_our_wrapper(
         assert "swagger-ui-bundle.js" in job.client.get("/docs").text  # ours, not FastAPI's
 
 
+@pytest.mark.parametrize(
+    "serve_line", ["serve_job_class(SlowJob)", "serve_job_instance(SlowJob())"]
+)
 def test_serve_job_class_serves_a_class_from_the_jobs_own_program(
-    original_python: Path, ours_path: Path, tmp_path: Path
+    original_python: Path, ours_path: Path, tmp_path: Path, serve_line: str
 ) -> None:
     """The original's ``serve_job_class(Job)``, from a ``main.py`` of the job's, runs ours."""
     import os
@@ -365,9 +368,9 @@ def test_serve_job_class_serves_a_class_from_the_jobs_own_program(
 
     job_dir = write(tmp_path / "slow", SLOW_SOURCE)
     (job_dir / "main.py").write_text(
-        "from racetrack_job_wrapper.standalone import serve_job_class\n"
+        "from racetrack_job_wrapper.standalone import serve_job_class, serve_job_instance\n"
         "from entrypoint import SlowJob\n"
-        "serve_job_class(SlowJob)\n"
+        f"{serve_line}\n"
     )
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
