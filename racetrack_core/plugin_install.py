@@ -161,13 +161,13 @@ def uninstall(name: str, log: Log | None = None) -> tuple[str, list[str]]:
 
     Return the distribution's name and its plugins. Refuse Racetrack's built-in plugins.
     """
+    if normalize(name) in {OWN_DISTRIBUTION, "racetrack"}:
+        raise InstallError(
+            f"'{name}' is Racetrack itself, not a plugin: it cannot be uninstalled with "
+            "'racetrack plugin uninstall'"
+        )
     dist, plugin_names = plugin_distribution(name)
     if normalize(dist) == OWN_DISTRIBUTION:
-        if normalize(name) == OWN_DISTRIBUTION:
-            raise InstallError(
-                f"'{name}' is Racetrack itself, not a plugin: it cannot be uninstalled with "
-                "'racetrack plugin uninstall'"
-            )
         raise InstallError(
             f"'{name}' is a built-in plugin, part of the {OWN_DISTRIBUTION} distribution, and "
             f"cannot be uninstalled; to turn it off, set RACETRACK_DISABLE_PLUGINS={name}"

@@ -27,7 +27,7 @@ from racetrack_core.hookcalls import refuse_unwrappable, wrap_errors, wrapper_re
 from racetrack_core.registry import InfrastructureRegistry, JobTypeRegistry
 
 ENTRY_POINT_GROUP = "racetrack.plugins"
-OWN_DISTRIBUTION = "racetrack"
+OWN_DISTRIBUTION = "racetrack-platform"  # the distribution holding the core and built-ins
 
 log = logging.getLogger("racetrack.plugins")
 

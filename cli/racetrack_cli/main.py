@@ -29,7 +29,8 @@ from racetrack_cli.plugin_commands import plugin
 from racetrack_cli.remote_commands import get_group, set_group
 from racetrack_cli.server_commands import serve, up
 
-DISTRIBUTION = "racetrack"
+# The distribution's name on the package index; the command and import packages are racetrack*.
+DISTRIBUTION = "racetrack-platform"
 
 
 class RacetrackGroup(click.Group):

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from importlib.metadata import version as installed_version
+from pathlib import Path
 
 import click
 from click.testing import Result
 
+from racetrack_cli import main
 from racetrack_cli.local_plugins import LocalPlugins
-from racetrack_core import PluginManager, hookimpl
+from racetrack_core import PluginManager, hookimpl, plugins
 from racetrack_core.errors import ManifestError, PluginError
 from racetrack_core.testing.plugin import RegisterPlugin
 
@@ -66,7 +69,7 @@ class UnloadablePlugins(LocalPlugins):
 def test_version_prints_the_installed_version(run_cli: RunCli) -> None:
     result = run_cli("version")
     assert result.exit_code == 0
-    assert result.stdout == f"racetrack {installed_version('racetrack')}\n"
+    assert result.stdout == f"racetrack {installed_version('racetrack-platform')}\n"
 
 
 def test_version_option_matches_the_version_command(run_cli: RunCli) -> None:
@@ -189,3 +192,9 @@ def test_python_dash_m_runs_the_command() -> None:
     )
     names = {plugin["name"] for plugin in json.loads(done.stdout)}
     assert {"python3", "golang", "docker-proxy"} <= names
+
+
+def test_every_place_names_the_distribution_of_pyproject() -> None:
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    name = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["name"]
+    assert main.DISTRIBUTION == plugins.OWN_DISTRIBUTION == name

@@ -40,7 +40,7 @@ class FakeUv:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, installs: dict[str, str]) -> None:
         self.calls: list[tuple[str, ...]] = []
-        self.environment = {"racetrack": "0.1.0", "click": "8.5.1"}
+        self.environment = {"racetrack-platform": "0.1.0", "click": "8.5.1"}
         self.installs = installs
         monkeypatch.setattr(installer, "run_uv", self.run_uv)
         monkeypatch.setattr(installer, "distributions", lambda: dict(self.environment))
@@ -207,16 +207,17 @@ def test_uninstalling_a_built_in_is_refused(
     result = run_cli("plugin", "uninstall", "--local", name)
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"Error: '{name}' is a built-in plugin, part of the racetrack distribution, and cannot be "
-        f"uninstalled; to turn it off, set RACETRACK_DISABLE_PLUGINS={name}"
+        f"Error: '{name}' is a built-in plugin, part of the racetrack-platform distribution, and "
+        f"cannot be uninstalled; to turn it off, set RACETRACK_DISABLE_PLUGINS={name}"
     ]
 
 
+@pytest.mark.parametrize("name", ["racetrack", "racetrack-platform", "Racetrack_Platform"])
 def test_uninstalling_racetrack_itself_is_refused(
-    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     monkeypatch.setattr(installer, "run_uv", no_uv)
-    result = run_cli("plugin", "uninstall", "--local", "racetrack")
+    result = run_cli("plugin", "uninstall", "--local", name)
     assert result.exit_code == 1
     assert "is Racetrack itself, not a plugin" in result.stderr
 

@@ -16,6 +16,8 @@ from racetrack_core.manifest import (
     parse_manifest,
 )
 
+pytestmark = pytest.mark.smoke  # fast and self-contained: run in the first-run test
+
 PRIMER = """\
 name: primer
 owner_email: sample@example.com

@@ -57,14 +57,14 @@ def test_undo_removes_added_and_restores_changed(monkeypatch: pytest.MonkeyPatch
 
 def test_distributions_lists_this_environment() -> None:
     found = installer.distributions()
-    assert found["racetrack"] == "0.1.0"
+    assert found["racetrack-platform"] == "0.1.0"
     assert "click" in found
     assert "ruamel-yaml" in found
 
 
 def test_the_plugin_distribution_of_a_built_in() -> None:
     assert installer.plugin_distribution("golang") == (
-        "racetrack",
+        "racetrack-platform",
         ["docker-proxy", "golang", "local", "python3"],
     )
 

@@ -51,7 +51,7 @@ def test_entry_points_find_the_builtins(racetrack_plugin_manager: PluginManager)
     infos = {info.name: info for info in racetrack_plugin_manager.describe()}
     for name in BUILTINS:
         assert infos[name].builtin, name
-        assert infos[name].distribution == "racetrack"
+        assert infos[name].distribution == "racetrack-platform"
         assert infos[name].version == racetrack_core.__version__
     assert set(racetrack_plugin_manager.job_types.names()) >= BUILTINS
 

@@ -9,6 +9,8 @@ import pytest
 from racetrack_core.errors import NotFoundError, RegistrationError
 from racetrack_core.registry import InfrastructureRegistry, JobType, JobTypeRegistry
 
+pytestmark = pytest.mark.smoke  # fast and self-contained: run in the first-run test
+
 
 @pytest.fixture
 def job_types() -> JobTypeRegistry:

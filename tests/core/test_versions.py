@@ -6,6 +6,8 @@ import pytest
 
 from racetrack_core import versions
 
+pytestmark = pytest.mark.smoke  # fast and self-contained: run in the first-run test
+
 AVAILABLE = ["0.9.0", "1.0.0", "1.2.0", "1.2.3", "1.10.0", "2.0.0-rc.1", "2.0.0-rc.2"]
 
 

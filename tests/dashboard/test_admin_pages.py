@@ -286,8 +286,8 @@ def test_install_a_plugin_wheel_and_uninstall_it(
     built_in = staff.submit(plugins, f"{plugins}/python3/uninstall")
     assert built_in.url.path == plugins
     assert messages(built_in.text) == [
-        "'python3' is a built-in plugin, part of the racetrack distribution, and cannot be "
-        "uninstalled; to turn it off, set RACETRACK_DISABLE_PLUGINS=python3."
+        "'python3' is a built-in plugin, part of the racetrack-platform distribution, and cannot "
+        "be uninstalled; to turn it off, set RACETRACK_DISABLE_PLUGINS=python3."
     ]
 
 

@@ -123,8 +123,8 @@ def test_uninstalling_a_built_in_is_refused(venv: Path) -> None:
     done = racetrack(venv, "plugin", "uninstall", "--local", "python3")
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        "Error: 'python3' is a built-in plugin, part of the racetrack distribution, and cannot be "
-        "uninstalled; to turn it off, set RACETRACK_DISABLE_PLUGINS=python3"
+        "Error: 'python3' is a built-in plugin, part of the racetrack-platform distribution, and "
+        "cannot be uninstalled; to turn it off, set RACETRACK_DISABLE_PLUGINS=python3"
     ]
     assert set(plugins(venv)) >= BUILT_INS
 
