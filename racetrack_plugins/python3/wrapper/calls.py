@@ -26,7 +26,7 @@ from .limiter import CallLimiter
 from .metrics import CallMetrics
 from .workers import WorkerThreads
 
-if TYPE_CHECKING:  # runtime -> webview -> router -> calls
+if TYPE_CHECKING:
     from .runtime import JobRuntime
 
 logger = logging.getLogger("racetrack.job")

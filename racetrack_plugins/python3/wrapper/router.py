@@ -14,6 +14,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .calls import CallService
+from .scopes import route_path
 
 API = "/api/v1/"
 PUB_PREFIX = "/pub/job/"
@@ -62,16 +63,3 @@ def call_path(path: str, job_name: str) -> str | None:
     if job_name and parts[3] != job_name:
         return None
     return parts[5][len(API) - 2 :]
-
-
-def route_path(scope: Scope) -> str:
-    """The path without the ``root_path`` that a server or proxy put in front (as Starlette)."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if (
-        root_path
-        and path.startswith(root_path)
-        and path[len(root_path) : len(root_path) + 1] == "/"
-    ):
-        return path[len(root_path) :]
-    return path

@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .context import RequestContext
 from .errors import EntrypointError
-from .router import route_path
+from .scopes import route_path
 
 logger = logging.getLogger("racetrack.job")
 WEBVIEW = "/api/v1/webview"
