@@ -64,7 +64,7 @@ class Settings:
     internal_lifecycle_url: str = ""
     internal_pub_url: str = ""
     auth_required: bool = True
-    #: Largest uploaded build context accepted, in bytes (base64 text, as sent).
+    #: Largest uploaded build context accepted, in bytes (compressed, after base64 decoding).
     build_context_max_bytes: int = 64 * 1024 * 1024
     #: Seconds a new replica may take to answer /live, then /ready, before the deploy fails.
     job_live_timeout: float = 300.0

@@ -21,6 +21,7 @@ import anyio.to_thread
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
@@ -43,6 +44,7 @@ from racetrack_core.lifecycle import (
     service_routes,
     token_routes,
 )
+from racetrack_core.lifecycle.body_limits import BodyLimit
 from racetrack_core.lifecycle.context import caller_of
 from racetrack_core.lifecycle.deployments import Pipeline
 from racetrack_core.lifecycle.responses import (
@@ -113,6 +115,7 @@ def create_app(
     return Starlette(
         routes=[Mount(MOUNT, routes=[*api, *docs]), *api, *docs],
         lifespan=lifespan,
+        middleware=[Middleware(BodyLimit, settings=settings)],
         exception_handlers={
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
