@@ -37,6 +37,7 @@ from racetrack_core.lifecycle import (
     grant_routes,
     job_listing,
     job_routes,
+    plugin_changes,
     plugin_routes,
     public_endpoint_routes,
     rebuild_routes,
@@ -97,6 +98,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await anyio.to_thread.run_sync(migrate, engine)
         service = LifecycleService(settings, plugins, engine)
+        await anyio.to_thread.run_sync(plugin_changes.sync_at_start, service)
         pipeline = Pipeline(service)
         watcher = JobWatcher(service, pipeline)
         app.state.service = service
