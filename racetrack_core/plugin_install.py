@@ -130,10 +130,12 @@ def install(
                 f"{', '.join(sorted(changed))} by hand",
                 undo_error.output,
             ) from None
+        if exc.refusal:
+            raise InstallError(
+                f"'{spec}' is refused, and its install undone: {exc.message}", refusal=True
+            ) from None
         raise InstallError(
-            f"'{spec}' was installed, but {exc.message}, so the install was undone"
-            if check is not None and exc.refusal
-            else f"'{spec}' was installed, but the plugins then failed to load, so it was "
+            f"'{spec}' was installed, but the plugins then failed to load, so it was "
             f"uninstalled again: {exc.message}"
         ) from None
     new = [p for p in plugins if normalize(p.get("distribution") or "") in changed]

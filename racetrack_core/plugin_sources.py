@@ -115,7 +115,7 @@ def explain_conflict(output: str, pins: Mapping[str, str], plugin: str) -> str |
     """One sentence naming the pinned package a failed resolution wanted to change, or None
     when uv's output names none of Racetrack's pins."""
     text = " ".join(output.split())
-    for wanted, needed in re.findall(rf"({_NAME})\S* depends on ({_NAME}[^\s,]*)", text):
+    for wanted, needed in re.findall(rf"({_NAME})\S* depends? on ({_NAME}[^\s,]*)", text):
         dependency = re.match(_NAME, needed)
         assert dependency is not None
         key = normalize(dependency.group(0))

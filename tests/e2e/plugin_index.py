@@ -38,6 +38,44 @@ def register_job_types(registry):
         )
 '''
 
+IN_TREE_BACKEND = '''"""A PEP 517 backend in the source tree: builds the wheel with nothing from an index."""
+
+import base64
+import hashlib
+import zipfile
+from pathlib import Path
+
+NAME = {name!r}
+VERSION = {version!r}
+MODULE = {module!r}
+ENTRY_POINTS = {entry_points!r}
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    tag = f"{{MODULE}}-{{VERSION}}"
+    files = {{
+        path.as_posix(): path.read_bytes() for path in Path(MODULE).rglob("*.py")
+    }}
+    files[f"{{tag}}.dist-info/METADATA"] = (
+        f"Metadata-Version: 2.1\\nName: {{NAME}}\\nVersion: {{VERSION}}\\n"
+    ).encode()
+    files[f"{{tag}}.dist-info/WHEEL"] = (
+        b"Wheel-Version: 1.0\\nGenerator: in-tree\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
+    )
+    files[f"{{tag}}.dist-info/entry_points.txt"] = ENTRY_POINTS.encode()
+    record = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{{path}},sha256={{digest}},{{len(data)}}")
+    record.append(f"{{tag}}.dist-info/RECORD,,")
+    files[f"{{tag}}.dist-info/RECORD"] = ("\\n".join(record) + "\\n").encode()
+    wheel = f"{{tag}}-py3-none-any.whl"
+    with zipfile.ZipFile(Path(wheel_directory) / wheel, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return wheel
+'''
+
 BROKEN_CODE = 'raise RuntimeError("this plugin cannot be imported")\n'
 
 
@@ -49,17 +87,29 @@ def write_plugin(
     dependencies: Sequence[str] = (),
     broken: bool = False,
     name: str = "racetrack-pyecho",
+    in_tree_backend: bool = False,
 ) -> Path:
-    """A plugin project (pyproject.toml and one module) in ``root/<name>-<version>``."""
+    """A plugin project (pyproject.toml and one module) in ``root/<name>-<version>``.
+
+    With ``in_tree_backend`` it is built by a small PEP 517 backend of its own (for installs
+    from git, whose build would otherwise need hatchling from the package index).
+    """
     module = name.replace("-", "_")
     project = root / f"{name}-{version}"
     (project / module).mkdir(parents=True)
     code = BROKEN_CODE if broken else PLUGIN_CODE.format(versions=list(job_type_versions))
     (project / module / "__init__.py").write_text(code, encoding="utf-8")
+    entry_points = f"[racetrack.plugins]\n{name.removeprefix('racetrack-')} = {module}\n"
+    build_system = 'requires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+    if in_tree_backend:
+        build_system = 'requires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+        backend = IN_TREE_BACKEND.format(
+            name=name, version=version, module=module, entry_points=entry_points
+        )
+        (project / "backend.py").write_text(backend, encoding="utf-8")
     (project / "pyproject.toml").write_text(
         "[build-system]\n"
-        'requires = ["hatchling"]\n'
-        'build-backend = "hatchling.build"\n\n'
+        f"{build_system}\n"
         "[project]\n"
         f'name = "{name}"\n'
         f'version = "{version}"\n'
