@@ -38,7 +38,7 @@ def register_job_types(registry):
         )
 '''
 
-IN_TREE_BACKEND = '''"""A PEP 517 backend in the source tree: builds the wheel with nothing from an index."""
+IN_TREE_BACKEND = '''"""A PEP 517 backend in the source tree: builds the wheel offline."""
 
 import base64
 import hashlib

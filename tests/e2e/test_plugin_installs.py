@@ -8,6 +8,7 @@ folder of wheels, built here with hatchling, served as a PEP 503 simple index on
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -188,12 +189,35 @@ def test_install_upgrade_refuse_and_replicas(server: RacetrackServer, tmp_path: 
 def test_forced_uninstall_names_the_jobs_and_later_processes_follow(
     server: RacetrackServer, tmp_path: Path
 ) -> None:
+    def racetrack(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "RACETRACK_CONFIG_DIR": str(tmp_path / "config")}
+        return subprocess.run(
+            [sys.executable, "-m", "racetrack_cli", *args],
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
     server.login()
-    assert install(server, "racetrack-pyecho==0.1.0").status_code == 200
+    assert racetrack("set", "remote", server.remote).returncode == 0
+    login = racetrack("login", "--username", "admin", stdin=f"{server.admin_password}\n")
+    assert login.returncode == 0, login.stderr
+    done = racetrack("plugin", "install", "racetrack-pyecho==0.1.0")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "plugin pyecho 0.1.0: job types pyecho:1.0.0\n"
     deploy_echo(server, tmp_path, "1.0.0", "pyecho:1.0.0")
-    answer = server.api("DELETE", "/plugin/pyecho", params={"force": "true"})
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["jobs_stopped"] == ["echo 1.0.0 (pyecho:1.0.0)"]
+
+    done = racetrack("plugin", "uninstall", "pyecho")
+    assert done.returncode == 1
+    assert "echo 1.0.0 (pyecho:1.0.0)" in done.stderr
+    assert job_types(server) == ["pyecho:1.0.0"]
+
+    done = racetrack("plugin", "uninstall", "pyecho", "--force")
+    assert done.returncode == 0, done.stderr
+    assert "stop working: echo 1.0.0 (pyecho:1.0.0)" in done.stderr
     assert job_types(server) == []
 
     # Put it back behind the server's back: the next start removes it, as the record says.
