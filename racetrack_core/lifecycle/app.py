@@ -46,6 +46,7 @@ from racetrack_core.lifecycle import (
 )
 from racetrack_core.lifecycle.context import caller_of
 from racetrack_core.lifecycle.deployments import Pipeline
+from racetrack_core.lifecycle.plugin_follower import PluginFollower
 from racetrack_core.lifecycle.responses import (
     ApiError,
     JSONAnswer,
@@ -99,6 +100,8 @@ def create_app(
         await anyio.to_thread.run_sync(migrate, engine)
         service = LifecycleService(settings, plugins, engine)
         await anyio.to_thread.run_sync(plugin_changes.sync_at_start, service)
+        follower = PluginFollower(service)
+        follower.start()
         pipeline = Pipeline(service)
         watcher = JobWatcher(service, pipeline)
         app.state.service = service
@@ -110,6 +113,7 @@ def create_app(
         try:
             yield {}
         finally:
+            await anyio.to_thread.run_sync(follower.stop)
             await anyio.to_thread.run_sync(_shut_down, service, pipeline, watcher)
 
     return Starlette(

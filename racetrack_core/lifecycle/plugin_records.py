@@ -56,30 +56,23 @@ def jobs_using(session: Session, job_types: Collection[str]) -> list[str]:
 def sync(engine: object, plugins: PluginManager, secrets: SecretBox, uv_options: list[str]) -> None:
     """Make this environment's plugins those the database records; load what changed.
 
-    A recorded plugin that cannot be installed here is logged and skipped: the process starts
-    with the plugins it has, and says which one it lacks.
+    A recorded plugin that cannot be installed here is logged and skipped: the process keeps
+    the plugins it has, and says which one it lacks. Plugins the environment has at another
+    version than the one loaded (another process upgraded a shared environment) are reloaded.
     """
     with Session(engine) as session:  # type: ignore[arg-type]
         records = list(session.exec(select(InstalledPlugin)).all())
     if not records:
         return
     installed = plugin_install.distributions()
-    changed: set[str] = set()
     for record in records:
         have = installed.get(record.distribution)
         try:
-            if record.uninstalled_at is not None:
-                if have is not None:
-                    log.info(
-                        "removing plugin %s, uninstalled on another replica", record.distribution
-                    )
-                    plugin_install.run_uv(
-                        "uninstall",
-                        record.distribution,
-                        failure=f"could not uninstall {record.distribution}",
-                    )
-                    changed.add(record.distribution)
-            elif have != record.version:
+            if record.uninstalled_at is not None and have is not None:
+                log.info("removing plugin %s, uninstalled on another replica", record.distribution)
+                failure = f"could not uninstall {record.distribution}"
+                plugin_install.run_uv("uninstall", record.distribution, failure=failure)
+            elif record.uninstalled_at is None and have != record.version:
                 log.info(
                     "installing plugin %s %s (%s)",
                     record.distribution,
@@ -87,7 +80,6 @@ def sync(engine: object, plugins: PluginManager, secrets: SecretBox, uv_options:
                     record.source_shown,
                 )
                 _install(record, secrets, uv_options)
-                changed.add(record.distribution)
         except InstallError as exc:
             log.error(
                 "plugin %s %s recorded in the database could not be installed here: %s",
@@ -95,8 +87,24 @@ def sync(engine: object, plugins: PluginManager, secrets: SecretBox, uv_options:
                 record.version,
                 exc,
             )
-    if changed:
-        plugins.reload(names_of(plugins, changed))
+    wanted = {r.distribution: r.version for r in records if r.uninstalled_at is None}
+    stale = [
+        info.name
+        for info in plugins.describe()
+        if info.distribution is not None
+        and normalize(info.distribution) in {r.distribution for r in records}
+        and wanted.get(normalize(info.distribution)) != info.version
+    ]
+    added = plugins.reload(stale)
+    if stale or added:
+        log.info("plugins reloaded: %s; loaded: %s", ", ".join(stale), ", ".join(added))
+
+
+def fingerprint(engine: object) -> tuple[tuple[str, str, float | None], ...]:
+    """What the database records, to notice when another replica changed it."""
+    with Session(engine) as session:  # type: ignore[arg-type]
+        records = session.exec(select(InstalledPlugin)).all()
+        return tuple(sorted((r.distribution, r.version, r.uninstalled_at) for r in records))
 
 
 def names_of(plugins: PluginManager, distributions: Iterable[str]) -> list[str]:

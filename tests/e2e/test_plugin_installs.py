@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,7 @@ def racetrack_server_env(index: str) -> Mapping[str, str]:
         **QUICK_ENV,
         "RACETRACK_PLUGIN_INDEX_URL": index,
         "RACETRACK_SOURCE_ALLOWED_HOSTS": "127.0.0.1",
+        "RACETRACK_PLUGIN_SYNC_INTERVAL": "0.5",
     }
 
 
@@ -258,3 +260,35 @@ def test_install_from_git(
     assert job_types(server) == ["pyecho:1.4.0"]
     deploy_echo(server, tmp_path, "1.0.0", "pyecho:1.4.0")
     assert server.call("echo", "1.0.0", {"text": "git"}).json() == "pyecho:1.4.0 git"
+
+
+def wait_for(check: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "the other replica did not follow"
+        time.sleep(0.3)
+
+
+def test_a_running_replica_follows_installs_made_through_another(
+    server: RacetrackServer, tmp_path: Path
+) -> None:
+    other = RacetrackServer(
+        tmp_path / "other-home",
+        server.database_url,
+        admin_password=server.admin_password,
+        env=server.env,
+        python=server.python,
+    )
+    with other:
+        server.login()
+        other.login()
+        assert job_types(other) == []
+        assert install(server, "racetrack-pyecho==0.1.0").status_code == 200
+        wait_for(lambda: job_types(other) == ["pyecho:1.0.0"])
+        assert install(server, "racetrack-pyecho==0.2.0").status_code == 200
+        wait_for(lambda: job_types(other) == ["pyecho:1.0.0", "pyecho:1.1.0"])
+        deploy_echo(other, tmp_path, "1.1.0", "pyecho:1.1.0")
+        assert other.call("echo", "1.1.0", {"text": "b"}).json() == "pyecho:1.1.0 b"
+        assert server.api("DELETE", "/plugin/pyecho").status_code == 409
+        assert server.api("DELETE", "/plugin/pyecho", params={"force": "true"}).status_code == 200
+        wait_for(lambda: job_types(other) == [])
