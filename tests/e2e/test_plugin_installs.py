@@ -292,3 +292,39 @@ def test_a_running_replica_follows_installs_made_through_another(
         assert server.api("DELETE", "/plugin/pyecho").status_code == 409
         assert server.api("DELETE", "/plugin/pyecho", params={"force": "true"}).status_code == 200
         wait_for(lambda: job_types(other) == [])
+
+
+def test_git_credentials_stay_out_of_answers_logs_and_the_audit(
+    server: RacetrackServer, racetrack_private_git_server: GitServer, tmp_path: Path
+) -> None:
+    git = racetrack_private_git_server
+    assert git.password is not None
+    project = write_plugin(tmp_path, "0.5.0", ["1.5.0"], in_tree_backend=True)
+    files = {
+        str(path.relative_to(project)): path.read_text(encoding="utf-8")
+        for path in project.rglob("*")
+        if path.is_file()
+    }
+    git.create_repo("pyecho.git", files)
+    with_password = git.url.replace("://", f"://{git.username}:{git.password}@", 1)
+    server.login()
+
+    failed = install(server, f"git+{with_password}/missing.git")
+    assert failed.status_code == 400, failed.text
+    assert "://***@127.0.0.1" in failed.json()["error"]
+
+    answer = install(server, f"git+{with_password}/pyecho.git")
+    assert answer.status_code == 200, answer.text
+    assert job_types(server) == ["pyecho:1.5.0"]
+    events = server.api("GET", "/audit/activity").json()["events"]
+    [installed] = [event for event in events if event["kind"] == "plugin_installed"]
+    assert installed["subject"] == f"git+{git.url.replace('://', '://***@', 1)}/pyecho.git"
+
+    shown = [failed.text, answer.text, server.api("GET", "/plugin").text, str(events)]
+    shown.append(server.log())
+    assert not [text for text in shown if git.password in text]
+    if server.database_url.startswith("sqlite:///"):  # the source is kept sealed
+        database = Path(server.database_url.removeprefix("sqlite:///"))
+        stored = b"".join(path.read_bytes() for path in database.parent.glob(database.name + "*"))
+        assert b"pyecho.git" in stored
+        assert git.password.encode() not in stored
