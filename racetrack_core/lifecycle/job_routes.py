@@ -18,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from racetrack_core import events, versions
+from racetrack_core.access import has_dot_segment
 from racetrack_core.auth import Caller
 from racetrack_core.lifecycle import audit
 from racetrack_core.lifecycle.accounts import AUTH_HEADER, request_token
@@ -285,6 +286,8 @@ def _is_open(session: Session, name: str, version: str, path: str) -> bool:
     )
     if versions.is_semver(version):
         query = query.where(PublicEndpointRequest.job_version == version)
+    if has_dot_segment(path):
+        return False  # "public/../private" is not under "public"
     for request in session.exec(query):
         prefix = request.endpoint.strip("/")
         if path == prefix or path.startswith(prefix + "/"):
