@@ -221,6 +221,14 @@ def test_forced_uninstall_names_the_jobs_and_later_processes_follow(
     assert done.returncode == 0, done.stderr
     assert "stop working: echo 1.0.0 (pyecho:1.0.0)" in done.stderr
     assert job_types(server) == []
+    events = server.api("GET", "/audit/activity").json()["events"]
+    [uninstalled] = [event for event in events if event["kind"] == "plugin_uninstalled"]
+    assert uninstalled["actor"] == "admin"
+    assert uninstalled["subject"] == "pyecho"
+    assert uninstalled["details"] == {
+        "distribution": "racetrack-pyecho",
+        "forced_jobs": ["echo 1.0.0 (pyecho:1.0.0)"],
+    }
 
     # Put it back behind the server's back: the next start removes it, as the record says.
     server.stop()
