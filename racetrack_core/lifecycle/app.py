@@ -38,6 +38,7 @@ from racetrack_core.lifecycle import (
     grant_routes,
     job_listing,
     job_routes,
+    plugin_changes,
     plugin_routes,
     public_endpoint_routes,
     rebuild_routes,
@@ -47,6 +48,7 @@ from racetrack_core.lifecycle import (
 from racetrack_core.lifecycle.body_limits import BodyLimit
 from racetrack_core.lifecycle.context import caller_of
 from racetrack_core.lifecycle.deployments import Pipeline
+from racetrack_core.lifecycle.plugin_follower import PluginFollower
 from racetrack_core.lifecycle.responses import (
     ApiError,
     JSONAnswer,
@@ -99,6 +101,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await anyio.to_thread.run_sync(migrate, engine)
         service = LifecycleService(settings, plugins, engine)
+        await anyio.to_thread.run_sync(plugin_changes.sync_at_start, service)
+        follower = PluginFollower(service)
+        follower.start()
         pipeline = Pipeline(service)
         watcher = JobWatcher(service, pipeline)
         app.state.service = service
@@ -110,6 +115,7 @@ def create_app(
         try:
             yield {}
         finally:
+            await anyio.to_thread.run_sync(follower.stop)
             await anyio.to_thread.run_sync(_shut_down, service, pipeline, watcher)
 
     return Starlette(

@@ -32,7 +32,7 @@ def test_uninstalling_a_built_in_is_refused(client: TestClient, token: str) -> N
     answer = client.delete("/api/v1/plugin/golang", headers={"X-Racetrack-Auth": token})
     assert answer.status_code == 400
     assert answer.json()["error"] == (
-        "'golang' is a built-in plugin, part of the racetrack distribution, and cannot be "
+        "'golang' is a built-in plugin, part of the racetrack-platform distribution, and cannot be "
         "uninstalled; to turn it off, set RACETRACK_DISABLE_PLUGINS=golang"
     )
 
