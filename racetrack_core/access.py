@@ -9,10 +9,15 @@ read the same rules from here. This module imports nothing of Racetrack.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
+from urllib.parse import unquote
+
+#: Separators of path segments, as a job's server might read them once percent-decoded.
+_SEGMENT_SEPARATORS = re.compile(r"[/\\]")
 
 
 class Scope(StrEnum):
@@ -83,8 +88,25 @@ def allows(
 
 
 def within(endpoint: str | None, prefix: str) -> bool:
-    """Whether a job's endpoint path is ``prefix`` or under it (``/`` covers every path)."""
+    """Whether a job's endpoint path is ``prefix`` or under it (``/`` covers every path).
+
+    A path with a dot segment is under no prefix but ``/``: ``/api/v1/../../docs`` would
+    otherwise pass for a path under ``/api/v1`` (see :func:`has_dot_segment`).
+    """
     if endpoint is None:
         return False
     path, prefix = "/" + endpoint.lstrip("/"), "/" + prefix.strip("/")
-    return path == prefix or path.startswith(prefix + "/") or prefix == "/"
+    if prefix == "/":
+        return True
+    if has_dot_segment(path):
+        return False
+    return path == prefix or path.startswith(prefix + "/")
+
+
+def has_dot_segment(path: str) -> bool:
+    """Whether ``path`` has a ``.`` or ``..`` segment once percent-decoded (``%2e%2E``, with
+    ``%2F`` or a backslash between segments too). Decoding a decoded path again only makes
+    this stricter."""
+    if "." not in path and "%" not in path:
+        return False
+    return any(segment in (".", "..") for segment in _SEGMENT_SEPARATORS.split(unquote(path)))

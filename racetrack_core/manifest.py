@@ -23,6 +23,11 @@ from racetrack_core.errors import ManifestError
 
 MANIFEST_NAME = "job.yaml"
 LEGACY_MANIFEST_NAME = "fatman.yaml"
+MAX_MANIFEST_CHARS = 64 * 1024
+"""Longest manifest text read (a manifest is a few hundred bytes; parsing is pure Python)."""
+MAX_VALUES = 10_000
+"""Most values (mappings, lists, scalars) a manifest may hold once its YAML aliases are expanded;
+nested aliases can otherwise make a few hundred bytes stand for billions of values."""
 
 FieldPath = tuple[str | int, ...]
 
@@ -113,15 +118,39 @@ def parse_manifest(
 ) -> Manifest:
     """Parse manifest text; ``base_dir`` is where a relative ``extends`` path is looked up."""
     root = _parse_yaml(text, source)
-    data = _to_plain(root)
+    data = _plain_within_limit(root, source)
     locations: dict[FieldPath, Location] = {}
     _record_locations(root, (), None, locations)
     manifest = Manifest(data=data, source=source, locations=locations)
+    if "extends" in data and data["extends"] is None:
+        del data["extends"]  # racetrack-client writes "extends": null after merging
     if "extends" in data:
+        if base_dir is None:
+            raise ManifestError([EXTENDS_NOT_HERE], source=source)
         _apply_extends(manifest, base_dir)
     for assignment in extra_vars:
         _apply_extra_var(manifest, assignment)
     return manifest
+
+
+EXTENDS_NOT_HERE = (
+    "field 'extends' is resolved by the client that reads the manifest file, never by the "
+    "server: send the merged manifest (racetrack deploy does), with no 'extends' or with null"
+)
+
+
+def received_manifest(data: Mapping[str, Any]) -> Manifest:
+    """A manifest that a client sent as data (``POST /deploy``), not read from a file.
+
+    ``extends`` is refused: a path in it would be resolved on the server, against its own
+    files. ``"extends": null``, which racetrack-client sends after merging, is dropped.
+    """
+    plain = dict(data)
+    if "extends" in plain:
+        if plain["extends"] is not None:
+            raise ManifestError([EXTENDS_NOT_HERE])
+        del plain["extends"]
+    return Manifest(data=plain)
 
 
 def dump_yaml(data: Mapping[str, Any]) -> str:
@@ -135,6 +164,14 @@ def dump_yaml(data: Mapping[str, Any]) -> str:
 
 
 def _parse_yaml(text: str, source: str | None) -> CommentedMap:
+    if len(text) > MAX_MANIFEST_CHARS:
+        raise ManifestError(
+            [
+                f"the manifest is larger than {MAX_MANIFEST_CHARS // 1024} KiB: keep data out of "
+                "it (a manifest names files of the job directory instead)"
+            ],
+            source=source,
+        )
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
     try:
@@ -175,6 +212,33 @@ def _kind(value: Any) -> str:
     if isinstance(value, str):
         return "string"
     return type(value).__name__
+
+
+def _plain_within_limit(root: Any, source: str | None) -> Any:
+    """``_to_plain(root)``, refused once aliases expand it past :data:`MAX_VALUES` values."""
+    _check_size(root, [0], source)
+    return _to_plain(root)
+
+
+def _check_size(node: Any, seen: list[int], source: str | None) -> None:
+    """Count the values under ``node`` (an alias counts each time it is used), stopping early."""
+    stack = [node]
+    while stack:
+        value = stack.pop()
+        seen[0] += 1
+        if seen[0] > MAX_VALUES:
+            raise ManifestError(
+                [
+                    f"the manifest holds more than {MAX_VALUES} values once its YAML aliases "
+                    "(*name) are expanded: write the values out, or use fewer aliases"
+                ],
+                source=source,
+            )
+        if isinstance(value, Mapping):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 def _to_plain(value: Any) -> Any:
@@ -230,7 +294,7 @@ def _apply_extends(manifest: Manifest, base_dir: Path | None) -> None:
             [f"field 'extends'{line}: cannot read base manifest '{reference}': {exc.strerror}"]
         ) from None
     base_root = _parse_yaml(text, reference)
-    base = _to_plain(base_root)
+    base = _plain_within_limit(base_root, reference)
     if "extends" in base:
         raise ManifestError(
             [f"base manifest '{reference}' has an 'extends' of its own; only one level is allowed"]

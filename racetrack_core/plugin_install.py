@@ -17,7 +17,7 @@ import re
 import subprocess
 import sys
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -42,10 +42,12 @@ class InstallError(RacetrackError):
     empty). ``str(error)`` is the sentence followed by that output.
     """
 
-    def __init__(self, message: str, output: str = "") -> None:
+    def __init__(self, message: str, output: str = "", *, refusal: bool = False) -> None:
         message = scrub(message, ())  # a requirement may be a URL with a password in it
         self.message = message
         self.output = output
+        #: Raised by an install's check, which refused what the install would leave.
+        self.refusal = refusal
         super().__init__(f"{message}; uv said:\n{output}" if output else message)
 
 
@@ -84,17 +86,30 @@ def resolve_spec(spec: str) -> str:
     return spec
 
 
-def install(spec: str, log: Log | None = None) -> InstallReport:
+#: Checks the plugins an install leaves (their descriptions); raises InstallError to undo it.
+Check = Callable[[list[dict[str, Any]]], None]
+
+
+def install(
+    spec: str,
+    log: Log | None = None,
+    *,
+    uv_options: Sequence[str] = (),
+    check: Check | None = None,
+) -> InstallReport:
     """Install ``spec`` with uv, then check that every plugin still loads.
 
-    Return what changed. Raise InstallError, with the environment as it was, if uv fails or
-    the plugins do not load afterwards.
+    ``uv_options`` go to ``uv pip install`` before the spec (an index, constraints);
+    ``check`` may refuse the plugins the install leaves. Return what changed. Raise
+    InstallError, with the environment as it was, if uv fails, the plugins do not load
+    afterwards or ``check`` refuses them.
     """
     target = resolve_spec(spec)
     before = distributions()
     rebuilt = _directory_distribution(target)
     rebuild = ["--reinstall-package", rebuilt] if rebuilt else []
-    run_uv("install", *rebuild, target, failure=f"could not install '{spec}'", log=log)
+    failure = f"could not install '{spec}'"
+    run_uv("install", *rebuild, *uv_options, target, failure=failure, log=log)
     after = distributions()
     changed = {
         name: version
@@ -103,15 +118,21 @@ def install(spec: str, log: Log | None = None) -> InstallReport:
     }
     try:
         plugins = load_plugins_afresh()
+        if check is not None:
+            check(plugins)
     except InstallError as exc:
         try:
-            undo(before, changed, log=log)
+            undo(before, changed, log=log, uv_options=uv_options)
         except InstallError as undo_error:
             raise InstallError(
                 f"'{spec}' was installed, but the plugins then failed to load: {exc.message}; "
                 f"undoing the install failed too ({undo_error.message}): uninstall "
                 f"{', '.join(sorted(changed))} by hand",
                 undo_error.output,
+            ) from None
+        if exc.refusal:
+            raise InstallError(
+                f"'{spec}' is refused, and its install undone: {exc.message}", refusal=True
             ) from None
         raise InstallError(
             f"'{spec}' was installed, but the plugins then failed to load, so it was "
@@ -137,7 +158,12 @@ def _directory_distribution(target: str) -> str | None:
     return str(name)
 
 
-def undo(before: dict[str, str], changed: dict[str, str], log: Log | None = None) -> None:
+def undo(
+    before: dict[str, str],
+    changed: dict[str, str],
+    log: Log | None = None,
+    uv_options: Sequence[str] = (),
+) -> None:
     """Put back the distributions that an install changed to another version; remove the rest.
 
     A distribution rebuilt from its directory at the same version cannot be put back, and is
@@ -153,7 +179,8 @@ def undo(before: dict[str, str], changed: dict[str, str], log: Log | None = None
         failure = f"could not uninstall {', '.join(added)} again"
         run_uv("uninstall", *added, failure=failure, log=log)
     if replaced:
-        run_uv("install", *replaced, failure=f"could not reinstall {', '.join(replaced)}", log=log)
+        failure = f"could not reinstall {', '.join(replaced)}"
+        run_uv("install", *uv_options, *replaced, failure=failure, log=log)
 
 
 def uninstall(name: str, log: Log | None = None) -> tuple[str, list[str]]:
@@ -161,6 +188,14 @@ def uninstall(name: str, log: Log | None = None) -> tuple[str, list[str]]:
 
     Return the distribution's name and its plugins. Refuse Racetrack's built-in plugins.
     """
+    dist, plugin_names = removable_distribution(name)
+    run_uv("uninstall", dist, failure=f"could not uninstall {dist}", log=log)
+    return dist, plugin_names
+
+
+def removable_distribution(name: str) -> tuple[str, list[str]]:
+    """The distribution that ``uninstall(name)`` would remove, and its plugins; raise
+    InstallError for Racetrack itself, a built-in plugin, or a name nothing answers to."""
     if normalize(name) in {OWN_DISTRIBUTION, "racetrack"}:
         raise InstallError(
             f"'{name}' is Racetrack itself, not a plugin: it cannot be uninstalled with "
@@ -172,7 +207,6 @@ def uninstall(name: str, log: Log | None = None) -> tuple[str, list[str]]:
             f"'{name}' is a built-in plugin, part of the {OWN_DISTRIBUTION} distribution, and "
             f"cannot be uninstalled; to turn it off, set RACETRACK_DISABLE_PLUGINS={name}"
         )
-    run_uv("uninstall", dist, failure=f"could not uninstall {dist}", log=log)
     return dist, plugin_names
 
 

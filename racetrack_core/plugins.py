@@ -12,9 +12,10 @@ import functools
 import importlib
 import logging
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -125,6 +126,26 @@ class PluginManager:
                 self.unregister(name)
             raise
         return sorted(set(self._origins) - before)
+
+    def reload(self, names: Collection[str]) -> list[str]:
+        """Unregister the plugins ``names`` and forget their modules (an upgrade or uninstall
+        changed them), then register the entry-point plugins now installed that are not
+        registered; return the names registered.
+
+        Built-in plugins' modules are kept: only third-party packages are imported afresh.
+        """
+        for name in names:
+            plugin = self._pm.get_plugin(name)
+            if plugin is None:
+                continue
+            self.unregister(name)
+            module = getattr(plugin, "__name__", None) or type(plugin).__module__
+            top = str(module).split(".")[0]
+            if top in {"racetrack_core", "racetrack_plugins", "racetrack_cli"}:
+                continue
+            for loaded in [m for m in sys.modules if m == top or m.startswith(f"{top}.")]:
+                del sys.modules[loaded]
+        return self.load_new()
 
     def _load_entry_points(self, skip: set[str] | None = None) -> None:
         seen: set[str] = set()

@@ -33,6 +33,7 @@ from racetrack_core.schema_problems import (
     format_problems,
     split_path,
 )
+from racetrack_core.schema_validator import ManifestValidator
 
 SCHEMA_FILE = "manifest.schema.json"
 
@@ -148,7 +149,7 @@ def validate_manifest(
     data = manifest.data
     problems: list[Finding] = []
     schema = _with_plugin_fields(plugins)
-    validator = Draft202012Validator(schema)
+    validator = ManifestValidator(schema)
     for error in validator.iter_errors(data):
         problems.extend(explain(error, ()))
 
@@ -231,7 +232,7 @@ def _check_extra(job_type: JobType, extra: Mapping[str, Any]) -> list[Finding]:
         ]
     _check_schema(fragment, f"job type '{job_type.ref}' of plugin '{job_type.plugin}'")
     problems = []
-    for error in Draft202012Validator(fragment).iter_errors(dict(extra)):
+    for error in ManifestValidator(fragment).iter_errors(dict(extra)):
         problems.extend(explain(error, ("jobtype_extra",)))
     return problems
 

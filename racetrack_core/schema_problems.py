@@ -8,6 +8,7 @@ schema can express); this module words them.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -66,7 +67,7 @@ def explain(error: ValidationError, prefix: FieldPath) -> list[Finding]:
     hint = schema.get("x-hint")
     if "propertyNames" in error.relative_schema_path:
         key = instance
-        message = f"the name '{key}' is not valid: expected {hint or 'a valid name'}"
+        message = f"the name {show(key)} is not valid: expected {hint or 'a valid name'}"
         return [Finding((*path, key), message)]
     if keyword == "additionalProperties" and isinstance(instance, Mapping):
         allowed = sorted(schema.get("properties", {}))
@@ -98,6 +99,10 @@ def explain(error: ValidationError, prefix: FieldPath) -> list[Finding]:
         options = [str(option) for option in expected]
         message = f"{value} is not one of {', '.join(options)}"
         return [Finding(path, message + did_you_mean(str(instance), options))]
+    if keyword == "maxLength":
+        return [Finding(path, f"{value} is too long: at most {expected} characters")]
+    if keyword in {"maxItems", "maxProperties"} and expected:
+        return [Finding(path, f"has too many entries: at most {expected}")]
     if keyword in {"minimum", "exclusiveMinimum"}:
         return [Finding(path, f"{value} is too small: the minimum is {expected}")]
     if keyword in {"maximum", "exclusiveMaximum"}:
@@ -110,7 +115,7 @@ def explain(error: ValidationError, prefix: FieldPath) -> list[Finding]:
             seen.append(item)
     if keyword == "maxProperties" and expected == 0:
         return [Finding(path, "takes no fields here")]
-    return [Finding(path, error.message)]
+    return [Finding(path, _shorten(mask_credentials(error.message)))]
 
 
 def describe(value: Any) -> str:
@@ -129,8 +134,22 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
+# The scheme's length is bounded so that a long value without "://" is scanned in linear time.
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://)[^/@\s]*@")
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with the ``user:password@`` of each URL in it replaced by ``***@``."""
+    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def show(value: Any) -> str:
     if isinstance(value, str):
+        value = mask_credentials(value)
         text = value if len(value) <= 60 else value[:57] + "..."
         return f"'{text}'"
     if isinstance(value, bool):

@@ -19,6 +19,9 @@ itself comes from an override, ``RACETRACK_HOME`` or ``~/.racetrack/server``.
     RACETRACK_PUB_AUTH_CACHE_TTL, RACETRACK_PUB_AUTH_STALE_TTL, RACETRACK_PUB_UPSTREAM_TIMEOUT
     RACETRACK_PUB_ASYNC_*           POLL_TIMEOUT, MAX_ATTEMPTS, RETRY_DELAY, ADOPT_AFTER
     RACETRACK_BASE_IMAGES_*         CACHE, MIRROR, CA_BUNDLE, DOCKER_CLI: racetrack images bootstrap
+    RACETRACK_PLUGIN_INDEX_URL      the package index plugins are installed from (uv's own)
+    RACETRACK_SOURCE_ALLOWED_HOSTS  loopback or private hosts sources may come from (a,b:port)
+    RACETRACK_PLUGIN_SYNC_INTERVAL  seconds between checks of the plugins other replicas installed
 
 Pub's settings are declared once, in :class:`racetrack_core.pub.config.PubConfig`: the fields
 marked there as server settings are read here under their setting names and kept in
@@ -64,7 +67,7 @@ class Settings:
     internal_lifecycle_url: str = ""
     internal_pub_url: str = ""
     auth_required: bool = True
-    #: Largest uploaded build context accepted, in bytes (base64 text, as sent).
+    #: Largest uploaded build context accepted, in bytes (compressed, after base64 decoding).
     build_context_max_bytes: int = 64 * 1024 * 1024
     #: Seconds a new replica may take to answer /live, then /ready, before the deploy fails.
     job_live_timeout: float = 300.0
@@ -89,6 +92,15 @@ class Settings:
     base_images_ca_bundle: str = ""
     #: The docker command that imports them (a name on PATH or a path; no BuildKit needed).
     base_images_docker_cli: str = "docker"
+    #: The package index that ``racetrack plugin install NAME`` resolves from; empty: whatever
+    #: uv is configured with on the server (its configuration files or its default).
+    plugin_index_url: str = ""
+    #: Loopback or private hosts (``name`` or ``name:port``, comma-separated) that sources fetched
+    #: by the server (a plugin's package index or git URL) may be on; others are refused.
+    source_allowed_hosts: str = ""
+    #: Seconds between checks of the installed plugins that the database records, so that a
+    #: running Lifecycle follows an install made through another replica (0: only at start).
+    plugin_sync_interval: float = 10.0
     #: Per-target settings, keyed by target name (from config.yaml only).
     targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 

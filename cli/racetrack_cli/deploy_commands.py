@@ -108,7 +108,7 @@ def deploy(
         "build_flags": ["--no-cache"] if no_cache else [],
     }
     if context_kind == "local":
-        body["build_context"] = pack(job_dir)
+        body["build_context"] = pack(job_dir, data)
     else:
         remote_url = (data.get("git") or {}).get("remote")
         if remote_url:
@@ -144,12 +144,14 @@ def deploy(
     )
 
 
-def pack(job_dir: Path) -> str:
-    """The job directory as a build context, or a one-line error."""
+def pack(job_dir: Path, manifest: dict[str, Any]) -> str:
+    """The job directory as a build context, without the secret env files that ``manifest``
+    names (their values travel in ``secret_vars``), or a one-line error."""
     from racetrack_core.source.packing import BuildContextError, pack_build_context
+    from racetrack_core.source.secret_files import secret_file_names
 
     try:
-        return pack_build_context(job_dir)
+        return pack_build_context(job_dir, exclude=secret_file_names(manifest))
     except BuildContextError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -72,19 +72,31 @@ def list_plugins(ctx: click.Context, local: bool, remote: str | None, as_json: b
     print_table(TABLE_HEADERS, rows)
 
 
+force_option = click.option(
+    "--force",
+    is_flag=True,
+    help="Make the change even though deployed jobs use a job type it removes (they stop working).",
+)
+
+
 @plugin.command()
 @click.argument("spec")
 @local_option
 @remote_option
-def install(spec: str, local: bool, remote: str | None) -> None:
-    """Install a plugin: SPEC is a wheel (--local also takes a directory or a requirement).
+@force_option
+def install(spec: str, local: bool, remote: str | None, force: bool) -> None:
+    """Install or upgrade a plugin. SPEC is a wheel file, a requirement from the server's
+    package index (racetrack-hello-jobtype==0.1.0) or a git URL (git+https://host/repo.git);
+    --local also takes a directory.
 
-    On a server (staff only) the wheel is uploaded and installed there. The install is
-    checked by loading every plugin afresh; if that fails, it is undone.
+    On a server (staff only) the wheel is uploaded, or the server installs the requirement
+    or URL itself, and the other replicas follow. The install is checked by loading every
+    plugin afresh; if that fails, it is undone. An upgrade that drops a job type version
+    that deployed jobs use is refused unless --force.
     """
     refuse_remote_with_local(local, remote)
     if not local:
-        install_on_server(spec, remote)
+        install_on_server(spec, remote, force)
         return
     from racetrack_core import plugin_install
     from racetrack_core.plugins import ENTRY_POINT_GROUP
@@ -108,18 +120,22 @@ def install(spec: str, local: bool, remote: str | None) -> None:
 @click.argument("name")
 @local_option
 @remote_option
-def uninstall(name: str, local: bool, remote: str | None) -> None:
+@force_option
+def uninstall(name: str, local: bool, remote: str | None, force: bool) -> None:
     """Uninstall a plugin: NAME is the plugin's name or its distribution's.
 
-    On a server this needs a staff account. Built-in plugins cannot be uninstalled;
+    On a server this needs a staff account, and is refused while deployed jobs use the
+    plugin's job types, unless --force. Built-in plugins cannot be uninstalled;
     RACETRACK_DISABLE_PLUGINS turns them off.
     """
     refuse_remote_with_local(local, remote)
     if not local:
         lifecycle = Lifecycle.connect(remote)
         lifecycle.require_token()
-        lifecycle.delete(f"/plugin/{quote(name, safe='')}")
+        params = {"force": "true"} if force else None
+        answer = lifecycle.request("DELETE", f"/plugin/{quote(name, safe='')}", params=params)
         click.echo(f"uninstalled {name} from {lifecycle.url}", err=True)
+        warn_stopped(answer)
         return
     from racetrack_core import plugin_install
 
@@ -145,31 +161,59 @@ def uv_errors() -> Iterator[None]:
         raise click.ClickException(exc.message) from None
 
 
-def install_on_server(spec: str, remote: str | None) -> None:
-    """Upload a wheel to the server of the remote, which installs it."""
+def install_on_server(spec: str, remote: str | None, force: bool = False) -> None:
+    """Upload a wheel to the server of the remote, or have it install a requirement or URL."""
     path = Path(spec).expanduser()
-    if path.is_dir() or path.suffix != ".whl":
+    is_wheel = path.suffix == ".whl" or path.is_file()
+    if path.is_dir() or (is_wheel and path.suffix != ".whl"):
         raise click.BadParameter(
             f"'{spec}' is not a wheel: a server installs wheels (build one with "
-            f"uv build --wheel {shlex_quote(spec)}), or use --local for this environment",
+            f"uv build --wheel {shlex_quote(spec)}), requirements and git URLs, or use --local "
+            "for this environment",
             param_hint="'SPEC'",
         )
     lifecycle = Lifecycle.connect(remote)
     lifecycle.require_token()
-    try:
-        content = path.read_bytes()
-    except OSError as exc:
-        raise ClientError(f"cannot read {path}: {exc.strerror}") from None
-    answer = lifecycle.request(
-        "POST",
-        f"/plugin/upload/{quote(path.name, safe='')}",
-        content=content,
-        timeout=600,
-    )
-    click.echo(f"installed {path.name} on {lifecycle.url}", err=True)
-    for info in answer if isinstance(answer, list) else [answer]:
+    params = {"force": "true"} if force else None
+    if is_wheel:
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise ClientError(f"cannot read {path}: {exc.strerror}") from None
+        answer = lifecycle.request(
+            "POST",
+            f"/plugin/upload/{quote(path.name, safe='')}",
+            content=content,
+            params=params,
+            timeout=600,
+        )
+        shown = path.name
+        infos = answer if isinstance(answer, list) else [answer]
+    else:
+        answer = lifecycle.request(
+            "POST", "/plugin/install", json_body={"source": spec, "force": force}, timeout=600
+        )
+        shown = mask_url(spec)
+        infos = answer.get("plugins", []) if isinstance(answer, dict) else []
+        warn_stopped(answer)
+    click.echo(f"installed {shown} on {lifecycle.url}", err=True)
+    for info in infos:
         if isinstance(info, dict) and info.get("name"):
             click.echo(_describe(info))
+
+
+def warn_stopped(answer: object) -> None:
+    """Name the jobs a forced change left without their job type."""
+    stopped = answer.get("jobs_stopped") if isinstance(answer, dict) else None
+    if stopped:
+        warn(f"these jobs no longer have their job type and stop working: {'; '.join(stopped)}")
+
+
+def mask_url(text: str) -> str:
+    """``text`` with a URL's ``user:password@`` masked."""
+    import re
+
+    return re.sub(r"(?i)([a-z][a-z0-9+.-]*://)[^/@\s]+@", r"\1***@", text)
 
 
 def shlex_quote(text: str) -> str:

@@ -21,6 +21,7 @@ import anyio.to_thread
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, Router
@@ -37,14 +38,17 @@ from racetrack_core.lifecycle import (
     grant_routes,
     job_listing,
     job_routes,
+    plugin_changes,
     plugin_routes,
     public_endpoint_routes,
     rebuild_routes,
     service_routes,
     token_routes,
 )
+from racetrack_core.lifecycle.body_limits import BodyLimit
 from racetrack_core.lifecycle.context import caller_of
 from racetrack_core.lifecycle.deployments import Pipeline
+from racetrack_core.lifecycle.plugin_follower import PluginFollower
 from racetrack_core.lifecycle.responses import (
     ApiError,
     JSONAnswer,
@@ -97,6 +101,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         await anyio.to_thread.run_sync(migrate, engine)
         service = LifecycleService(settings, plugins, engine)
+        await anyio.to_thread.run_sync(plugin_changes.sync_at_start, service)
+        follower = PluginFollower(service)
+        follower.start()
         pipeline = Pipeline(service)
         watcher = JobWatcher(service, pipeline)
         app.state.service = service
@@ -108,11 +115,13 @@ def create_app(
         try:
             yield {}
         finally:
+            await anyio.to_thread.run_sync(follower.stop)
             await anyio.to_thread.run_sync(_shut_down, service, pipeline, watcher)
 
     return Starlette(
         routes=[Mount(MOUNT, routes=[*api, *docs]), *api, *docs],
         lifespan=lifespan,
+        middleware=[Middleware(BodyLimit, settings=settings)],
         exception_handlers={
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,

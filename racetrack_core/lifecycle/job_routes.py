@@ -18,13 +18,20 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from racetrack_core import events, versions
+from racetrack_core.access import has_dot_segment
 from racetrack_core.auth import Caller
 from racetrack_core.lifecycle import audit
 from racetrack_core.lifecycle.accounts import AUTH_HEADER, request_token
 from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.deploy_routes import query_flag, tail_lines
-from racetrack_core.lifecycle.jobs import find_job, job_dto, jobs_json, ongoing_deployment
+from racetrack_core.lifecycle.jobs import (
+    find_job,
+    job_dto,
+    job_redactor,
+    jobs_json,
+    ongoing_deployment,
+)
 from racetrack_core.lifecycle.permissions import (
     authorize,
     authorize_family,
@@ -39,6 +46,7 @@ from racetrack_core.lifecycle.responses import (
     NotFound,
     Unauthenticated,
 )
+from racetrack_core.redaction import Redactor
 from racetrack_core.storage.models import (
     AuthToken,
     Deployment,
@@ -114,8 +122,9 @@ def job_logs(request: Request) -> JSONAnswer:
     with Session(service.engine) as session:
         job = readable_job(session, caller, request)
         name, version, target = job.name, job.version, job.infrastructure_target
+        redact = job_redactor(service.secrets, job)
     text = service.driver(target).logs(name, version, tail=0)
-    return JSONAnswer({"logs": tail_lines(text, request, default=20)})
+    return JSONAnswer({"logs": redact(tail_lines(text, request, default=20))})
 
 
 async def follow_job_logs(request: Request) -> Response:
@@ -127,13 +136,14 @@ async def follow_job_logs(request: Request) -> Response:
     except ValueError:
         raise BadRequest("query parameter 'tail' must be a whole number") from None
 
-    def look_up() -> tuple[str, str, str]:
+    def look_up() -> tuple[str, str, str, Redactor]:
         caller = caller_of(request)
         with Session(service.engine) as session:
             job = readable_job(session, caller, request)
-            return job.name, job.version, job.infrastructure_target
+            redactor = job_redactor(service.secrets, job)
+            return job.name, job.version, job.infrastructure_target, redactor
 
-    name, version, target = await anyio.to_thread.run_sync(look_up)
+    name, version, target, redact = await anyio.to_thread.run_sync(look_up)
     driver = service.driver(target)
     stop = threading.Event()
     lines: asyncio.Queue[str | None] = asyncio.Queue(maxsize=1000)
@@ -153,7 +163,7 @@ async def follow_job_logs(request: Request) -> Response:
 
     def pump() -> None:
         for line in driver.follow_logs(name, version, tail=tail, stop=stop):
-            if not hand_over(line):
+            if not hand_over(redact(line)):
                 return
         hand_over(None)
 
@@ -285,6 +295,8 @@ def _is_open(session: Session, name: str, version: str, path: str) -> bool:
     )
     if versions.is_semver(version):
         query = query.where(PublicEndpointRequest.job_version == version)
+    if has_dot_segment(path):
+        return False  # "public/../private" is not under "public"
     for request in session.exec(query):
         prefix = request.endpoint.strip("/")
         if path == prefix or path.startswith(prefix + "/"):

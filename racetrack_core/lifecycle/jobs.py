@@ -12,6 +12,8 @@ from sqlmodel import Session, select
 
 from racetrack_core import versions
 from racetrack_core.lifecycle.responses import NotFound
+from racetrack_core.redaction import Redactor
+from racetrack_core.security import SecretBox
 from racetrack_core.storage.models import Deployment, DeploymentStatus, Job, JobStatus
 
 #: Statuses whose versions ``latest`` and ``1.x`` may resolve to (a starting job is not yet).
@@ -181,3 +183,13 @@ def _replica_urls(job: Job) -> list[str]:
         if isinstance(endpoints, list) and endpoints:
             return [str(url) for url in endpoints]
     return [job.internal_name] if job.internal_name else []
+
+
+def job_redactor(secrets: SecretBox, job: Job) -> Redactor:
+    """Hides the job's runtime secrets and its family's token in what the job printed."""
+    opened = secrets.open(job.sealed_secrets)
+    runtime = opened.get("runtime_env")
+    values = [str(value) for value in runtime.values()] if isinstance(runtime, dict) else []
+    if isinstance(opened.get("family_token"), str):
+        values.append(str(opened["family_token"]))
+    return Redactor(values)

@@ -1,40 +1,42 @@
-"""Plugin routes: list what is installed; staff install a wheel or uninstall a plugin.
+"""Plugin routes: list what is installed; staff install, upgrade or uninstall plugins.
 
-An install puts the wheel into the server's own Python environment with uv, checks in a fresh
-interpreter that every plugin still loads (undoing the install otherwise), then registers the
-new plugins in the running server, so no restart is needed. The install and uninstall steps
-are :mod:`racetrack_core.plugin_install`, as for ``racetrack plugin install --local``; when uv
-fails, the answer carries the end of its output.
+A plugin comes as a wheel sent as the body of ``POST /plugin/upload/{filename}``, or as a
+source in ``POST /plugin/install`` (``{"source": "racetrack-hello-jobtype==0.1.0"}`` from the
+server's package index, or ``{"source": "git+https://..."}``). The work is
+:mod:`racetrack_core.lifecycle.plugin_changes`: the new plugins are used without a restart and
+recorded for the other replicas. A change that would leave deployed jobs without their job
+type answers 409 naming them, unless ``force`` is true (``?force=true``, or in the body); when
+uv fails, the answer carries the end of its output.
 """
 
 from __future__ import annotations
 
 import re
-import tempfile
-import threading
-from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-from sqlmodel import Session
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from racetrack_core.auth import Caller
 from racetrack_core.errors import PluginError
-from racetrack_core.lifecycle import audit
+from racetrack_core.lifecycle import plugin_changes
 from racetrack_core.lifecycle.accounts import require_staff
-from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
-from racetrack_core.lifecycle.responses import BadRequest, JSONAnswer, PayloadTooLarge
-from racetrack_core.lifecycle.service import LifecycleService
+from racetrack_core.lifecycle.plugin_changes import Change, InUseError
+from racetrack_core.lifecycle.responses import (
+    BadRequest,
+    Conflict,
+    JSONAnswer,
+    PayloadTooLarge,
+    read_json_object,
+)
 from racetrack_core.plugin_install import InstallError
+from racetrack_core.plugin_sources import SourceError, parse
 from racetrack_core.wire import MAX_WHEEL_BYTES
 
 #: A wheel's file name (PEP 427): name-version(-build)?-python-abi-platform.whl
 WHEEL_NAME = re.compile(r"^[A-Za-z0-9_.]+-[A-Za-z0-9_.!+]+(-[A-Za-z0-9_.]+){3,4}\.whl$")
-#: One install or uninstall at a time: uv and the plugin manager are not shared safely.
-_changing = threading.Lock()
 
 
 def list_plugins(request: Request) -> JSONAnswer:
@@ -80,55 +82,77 @@ async def upload_plugin(request: Request) -> JSONAnswer:
             raise PayloadTooLarge(f"a plugin wheel may be {MAX_WHEEL_BYTES // 2**20} MiB at most")
     if not body.startswith(b"PK"):
         raise BadRequest(f"'{filename}' is not a wheel (a wheel is a zip archive)")
-    installed = await anyio.to_thread.run_sync(_install, service.plugins, filename, bytes(body))
-    await anyio.to_thread.run_sync(
-        _audit, service, EventKind.PLUGIN_INSTALLED, caller.name, filename
+    wheel = (filename, bytes(body))
+    force = _flag(request.query_params.get("force"))
+    change = await anyio.to_thread.run_sync(
+        lambda: _changed(
+            lambda: plugin_changes.install(service, caller.name, wheel=wheel, force=force)
+        )
     )
-    return JSONAnswer(installed)
+    return JSONAnswer(change.plugins)
 
 
-def _audit(service: LifecycleService, kind: EventKind, actor: str, subject: str) -> None:
-    with Session(service.engine) as session:
-        audit.record(session, kind, actor, subject=subject)
-        session.commit()
-
-
-def _install(plugins: Any, filename: str, wheel: bytes) -> list[dict[str, Any]]:
-    from racetrack_core import plugin_install
-
-    with _changing, tempfile.TemporaryDirectory(prefix="racetrack-plugin-") as folder:
-        path = Path(folder) / filename
-        path.write_bytes(wheel)
-        try:
-            report = plugin_install.install(str(path))
-        except InstallError as exc:
-            raise BadRequest(str(exc)) from None
+async def install_plugin(request: Request) -> JSONAnswer:
+    """Install a plugin from ``{"source": ...}``: a requirement or a git URL (staff only);
+    answer the plugins it added or upgraded and the jobs a forced upgrade stopped."""
+    service = service_of(request)
+    caller = await _caller(request)
+    require_staff(caller)
+    body = await read_json_object(request)
+    text = body.get("source")
+    if not isinstance(text, str) or not text.strip():
+        raise BadRequest(
+            "'source' must name the plugin to install: a requirement such as "
+            "racetrack-hello-jobtype==0.1.0, or a git URL (git+https://host/repo.git)"
+        )
+    force = _flag(body.get("force")) or _flag(request.query_params.get("force"))
     try:
-        added = plugins.load_new()
-    except PluginError as exc:
-        raise BadRequest(f"the plugin was installed but could not be loaded: {exc}") from None
-    infos = [info.as_dict() for info in plugins.describe() if info.name in set(added)]
-    return infos or report.plugins
+        source = parse(text)
+    except SourceError as exc:
+        raise BadRequest(str(exc)) from None
+    change = await anyio.to_thread.run_sync(
+        lambda: _changed(
+            lambda: plugin_changes.install(service, caller.name, source=source, force=force)
+        )
+    )
+    return JSONAnswer(_answer(change))
 
 
 def uninstall_plugin(request: Request) -> JSONAnswer:
-    """Uninstall the distribution that provides a plugin (staff only); built-ins refuse."""
-    from racetrack_core import plugin_install
-
+    """Uninstall the distribution that provides a plugin (staff only); built-ins refuse, and
+    so does a plugin whose job types deployed jobs use, unless ``?force=true``."""
     service = service_of(request)
     caller = caller_of(request)
     require_staff(caller)
     name = request.path_params["name"]
-    with _changing:
-        try:
-            _distribution, plugin_names = plugin_install.uninstall(name)
-        except InstallError as exc:
-            raise BadRequest(str(exc)) from None
-        for plugin_name in plugin_names:
-            if plugin_name in service.plugins.names():
-                service.plugins.unregister(plugin_name)
-    _audit(service, EventKind.PLUGIN_UNINSTALLED, caller.name, name)
-    return JSONAnswer(None)
+    force = _flag(request.query_params.get("force"))
+    change = _changed(lambda: plugin_changes.uninstall(service, caller.name, name, force=force))
+    return JSONAnswer(_answer(change))
+
+
+def _changed(make: Any) -> Change:
+    """Run a change; turn its refusals into answers (409 for jobs in the way, else 400)."""
+    try:
+        change: Change = make()
+    except InUseError as exc:
+        raise Conflict(str(exc)) from None
+    except (InstallError, SourceError) as exc:
+        raise BadRequest(str(exc)) from None
+    except PluginError as exc:
+        raise BadRequest(f"the plugin was installed but could not be loaded: {exc}") from None
+    return change
+
+
+def _answer(change: Change) -> dict[str, Any]:
+    return {
+        "plugins": change.plugins,
+        "distributions": change.distributions,
+        "jobs_stopped": change.jobs_stopped,
+    }
+
+
+def _flag(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() in {"1", "true", "yes"})
 
 
 async def _caller(request: Request) -> Caller:
@@ -141,6 +165,7 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/plugin/job_type/versions", job_type_versions, methods=["GET"]),
         Route("/api/v1/plugin/infrastructure_targets", infrastructure_targets, methods=["GET"]),
         Route("/api/v1/plugin/upload/{filename}", upload_plugin, methods=["POST"]),
+        Route("/api/v1/plugin/install", install_plugin, methods=["POST"]),
         Route("/api/v1/plugin/{name}", uninstall_plugin, methods=["DELETE"]),
         # racetrack-client names the version too; a plugin has one installed version.
         Route("/api/v1/plugin/{name}/{version}", uninstall_plugin, methods=["DELETE"]),

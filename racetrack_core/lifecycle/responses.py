@@ -108,15 +108,40 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     )
 
 
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects accepted in a request body (a manifest needs 4)."""
+
+
+def _nests_within(data: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``data`` nests no more than ``limit`` levels deep (checked without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return False
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return True
+
+
 async def read_json_object(request: Request) -> dict[str, Any]:
     """The request body as a JSON object, or BadRequest saying what is wrong with it."""
     body = await request.body()
     if not body:
         raise BadRequest("the request body is empty; send a JSON object")
+    too_deep = False
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:  # deeper than the parser goes
+        data, too_deep = None, True
+    if too_deep or not _nests_within(data):
+        raise BadRequest(
+            f"the request body nests JSON arrays or objects more than {MAX_JSON_DEPTH} levels "
+            "deep; send a flatter document"
+        )
     if not isinstance(data, dict):
         raise BadRequest(f"the request body must be a JSON object, not {type(data).__name__}")
     return data

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from racetrack_core.infrastructure import Replica, ReplicaStatus
 from racetrack_core.lifecycle import probes
 from racetrack_core.lifecycle.deployments.environment import restored_spec
+from racetrack_core.lifecycle.jobs import job_redactor
 from racetrack_core.lifecycle.service import LifecycleService, replica_from_json, replica_to_json
 from racetrack_core.storage.models import Job, JobStatus, now
 
@@ -169,6 +170,7 @@ class JobWatcher:
     def _set_status(self, job_id: str, status: JobStatus, error: str | None) -> None:
         with Session(self.service.engine) as session:
             row = session.get(Job, job_id)
+            error = job_redactor(self.service.secrets, row)(error) if row and error else error
             if row is None or (row.status == status and row.error == error):
                 return
             log.info("job %s %s is now %s", row.name, row.version, status)

@@ -40,6 +40,9 @@ class PubConfig:
     lifecycle_timeout: float = 10.0
     #: How long a job may stay silent (before its answer starts, or between two reads of it).
     upstream_timeout: float = _served(300.0, "pub_upstream_timeout")
+    #: How long a caller may take to send a request's line and headers, from its first byte;
+    #: then Pub answers 408 and closes the connection.
+    request_head_timeout: float = _served(15.0, "pub_request_head_timeout")
     #: How long connecting to a job may take.
     connect_timeout: float = 5.0
     #: Idle keep-alive connections to jobs are closed after this; keep it below the jobs' own

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 JSON_TYPE = b"application/json"
 
 NOT_A_JOB_PATH = "Job was not found: a call's path is /pub/job/{name}/{version}/{path}"
+DOT_SEGMENT = (
+    "Bad request: the job path has a dot segment ('.' or '..', also percent-encoded); "
+    "send the path without them"
+)
 NOT_AN_ASYNC_JOB_PATH = (
     "Job was not found: an asynchronous call's path is /pub/async/new/job/{name}/{version}/{path}"
 )
@@ -28,6 +32,18 @@ REFUSED = "is not reachable (connection refused)"
 BROKEN = "broke the connection before answering"
 #: The ASGI app behind the front server refused or did not accept the connection.
 APP_UNREACHABLE = "is not reachable"
+
+
+#: A request line and headers longer than this get 431, on either server.
+MAX_REQUEST_HEAD = 65_536
+
+
+def head_too_long(limit: int) -> str:
+    return f"Request line and headers exceed {limit} bytes"
+
+
+def head_too_slow(limit: float) -> str:
+    return f"Request line and headers not received within {limit:.1f} s"
 
 
 def json_body(payload: object) -> bytes:

@@ -5,7 +5,8 @@ header and the token cookie (a job never sees a user's token), and any ``X-Calle
 ``X-Forwarded-*`` the caller made up; it adds ``X-Forwarded-For/Host/Proto``, the tracing id and
 ``X-Caller-Name``. Back towards the caller it drops hop-by-hop headers and the job server's
 ``Server`` and ``Date`` (Pub's server sends its own), and makes a ``Location`` that points at the
-job's internal address relative.
+job's internal address relative. Every job answer but the job's Swagger page gets a sandboxing
+``Content-Security-Policy`` (:func:`job_answer_headers`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ _SET_BY_PUB = frozenset(
 _RESPONSE_DROPPED = HOP_BY_HOP | {b"server", b"date"}
 _CONNECTION_OPTIONS = frozenset({"close", "keep-alive", "upgrade"})
 _MAX_TRACING_ID = 128
+
+#: Every job is served from Pub's origin, where the browser keeps the visitor's token cookie. A
+#: sandbox without ``allow-same-origin`` gives a job's page an opaque origin: its requests to
+#: Pub are cross-site, so the ``SameSite`` cookie is not sent, and it cannot read Pub's answers.
+JOB_PAGE_SANDBOX = (
+    b"content-security-policy",
+    b"sandbox allow-scripts allow-forms allow-popups allow-downloads",
+)
+#: The job's own Swagger page (python3 and golang wrappers): its "Try it out" calls the job
+#: from the page with the visitor's cookie, so it keeps Pub's origin. Its assets are not
+#: documents, so a policy on them would change nothing.
+SWAGGER_PAGES = frozenset({"/docs", "/docs/"})
 
 RawHeaders = list[tuple[bytes, bytes]]
 
@@ -146,6 +159,11 @@ def _strip_token_cookie(header: str) -> tuple[str, str | None]:
         elif name:
             kept.append(pair.strip())
     return "; ".join(kept), token
+
+
+def job_answer_headers(tail: str) -> list[tuple[bytes, bytes]]:
+    """What Pub adds to a job's answer for the path ``tail`` within the job (still encoded)."""
+    return [] if tail in SWAGGER_PAGES else [JOB_PAGE_SANDBOX]
 
 
 def response_headers(raw: tuple[tuple[bytes, bytes], ...], base_url: str) -> RawHeaders:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from racetrack_core.access import has_dot_segment
 from racetrack_core.pub import failures
 from racetrack_core.pub.failures import Failure
 from racetrack_core.pub.metrics import Metrics
@@ -60,7 +61,13 @@ async def authorise(
     token: str | None,
     tracing_id: str,
 ) -> Grant | Refusal:
-    """Lifecycle's verdict on the call (counting a refusal), or 503 while it is unreachable."""
+    """Lifecycle's verdict on the call (counting a refusal), or 503 while it is unreachable.
+
+    A path with a dot segment gets 400 before Lifecycle is asked: a grant on a prefix must not
+    stretch past it (:func:`racetrack_core.access.has_dot_segment`).
+    """
+    if has_dot_segment(target.tail):
+        return Refusal(400, failures.DOT_SEGMENT)
     try:
         verdict = await permissions.check(
             target.name, target.version, target.job_path, token, tracing_id

@@ -3,7 +3,9 @@
     fetch_git(remote, branch=..., directory=..., credentials=..., dest=..., log=...)
         -> FetchedSource(path, commit)       one commit of one branch, credentials kept secret
     unpack_build_context(b64, dest)  -> dest  a base64 tar.gz from `racetrack deploy`, checked
+    check_context_size(b64, max_bytes) -> int its compressed size, refused over the limit
     pack_build_context(directory)    -> str   the same format, made from a folder (stdlib only)
+    remove_secret_files(job_dir, manifest)     the secret env files it names, taken out
 
 Every failure a user can cause raises :class:`SourceError` with a sentence saying what to do.
 How credentials are handled, and the limits on build contexts, are in ``docs/sources.md``.
@@ -15,11 +17,13 @@ from racetrack_core.source.archive import (
     MAX_ARCHIVE_BYTES,
     MAX_MEMBERS,
     MAX_UNPACKED_BYTES,
+    check_context_size,
     unpack_build_context,
 )
 from racetrack_core.source.errors import SourceError
 from racetrack_core.source.git import GIT_TIMEOUT, Credentials, FetchedSource, fetch_git
 from racetrack_core.source.packing import BuildContextError, pack_build_context
+from racetrack_core.source.secret_files import remove_secret_files, secret_file_names
 
 __all__ = [
     "GIT_TIMEOUT",
@@ -30,7 +34,10 @@ __all__ = [
     "Credentials",
     "FetchedSource",
     "SourceError",
+    "check_context_size",
     "fetch_git",
     "pack_build_context",
+    "remove_secret_files",
+    "secret_file_names",
     "unpack_build_context",
 ]

@@ -32,6 +32,11 @@ MAX_MEMBERS = 20_000
 """Most files, directories and links in a build context."""
 
 _HAS_DATA_FILTER = hasattr(tarfile, "data_filter")  # Python 3.11.4 and later
+# Before 3.11.4 (Debian 12 has 3.11.2) there is no FilterError: naming it in an except clause
+# would raise AttributeError whenever a member is refused. An empty tuple catches nothing.
+_FILTER_ERRORS: tuple[type[Exception], ...] = (
+    (tarfile.FilterError,) if hasattr(tarfile, "FilterError") else ()
+)
 _KINDS = {
     tarfile.CHRTYPE: "a character device",
     tarfile.BLKTYPE: "a block device",
@@ -73,24 +78,30 @@ def unpack_build_context(
     return dest
 
 
+def check_context_size(b64: str, max_bytes: int = MAX_ARCHIVE_BYTES) -> int:
+    """The compressed size of the build context ``b64`` (base64, line breaks ignored), without
+    decoding it; :class:`SourceError` naming that size when it is more than ``max_bytes``."""
+    text = b64.rstrip()
+    padding = len(text) - len(text.rstrip("="))
+    characters = len(b64) - sum(b64.count(space) for space in " \t\r\n")
+    size = max(0, characters * 3 // 4 - min(padding, 2))
+    if size > max_bytes:
+        raise SourceError(
+            f"the build context is {_size(size, exact=True)} compressed, more than the limit of "
+            f"{_size(max_bytes)}: leave build outputs, data sets and virtual environments out "
+            "of the job directory (list them in .gitignore), or deploy from git"
+        )
+    return size
+
+
 def _decode(b64: str, max_bytes: int) -> bytes:
+    check_context_size(b64, max_bytes)
     text = "".join(b64.split())
-    if len(text) > (max_bytes // 3 + 1) * 4:
-        raise _too_large(max_bytes)
     try:
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise SourceError("build context is not valid base64") from None
-    if len(data) > max_bytes:
-        raise _too_large(max_bytes)
     return data
-
-
-def _too_large(max_bytes: int) -> SourceError:
-    return SourceError(
-        f"build context is larger than {_size(max_bytes)} compressed: leave build outputs, "
-        "data sets and virtual environments out of the job directory (list them in .gitignore)"
-    )
 
 
 def _extract(data: bytes, root: Path, max_unpacked_bytes: int, max_members: int) -> None:
@@ -121,7 +132,7 @@ def _extract(data: bytes, root: Path, max_unpacked_bytes: int, max_members: int)
         raise _unpacked_too_large(max_unpacked_bytes) from None
     except (gzip.BadGzipFile, zlib.error, EOFError):
         raise SourceError("build context is not a valid gzip file (corrupt or truncated)") from None
-    except tarfile.FilterError as error:
+    except _FILTER_ERRORS as error:
         raise SourceError(f"build context has an unsafe member: {error}") from None
     except tarfile.TarError as error:
         raise SourceError(f"build context is not a valid tar archive: {error}") from None
@@ -203,5 +214,9 @@ class _LimitedReader(io.RawIOBase):
         return len(chunk)
 
 
-def _size(count: int) -> str:
-    return f"{count / 1024 / 1024:g} MiB" if count >= 1024 * 1024 else f"{count} bytes"
+def _size(count: int, *, exact: bool = False) -> str:
+    """``64 MiB`` for a limit; with ``exact``, one decimal (``65.0 MiB``) for a measured size."""
+    if count < 1024:
+        return f"{count} bytes"
+    value, unit = (count / 1024, "KiB") if count < 1024 * 1024 else (count / 1024 / 1024, "MiB")
+    return f"{value:.1f} {unit}" if exact else f"{value:g} {unit}"

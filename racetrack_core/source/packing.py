@@ -8,7 +8,8 @@ Members are the directory's files and symbolic links, named relative to it (``jo
 left out; with ``respect_gitignore`` so is what git ignores: inside a git work tree git itself
 says what (``git ls-files --cached --others --exclude-standard``); elsewhere each directory's
 ``.gitignore`` is read with a simple subset of its rules (globs, ``/`` anchors, trailing ``/``
-for directories, ``!`` to re-include).
+for directories, ``!`` to re-include). Names given in ``exclude`` (the secret env files that the
+manifest names) are left out too, so that secrets never travel in a context.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import fnmatch
 import gzip
 import io
 import os
+import posixpath
 import subprocess
 import tarfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -27,14 +30,25 @@ class BuildContextError(ValueError):
     """A directory cannot be packed: it is missing, or a link in it leads outside of it."""
 
 
-def pack_build_context(directory: str | os.PathLike[str], *, respect_gitignore: bool = True) -> str:
-    """Return the build context of ``directory``: base64 (ASCII) of a gzip-compressed tar."""
+def pack_build_context(
+    directory: str | os.PathLike[str],
+    *,
+    respect_gitignore: bool = True,
+    exclude: Iterable[str] = (),
+) -> str:
+    """Return the build context of ``directory``: base64 (ASCII) of a gzip-compressed tar.
+
+    ``exclude`` holds names relative to ``directory`` (``build.env``, ``conf/secret.env``) that
+    are never packed.
+    """
     root = Path(directory)
     if not root.is_dir():
         raise BuildContextError(f"{root} is not a directory")
     names = _git_files(root) if respect_gitignore else None
     if names is None:
         names = _walk_files(root, respect_gitignore)
+    left_out = {posixpath.normpath(name) for name in exclude}
+    names = [name for name in names if posixpath.normpath(name) not in left_out]
     real_root = os.path.realpath(root)
     buffer = io.BytesIO()
     with (

@@ -233,3 +233,26 @@ class ReplicaPort(SQLModel, table=True):
     job_version: str = Field(max_length=128)
     deployment_id: str = Field(max_length=64)
     created_at: float = Field(default_factory=now)
+
+
+class InstalledPlugin(SQLModel, table=True):
+    """A plugin distribution installed through Lifecycle, which every Lifecycle process installs
+    at start; an uninstalled one keeps its row, with ``uninstalled_at``, so that every process
+    removes it too."""
+
+    __tablename__ = "installed_plugin"
+
+    #: The distribution's normalized name (PEP 503).
+    distribution: str = Field(primary_key=True, max_length=128)
+    version: str = Field(max_length=64)
+    #: ``wheel`` (uploaded, kept in ``wheel``), ``index`` (a requirement) or ``git`` (a URL).
+    kind: str = Field(max_length=16)
+    #: The source as given, credentials masked: what answers and the audit log show.
+    source_shown: str = Field(sa_type=Text)
+    #: The source as given, sealed (racetrack_core.security.SecretBox): a URL may hold a password.
+    source_sealed: str | None = Field(default=None, sa_type=Text)
+    wheel_name: str | None = Field(default=None, max_length=255)
+    wheel: bytes | None = Field(default=None, sa_type=LargeBinary)
+    installed_by: str | None = Field(default=None, max_length=255)
+    installed_at: float = Field(default_factory=now)
+    uninstalled_at: float | None = None

@@ -20,7 +20,8 @@ built-in plugins' package):
     ``tmp_path``, free 127.0.0.1 ports), started for each test and stopped after it, running
     the plugins installed in this environment: log in, deploy a job of your job type, call it
     through Pub (see :mod:`racetrack_core.testing.server`). Override
-    ``racetrack_database_url`` or ``racetrack_server_env`` to change its database or settings.
+    ``racetrack_database_url`` or ``racetrack_server_env`` to change its database or settings,
+    and ``racetrack_server_python`` to run it in another Python environment.
 
 A job-type plugin can then be tested through the same registries the server uses::
 
@@ -145,14 +146,27 @@ def racetrack_server_env() -> Mapping[str, str]:
 
 
 @pytest.fixture
+def racetrack_server_python() -> str | None:
+    """The Python that runs ``racetrack_server`` (None: this one). Override it with another
+    environment's to install plugins on the server without changing the tests' own."""
+    return None
+
+
+@pytest.fixture
 def racetrack_server(
-    tmp_path: Path, racetrack_database_url: str, racetrack_server_env: Mapping[str, str]
+    tmp_path: Path,
+    racetrack_database_url: str,
+    racetrack_server_env: Mapping[str, str],
+    racetrack_server_python: str | None,
 ) -> Iterator[RacetrackServer]:
     """A started ``racetrack up`` with its home in ``tmp_path``; stopped after the test."""
     from racetrack_core.testing.server import RacetrackServer
 
     server = RacetrackServer(
-        tmp_path / "racetrack-home", racetrack_database_url, env=racetrack_server_env
+        tmp_path / "racetrack-home",
+        racetrack_database_url,
+        env=racetrack_server_env,
+        python=racetrack_server_python,
     )
     with server:
         yield server

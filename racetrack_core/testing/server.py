@@ -87,6 +87,7 @@ class RacetrackServer:
         verbose: bool = True,
         start_timeout: float = 90,
         stop_timeout: float = 30,
+        python: str | None = None,
     ) -> None:
         self.home = Path(home)
         self.database_url = database_url or f"sqlite:///{self.home / 'racetrack.db'}"
@@ -96,6 +97,9 @@ class RacetrackServer:
         self.verbose = verbose
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        #: The Python that runs the server (its environment is the server's: the plugins it
+        #: has, and where ``racetrack plugin install`` puts new ones); this one by default.
+        self.python = python or sys.executable
         self.ports: dict[str, int] = {}
         self.process: subprocess.Popen[bytes] | None = None
         self.token = ""
@@ -140,7 +144,7 @@ class RacetrackServer:
         if not self.ports:
             self.ports = {service: free_port() for service in SERVICES}
         return [
-            sys.executable,
+            self.python,
             "-m",
             "racetrack_cli",
             "up",

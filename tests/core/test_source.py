@@ -482,7 +482,9 @@ def test_a_large_compressed_context_is_refused_before_decoding(tmp_path: Path) -
 
     message = unpack_error(context, tmp_path / "out" / "context", max_bytes=1000)
 
-    assert message.startswith("build context is larger than 1000 bytes compressed")
+    assert message.startswith(
+        "the build context is 16.0 KiB compressed, more than the limit of 1000 bytes"
+    )
 
 
 @pytest.mark.parametrize(

@@ -51,17 +51,6 @@ def run(*argv: str | Path) -> None:
     assert done.returncode == 0, f"{argv}: {done.stderr}"
 
 
-class OwnEnvironmentServer(RacetrackServer):
-    """A RacetrackServer run by the Python of another environment."""
-
-    def __init__(self, python: Path, home: Path) -> None:
-        super().__init__(home, env=QUICK_ENV)
-        self.python = python
-
-    def command(self) -> list[str]:
-        return [str(self.python), *super().command()[1:]]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RacetrackServer]:
     """``racetrack up`` run by a fresh environment with this repository installed, logged in
@@ -72,7 +61,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RacetrackServer
     python = env / "bin" / "python"
     constraints: list[str | Path] = ["-c", REPO / "constraints.txt"]
     run(uv(), "pip", "install", "--quiet", "--python", python, *constraints, "-e", REPO)
-    with OwnEnvironmentServer(python, root / "home") as started:
+    with RacetrackServer(root / "home", env=QUICK_ENV, python=str(python)) as started:
         started.login()
         yield started
 

@@ -107,6 +107,7 @@ def cases(ids: dict[str, str]) -> list[Case]:
         Case("GET", "/api/v1/plugin/job_type/versions", ANY),
         Case("GET", "/api/v1/plugin/infrastructure_targets", ANY),
         Case("POST", "/api/v1/plugin/upload/notes.txt", STAFF, b"not a wheel"),
+        Case("POST", "/api/v1/plugin/install", STAFF, {"source": "/not/a/source"}),
         Case("DELETE", "/api/v1/plugin/no-such-plugin", STAFF),
         Case("DELETE", "/api/v1/plugin/no-such-plugin/1.0.0", STAFF),
         Case("GET", "/api/v1/users/validate_user_auth", ANY),
@@ -292,7 +293,7 @@ CALLERS: list[tuple[str, Callable[[World], str | None]]] = [
 ]
 
 
-ROUTES = 65
+ROUTES = 66
 
 
 @pytest.mark.parametrize("index", range(ROUTES))

@@ -195,3 +195,32 @@ def test_only_staff_or_admin_api_holders_grant(
     assert client.get("/api/v1/users", headers=auth(esc)).status_code == 200
     staff = client.post("/api/v1/users/admin/staff", json={"is_staff": False}, headers=auth(esc))
     assert staff.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "api/v1/perform/%2E%2E/%2E%2E/docs",
+        "api/v1/perform/%2e%2e%2F%2e%2e%2Fopenapi.json",
+        "api/v1/perform/..%5C..%5Cdocs",
+        "api/v1/perform/%2E/x",
+    ],
+)
+def test_a_grant_on_an_endpoint_does_not_stretch_over_dot_segments(
+    client: TestClient, token: str, settings: Settings, path: str
+) -> None:
+    """Lifecycle takes the path percent-decoded: ``..`` is never within a granted prefix."""
+    add_jobs(settings, ("adder", "1.0.0"))
+    esc = new_esc(client, token, "caller")
+    grant(
+        client,
+        token,
+        subject_kind="esc",
+        subject_name="caller",
+        scope="call_job",
+        job_family="adder",
+        endpoint="/api/v1/perform",
+    )
+
+    assert may_call(client, esc, "adder", "1.0.0", "api/v1/perform/x")
+    assert not may_call(client, esc, "adder", "1.0.0", path)

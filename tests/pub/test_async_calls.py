@@ -138,6 +138,7 @@ def test_an_async_call_answers_at_once_and_polls_the_jobs_original_answer(
 
     assert answer.status_code == 200, answer.text
     assert answer.headers["x-job-header"] == "from-job"
+    assert answer.headers["content-security-policy"].startswith("sandbox ")  # Pub's origin
     echoed = answer.json()
     assert echoed["method"] == "POST"
     assert echoed["path"] == "/pub/job/adder/1.2.0/echo"

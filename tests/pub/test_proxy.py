@@ -348,3 +348,20 @@ def test_a_malformed_job_path_gets_404(client: httpx.Client, pub: str, path: str
 
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/json"
+
+
+def test_job_answers_are_sandboxed_except_the_jobs_swagger_page(
+    client: httpx.Client, pub: str
+) -> None:
+    """Jobs share Pub's origin: a sandbox gives their pages an opaque one (docs/security.md)."""
+    page = client.get(f"{pub}/pub/job/adder/1.0.0/page.html", headers=admin())
+    docs = [
+        client.get(f"{pub}/pub/job/adder/1.0.0/{d}", headers=admin()) for d in ("docs", "docs/")
+    ]
+    nested = client.get(f"{pub}/pub/job/adder/1.0.0/api/docs", headers=admin())
+
+    policy = "sandbox allow-scripts allow-forms allow-popups allow-downloads"
+    assert page.headers["content-security-policy"] == policy
+    assert nested.headers["content-security-policy"] == policy
+    assert [answer.status_code for answer in docs] == [200, 200]
+    assert all("content-security-policy" not in answer.headers for answer in docs)

@@ -19,6 +19,7 @@ TABLES = [
     "auth_token",
     "deployment",
     "external_consumer",
+    "installed_plugin",
     "job",
     "job_family",
     "permission",

@@ -35,7 +35,7 @@ from racetrack_core.lifecycle.deployments.request import DeployRequest
 from racetrack_core.lifecycle.jobs import job_dto
 from racetrack_core.lifecycle.service import LifecycleService
 from racetrack_core.manifest import dump_yaml, find_manifest, load_manifest
-from racetrack_core.source import fetch_git, unpack_build_context
+from racetrack_core.source import fetch_git, remove_secret_files, unpack_build_context
 from racetrack_core.storage.models import Job
 
 log = logging.getLogger("racetrack.pipeline")
@@ -78,12 +78,14 @@ class Phases:
             log.exception("deployment %s failed unexpectedly", recorder.deployment_id)
             message = recorder.scrub(f"internal error: {type(exc).__name__}: {exc}")
         tail = getattr(exc, "log_tail", "")
-        if tail:
-            recorder.line(tail)
-        workdir = self._workdir(request, recorder.deployment_id)
-        if workdir.exists():
+        try:  # whatever fails here, the deployment still ends as failed
+            if tail:
+                recorder.line(tail)
+            workdir = self._workdir(request, recorder.deployment_id)
             shutil.rmtree(workdir, ignore_errors=True)
-        recorder.failed(request, message)
+            _remove_empty(workdir.parent, workdir.parent.parent)  # the version's, the family's
+        finally:
+            recorder.failed(request, message)
 
     def _run(self, recorder: Recorder, request: DeployRequest) -> None:
         service = self._service
@@ -94,6 +96,7 @@ class Phases:
 
         recorder.phase("fetching source")
         workspace = self._fetch(recorder, request, workdir / "source")
+        remove_secret_files(workspace, request.manifest, log=recorder.line)
 
         recorder.phase("validating manifest")
         self._compare_with_repository(recorder, request, workspace)
@@ -178,7 +181,7 @@ class Phases:
             return unpack_build_context(
                 request.build_context,
                 dest,
-                max_bytes=self._service.settings.build_context_max_bytes * 4,
+                max_bytes=self._service.settings.build_context_max_bytes,
             )
         git = request.manifest.get("git") or {}
         fetched = fetch_git(
@@ -221,3 +224,12 @@ def _crash_reason(states: list[Any], replica: Replica) -> str | None:
                 return reason.strip().splitlines()[0]
             return None
     return "the job's process is gone"
+
+
+def _remove_empty(*folders: Path) -> None:
+    """Remove each folder in turn while it is empty (another deployment may be using it)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, gone already, or not ours to remove
+            return

@@ -27,6 +27,7 @@ from racetrack_core.lifecycle.permissions import grant_family_owner
 from racetrack_core.lifecycle.responses import Conflict
 from racetrack_core.lifecycle.service import replica_from_json, replica_to_json
 from racetrack_core.manifest import dump_yaml
+from racetrack_core.redaction import Redactor
 from racetrack_core.storage.models import (
     Deployment,
     DeploymentStatus,
@@ -81,15 +82,10 @@ class Recorder:
     def __init__(self, engine: Engine, deployment_id: str, secrets: list[str]) -> None:
         self._engine = engine
         self.deployment_id = deployment_id
-        self._secrets = sorted(secrets, key=len, reverse=True)
+        self.scrub = Redactor(secrets)  # every secret, in its common encodings too
         self._lines: list[str] = []
         self._lock = threading.Lock()
         self._last_flush = 0.0
-
-    def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "********")
-        return text
 
     def line(self, text: str) -> None:
         with self._lock:

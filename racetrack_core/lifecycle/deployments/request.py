@@ -15,11 +15,12 @@ from racetrack_core.auth import Caller
 from racetrack_core.errors import ManifestError
 from racetrack_core.infrastructure import DeployError
 from racetrack_core.lifecycle.responses import BadRequest, PayloadTooLarge
-from racetrack_core.manifest import Manifest
+from racetrack_core.manifest import received_manifest
 from racetrack_core.plugins import PluginManager
 from racetrack_core.registry import JobType
 from racetrack_core.schema import validate_manifest
 from racetrack_core.settings import Settings
+from racetrack_core.source import SourceError, check_context_size
 
 #: The fields a deploy request may have (racetrack-client's DeployRequest).
 DEPLOY_FIELDS = {
@@ -83,7 +84,7 @@ def parse_deploy_body(
         raise BadRequest("field 'manifest' is required: the job.yaml contents as an object")
     try:
         validated = validate_manifest(
-            Manifest(data=manifest), plugins, default_target=settings.infrastructure_target
+            received_manifest(manifest), plugins, default_target=settings.infrastructure_target
         )
     except ManifestError as exc:
         raise BadRequest(str(exc)) from None
@@ -91,9 +92,15 @@ def parse_deploy_body(
     credentials = body.get("git_credentials")
     git_credentials = None
     if credentials is not None:
-        if not isinstance(credentials, Mapping) or not {"username", "password"} <= set(credentials):
-            raise BadRequest("field 'git_credentials' must be null or {username, password}")
-        git_credentials = (str(credentials["username"]), str(credentials["password"]))
+        if (
+            not isinstance(credentials, Mapping)
+            or not {"username", "password"} <= set(credentials)
+            or not all(isinstance(credentials[key], str) for key in ("username", "password"))
+        ):
+            raise BadRequest(
+                "field 'git_credentials' must be null or {username, password}, both strings"
+            )
+        git_credentials = (credentials["username"], credentials["password"])
     try:
         build_secrets, runtime_secrets = secret_vars(body)
     except DeployError as exc:
@@ -102,12 +109,10 @@ def parse_deploy_body(
     if context is not None:
         if not isinstance(context, str):
             raise BadRequest("field 'build_context' must be base64 text of a tar.gz, or null")
-        limit = settings.build_context_max_bytes
-        if len(context) > limit:
-            raise PayloadTooLarge(
-                f"the build context is {len(context) // 1024} KiB, more than the limit of "
-                f"{limit // 1024} KiB; leave large files out (.gitignore) or deploy from git"
-            )
+        try:
+            check_context_size(context, settings.build_context_max_bytes)
+        except SourceError as exc:
+            raise PayloadTooLarge(str(exc)) from None
     flags = body.get("build_flags") or []
     if not isinstance(flags, list) or not all(isinstance(flag, str) for flag in flags):
         raise BadRequest("field 'build_flags' must be a list of strings, like ['--no-cache']")

@@ -22,6 +22,7 @@ from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.headers import (
     IncomingCall,
     dropped_request_headers,
+    job_answer_headers,
     job_request_headers,
     read_call,
     response_headers,
@@ -88,7 +89,8 @@ class JobProxy:
         if isinstance(verdict, Refusal):
             await send_json(send, verdict.status, failures.error(verdict.message), tracing)
             return
-        await self._forward(scope, receive, send, verdict, target, call, tracing)
+        extra = tracing + job_answer_headers(target.tail)
+        await self._forward(scope, receive, send, verdict, target, call, extra)
 
     async def _forward(
         self,

@@ -18,7 +18,12 @@ from racetrack_core.pub.front.connection import CallerConnection
 from racetrack_core.pub.front.pool import ConnectTimeout, JobPool
 from racetrack_core.pub.front.relay import REFRAMED, Relay
 from racetrack_core.pub.front.request import Request
-from racetrack_core.pub.headers import IncomingCall, job_request_headers, read_call
+from racetrack_core.pub.headers import (
+    IncomingCall,
+    job_answer_headers,
+    job_request_headers,
+    read_call,
+)
 from racetrack_core.pub.jobcalls import (
     JobPath,
     Refusal,
@@ -87,7 +92,8 @@ async def handle_job_call(
         return
     if conn.closed or request.finished:
         return
-    await JobCall(gateway, conn, request, call, tracing).forward(verdict, target)
+    extra = tracing + job_answer_headers(target.tail)
+    await JobCall(gateway, conn, request, call, extra).forward(verdict, target)
 
 
 class JobCall(Relay[CallGateway]):

@@ -22,6 +22,11 @@ from racetrack_core.pub.front.request import MAX_HEAD, BodySink, Request
 
 logger = logging.getLogger("racetrack.pub")
 
+
+class HeadTooLong(Exception):
+    """Raised in the parser's callbacks to stop parsing a head over ``MAX_HEAD`` bytes."""
+
+
 #: Pipelined requests answered one within the other before the rest wait for the loop.
 _MAX_DEPTH = 32
 
@@ -57,7 +62,10 @@ class CallerConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] | None = None
         self.closed = False
+        #: When the last request's answer ended or its body was last read (for the idle timeout).
         self.last_active = 0.0
+        #: When the first byte of a request head not yet complete arrived (None between heads).
+        self.head_since: float | None = None
         self.active: Request | None = None
         self._parsing: Request | None = None
         self._url = b""
@@ -65,7 +73,9 @@ class CallerConnection(asyncio.Protocol):
         self._paused: set[str] = set()
         self._eof = self._must_close = False
         self._depth = 0
-        self._head_bytes = 0
+        #: The head under way: its parsed size, and the bytes read while it was incomplete.
+        self._head_bytes = self._head_raw = 0
+        self._head_too_long = False
         #: The WebSocket handshake after which the caller's bytes are no longer HTTP.
         self.upgraded: Request | None = None
 
@@ -79,21 +89,27 @@ class CallerConnection(asyncio.Protocol):
         self._gateway.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = self._loop.time()
         if self.upgraded is not None:
+            self.last_active = self._loop.time()
             if self.upgraded.take(data):
                 self._pause("body")
             return
-        self._head_bytes += len(data)
+        parsing = self._parsing
+        if parsing is None or not parsing.head_done:
+            self._head_raw += len(data)
+            # Bytes between requests (blank lines too) start the deadline of a request head.
+            if self.head_since is None:
+                self.head_since = self._loop.time()
+        else:
+            self.last_active = self._loop.time()
         try:
             self._parser.feed_data(data)
-            if self._head_bytes > MAX_HEAD and self._in_head():
-                # llhttp sets no limit of its own: bound what a request line and headers cost.
-                self._malformed(None)
+            if self._head_raw > MAX_HEAD and self._in_head():
+                self._malformed(None)  # a head still incomplete (the callbacks count whole ones)
         except httptools.HttpParserUpgrade as upgrade:
             self._upgrade(data[upgrade.args[0] :])
         except httptools.HttpParserError as error:
-            self._malformed(error)
+            self._malformed(None if self._head_too_long else error)
         except Exception as error:
             logger.exception("Pub failed on a request from %s", self.peer)
             self._malformed(error)
@@ -127,17 +143,22 @@ class CallerConnection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._parsing, self._url = Request(), b""
+        if self.head_since is None:
+            self.head_since = self._loop.time()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._count_head(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
         cast(Request, self._parsing).add_header(name, value)
 
     def on_headers_complete(self) -> None:
         request = self._parsing
         assert request is not None
-        self._head_bytes = 0
+        self._head_bytes = self._head_raw = 0
+        self.head_since = None
         request.head_done = True
         parser = self._parser
         request.method = parser.get_method().decode("latin-1")
@@ -166,7 +187,6 @@ class CallerConnection(asyncio.Protocol):
         request = self._parsing
         assert request is not None
         self._parsing = None
-        self._head_bytes = 0
         request.complete = True
         if request.sink is not None:
             request.sink.end()
@@ -211,6 +231,7 @@ class CallerConnection(asyncio.Protocol):
         request.finished = True
         request.on_gone = request.on_writable = None
         self.active = None
+        self.last_active = self._loop.time()
         if not request.complete:
             request.discard = True
             request.sink = None
@@ -235,8 +256,24 @@ class CallerConnection(asyncio.Protocol):
             self.transport.close()
 
     def idle_for(self, now: float) -> float:
-        """Seconds since the last read while no answer is under way (a stalled request too)."""
-        return 0.0 if self.active is not None else now - self.last_active
+        """Seconds since the last answer ended or body bytes came, while nothing is under way:
+        no answer and no request head (which :meth:`head_overdue` bounds)."""
+        if self.active is not None or self.head_since is not None:
+            return 0.0
+        return now - self.last_active
+
+    def head_overdue(self, now: float, limit: float) -> bool:
+        """A request head has taken more than ``limit`` seconds to arrive, and nothing else is
+        under way (a head pipelined behind an answer waits for it)."""
+        since = self.head_since
+        return since is not None and now - since > limit and self.active is None
+
+    def time_out_head(self, limit: float) -> None:
+        """Answer 408 for a request head that did not arrive in time, and close."""
+        if self.transport is not None and not self.closed:
+            self._queue.clear()
+            self.transport.write(wire.head_timeout(limit))
+            self.close()
 
     # --- internals -----------------------------------------------------------------------
 
@@ -294,6 +331,13 @@ class CallerConnection(asyncio.Protocol):
 
     def _in_head(self) -> bool:
         return self._parsing is not None and not self._parsing.head_done
+
+    def _count_head(self, size: int) -> None:
+        # llhttp sets no limit of its own: bound what a request line and headers cost.
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD:
+            self._head_too_long = True
+            raise HeadTooLong
 
     def _malformed(self, error: Exception | None) -> None:
         """Answer 400 (or 431 for an overlong head) once nothing else is under way, and close.

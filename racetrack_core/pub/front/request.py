@@ -7,10 +7,12 @@ from typing import Protocol
 
 import httptools
 
+from racetrack_core.pub.failures import MAX_REQUEST_HEAD
+
 #: Request body buffered before the call takes it; beyond this, reading pauses.
 BODY_BUFFER = 65_536
-#: A request line and headers longer than this get 431 (counted per read, so roughly).
-MAX_HEAD = 65_536
+#: A request line and headers longer than this get 431.
+MAX_HEAD = MAX_REQUEST_HEAD
 
 
 class BodySink(Protocol):

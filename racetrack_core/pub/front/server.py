@@ -179,7 +179,13 @@ class PubFront:
             self._session = None
 
     def _schedule_sweep(self) -> None:
-        tick = min(1.0, self.config.upstream_timeout / 4, self.keep_alive_timeout / 4)
+        config = self.config
+        tick = min(
+            1.0,
+            config.upstream_timeout / 4,
+            config.request_head_timeout / 4,
+            self.keep_alive_timeout / 4,
+        )
         self._sweeper = self.loop.call_later(tick, self._sweep)
 
     def _sweep(self) -> None:
@@ -188,8 +194,11 @@ class PubFront:
             if self._backend_pool is not None:
                 self._backend_pool.sweep()
             now = self.loop.time()
+            head_timeout = self.config.request_head_timeout
             for connection in list(self.connections):
-                if connection.idle_for(now) > self.keep_alive_timeout:
+                if connection.head_overdue(now, head_timeout):
+                    connection.time_out_head(head_timeout)
+                elif connection.idle_for(now) > self.keep_alive_timeout:
                     connection.close()
         finally:
             self._schedule_sweep()

@@ -99,7 +99,12 @@ def too_large(limit: int) -> bytes:
 def malformed(error: Exception | None, head_limit: int) -> bytes:
     """400 for malformed HTTP, or 431 (``error`` None) for a head over ``head_limit`` bytes."""
     if error is None:
-        status, message = 431, f"Request line and headers exceed {head_limit} bytes"
+        status, message = 431, failures.head_too_long(head_limit)
     else:
         status, message = 400, f"Bad request: malformed HTTP ({type(error).__name__})"
     return json_answer(status, failures.error(message), (), keep_alive=False)
+
+
+def head_timeout(limit: float) -> bytes:
+    """408 for a request line and headers that did not all arrive within ``limit`` seconds."""
+    return json_answer(408, failures.error(failures.head_too_slow(limit)), (), keep_alive=False)

@@ -8,10 +8,15 @@ Run as ``python -m racetrack_plugins.python3.wrapper --entrypoint-path entrypoin
 (``max_concurrency``), ``encoding`` (results as JSON), ``parameters`` and ``static`` (``GET
 /api/v1/...``), ``health`` (probes), ``metrics``, ``openapi``, ``swagger`` (the docs page),
 ``app`` (the factory), ``chaining`` (``call_job``: calling other jobs through Pub) and
-``__main__`` (the command).
+``__main__`` (the command). For the original wrapper's features: ``auxiliary``
+(``auxiliary_endpoints_v2``), ``webview`` (``webview_app``), ``context`` (``request_context``),
+``logs`` (``LOG_STRUCTURED``, ``LOG_CALLER_NAME``).
 
 Job code calls other jobs with ``from racetrack_job_wrapper import call_job`` (the package's
-name inside a job's environment).
+name inside a job's environment). The original wrapper's public modules work under their own
+names too: ``call`` (``call_job(self, ...)``), ``entrypoint`` (``JobEntrypoint``),
+``endpoint_config`` (``EndpointConfig``), ``standalone`` (``serve_job_class``) and
+``log.logs`` (``get_logger``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,11 @@
 A job's environment holds a standalone copy of this package named ``racetrack_job_wrapper``.
 
 uvicorn's access log is off unless ``--access-log``: Pub already logs and counts every call, and
-one log line per call cost a small job about a third of its throughput.
+one log line per call cost a small job about a third of its throughput. The log's format follows
+``LOG_STRUCTURED`` and ``LOG_CALLER_NAME`` (``logs``).
+
+The original wrapper's command line, ``python -m racetrack_job_wrapper run <entrypoint_path>
+[<entrypoint_class>] [--port N]``, is accepted too.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import uvicorn
 
 from .app import create_app
 from .errors import WrapperError
+from .logs import configure_logs, parse_level
 from .settings import DEFAULT_PORT, WrapperSettings, env_int
 
 
@@ -41,8 +46,15 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--port", type=int, help=f"port (default: $JOB_PORT, else {DEFAULT_PORT})")
     parser.add_argument("--home-page", default="/docs", help="where / redirects (default: /docs)")
-    parser.add_argument("--max-concurrency", type=int, help="calls at once; more get 429")
-    parser.add_argument("--log-level", default="info", help="uvicorn log level (default: info)")
+    parser.add_argument("--max-concurrency", type=int, help="calls at once; more wait in a queue")
+    parser.add_argument(
+        "--max-concurrency-queue",
+        type=int,
+        help="calls that may wait when --max-concurrency are running; more get 429",
+    )
+    parser.add_argument(
+        "--log-level", help="log level: debug, info, warning, error (default: $LOG_LEVEL or info)"
+    )
     parser.add_argument(
         "--access-log",
         action="store_true",
@@ -51,21 +63,46 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def original_command(argv: Sequence[str]) -> list[str]:
+    """``run PATH [CLASS] [--port N] [--manifest-path M]`` in today's options."""
+    positional: list[str] = []
+    options: list[str] = []
+    rest = list(argv[1:])
+    while rest:
+        item = rest.pop(0)
+        if item == "--port" and rest:
+            options += ["--port", rest.pop(0)]
+        elif item == "--manifest-path" and rest:
+            rest.pop(0)  # the manifest's settings come from the command line here
+        elif item.startswith("--port="):
+            options.append(item)
+        elif not item.startswith("--manifest-path"):
+            positional.append(item)
+    if positional:
+        options += ["--entrypoint-path", positional[0]]
+    if len(positional) > 1 and positional[1]:
+        options += ["--entrypoint-class", positional[1]]
+    return [*options, "--host", "0.0.0.0"]  # noqa: S104 - the original listened on every address
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"]:
+        argv = original_command(argv)
     arguments = parse_arguments(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
+        configure_logs(arguments.log_level)
         port = arguments.port or env_int(os.environ, "JOB_PORT", DEFAULT_PORT)
         settings = WrapperSettings.from_env(
-            max_concurrency=arguments.max_concurrency, home_page=arguments.home_page
+            max_concurrency=arguments.max_concurrency,
+            max_concurrency_queue=arguments.max_concurrency_queue,
+            home_page=arguments.home_page,
         )
         job_dir = arguments.job_dir.resolve()
         # The user's code opens its files relative to the job directory, as in a container.
         os.chdir(job_dir)
         app = create_app(arguments.entrypoint_path, arguments.entrypoint_class, job_dir, settings)
-    except WrapperError as error:
+    except (WrapperError, ValueError) as error:
         logging.getLogger("racetrack.job").debug("start-up failed", exc_info=True)
         print(f"error: {error}", file=sys.stderr)
         if error.__cause__ is not None:
@@ -75,9 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         app,
         host=arguments.host,
         port=port,
-        log_level=arguments.log_level,
+        log_level=parse_level(arguments.log_level or os.environ.get("LOG_LEVEL") or "info"),
         access_log=arguments.access_log,
         timeout_graceful_shutdown=3,
+        log_config=None,
     )
     return 0
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from . import health, metrics, openapi, parameters, static, swagger
+from . import health, metrics, openapi, parameters, static, swagger, webview
 from .calls import CallService
 from .entrypoint import load_entrypoint_class
 from .limiter import CallLimiter
@@ -33,8 +33,22 @@ def create_app(
     Every route is served at the root and under ``/pub/job/{JOB_NAME}/{any version}``. Calls
     (``POST .../api/v1/<endpoint>``) are served by ``CallRouter`` ahead of the routes.
     """
-    runtime = JobRuntime(load_entrypoint_class(entrypoint_path, entrypoint_class, job_dir), job_dir)
-    limiter = CallLimiter(settings.max_concurrency)
+    cls = load_entrypoint_class(entrypoint_path, entrypoint_class, job_dir)
+    return create_class_app(cls, job_dir, settings)
+
+
+def create_class_app(
+    cls: type, job_dir: Path, settings: WrapperSettings, instance: object | None = None
+) -> Starlette:
+    """``create_app`` for a class already imported, or for an ``instance`` already made."""
+    runtime = JobRuntime(
+        cls,
+        job_dir,
+        webview_base_url=webview_base_url(settings),
+        max_body_bytes=settings.max_body_bytes,
+        instance=instance,
+    )
+    limiter = CallLimiter(settings.max_concurrency, settings.max_concurrency_queue)
     # No more threads than anyio's default limit, which def methods ran under before; fewer
     # when max_concurrency refuses the calls that would need them.
     workers = WorkerThreads(min(settings.max_concurrency or DEFAULT_THREADS, DEFAULT_THREADS))
@@ -45,6 +59,7 @@ def create_app(
         metrics=call_metrics,
         limiter=limiter,
         workers=workers,
+        context=runtime.context,
     )
 
     @asynccontextmanager
@@ -62,14 +77,16 @@ def create_app(
         *openapi.routes,
         *swagger.routes(),
         *parameters.routes,
+        *webview.routes(job_dir),
         *static.routes,
     ]
-    prefix = "/pub/job/" + (settings.job_name or "{job_name}") + "/{version}"
+    name = settings.job_name or "{job_name}"
+    prefixes = [f"/pub/job/{name}/{{version}}", f"/pub/fatman/{name}/{{version}}"]
     app = Starlette(
         routes=[
             *job_routes,
-            Route(prefix, home, methods=["GET"]),
-            Mount(prefix, routes=job_routes),
+            *(Route(prefix, home, methods=["GET"]) for prefix in prefixes),
+            *(Mount(prefix, routes=job_routes) for prefix in prefixes),
         ],
         middleware=[Middleware(CallRouter, calls=calls, job_name=settings.job_name)],
         lifespan=lifespan,
@@ -79,6 +96,13 @@ def create_app(
     app.state.metrics = call_metrics
     app.state.limiter = limiter
     return app
+
+
+def webview_base_url(settings: WrapperSettings) -> str:
+    """The public prefix of the webview pages, given to ``webview_app(base_url)``."""
+    name = settings.job_name or "JOB_NAME"
+    version = settings.job_version or "JOB_VERSION"
+    return f"/pub/job/{name}/{version}/api/v1/webview"
 
 
 async def home(request: Request) -> RedirectResponse:

@@ -50,7 +50,7 @@ _tracing_id: ContextVar[str | None] = ContextVar("racetrack_tracing_id", default
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class JobCallError(WrapperError):
+class JobCallError(WrapperError, RuntimeError):
     """A call to another job did not answer with JSON and a 2xx status.
 
     ``status`` is the HTTP status (``None`` when Pub could not be reached or the answer was not

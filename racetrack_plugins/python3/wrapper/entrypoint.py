@@ -2,8 +2,12 @@
 
 The class is loaded at start-up, so that a wrong path or class name stops the job at once with
 a clear message. Its instance is made later (``__init__`` may take minutes); ``describe_instance``
-then reads its optional methods: ``auxiliary_endpoints``, ``static_endpoints``,
-``docs_input_example`` and ``docs_input_examples``.
+then reads its optional methods: ``auxiliary_endpoints``, ``auxiliary_endpoints_v2``,
+``static_endpoints``, ``docs_input_example`` and ``docs_input_examples`` (``webview_app`` and
+``metrics`` are read by ``webview`` and ``metrics``).
+
+``JobEntrypoint`` is the original wrapper's optional base class, for job code that imports it
+(``from racetrack_job_wrapper.entrypoint import JobEntrypoint``); a job needs no base class.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ import importlib.util
 import inspect
 import logging
 import sys
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .auxiliary import RouteEndpoint, read_routes
 from .errors import EntrypointError
 from .signature import Signature, read_signature
 
@@ -26,6 +32,41 @@ PERFORM = "/perform"
 RESERVED_GET_PATHS = ("/parameters",)
 
 logger = logging.getLogger("racetrack.job")
+
+#: A WSGI application: ``app(environ, start_response)`` returning the body's chunks.
+WsgiApplication = Callable[[Mapping[str, object], Callable[..., Any]], Iterable[bytes]]
+
+
+class JobEntrypoint(ABC):
+    """A base class for a job's entrypoint, as in the original wrapper (optional here)."""
+
+    @abstractmethod
+    def perform(self, **kwargs: Any) -> Any:
+        """The job's main action: ``POST /api/v1/perform``."""
+
+    def webview_app(self, base_url: str) -> Any:
+        """A WSGI or ASGI app served under ``/api/v1/webview/``; ``None`` for none."""
+        return None
+
+    def docs_input_examples(self) -> dict[str, dict[str, Any]]:
+        """An example input per endpoint path, shown in the docs."""
+        return {}
+
+    def docs_input_example(self) -> dict[str, Any]:
+        """An example input of ``perform``, shown in the docs."""
+        return {}
+
+    def auxiliary_endpoints(self) -> dict[str, Callable[..., Any]]:
+        """More endpoints than ``/perform``: ``{"/path": self.method}``."""
+        return {}
+
+    def static_endpoints(self) -> dict[str, tuple[str, str] | str]:
+        """Files served by ``GET /api/v1/<path>``: ``{"/path": "file" | ("file", "mime")}``."""
+        return {}
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Custom Prometheus gauges: ``[{"name", "value", "description"?, "labels"?}]``."""
+        return []
 
 
 @dataclass(frozen=True)
@@ -66,6 +107,8 @@ class JobInterface:
 
     calls: dict[str, CallEndpoint]
     static: dict[str, StaticEndpoint] = field(default_factory=dict)
+    #: ``auxiliary_endpoints_v2``, tried after ``calls`` (POST) and before ``static`` (GET).
+    routes: list[RouteEndpoint] = field(default_factory=list)
 
     @property
     def perform(self) -> CallEndpoint:
@@ -159,8 +202,9 @@ def describe_instance(instance: object, job_dir: Path) -> JobInterface:
     examples: dict[str, Any] = {}
     if callable(getattr(instance, "docs_input_example", None)):
         examples[PERFORM] = instance.docs_input_example()  # type: ignore[attr-defined]
+    route_paths = _route_paths(instance)
     for path, example in _optional_mapping(instance, "docs_input_examples").items():
-        if path not in methods:
+        if path not in methods and path not in route_paths:
             logger.warning("docs_input_examples() names '%s', which is no endpoint; ignored", path)
         examples[path] = example
 
@@ -174,7 +218,13 @@ def describe_instance(instance: object, job_dir: Path) -> JobInterface:
         path: _static_endpoint(path, target, job_dir)
         for path, target in _optional_mapping(instance, "static_endpoints").items()
     }
-    return JobInterface(calls, static)
+    return JobInterface(calls, static, read_routes(instance, examples))
+
+
+def _route_paths(instance: object) -> set[str]:
+    method = getattr(instance, "auxiliary_endpoints_v2", None)
+    configs = method() if callable(method) else []
+    return {"/" + str(getattr(c, "path", "")).lstrip("/") for c in configs or []}
 
 
 def _optional_mapping(instance: object, method_name: str) -> dict[str, Any]:

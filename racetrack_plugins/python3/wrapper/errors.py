@@ -6,7 +6,8 @@
         ├── ArgumentError        400: the JSON body does not fit the method's parameters
         ├── NotFound             404: the job serves no such endpoint
         ├── PayloadTooLarge      413: the body is longer than JOB_MAX_BODY_BYTES
-        ├── TooManyCalls         429: max_concurrency calls are already running
+        ├── RouteArgumentError   422: a request does not fit an auxiliary_endpoints_v2 handler
+        ├── TooManyCalls         429: max_concurrency calls running and the queue full
         └── NotReady             503: the job's ``__init__`` has not finished, or has failed
 
 Every error answer is a JSON object ``{"error": "<message>", "type": "<kind>"}``.
@@ -47,6 +48,13 @@ class NotFound(CallError):
 class PayloadTooLarge(CallError):
     status = 413
     kind = "PayloadTooLarge"
+
+
+class RouteArgumentError(CallError):
+    """An ``auxiliary_endpoints_v2`` request does not fit its handler: 422, as FastAPI answered."""
+
+    status = 422
+    kind = "ValidationError"
 
 
 class TooManyCalls(CallError):

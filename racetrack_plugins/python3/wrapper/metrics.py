@@ -3,21 +3,27 @@
 Written by hand because ``prometheus-client`` is not a dependency; the wrapper needs only
 counters, one gauge and one histogram, all kept in the app's state. A call costs one bucket
 increment, found by bisection; the buckets are summed into Prometheus's cumulative counts only
-when ``/metrics`` is read, which is far rarer than a call.
+when ``/metrics`` is read, which is far rarer than a call. The job's own ``metrics()`` method,
+if it has one, adds its gauges after them on every read.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
+import logging
 import math
+import re
 import time
 from dataclasses import dataclass, field
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+logger = logging.getLogger("racetrack.job")
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -132,9 +138,50 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
+def render_custom(metrics: object) -> str:
+    """The job's own ``metrics()`` as gauges: ``[{"name", "value", "description"?, "labels"?}]``.
+
+    As in the original, an entry without a name or a value is logged and left out, and one
+    whose value is ``None`` is left out quietly.
+    """
+    if not isinstance(metrics, list | tuple):
+        logger.error("metrics() must return a list of dicts, got %r", type(metrics).__name__)
+        return ""
+    lines: list[str] = []
+    for metric in metrics:
+        name = metric.get("name") if isinstance(metric, dict) else None
+        if not isinstance(name, str) or not _METRIC_NAME.fullmatch(name):
+            logger.error("metrics(): an entry has no valid 'name' (like 'job_queue_size')")
+            continue
+        if "value" not in metric:
+            logger.error("metrics(): the metric %s has no 'value'", name)
+            continue
+        if metric["value"] is None:
+            continue
+        try:
+            value = _number(float(metric["value"]))
+        except (TypeError, ValueError):
+            logger.error("metrics(): the value of %s is not a number", name)
+            continue
+        description = str(metric.get("description", "")).replace("\\", r"\\").replace("\n", r"\n")
+        labels = metric.get("labels") or {}
+        _family(lines, name, "gauge", description)
+        label_text = _labels(**{str(k): str(v) for k, v in labels.items()}) if labels else ""
+        lines.append(f"{name}{label_text} {value}")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
 async def metrics(request: Request) -> Response:
     call_metrics: CallMetrics = request.app.state.metrics
-    return Response(call_metrics.render(), media_type=CONTENT_TYPE)
+    text = call_metrics.render()
+    instance = request.app.state.runtime.instance
+    custom = getattr(instance, "metrics", None)
+    if callable(custom):
+        try:
+            text += render_custom(await run_in_threadpool(custom))
+        except Exception:
+            logger.exception("the job's metrics() failed; its metrics are left out")
+    return Response(text, media_type=CONTENT_TYPE)
 
 
 routes = [Route("/metrics", metrics, methods=["GET"])]

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .auxiliary import RouteEndpoint
 from .entrypoint import CallEndpoint, JobInterface
 from .runtime import JobRuntime
 from .settings import WrapperSettings
@@ -102,6 +103,48 @@ def _operation(endpoint: CallEndpoint) -> dict[str, Any]:
     }
 
 
+def _route_operation(route: RouteEndpoint) -> dict[str, Any]:
+    """An ``auxiliary_endpoints_v2`` route: its path and query parameters, and its body."""
+    parameters = []
+    body: dict[str, Any] = {}
+    for parameter in route.signature.parameters:
+        source = route.sources[parameter.name]
+        if source == "auto":
+            source = "path" if "{" + parameter.name + "}" in route.path else "query"
+        if source == "body":
+            body[parameter.name] = schema_of(parameter.annotation)
+            continue
+        parameters.append(
+            {
+                "name": parameter.name,
+                "in": source,
+                "required": source == "path" or parameter.required,
+                "schema": schema_of(parameter.annotation),
+            }
+        )
+    operation: dict[str, Any] = {
+        "summary": route.options.get("summary") or f"Call auxiliary endpoint: {route.path}",
+        "description": route.description,
+        "operationId": "auxiliary_endpoint_" + route.path.strip("/").replace("/", "_"),
+        "tags": list(route.options.get("tags") or ["job"]),
+        "parameters": parameters,
+        "responses": {
+            "200": {"description": "The result", "content": {"application/json": {}}},
+            "422": _error_response("Arguments that do not fit the parameters"),
+            "500": _error_response("An exception raised by the job's code"),
+        },
+    }
+    if body:
+        schema = (
+            next(iter(body.values())) if len(body) == 1 else {"type": "object", "properties": body}
+        )
+        content: dict[str, Any] = {"schema": schema}
+        if route.example is not None:
+            content["example"] = route.example
+        operation["requestBody"] = {"content": {"application/json": content}}
+    return operation
+
+
 def _returns(endpoint: CallEndpoint) -> Any:
     returned = endpoint.signature.return_annotation
     return typing.Any if returned is inspect.Signature.empty else returned
@@ -122,14 +165,20 @@ def _probe(summary: str) -> dict[str, Any]:
 
 
 def build_openapi(
-    interface: JobInterface, settings: WrapperSettings, server_url: str
+    interface: JobInterface, settings: WrapperSettings, server_url: str, *, webview: bool = False
 ) -> dict[str, Any]:
     """The OpenAPI document of a job; ``server_url`` is the path that its routes are under."""
     paths: dict[str, Any] = {
         f"/api/v1{path}": {"post": _operation(endpoint)}
         for path, endpoint in interface.calls.items()
     }
+    for route in interface.routes:
+        paths.setdefault(f"/api/v1{route.path}", {})[route.http_method.lower()] = _route_operation(
+            route
+        )
     paths["/api/v1/parameters"] = _probe("The parameters of perform")
+    if webview:
+        paths["/api/v1/webview/"] = _probe("The job's own pages (webview_app)")
     for path in ("/live", "/ready", "/health"):
         paths[path] = _probe(f"Runtime probe {path}")
     return {
@@ -159,7 +208,10 @@ async def openapi(request: Request) -> JSONResponse:
     # The document's routes are under the prefix that this request came under, so that Swagger's
     # "Try it out" calls the same job version through the same gateway as the docs page.
     document = build_openapi(
-        runtime.interface, request.app.state.settings, path_prefix(request) or "/"
+        runtime.interface,
+        request.app.state.settings,
+        path_prefix(request) or "/",
+        webview=runtime.webview is not None,
     )
     return JSONResponse(document)
 

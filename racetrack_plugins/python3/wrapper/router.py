@@ -14,9 +14,14 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .calls import CallService
+from .scopes import route_path
 
 API = "/api/v1/"
 PUB_PREFIX = "/pub/job/"
+#: The original's oldest spelling of the prefix, still served.
+FATMAN_PREFIX = "/pub/fatman/"
+#: ``webview_app`` pages take POSTs of their own: never calls.
+WEBVIEW = "/webview"
 
 
 class CallRouter:
@@ -28,24 +33,29 @@ class CallRouter:
         self.job_name = job_name
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        if scope["type"] == "http" and scope["method"] in ("POST", "GET"):
             path = call_path(route_path(scope), self.job_name)
-            if path is not None:
-                await self.calls.serve(path, scope, receive, send)
-                return
+            if path is not None and not (path == WEBVIEW or path.startswith(WEBVIEW + "/")):
+                if scope["method"] == "POST":
+                    await self.calls.serve(path, scope, receive, send)
+                    return
+                # GET: an auxiliary_endpoints_v2 route, else the routes (parameters, static).
+                if await self.calls.serve_get(path, scope, receive, send):
+                    return
         await self.app(scope, receive, send)
 
 
 def call_path(path: str, job_name: str) -> str | None:
     """The endpoint (``/perform``) that a URL path calls, or ``None`` if it is not a call.
 
-    A call is ``/api/v1/<endpoint>`` or ``/pub/job/<job_name>/<version>/api/v1/<endpoint>``,
+    A call is ``/api/v1/<endpoint>`` or ``/pub/job/<job_name>/<version>/api/v1/<endpoint>``
+    (or ``/pub/fatman/...``, the original's oldest spelling),
     as Starlette's routes ``/api/v1/{path:path}`` and ``Mount("/pub/job/NAME/{version}")``
     match them; without a job name (``JOB_NAME`` unset) any name is taken.
     """
     if path.startswith(API):
         return path[len(API) - 1 :]
-    if not path.startswith(PUB_PREFIX):
+    if not path.startswith((PUB_PREFIX, FATMAN_PREFIX)):
         return None
     parts = path.split("/", 5)  # "", "pub", "job", name, version, rest
     if len(parts) < 6 or not parts[3] or not parts[4] or not parts[5].startswith(API[1:]):
@@ -53,16 +63,3 @@ def call_path(path: str, job_name: str) -> str | None:
     if job_name and parts[3] != job_name:
         return None
     return parts[5][len(API) - 2 :]
-
-
-def route_path(scope: Scope) -> str:
-    """The path without the ``root_path`` that a server or proxy put in front (as Starlette)."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if (
-        root_path
-        and path.startswith(root_path)
-        and path[len(root_path) : len(root_path) + 1] == "/"
-    ):
-        return path[len(root_path) :]
-    return path

@@ -148,6 +148,21 @@ def test_an_exception_in_user_code_answers_500_without_traceback(write_job, serv
     assert logged.exc_info is not None
 
 
+def test_a_value_error_of_user_code_is_a_400_as_in_the_original(write_job, serve, caplog):
+    source = """
+        class Job:
+            def perform(self, x: int) -> int:
+                if x < 0:
+                    raise ValueError(f"x must not be negative, got {x}")
+                return x
+    """
+    with serve(write_job(source)) as client:
+        response = client.post("/api/v1/perform", json={"x": -1})
+    assert response.status_code == 400
+    assert response.json() == {"error": "x must not be negative, got -1", "type": "ValueError"}
+    assert "calling /perform refused" in caplog.text
+
+
 def test_a_type_error_inside_user_code_is_a_500_not_a_400(write_job, serve):
     source = """
         class Job:
@@ -207,43 +222,64 @@ def test_a_streamed_body_over_the_limit_answers_413(write_job, serve):
     assert response.status_code == 413
 
 
-def test_calls_past_max_concurrency_answer_429(write_job):
-    source = """
-        import asyncio
+GATED_JOB = """
+    import asyncio
 
-        gate = asyncio.Event()
+    gate = asyncio.Event()
+    order = []
 
-        class Job:
-            async def perform(self) -> str:
-                await gate.wait()
-                return "done"
+    class Job:
+        async def perform(self, n: int) -> int:
+            await gate.wait()
+            order.append(n)
+            return n
+"""
+
+
+def run_gated_calls(write_job, calls: int, **settings: object) -> tuple[list[int], list[int]]:
+    """Start ``calls`` calls to a job whose calls wait for a gate; the statuses, then the order.
+
+    The gate opens once every call has been admitted (running or queued) or refused.
     """
-    app = create_app("entrypoint.py", None, write_job(source), WrapperSettings(max_concurrency=1))
+    app = create_app("entrypoint.py", None, write_job(GATED_JOB), WrapperSettings(**settings))  # type: ignore[arg-type]
     app.state.runtime.initialize()
-    gate = sys.modules["racetrack_job_entrypoint"].gate
-    answers: list[httpx.Response] = []
+    module = sys.modules["racetrack_job_entrypoint"]
+    statuses: dict[int, int] = {}
 
     async def scenario() -> None:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://job") as client:
 
-            async def first_call() -> None:
-                answers.append(await client.post("/api/v1/perform", json={}))
+            async def call(n: int) -> None:
+                statuses[n] = (await client.post("/api/v1/perform", json={"n": n})).status_code
 
             async with anyio.create_task_group() as tasks:
-                tasks.start_soon(first_call)
-                while app.state.limiter.running == 0:
-                    await anyio.sleep(0.001)
-                answers.append(await client.post("/api/v1/perform", json={}))
-                gate.set()
-            answers.append(await client.post("/api/v1/perform", json={}))
+                for n in range(calls):
+                    tasks.start_soon(call, n)
+                    # One at a time, so that the queue's order is the order of the calls.
+                    while app.state.limiter.active + len(statuses) < n + 1:
+                        await anyio.sleep(0.001)
+                module.gate.set()
 
     anyio.run(scenario)
-    refused, first, later = answers
-    assert refused.status_code == 429
-    assert refused.json()["type"] == "TooManyRequests"
-    assert first.json() == "done"
-    assert later.json() == "done"
+    return [statuses[n] for n in range(calls)], list(module.order)
+
+
+def test_calls_past_max_concurrency_wait_in_order_like_the_original(write_job):
+    statuses, order = run_gated_calls(write_job, 4, max_concurrency=1)
+    assert statuses == [200, 200, 200, 200]
+    assert order == [0, 1, 2, 3]
+
+
+def test_calls_past_the_concurrency_queue_answer_429(write_job):
+    statuses, order = run_gated_calls(write_job, 4, max_concurrency=1, max_concurrency_queue=2)
+    assert statuses == [200, 200, 200, 429]
+    assert order == [0, 1, 2]
+
+
+def test_a_zero_queue_refuses_at_once(write_job):
+    statuses, _ = run_gated_calls(write_job, 3, max_concurrency=2, max_concurrency_queue=0)
+    assert statuses == [200, 200, 429]
 
 
 def test_calls_before_init_finished_answer_503(write_job, serve):
@@ -423,3 +459,44 @@ def test_def_methods_can_reach_the_event_loop_with_anyio_from_thread(write_job, 
     """
     with serve(write_job(source)) as client:
         assert client.post("/api/v1/perform", json={}).json() == 5
+
+
+def test_request_context_and_request_extra_belong_to_each_call(write_job, serve):
+    source = """
+        class Job:
+            def __init__(self):
+                self.outside = None
+
+            def perform(self, mark: str) -> dict:
+                extra = self.request_extra.get()
+                seen_before = dict(extra)
+                extra["mark"] = mark
+                headers = self.request_context.get().headers
+                return {"before": seen_before, "after": self.request_extra.get(),
+                        "header": headers.get("x-mark")}
+
+            def outside_a_call(self) -> str:
+                try:
+                    self.request_context.get()
+                except LookupError as error:
+                    return f"{error}; default={self.request_context.get('none')}"
+                return "bound"
+
+            def auxiliary_endpoints(self):
+                return {"/outside": self.check_outside}
+
+            def check_outside(self) -> str:
+                import threading
+                answer = []
+                thread = threading.Thread(target=lambda: answer.append(self.outside_a_call()))
+                thread.start()
+                thread.join()
+                return answer[0]
+    """
+    with serve(write_job(source)) as client:
+        first = client.post("/api/v1/perform", json={"mark": "a"}, headers={"X-Mark": "one"})
+        second = client.post("/api/v1/perform", json={"mark": "b"}, headers={"X-Mark": "two"})
+        outside = client.post("/api/v1/outside", json={}).json()
+    assert first.json() == {"before": {}, "after": {"mark": "a"}, "header": "one"}
+    assert second.json() == {"before": {}, "after": {"mark": "b"}, "header": "two"}
+    assert outside == "request_context: no request is being served; default=none"

@@ -364,3 +364,61 @@ def test_the_helper_needs_only_the_standard_library_and_the_wrapper() -> None:
         "starlette",
         "",
     }
+
+
+# The original wrapper's module: call_job(self, job, path, payload, ...).
+
+
+def test_the_original_call_job_takes_the_entrypoint_first(pub: PubStandIn) -> None:
+    from racetrack_plugins.python3.wrapper import call as original_call
+
+    pub.body = b"3"
+    entrypoint = object()
+    answer = original_call.call_job(entrypoint, "adder", "/api/v1/perform", {"a": 1, "b": 2})
+    assert answer == 3
+    assert (pub.last.method, pub.last.path) == ("POST", "/pub/job/adder/latest/api/v1/perform")
+    assert json.loads(pub.last.body) == {"a": 1, "b": 2}
+    assert pub.last.headers["x-racetrack-auth"] == TOKEN
+    original_call.call_job(entrypoint, "adder", "/api/v1/parameters", None, "1.x", "GET", None)
+    assert (pub.last.method, pub.last.path) == ("GET", "/pub/job/adder/1.x/api/v1/parameters")
+
+
+def test_the_original_call_errors_are_runtime_errors_as_there(pub: PubStandIn) -> None:
+    from racetrack_plugins.python3.wrapper import call as original_call
+
+    pub.status, pub.body = 403, b'{"error": "no permission"}'
+    with pytest.raises(RuntimeError, match="answered 403: no permission"):
+        original_call.call_job(object(), "adder")
+
+
+def test_call_job_coroutine_sends_the_same_request(pub: PubStandIn) -> None:
+    import asyncio
+
+    from racetrack_plugins.python3.wrapper import call as original_call
+
+    pub.body = b'"ok"'
+    answer = asyncio.run(original_call.call_job_coroutine(object(), "adder", payload={"a": 1}))
+    assert answer == "ok"
+    assert pub.last.path == "/pub/job/adder/latest/api/v1/perform"
+
+
+def test_async_job_call_submits_to_pubs_async_calls_and_polls(pub: PubStandIn) -> None:
+    from racetrack_plugins.python3.wrapper import call as original_call
+
+    polls: list[str] = []
+
+    def respond(request: Recorded) -> bytes:
+        if request.path.startswith("/pub/async/new/"):
+            return b'{"task_id": "t-1"}'
+        polls.append(request.path)
+        return b"42"
+
+    pub.respond = respond
+    assert original_call.async_job_call(object(), "adder", payload={"a": 40, "b": 2}) == 42
+    submitted = pub.requests[0]
+    assert (submitted.method, submitted.path) == (
+        "POST",
+        "/pub/async/new/job/adder/latest/api/v1/perform",
+    )
+    assert submitted.headers["x-racetrack-auth"] == TOKEN
+    assert polls == ["/pub/async/task/t-1/poll"]

@@ -140,3 +140,43 @@ def test_docs_page_uses_relative_urls_and_local_assets(write_job, serve, prefix)
     assert bundle.status_code == 200
     assert "SwaggerUIBundle" in bundle.text
     assert (slash.status_code, slash.headers["location"]) == (307, "../docs")
+
+
+def test_auxiliary_endpoints_v2_are_in_the_document(write_job, serve) -> None:
+    source = """
+        from http import HTTPMethod
+        from racetrack_job_wrapper_test_config import EndpointConfig
+
+        class Job:
+            def perform(self) -> int:
+                return 1
+
+            def auxiliary_endpoints_v2(self):
+                return [
+                    EndpointConfig("/multiply/{factor}", HTTPMethod.POST, self.multiply,
+                                   other_options={"tags": ["items"]}),
+                    EndpointConfig("/square", HTTPMethod.GET, self.square),
+                ]
+
+            def multiply(self, factor: float, value: float) -> float:
+                return factor * value
+
+            def square(self, x: int) -> int:
+                return x * x
+    """
+    import sys
+
+    from racetrack_plugins.python3.wrapper import endpoint_config
+
+    sys.modules["racetrack_job_wrapper_test_config"] = endpoint_config
+    with serve(write_job(source)) as client:
+        paths = client.get("/openapi.json").json()["paths"]
+        assert client.post("/api/v1/multiply/3?value=2").json() == 6.0
+    multiply = paths["/api/v1/multiply/{factor}"]["post"]
+    assert multiply["tags"] == ["items"]
+    assert [(p["name"], p["in"], p["required"]) for p in multiply["parameters"]] == [
+        ("factor", "path", True),
+        ("value", "query", True),
+    ]
+    square = paths["/api/v1/square"]["get"]
+    assert square["parameters"][0]["schema"] == {"type": "integer"}

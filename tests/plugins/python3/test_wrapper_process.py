@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -104,4 +105,4 @@ def test_the_access_log_is_off_unless_asked_for(monkeypatch, tmp_path, flags, ac
     arguments = ["--entrypoint-path", "entrypoint.py", "--job-dir", str(tmp_path), *flags]
     assert command_module.main(arguments) == 0
     assert seen["access_log"] is access_log
-    assert seen["log_level"] == "info"
+    assert seen["log_level"] == logging.INFO

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from racetrack_plugins.python3.wrapper.router import call_path, route_path
+from racetrack_plugins.python3.wrapper.router import call_path
+from racetrack_plugins.python3.wrapper.scopes import route_path
 
 
 @pytest.mark.parametrize(

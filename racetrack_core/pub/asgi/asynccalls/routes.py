@@ -38,7 +38,12 @@ from racetrack_core.pub.asgi.asynccalls.store import (
 )
 from racetrack_core.pub.asgi.responses import Receive, Scope, Send, send_json
 from racetrack_core.pub.config import PubConfig
-from racetrack_core.pub.headers import dropped_request_headers, job_request_headers, read_call
+from racetrack_core.pub.headers import (
+    JOB_PAGE_SANDBOX,
+    dropped_request_headers,
+    job_request_headers,
+    read_call,
+)
 from racetrack_core.pub.jobcalls import Refusal, authorise, parse_job_path
 from racetrack_core.pub.metrics import Metrics
 from racetrack_core.pub.permissions import Grant, Permissions
@@ -320,6 +325,7 @@ async def _send_answer(send: Send, task: Task, tracing: RawHeaders) -> None:
         if name.encode("latin-1") != tracing[0][0]
     ]
     headers.append((b"content-length", b"%d" % len(task.response_body)))
+    headers.append(JOB_PAGE_SANDBOX)  # a job's answer, from Pub's origin: never its Swagger page
     headers.extend(tracing)
     status = task.response_status or 200
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -1,0 +1,104 @@
+"""Hostile build contexts stay refused with a clear error on every supported Python.
+
+Python 3.11.2 (Debian 12's own) has no ``tarfile`` extraction filters and no
+``tarfile.FilterError``; naming that class in an ``except`` clause there turned every refused
+context into an ``AttributeError`` (a 500, or an "internal error" deployment). Run this module
+with a virtual environment on ``/usr/bin/python3`` to check the lower end of the range.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from racetrack_core.source import SourceError, unpack_build_context
+from racetrack_core.testing.server import RacetrackServer
+
+
+def context(add: Callable[[tarfile.TarFile], None]) -> str:
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb") as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        add(tar)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def file_member(
+    name: str, content: bytes = b"x", mode: int = 0o644
+) -> Callable[[tarfile.TarFile], None]:
+    def add(tar: tarfile.TarFile) -> None:
+        info = tarfile.TarInfo(name)
+        info.size = len(content)
+        info.mode = mode
+        tar.addfile(info, io.BytesIO(content))
+
+    return add
+
+
+def link_member(name: str, target: str, kind: bytes) -> Callable[[tarfile.TarFile], None]:
+    def add(tar: tarfile.TarFile) -> None:
+        info = tarfile.TarInfo(name)
+        info.type = kind
+        info.linkname = target
+        tar.addfile(info)
+
+    return add
+
+
+def device_member(name: str) -> Callable[[tarfile.TarFile], None]:
+    def add(tar: tarfile.TarFile) -> None:
+        info = tarfile.TarInfo(name)
+        info.type = tarfile.CHRTYPE
+        info.devmajor, info.devminor = 1, 3
+        tar.addfile(info)
+
+    return add
+
+
+HOSTILE = {
+    "absolute name": (file_member("/etc/racetrack-test"), "absolute path"),
+    "dot-dot name": (file_member("../escape.txt"), "'..'"),
+    "symbolic link out": (link_member("out", "/etc/passwd", tarfile.SYMTYPE), "outside"),
+    "hard link out": (link_member("hard", "../../etc/passwd", tarfile.LNKTYPE), "outside"),
+    "device": (device_member("null"), "character device"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_member_is_refused(case: str, tmp_path: Path) -> None:
+    add, expected = HOSTILE[case]
+    dest = tmp_path / "out" / "context"
+    with pytest.raises(SourceError, match=expected):
+        unpack_build_context(context(add), dest)
+    assert not dest.exists()
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_set_uid_bits_are_dropped(tmp_path: Path) -> None:
+    dest = unpack_build_context(context(file_member("run.sh", mode=0o4755)), tmp_path / "ctx")
+    assert not (dest / "run.sh").stat().st_mode & 0o4000
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_refused_context_fails_the_deployment_with_a_clear_error(
+    shared_server: RacetrackServer,
+) -> None:
+    manifest = {
+        "name": "hostile-context",
+        "owner_email": "owner@example.com",
+        "jobtype": "python3:latest",
+        "jobtype_extra": {"entrypoint_path": "entrypoint.py"},
+    }
+    record = shared_server.deploy(
+        {"manifest": manifest, "build_context": context(file_member("../escape.txt"))},
+        timeout=60,
+    )
+    assert record["status"] == "failed", record
+    assert "contains '..'" in record["error"], record["error"]
+    assert "internal error" not in record["error"]
