@@ -11,24 +11,26 @@ and run one job version) and drives it through these steps, in order::
 or, when anything fails, ``driver.stop(replica)`` on the new replica only, so the previous
 version keeps serving. Drivers are called from worker threads, never from the event loop.
 
-A job type tells targets how to build and run its jobs: ``JobType.local_recipe`` (a
-``LocalRecipe``) for targets that run processes on the host, and ``JobType.dockerfile_template``
-for container targets. A job type without a local recipe cannot run on the local target.
+A job type tells targets how to build its jobs through the recipes it offers
+(``JobType.recipes``, see ``racetrack_core.recipes``): a process recipe for targets that run
+processes on the host, an image recipe for container targets. A target registers the kinds it
+accepts, and the manifest validation refuses a pair with none in common, so a driver may count
+on finding the recipe of its kind. ``JobSpec`` and ``BuildLog`` are defined with the recipes
+(a recipe's methods take them) and named here too, as the driver's inputs.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from racetrack_core.errors import RacetrackError
-
-#: Where a driver writes build output; each call appends one line to the deployment's build log.
-BuildLog = Callable[[str], None]
+from racetrack_core.recipes import BuildLog as BuildLog
+from racetrack_core.recipes import JobSpec as JobSpec
 
 
 class DeployError(RacetrackError):
@@ -51,35 +53,14 @@ class ReplicaStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class JobSpec:
-    """One job version to build and run.
-
-    ``workspace`` is the job's own directory (the repository's ``git.directory``), already
-    fetched and read-only to the driver. ``env`` is the complete runtime environment (the
-    reserved variables, plugin variables, the manifest's ``runtime_env`` and runtime secrets);
-    drivers pass it to the job as is and never log it. ``state_dir`` is a folder the driver may
-    use for this job version's files; it survives restarts and is removed on delete.
-    """
-
-    name: str
-    version: str
-    manifest: Mapping[str, Any]
-    job_type: Any  # racetrack_core.registry.JobType (kept loose to avoid an import cycle)
-    workspace: Path
-    env: Mapping[str, str]
-    deployment_id: str
-    deployment_timestamp: int
-    state_dir: Path
-    build_env: Mapping[str, str] = field(default_factory=dict)
-    no_cache: bool = False
-
-
-@dataclass(frozen=True)
 class Replica:
     """A running (or starting) instance of a job version, reachable at ``url``.
 
     ``url`` is the base URL the job serves at, such as ``http://127.0.0.1:38211``; Pub appends
     ``/pub/job/{name}/{version}{path}``. ``id`` is unique among the replicas of a driver.
+    ``endpoints`` lists every instance's base URL when a target runs several instances of the
+    deployment (the manifest's ``replicas``), ``url`` first; empty means ``url`` alone. Lifecycle
+    waits for each to be live and ready, and Pub spreads calls across them.
     """
 
     id: str
@@ -87,6 +68,12 @@ class Replica:
     version: str
     url: str
     deployment_timestamp: int
+    endpoints: tuple[str, ...] = ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every instance's base URL (``url`` alone when there are no ``endpoints``)."""
+        return self.endpoints or (self.url,)
 
 
 @dataclass(frozen=True)
@@ -99,6 +86,26 @@ class ReplicaState:
     restarts: int = 0
 
 
+class PortLedger(Protocol):
+    """The database's record of the ports that replicas hold on this host, for this target.
+
+    Every Lifecycle process shares it: a target claims a port before a replica listens on it,
+    so that two processes never hand out the same one, and releases it when the replica stops.
+    """
+
+    def claim(
+        self, port: int, replica_id: str, name: str, version: str, deployment_id: str
+    ) -> bool:
+        """Record that ``replica_id`` holds ``port``; False when another replica holds it.
+        Claiming a port the replica already holds is True (a restored replica)."""
+
+    def release(self, replica_id: str) -> None:
+        """Forget every port of ``replica_id``."""
+
+    def taken(self) -> set[int]:
+        """Every port held on this host for this target."""
+
+
 @dataclass(frozen=True)
 class TargetContext:
     """What a target's driver factory receives when a server starts using the target.
@@ -106,11 +113,13 @@ class TargetContext:
     ``home`` is a folder that belongs to this target alone (it survives restarts).
     ``settings`` holds the target's own settings from the server configuration (may be empty).
     ``constraints`` is a pip constraints file pinning the server's own packages, or None.
+    ``ports`` is the shared record of the ports replicas hold (None: the target keeps its own).
     """
 
     home: Path
     settings: Mapping[str, Any] = field(default_factory=dict)
     constraints: Path | None = None
+    ports: PortLedger | None = None
 
 
 @runtime_checkable
@@ -149,22 +158,7 @@ class InfrastructureDriver(Protocol):
         second, so that a reader thread can be released when its client goes away."""
 
     def close(self) -> None:
-        """Stop supervising and stop every replica; called once when the server stops."""
-
-
-@runtime_checkable
-class LocalRecipe(Protocol):
-    """How a job type builds and runs a job as a process on the host (no containers).
-
-    ``environment_key`` identifies what ``build`` produces, so that a target can reuse an
-    environment while the key does not change (same requirements, same Python, same wrapper).
-    """
-
-    def environment_key(self, spec: JobSpec) -> str:
-        """A short stable digest of everything ``build`` depends on."""
-
-    def build(self, spec: JobSpec, env_dir: Path, log: BuildLog) -> None:
-        """Create the environment in ``env_dir``; raise DeployError when that fails."""
-
-    def command(self, spec: JobSpec, env_dir: Path, port: int) -> list[str]:
-        """The command line that serves the job on ``127.0.0.1:port`` (also set as JOB_PORT)."""
+        """Stop supervising and release what the driver holds; called once when the server
+        stops. A target whose replicas live outside the server's process tree (containers)
+        may leave them running, for ``restore`` to adopt on the next start; the local target
+        stops its processes."""

@@ -8,13 +8,27 @@ with a sentence naming the plugin.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from racetrack_core import versions
 from racetrack_core.errors import NotFoundError, RegistrationError
+from racetrack_core.recipes import (
+    ArtifactKind,
+    ImageRecipe,
+    ProcessRecipe,
+    Recipes,
+    describe_kinds,
+)
+
+if TYPE_CHECKING:
+    from racetrack_core.infrastructure import InfrastructureDriver, TargetContext
+
+#: What a target registers: makes its driver when a server starts using the target.
+DriverFactory = Callable[["TargetContext"], "InfrastructureDriver"]
+#: A target's review of a valid manifest: one sentence per field it will not honour (warnings).
+ManifestReview = Callable[[Mapping[str, Any]], Iterable[str]]
 
 NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
@@ -25,9 +39,9 @@ class JobType:
 
     ``extra_schema`` is the JSON-schema fragment that validates the manifest's
     ``jobtype_extra`` section for this job type (None accepts no ``jobtype_extra`` fields).
-    ``local_recipe`` (a ``racetrack_core.infrastructure.LocalRecipe``) builds and runs a job as
-    a process on the host; None means the job type needs a container target.
-    ``dockerfile_template`` is the Jinja2 Dockerfile template for container targets.
+    ``recipes`` are what it offers infrastructure targets, by kind of artifact (a process
+    recipe, an image recipe; see ``racetrack_core.recipes``): a target runs the job type when
+    it accepts one of those kinds.
     ``options`` holds whatever else the plugin wants to hand its own build and run code.
     """
 
@@ -37,8 +51,7 @@ class JobType:
     description: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
     plugin: str = ""
-    local_recipe: Any = None
-    dockerfile_template: Path | None = None
+    recipes: Recipes = field(default_factory=Recipes)
 
     @property
     def ref(self) -> str:
@@ -53,12 +66,23 @@ class InfrastructureTarget:
     ``driver`` makes the object that builds, runs and reports on jobs for this target: a
     callable taking a ``racetrack_core.infrastructure.TargetContext`` and returning an
     ``InfrastructureDriver``. It is called once, when a server starts using the target.
+    ``accepts`` names the kinds of artifact (``racetrack_core.recipes.ArtifactKind``) the
+    target can run: a job type runs on it when it offers a recipe of one of those kinds.
+    ``review`` (optional) reads a valid manifest and returns a sentence for each field the
+    target will not honour (``replicas`` on a target that runs one instance, say): the
+    deployment goes on with those as warnings.
     """
 
     name: str
-    driver: Any = None
+    driver: DriverFactory
+    accepts: frozenset[ArtifactKind] = frozenset()
     description: str = ""
     plugin: str = ""
+    review: ManifestReview | None = None
+
+    def can_run(self, job_type: JobType) -> bool:
+        """Whether ``job_type`` offers a recipe of a kind this target accepts."""
+        return bool(self.accepts & job_type.recipes.kinds())
 
 
 class JobTypeRegistry:
@@ -89,6 +113,7 @@ class JobTypeRegistry:
                 f"{who} registered job type '{job_type.ref}' with an extra_schema that is not "
                 "a JSON-schema object"
             )
+        _check_recipes(job_type.recipes, f"{who} registered job type '{job_type.ref}' with")
         key = (job_type.name, job_type.version)
         if key in self._types:
             first = self._types[key].plugin
@@ -154,10 +179,13 @@ class JobTypeRegistrar:
         extra_schema: Mapping[str, Any] | None = None,
         description: str = "",
         options: Mapping[str, Any] | None = None,
-        local_recipe: Any = None,
-        dockerfile_template: Path | None = None,
+        recipes: Recipes | None = None,
     ) -> JobType:
-        """Register one version of a job type and return it."""
+        """Register one version of a job type and return it.
+
+        ``recipes`` says how its jobs are built for each kind of target (none: the job type
+        validates manifests but no target can run its jobs).
+        """
         job_type = JobType(
             name=name,
             version=version,
@@ -165,8 +193,7 @@ class JobTypeRegistrar:
             description=description,
             options=dict(options or {}),
             plugin=self.plugin,
-            local_recipe=local_recipe,
-            dockerfile_template=dockerfile_template,
+            recipes=recipes if recipes is not None else Recipes(),
         )
         self._registry.add(job_type)
         return job_type
@@ -189,6 +216,19 @@ class InfrastructureRegistry:
             raise RegistrationError(
                 f"{who} registered an infrastructure target named {target.name!r}: a name is "
                 "lower-case letters, digits and single hyphens, starting with a letter"
+            )
+        unknown = [kind for kind in target.accepts if not isinstance(kind, ArtifactKind)]
+        if unknown or not target.accepts:
+            raise RegistrationError(
+                f"{who} registered infrastructure target '{target.name}' accepting "
+                f"{sorted(map(repr, target.accepts))}: accept one or more of "
+                f"{', '.join(repr(str(kind)) for kind in ArtifactKind)} "
+                "(racetrack_core.recipes.ArtifactKind)"
+            )
+        if not callable(target.driver):
+            raise RegistrationError(
+                f"{who} registered infrastructure target '{target.name}' whose driver is not "
+                "callable: give a class or function that takes a TargetContext"
             )
         if target.name in self._targets:
             first = self._targets[target.name].plugin
@@ -219,6 +259,48 @@ class InfrastructureRegistry:
                 f"unknown infrastructure target '{name}'. Installed: {installed}"
             ) from None
 
+    def runners_of(self, job_type: JobType) -> list[str]:
+        """Names of the installed targets that can run ``job_type``, sorted."""
+        return [target.name for target in self if target.can_run(job_type)]
+
+    def review(self, target_name: str, manifest: Mapping[str, Any]) -> list[str]:
+        """The target's warnings about a valid manifest (none for an unknown target)."""
+        target = self._targets.get(target_name)
+        if target is None or target.review is None:
+            return []
+        try:
+            return [str(sentence) for sentence in target.review(manifest)]
+        except Exception as error:
+            raise RegistrationError(
+                f"the manifest review of infrastructure target '{target_name}' (plugin "
+                f"'{target.plugin}') failed: {type(error).__name__}: {error}"
+            ) from error
+
+    def mismatch(self, job_type: JobType, target_name: str) -> str | None:
+        """Why ``target_name`` cannot run ``job_type`` (a sentence naming the targets that
+        can), or None when it can or when the target is not installed."""
+        target = self._targets.get(target_name)
+        if target is None or target.can_run(job_type):
+            return None
+        offered = job_type.recipes.kinds()
+        if not offered:
+            return (
+                f"job type '{job_type.ref}' offers no recipe (process or image), so no "
+                f"infrastructure target can run it: its plugin '{job_type.plugin}' must "
+                "register recipes (see docs/plugins.md)"
+            )
+        runners = self.runners_of(job_type)
+        where = (
+            f"Targets that can run it: {', '.join(runners)}"
+            if runners
+            else f"No installed target accepts {describe_kinds(offered)} recipes; install one"
+        )
+        return (
+            f"job type '{job_type.ref}' cannot run on infrastructure target '{target.name}': "
+            f"the target runs {describe_kinds(target.accepts)} recipes and the job type offers "
+            f"{describe_kinds(offered)} recipes only. {where}"
+        )
+
 
 class InfrastructureRegistrar:
     """What ``register_infrastructure_targets`` receives: registers on the plugin's behalf."""
@@ -227,10 +309,42 @@ class InfrastructureRegistrar:
         self._registry = registry
         self.plugin = plugin
 
-    def register(self, name: str, driver: Any, *, description: str = "") -> InfrastructureTarget:
-        """Register one infrastructure target and return it."""
+    def register(
+        self,
+        name: str,
+        driver: DriverFactory,
+        *,
+        accepts: Iterable[ArtifactKind],
+        description: str = "",
+        review: ManifestReview | None = None,
+    ) -> InfrastructureTarget:
+        """Register one infrastructure target, which runs the recipe kinds in ``accepts``;
+        ``review`` names the manifest fields it will not honour (see InfrastructureTarget)."""
         target = InfrastructureTarget(
-            name=name, driver=driver, description=description, plugin=self.plugin
+            name=name,
+            driver=driver,
+            accepts=frozenset(accepts),
+            description=description,
+            plugin=self.plugin,
+            review=review,
         )
         self._registry.add(target)
         return target
+
+
+def _check_recipes(recipes: object, context: str) -> None:
+    """Reject recipes that do not follow the protocols, naming what is wrong."""
+    if not isinstance(recipes, Recipes):
+        raise RegistrationError(
+            f"{context} recipes of type {type(recipes).__name__}: give a "
+            "racetrack_core.recipes.Recipes"
+        )
+    for kind, recipe, protocol in (
+        ("process", recipes.process, ProcessRecipe),
+        ("image", recipes.image, ImageRecipe),
+    ):
+        if recipe is not None and not isinstance(recipe, protocol):
+            raise RegistrationError(
+                f"{context} a {kind} recipe of type {type(recipe).__name__} that lacks the "
+                f"methods of racetrack_core.recipes.{protocol.__name__}"
+            )

@@ -136,11 +136,15 @@ def composed_schema(plugins: PluginManager) -> dict[str, Any]:
     return schema
 
 
-def validate_manifest(manifest: Manifest, plugins: PluginManager) -> ValidatedManifest:
+def validate_manifest(
+    manifest: Manifest, plugins: PluginManager, *, default_target: str | None = None
+) -> ValidatedManifest:
     """Validate a loaded manifest against the composed schema and the plugins' own checks.
 
-    Return it with defaults filled in and its job type resolved; raise ManifestError listing
-    every problem, sorted by line.
+    The job type must offer a recipe that the infrastructure target accepts: the manifest's
+    ``infrastructure_target``, else ``default_target`` (the server's default; None checks only a
+    target the manifest names). Return it with defaults filled in and its job type resolved;
+    raise ManifestError listing every problem, sorted by line.
     """
     data = manifest.data
     problems: list[Finding] = []
@@ -161,6 +165,8 @@ def validate_manifest(manifest: Manifest, plugins: PluginManager) -> ValidatedMa
         problems.extend(_drop_after_type_errors(_check_extra(job_type, extra)))
 
     problems.extend(_check_semantics(data, plugins))
+    if job_type is not None:
+        problems.extend(_check_target(data, plugins, job_type, default_target))
     if job_type is not None and not problems:
         for plugin, call in plugins.implementations("validate_manifest"):
             for found in call(manifest=data, job_type=job_type) or ():
@@ -180,7 +186,10 @@ def validate_manifest(manifest: Manifest, plugins: PluginManager) -> ValidatedMa
     if isinstance(result.get("git"), dict):
         result["git"].setdefault("directory", ".")
     return ValidatedManifest(
-        data=result, job_type=job_type, warnings=list(manifest.warnings), source=manifest.source
+        data=result,
+        job_type=job_type,
+        warnings=[*manifest.warnings, *_target_review(result, plugins, default_target)],
+        source=manifest.source,
     )
 
 
@@ -226,6 +235,32 @@ def _check_extra(job_type: JobType, extra: Mapping[str, Any]) -> list[Finding]:
     for error in ManifestValidator(fragment).iter_errors(dict(extra)):
         problems.extend(explain(error, ("jobtype_extra",)))
     return problems
+
+
+def _target_review(
+    data: Mapping[str, Any], plugins: PluginManager, default: str | None
+) -> list[str]:
+    """What the chosen target says it will not honour in a valid manifest."""
+    named = data.get("infrastructure_target")
+    target = named if isinstance(named, str) else default
+    return [] if target is None else plugins.infrastructure_targets.review(target, data)
+
+
+def _check_target(
+    data: Mapping[str, Any], plugins: PluginManager, job_type: JobType, default: str | None
+) -> list[Finding]:
+    """The (job type, target) pair: the target must accept a recipe the job type offers."""
+    named = data.get("infrastructure_target")
+    target = named if isinstance(named, str) else default
+    if target is None:
+        return []
+    problem = plugins.infrastructure_targets.mismatch(job_type, target)
+    if problem is None:
+        return []
+    field = ("infrastructure_target",) if isinstance(named, str) else ("jobtype",)
+    if not isinstance(named, str):
+        problem += f" (the server's default target is '{target}')"
+    return [Finding(field, problem)]
 
 
 def _check_semantics(data: Mapping[str, Any], plugins: PluginManager) -> list[Finding]:

@@ -44,7 +44,7 @@ def job_dto(job: Job, external_pub_url: str, *, manifest: bool = True) -> dict[s
         "deployed_by": job.deployed_by,
         "last_call_time": int(job.last_call_at) if job.last_call_at else None,
         "infrastructure_target": job.infrastructure_target,
-        "replica_internal_names": [job.internal_name] if job.internal_name else [],
+        "replica_internal_names": _replica_urls(job),
         "job_type_version": job.job_type,
         "deployment_timestamp": job.deployment_timestamp,
         "infrastructure_stats": {},
@@ -171,6 +171,18 @@ def owner_email(text: str) -> str | None:
     manifest = _load_yaml(text)
     owner = manifest.get("owner_email") if isinstance(manifest, dict) else None
     return owner if isinstance(owner, str) else None
+
+
+def _replica_urls(job: Job) -> list[str]:
+    """The base URL of every instance serving the job (Pub spreads calls across them)."""
+    if job.replica:
+        try:
+            endpoints = json.loads(job.replica).get("endpoints")
+        except (ValueError, AttributeError):
+            endpoints = None
+        if isinstance(endpoints, list) and endpoints:
+            return [str(url) for url in endpoints]
+    return [job.internal_name] if job.internal_name else []
 
 
 def job_redactor(secrets: SecretBox, job: Job) -> Redactor:

@@ -28,9 +28,10 @@ def wait_until_serving(
     still answering on the address is never taken for the new one. Raise DeployError with the
     reason and the job's last output when it crashes or does not answer in time.
     """
-    with httpx.Client(base_url=replica.url, timeout=5.0, trust_env=False) as client:
-        _wait(client, "/live", replica, live_timeout, crashed, tail)
-        _wait(client, "/ready", replica, ready_timeout, crashed, tail)
+    for url in replica.urls:  # every instance of a replicated deployment
+        with httpx.Client(base_url=url, timeout=5.0, trust_env=False) as client:
+            _wait(client, "/live", replica, live_timeout, crashed, tail)
+            _wait(client, "/ready", replica, ready_timeout, crashed, tail)
 
 
 def _wait(

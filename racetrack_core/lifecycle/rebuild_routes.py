@@ -140,7 +140,9 @@ def rebuild_request(
     if target != job.infrastructure_target:
         manifest = {**manifest, "infrastructure_target": target}
     try:
-        validated = validate_manifest(Manifest(data=manifest), service.plugins)
+        validated = validate_manifest(
+            Manifest(data=manifest), service.plugins, default_target=target
+        )
     except ManifestError as exc:
         raise BadRequest(f"{refused} with the plugins installed now: {exc}") from None
     return DeployRequest(

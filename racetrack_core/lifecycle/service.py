@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from racetrack_core.errors import NotFoundError
 from racetrack_core.infrastructure import InfrastructureDriver, Replica, TargetContext
+from racetrack_core.lifecycle.ports import DatabasePorts
 from racetrack_core.lifecycle.responses import BadRequest
 from racetrack_core.plugins import PluginManager
 from racetrack_core.security import SecretBox, digests_equal, token_digest
@@ -60,6 +61,7 @@ class LifecycleService:
                 context = TargetContext(
                     home=self.settings.home / "targets" / target,
                     settings=self.settings.targets.get(target, {}),
+                    ports=DatabasePorts(self.engine, target),
                 )
                 context.home.mkdir(parents=True, exist_ok=True)
                 self._drivers[target] = registered.driver(context)
@@ -85,6 +87,7 @@ def replica_to_json(replica: Replica) -> str:
             "version": replica.version,
             "url": replica.url,
             "deployment_timestamp": replica.deployment_timestamp,
+            **({"endpoints": list(replica.endpoints)} if replica.endpoints else {}),
         }
     )
 
@@ -99,4 +102,5 @@ def replica_from_json(text: str | None) -> Replica | None:
         version=data["version"],
         url=data["url"],
         deployment_timestamp=int(data["deployment_timestamp"]),
+        endpoints=tuple(str(url) for url in data.get("endpoints") or ()),
     )

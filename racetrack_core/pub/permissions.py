@@ -38,12 +38,17 @@ CacheKey = tuple[str, str, str, str]
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """Lifecycle allows the call: to which job version, at which address, on whose behalf."""
+    """Lifecycle allows the call: to which job version, at which address, on whose behalf.
+
+    ``base_urls`` holds every instance of a replicated job (``base_url`` is the one chosen for
+    this call); empty for a job with one instance.
+    """
 
     job_name: str
     job_version: str
     base_url: str
     caller: str
+    base_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,7 @@ class Permissions:
         self._clock = clock
         self._entries: OrderedDict[CacheKey, _Entry] = OrderedDict()
         self._pending: dict[CacheKey, asyncio.Task[Verdict]] = {}
+        self._turns: dict[tuple[str, str], int] = {}
 
     async def check(
         self, name: str, version: str, path: str, token: str | None, tracing_id: str
@@ -104,14 +110,25 @@ class Permissions:
         entry = self._entries.get(key)
         if entry is not None and entry.fresh_until > self._clock():
             self._metrics.record_cache("hit")
-            return entry.verdict
+            return self._spread(entry.verdict)
         task = self._pending.get(key)
         if task is None:
             self._metrics.record_cache("miss")
             task = asyncio.ensure_future(self._refresh(key, name, version, path, token, tracing_id))
             self._pending[key] = task
             task.add_done_callback(lambda done: self._settle(key, done))
-        return await asyncio.shield(task)
+        return self._spread(await asyncio.shield(task))
+
+    def _spread(self, verdict: Verdict) -> Verdict:
+        """A grant to a replicated job goes to its instances in turn (round robin)."""
+        if not isinstance(verdict, Grant) or len(verdict.base_urls) < 2:
+            return verdict
+        job = (verdict.job_name, verdict.job_version)  # each job's instances take turns
+        turn = self._turns[job] = (self._turns.get(job, -1) + 1) % len(verdict.base_urls)
+        chosen = verdict.base_urls[turn]
+        return Grant(
+            verdict.job_name, verdict.job_version, chosen, verdict.caller, verdict.base_urls
+        )
 
     def _settle(self, key: CacheKey, task: asyncio.Task[Verdict]) -> None:
         self._pending.pop(key, None)
@@ -170,11 +187,19 @@ class Permissions:
         if status == 200 and isinstance(payload, dict):
             job, caller = payload.get("job"), payload.get("caller")
             if isinstance(job, dict) and job.get("internal_name") and job.get("version"):
-                base_url = str(job["internal_name"]).rstrip("/")
-                if "://" not in base_url:
-                    base_url = "http://" + base_url
+                base_url = _absolute(str(job["internal_name"]))
+                others = job.get("replica_internal_names")
+                urls = (
+                    tuple(_absolute(str(url)) for url in others)
+                    if isinstance(others, list) and len(others) > 1
+                    else ()
+                )
                 return Grant(
-                    str(job.get("name") or name), str(job["version"]), base_url, str(caller or "")
+                    str(job.get("name") or name),
+                    str(job["version"]),
+                    base_url,
+                    str(caller or ""),
+                    urls,
                 )
         message = payload.get("error") if isinstance(payload, dict) else None
         if status in DENIAL_PREFIXES and isinstance(message, str):
@@ -183,3 +208,8 @@ class Permissions:
         self._metrics.record_lifecycle_error()
         logger.warning("Lifecycle answered can-call-job with %d: %r", status, body[:500])
         raise LifecycleUnavailable(f"Lifecycle answered the permission check with {status}")
+
+
+def _absolute(url: str) -> str:
+    url = url.rstrip("/")
+    return url if "://" in url else "http://" + url

@@ -214,6 +214,27 @@ class AsyncJobCall(SQLModel, table=True):
     expires_at: float = Field(index=True)
 
 
+class ReplicaPort(SQLModel, table=True):
+    """A port on one host that a replica of a job holds, claimed before the replica starts.
+
+    Every Lifecycle process shares this record, so two of them never hand out one port, and
+    which replica of which deployment holds a port is known from the database alone.
+    """
+
+    __tablename__ = "replica_port"
+    __table_args__ = (UniqueConstraint("target", "host", "port", name="uq_replica_port"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    target: str = Field(max_length=64)
+    host: str = Field(max_length=255)
+    port: int
+    replica_id: str = Field(max_length=128, index=True)
+    job_name: str = Field(max_length=64)
+    job_version: str = Field(max_length=128)
+    deployment_id: str = Field(max_length=64)
+    created_at: float = Field(default_factory=now)
+
+
 class InstalledPlugin(SQLModel, table=True):
     """A plugin distribution installed through Lifecycle, which every Lifecycle process installs
     at start; an uninstalled one keeps its row, with ``uninstalled_at``, so that every process

@@ -4,7 +4,7 @@ The job author writes ``func Perform(input map[string]interface{}) (interface{},
 root package of a Go module; Racetrack builds it with a wrapper (``wrapper/``, Go standard
 library only) that serves the runtime contract. ``gomod`` fits go.mod to the installed Go,
 ``build`` prepares and runs the build (``diagnosis`` explains a failed one), ``process`` is
-the recipe of the local target, ``image`` lays out the container build.
+the process recipe (local target), ``image`` the image recipe (container targets).
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from typing import Any
 
 from racetrack_core import hookimpl
 from racetrack_core.manifest import Problem
+from racetrack_core.recipes import Recipes
 from racetrack_core.registry import JobType, JobTypeRegistrar
 from racetrack_plugins.golang.build import MISSING_GO, find_go
+from racetrack_plugins.golang.image import GolangImageRecipe
 from racetrack_plugins.golang.process import GolangProcessRecipe
 
 VERSION = "1.0.0"
@@ -44,7 +46,7 @@ def register_job_types(registry: JobTypeRegistrar) -> None:
         VERSION,
         extra_schema=EXTRA_SCHEMA,
         description="A Go function `Perform(map[string]interface{}) (interface{}, error)`.",
-        local_recipe=GolangProcessRecipe(),
+        recipes=Recipes(process=GolangProcessRecipe(), image=GolangImageRecipe()),
     )
 
 

@@ -8,7 +8,8 @@ fitted to that image's Go. The last stage is ``FROM scratch``: the binary, the j
 bundle and ``/tmp``, a few megabytes. The site's Go settings and the secret build variables
 reach the build as BuildKit secret files only.
 
-These functions know nothing of the recipe contract; an image recipe calls them.
+``GolangImageRecipe`` is the job type's image recipe (``racetrack_core.recipes``): it renders
+the context with these functions and names the secret files for the image builder.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from pathlib import Path, PurePosixPath
 
 import jinja2
 
+from racetrack_core.infrastructure import JobSpec
+from racetrack_core.recipes import BuildSettings, ImageContext
 from racetrack_plugins.golang import build
 from racetrack_plugins.golang.gomod import GoVersion
+from racetrack_plugins.golang.process import gomod_path
 
 DOCKERFILE_TEMPLATE = Path(__file__).resolve().parent / "Dockerfile.jinja"
 #: The builder image before the site's rewrites, and the Go it holds.
@@ -90,3 +94,32 @@ def settings_file(path: Path, values: Mapping[str, str]) -> Path | None:
 def go_settings(environ: Mapping[str, str]) -> dict[str, str]:
     """The site's Go settings from the server's environment (``GOPROXY`` and the like)."""
     return {name: environ[name] for name in GO_SETTINGS if environ.get(name)}
+
+
+class GolangImageRecipe:
+    """Render a golang job's build context; see ``racetrack_core.recipes.ImageRecipe``."""
+
+    def render(
+        self, spec: JobSpec, directory: Path, secrets_dir: Path, settings: BuildSettings
+    ) -> ImageContext:
+        builder = settings.base_image(DEFAULT_BUILDER_IMAGE)
+        write_image_context(
+            spec.workspace, gomod_path(spec), directory, builder, DEFAULT_BUILDER_GO, spec.build_env
+        )
+        secrets: dict[str, Path] = {}
+        for name, values in (
+            ("go_settings", go_settings(build.server_environment())),
+            ("build_secrets", dict(spec.build_secrets)),
+        ):
+            written = settings_file(secrets_dir / name, values)
+            if written is not None:
+                secrets[name] = written
+        if settings.ca_bundle is not None:
+            secrets["ca_bundle"] = settings.ca_bundle
+        return ImageContext(
+            directory=directory,
+            base_image=builder,
+            port=IMAGE_PORT,
+            build_args=dict(spec.build_env),
+            secrets=secrets,
+        )

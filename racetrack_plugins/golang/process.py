@@ -1,7 +1,7 @@
 """The golang job type's process recipe: the job's binary, built with the server's own ``go``.
 
-An adapter from ``racetrack_core.infrastructure.LocalRecipe`` (the process recipe that the local
-target runs) to the functions of ``build``: the environment is ``env_dir/bin/job``, a static
+An adapter from ``racetrack_core.recipes.ProcessRecipe`` (the recipe that the local target
+runs) to the functions of ``build``: the environment is ``env_dir/bin/job``, a static
 binary holding the job and the wrapper; the sources it was built from are removed once built.
 """
 
@@ -25,10 +25,9 @@ GO_SETTINGS = ("GOPROXY", "GOSUMDB", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOI
 
 
 def build_variables(spec: JobSpec) -> Mapping[str, str]:
-    """The job's build variables; plain and secret ones together where the spec keeps them
-    apart (``JobSpec.all_build_env`` of the recipes contract)."""
-    combined = getattr(spec, "all_build_env", None)
-    return combined if isinstance(combined, Mapping) else spec.build_env
+    """The job's build variables, plain and secret ones together: ``go build`` runs in one
+    process on the server, where nothing outlives the build."""
+    return spec.all_build_env
 
 
 def gomod_path(spec: JobSpec) -> str:

@@ -1,15 +1,17 @@
 """The ``local`` infrastructure target: jobs run as supervised processes on this machine.
 
-It needs no container engine, so it is the embedded default. A job type takes part by giving
-its job types a ``LocalRecipe`` (``racetrack_core.infrastructure``); see
+It needs no container engine, so it is the embedded default. It accepts process recipes: a
+job type takes part by offering a ``ProcessRecipe`` (``racetrack_core.recipes``); see
 ``docs/infrastructure/local.md``.
 """
 
 from __future__ import annotations
 
 from racetrack_core import hookimpl
+from racetrack_core.recipes import ArtifactKind
 from racetrack_core.registry import InfrastructureRegistrar
 from racetrack_plugins.local_infra.driver import LocalDriver
+from racetrack_plugins.local_infra.review import review
 from racetrack_plugins.local_infra.settings import LocalSettings
 
 __all__ = ["LocalDriver", "LocalSettings"]
@@ -23,4 +25,10 @@ DESCRIPTION = (
 @hookimpl
 def register_infrastructure_targets(registry: InfrastructureRegistrar) -> None:
     """Register the ``local`` target, whose driver is a ``LocalDriver``."""
-    registry.register("local", LocalDriver, description=DESCRIPTION)
+    registry.register(
+        "local",
+        LocalDriver,
+        accepts={ArtifactKind.PROCESS},
+        description=DESCRIPTION,
+        review=review,
+    )

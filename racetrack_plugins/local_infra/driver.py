@@ -2,7 +2,7 @@
 
 Layout of the target's home::
 
-    envs/<key>/                 an environment built by the job type's LocalRecipe, shared
+    envs/<key>/                 an environment built by the job type's process recipe, shared
     replicas/<replica id>.json  a pid file per running replica (see records.py)
     versions/<name>/<version>.json  where each job version keeps its files
 
@@ -65,7 +65,7 @@ class LocalDriver:
     # ------------------------------------------------------------ deploying
 
     def prepare(self, spec: JobSpec, log: BuildLog) -> None:
-        """Build (or reuse) the environment that ``spec``'s job type's local recipe describes."""
+        """Build (or reuse) the environment that ``spec``'s job type's process recipe describes."""
         self._environments.prepare(recipe_of(spec), spec, log)
 
     def start(self, spec: JobSpec) -> Replica:

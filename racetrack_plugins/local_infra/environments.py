@@ -1,6 +1,6 @@
 """Job environments (virtualenvs, compiled binaries...) under ``<home>/envs``, shared by key.
 
-A job type's ``LocalRecipe`` names what an environment depends on with ``environment_key``;
+A job type's ``ProcessRecipe`` names what an environment depends on with ``environment_key``;
 every job version with the same key shares ``<home>/envs/<key>``. An environment is built in a
 temporary sibling folder and renamed into place with a marker file written last, so a failed
 or interrupted build never leaves a folder that looks usable. Builds of one key are serialized
@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from racetrack_core.infrastructure import BuildLog, DeployError, JobSpec, LocalRecipe
+from racetrack_core.infrastructure import BuildLog, DeployError, JobSpec
+from racetrack_core.recipes import ProcessRecipe
 
 MARKER = ".racetrack-complete"
 KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -32,7 +33,7 @@ class Environments:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def path(self, recipe: LocalRecipe, spec: JobSpec) -> Path:
+    def path(self, recipe: ProcessRecipe, spec: JobSpec) -> Path:
         """Where the environment of ``spec`` lives (whether or not it is built)."""
         key = recipe.environment_key(spec)
         if not isinstance(key, str) or not KEY.fullmatch(key):
@@ -46,7 +47,7 @@ class Environments:
         """Whether ``env_dir`` was built completely."""
         return (env_dir / MARKER).is_file()
 
-    def prepare(self, recipe: LocalRecipe, spec: JobSpec, log: BuildLog) -> Path:
+    def prepare(self, recipe: ProcessRecipe, spec: JobSpec, log: BuildLog) -> Path:
         """Build the environment of ``spec`` unless a complete one exists; return its folder.
 
         ``spec.no_cache`` rebuilds it anyway. A failed build raises DeployError carrying the
@@ -70,7 +71,7 @@ class Environments:
             log(f"built the environment {env_dir.name}")
             return env_dir
 
-    def _build(self, recipe: LocalRecipe, spec: JobSpec, folder: Path, log: BuildLog) -> None:
+    def _build(self, recipe: ProcessRecipe, spec: JobSpec, folder: Path, log: BuildLog) -> None:
         recent: deque[str] = deque(maxlen=LOG_TAIL_LINES)
 
         def logged(line: str) -> None:

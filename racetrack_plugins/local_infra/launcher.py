@@ -6,7 +6,8 @@ import os
 import shlex
 from collections.abc import Mapping
 
-from racetrack_core.infrastructure import DeployError, JobSpec, LocalRecipe
+from racetrack_core.infrastructure import DeployError, JobSpec
+from racetrack_core.recipes import ProcessRecipe, describe_kinds
 from racetrack_plugins.local_infra.environments import Environments
 from racetrack_plugins.local_infra.processes import JobProcess
 from racetrack_plugins.local_infra.records import Records, ReplicaRecord
@@ -17,16 +18,20 @@ from racetrack_plugins.local_infra.supervisor import ERROR_TAIL_LINES, Supervise
 INHERITED = ("PATH", "HOME", "LANG", "TMPDIR")
 
 
-def recipe_of(spec: JobSpec) -> LocalRecipe:
-    """The local recipe of the spec's job type; DeployError when it has none."""
-    recipe = getattr(spec.job_type, "local_recipe", None)
+def recipe_of(spec: JobSpec) -> ProcessRecipe:
+    """The process recipe of the spec's job type; DeployError when it has none.
+
+    The manifest validation refuses such a pair first, with the targets that can run the job
+    type; this is the driver's own guard, for callers that build a spec themselves.
+    """
+    recipe = spec.job_type.recipes.process
     if recipe is None:
-        job_type = f"{getattr(spec.job_type, 'name', '?')}:{getattr(spec.job_type, 'version', '?')}"
         raise DeployError(
-            f"job type '{job_type}' cannot run on the local target: it has no local recipe. "
-            "Deploy the job to a container target instead (for example with --infra docker)"
+            f"job type '{spec.job_type.ref}' cannot run on the local target: it offers no "
+            f"process recipe (it offers {describe_kinds(spec.job_type.recipes.kinds())} "
+            "recipes). Deploy the job to a target that accepts what it offers"
         )
-    return recipe  # type: ignore[no-any-return]
+    return recipe
 
 
 def job_environment(job_env: Mapping[str, str], port: int) -> dict[str, str]:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from racetrack_core import hookimpl
 from racetrack_core.manifest import Problem
+from racetrack_core.recipes import Recipes
 from racetrack_core.registry import JobType, JobTypeRegistrar
 from racetrack_plugins.python3.base_images import register_base_images as register_base_images
-from racetrack_plugins.python3.local import Python3LocalRecipe
+from racetrack_plugins.python3.image import DOCKERFILE_TEMPLATE, Python3ImageRecipe
+from racetrack_plugins.python3.process import Python3ProcessRecipe
+
+__all__ = ["DOCKERFILE_TEMPLATE", "EXTRA_SCHEMA", "RECIPES", "VERSION", "register_base_images"]
 
 VERSION = "1.0.0"
-#: The Jinja2 Dockerfile template for container targets; its header lists what it needs.
-DOCKERFILE_TEMPLATE = Path(__file__).resolve().parent / "Dockerfile.jinja"
+#: A process recipe for the local target, an image recipe for container targets.
+RECIPES = Recipes(process=Python3ProcessRecipe(), image=Python3ImageRecipe())
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 
 EXTRA_SCHEMA: dict[str, Any] = {
@@ -68,8 +72,7 @@ def register_job_types(registry: JobTypeRegistrar) -> None:
         VERSION,
         extra_schema=EXTRA_SCHEMA,
         description="A Python class with a perform method, served over HTTP with Swagger docs.",
-        local_recipe=Python3LocalRecipe(),
-        dockerfile_template=DOCKERFILE_TEMPLATE,
+        recipes=RECIPES,
     )
 
 

@@ -21,7 +21,9 @@ from racetrack_core import PluginManager, events, hookimpl, hookspecs
 from racetrack_core.auth import Caller, authenticate_with_plugins
 from racetrack_core.baseimages import BaseImageRegistrar, declared_base_images
 from racetrack_core.errors import ManifestError, PluginError
+from racetrack_core.infrastructure import InfrastructureDriver, TargetContext
 from racetrack_core.manifest import Problem, parse_manifest
+from racetrack_core.recipes import ArtifactKind
 from racetrack_core.registry import InfrastructureRegistrar, JobType, JobTypeRegistrar
 from racetrack_core.schema import composed_schema, validate_manifest
 from racetrack_core.testing.plugin import RegisterPlugin
@@ -91,12 +93,18 @@ def test_hook_register_job_types(
 def test_hook_register_infrastructure_targets(
     racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
 ) -> None:
-    driver = object()
+    def driver(context: TargetContext) -> InfrastructureDriver:
+        raise AssertionError("not started in this test")
 
     class Moon:
         @hookimpl
         def register_infrastructure_targets(self, registry: InfrastructureRegistrar) -> None:
-            registry.register("moon-base", driver, description="Runs jobs on the moon.")
+            registry.register(
+                "moon-base",
+                driver,
+                accepts={ArtifactKind.IMAGE},
+                description="Runs jobs on the moon.",
+            )
 
     racetrack_register_plugin(Moon(), "moon")
     target = racetrack_plugin_manager.infrastructure_targets.get("moon-base")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from racetrack_plugins.python3.local import WRAPPER_DEPENDENCIES
+from racetrack_plugins.python3.packaging import WRAPPER_DEPENDENCIES
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = {

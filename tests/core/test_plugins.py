@@ -12,8 +12,10 @@ import pytest
 import racetrack_core
 from racetrack_core import PluginManager, hookimpl
 from racetrack_core.errors import ManifestError, PluginError, RegistrationError
+from racetrack_core.recipes import ArtifactKind
 from racetrack_core.registry import InfrastructureRegistrar, JobTypeRegistrar
 from racetrack_core.testing.plugin import RegisterPlugin
+from racetrack_plugins.local_infra import LocalDriver
 
 pytest_plugins = ["pytester"]
 
@@ -30,7 +32,7 @@ class AnvilPlugin:
 
     @hookimpl
     def register_infrastructure_targets(self, registry: InfrastructureRegistrar) -> None:
-        registry.register("forge", object())
+        registry.register("forge", LocalDriver, accepts={ArtifactKind.PROCESS})
 
 
 class TypoPlugin:

@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from racetrack_core.errors import NotFoundError, RegistrationError
+from racetrack_core.infrastructure import BuildLog, InfrastructureDriver, JobSpec, TargetContext
+from racetrack_core.recipes import ArtifactKind, BuildSettings, ImageContext, Recipes
 from racetrack_core.registry import InfrastructureRegistry, JobType, JobTypeRegistry
 
 pytestmark = pytest.mark.smoke  # fast and self-contained: run in the first-run test
+
+ANY_KIND = set(ArtifactKind)
+
+
+def _driver(context: TargetContext) -> InfrastructureDriver:
+    raise AssertionError("registration never makes a driver")
+
+
+class _Process:
+    def environment_key(self, spec: JobSpec) -> str:
+        return "key"
+
+    def build(self, spec: JobSpec, env_dir: Path, log: BuildLog) -> None:
+        pass
+
+    def command(self, spec: JobSpec, env_dir: Path, port: int) -> list[str]:
+        return ["true"]
+
+
+class _Image:
+    def render(
+        self, spec: JobSpec, directory: Path, secrets_dir: Path, settings: BuildSettings
+    ) -> ImageContext:
+        return ImageContext(directory=directory, base_image="scratch", port=7000)
 
 
 @pytest.fixture
@@ -170,9 +197,11 @@ def test_resolve_without_a_match_lists_the_installed_versions(job_types: JobType
 
 def test_infrastructure_target_registration_and_lookup() -> None:
     registry = InfrastructureRegistry()
-    driver = object()
-    target = registry.registrar("docker-infra").register("docker", driver, description="Docker")
-    registry.registrar("local-infra").register("local", object())
+    driver = _driver
+    target = registry.registrar("docker-infra").register(
+        "docker", driver, accepts=ANY_KIND, description="Docker"
+    )
+    registry.registrar("local-infra").register("local", _driver, accepts=ANY_KIND)
     assert registry.get("docker") is target
     assert target.driver is driver
     assert target.plugin == "docker-infra"
@@ -183,7 +212,7 @@ def test_infrastructure_target_registration_and_lookup() -> None:
 
 def test_unknown_infrastructure_target_lists_the_installed_ones() -> None:
     registry = InfrastructureRegistry()
-    registry.registrar("local-infra").register("local", object())
+    registry.registrar("local-infra").register("local", _driver, accepts=ANY_KIND)
     with pytest.raises(NotFoundError) as caught:
         registry.get("kubernetes")
     assert str(caught.value) == "unknown infrastructure target 'kubernetes'. Installed: local"
@@ -199,16 +228,65 @@ def test_malformed_infrastructure_target_is_rejected_naming_the_plugin(name: str
         "lower-case letters, digits and single hyphens, starting with a letter"
     )
     with pytest.raises(RegistrationError, match=f"^{re.escape(expected)}$"):
-        registrar.register(name, object())
+        registrar.register(name, _driver, accepts=ANY_KIND)
 
 
 def test_duplicate_infrastructure_target_names_both_plugins() -> None:
     registry = InfrastructureRegistry()
-    registry.registrar("docker-infra").register("docker", object())
+    registry.registrar("docker-infra").register("docker", _driver, accepts=ANY_KIND)
     with pytest.raises(RegistrationError) as caught:
-        registry.registrar("podman").register("docker", object())
+        registry.registrar("podman").register("docker", _driver, accepts=ANY_KIND)
     assert str(caught.value) == (
         "plugin 'podman' registered infrastructure target 'docker', which plugin "
         "'docker-infra' already registered: uninstall one of them, or block it with "
         "RACETRACK_DISABLE_PLUGINS"
+    )
+
+
+def test_a_target_must_accept_a_kind_of_recipe() -> None:
+    registrar = InfrastructureRegistry().registrar("acme")
+    with pytest.raises(RegistrationError, match="accept one or more of 'process', 'image'"):
+        registrar.register("anvil", _driver, accepts=[])
+    with pytest.raises(RegistrationError, match="accept one or more of"):
+        registrar.register("anvil", _driver, accepts=["vm"])  # type: ignore[list-item]
+
+
+def test_a_recipe_that_misses_the_protocol_is_rejected_naming_the_plugin() -> None:
+    registrar = JobTypeRegistry().registrar("acme")
+    with pytest.raises(RegistrationError) as caught:
+        registrar.register("anvil", "1.0.0", recipes=Recipes(image=object()))  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "plugin 'acme' registered job type 'anvil:1.0.0' with a image recipe of type object "
+        "that lacks the methods of racetrack_core.recipes.ImageRecipe"
+    )
+
+
+def test_the_pair_of_job_type_and_target_names_the_targets_that_can_run_it() -> None:
+    targets = InfrastructureRegistry()
+    targets.registrar("local-infra").register("local", _driver, accepts={ArtifactKind.PROCESS})
+    targets.registrar("docker-infra").register("docker", _driver, accepts={ArtifactKind.IMAGE})
+    types = JobTypeRegistry()
+    both = types.registrar("p").register("both", "1.0.0", recipes=Recipes(_Process(), _Image()))
+    image = types.registrar("p").register("boxed", "1.0.0", recipes=Recipes(image=_Image()))
+    bare = types.registrar("p").register("bare", "1.0.0")
+
+    assert both.recipes.kinds() == {ArtifactKind.PROCESS, ArtifactKind.IMAGE}
+    assert targets.runners_of(both) == ["docker", "local"]
+    assert targets.mismatch(both, "local") is None
+    assert targets.mismatch(image, "docker") is None
+    assert targets.mismatch(image, "local") == (
+        "job type 'boxed:1.0.0' cannot run on infrastructure target 'local': the target runs "
+        "process recipes and the job type offers image recipes only. Targets that can run it: "
+        "docker"
+    )
+    assert targets.mismatch(image, "kubernetes") is None  # not installed: reported elsewhere
+    assert targets.mismatch(bare, "docker") == (
+        "job type 'bare:1.0.0' offers no recipe (process or image), so no infrastructure "
+        "target can run it: its plugin 'p' must register recipes (see docs/plugins.md)"
+    )
+    alone = InfrastructureRegistry()
+    alone.registrar("local-infra").register("local", _driver, accepts={ArtifactKind.PROCESS})
+    assert alone.mismatch(image, "local") is not None
+    assert str(alone.mismatch(image, "local")).endswith(
+        "No installed target accepts image recipes; install one"
     )

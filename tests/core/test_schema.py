@@ -12,8 +12,11 @@ import pytest
 from racetrack_core import PluginManager, hookimpl
 from racetrack_core.errors import ManifestError, PluginError
 from racetrack_core.manifest import Problem, load_manifest, parse_manifest
+from racetrack_core.recipes import Recipes
 from racetrack_core.registry import JobType, JobTypeRegistrar
 from racetrack_core.schema import composed_schema, core_schema, validate_manifest
+from racetrack_core.testing.plugin import RegisterPlugin
+from racetrack_plugins.python3.image import Python3ImageRecipe
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -252,3 +255,48 @@ def test_every_core_field_is_documented() -> None:
         assert f"`{name}" in docs, f"docs/manifest.md does not describe '{name}'"
         for child in field.get("properties", {}):
             assert f"`{name}.{child}`" in docs, f"docs/manifest.md misses '{name}.{child}'"
+
+
+class Kiln:
+    """Job types the local target cannot run: one offers an image recipe only, one nothing."""
+
+    @hookimpl
+    def register_job_types(self, registry: JobTypeRegistrar) -> None:
+        registry.register("kiln", "1.0.0", recipes=Recipes(image=Python3ImageRecipe()))
+        registry.register("bare", "1.0.0")
+
+
+def test_a_target_that_cannot_run_the_job_type_is_refused_naming_the_ones_that_can(
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
+) -> None:
+    racetrack_register_plugin(Kiln(), "kiln")
+    plugins = racetrack_plugin_manager
+    kiln = "name: k\nowner_email: a@b.c\njobtype: kiln\ngit: {remote: https://x.invalid/r}\n"
+    with pytest.raises(ManifestError) as caught:
+        validate_manifest(parse_manifest(kiln + "infrastructure_target: local\n"), plugins)
+    [problem] = caught.value.problems
+    assert problem.startswith("field 'infrastructure_target'")
+    assert "job type 'kiln:1.0.0' cannot run on infrastructure target 'local'" in problem
+    assert problem.endswith("Targets that can run it: docker")
+
+    with pytest.raises(ManifestError) as by_default:
+        validate_manifest(parse_manifest(kiln), plugins, default_target="local")
+    [problem] = by_default.value.problems
+    assert problem.startswith("field 'jobtype'")
+    assert problem.endswith("(the server's default target is 'local')")
+    # Without a default target (racetrack validate on a laptop), only a named target is checked.
+    assert validate_manifest(parse_manifest(kiln), plugins).job_type.name == "kiln"
+
+    bare = kiln.replace("jobtype: kiln", "jobtype: bare")
+    with pytest.raises(ManifestError) as caught:
+        validate_manifest(parse_manifest(bare), plugins, default_target="docker")
+    [problem] = caught.value.problems
+    assert "offers no recipe (process or image), so no infrastructure target can run it" in problem
+
+
+def test_python3_runs_on_every_built_in_target(plugins: PluginManager) -> None:
+    base = "name: p\nowner_email: a@b.c\njobtype: python3\ngit: {remote: https://x.invalid/r}\n"
+    base += "jobtype_extra: {entrypoint_path: entrypoint.py}\n"
+    for target in plugins.infrastructure_targets.names():
+        manifest = parse_manifest(base + f"infrastructure_target: {target}\n")
+        assert validate_manifest(manifest, plugins, default_target="local").data["name"] == "p"

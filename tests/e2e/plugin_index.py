@@ -1,7 +1,7 @@
 """Test support: small job-type plugins built into wheels, served from a PEP 503 simple index.
 
 The plugin ``racetrack-pyecho`` registers the job type ``pyecho`` in the versions it is told,
-each running a job with the python3 job type's local recipe (so its jobs really run); a folder
+each running a job with the python3 job type's recipes (so its jobs really run); a folder
 of wheels is served on 127.0.0.1 as ``/simple/<project>/`` pages linking to the files.
 """
 
@@ -20,8 +20,7 @@ from pathlib import Path
 PLUGIN_CODE = '''"""A test job type: python3 jobs under another name, in the versions it keeps."""
 
 from racetrack_core import hookimpl
-from racetrack_plugins.python3 import EXTRA_SCHEMA
-from racetrack_plugins.python3.local import Python3LocalRecipe
+from racetrack_plugins.python3 import EXTRA_SCHEMA, RECIPES
 
 VERSIONS = {versions!r}
 
@@ -34,7 +33,7 @@ def register_job_types(registry):
             version,
             extra_schema=EXTRA_SCHEMA,
             description="python3 jobs, for plugin installation tests",
-            local_recipe=Python3LocalRecipe(),
+            recipes=RECIPES,
         )
 '''
 

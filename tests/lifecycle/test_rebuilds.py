@@ -175,7 +175,7 @@ def test_a_target_no_longer_installed_is_a_bad_request(
     assert answer.status_code == 400
     assert answer.json()["error"].startswith(
         "job primer 0.0.1 cannot be redeployed: infrastructure target 'kubernetes' is not "
-        "installed (installed: local"
+        "installed (installed: docker, local"
     )
 
 

@@ -122,9 +122,11 @@ def job_app() -> Starlette:
 
 @dataclass
 class LifecycleStandIn:
-    """Answers ``can-call-job`` as Lifecycle does; ``jobs`` maps name -> version -> address."""
+    """Answers ``can-call-job`` as Lifecycle does; ``jobs`` maps name -> version -> address,
+    ``instances`` name -> the addresses of every instance of a replicated job."""
 
     jobs: dict[str, dict[str, str]] = field(default_factory=dict)
+    instances: dict[str, list[str]] = field(default_factory=dict)
     calls: int = 0
     seen_headers: list[dict[str, str]] = field(default_factory=list)
     server: Server | None = None
@@ -156,12 +158,14 @@ class LifecycleStandIn:
             return self.error(404, f"no job named {name} in version {version}", "not_found")
         if token == GUEST_TOKEN:
             return self.error(403, f"User guest may not call job {name}", "forbidden")
-        job = {
+        job: dict[str, Any] = {
             "name": name,
             "version": resolved,
             "status": "running",
             "internal_name": self.jobs[name][resolved],
         }
+        if name in self.instances:
+            job["replica_internal_names"] = self.instances[name]
         return JSONResponse({"job": job, "caller": "User admin"})
 
     @staticmethod

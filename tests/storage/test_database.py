@@ -24,6 +24,7 @@ TABLES = [
     "job_family",
     "permission",
     "public_endpoint_request",
+    "replica_port",
     "user_account",
 ]
 

@@ -124,7 +124,12 @@ def job_spec(
     build_env_secrets: Mapping[str, str] | None = None,
     no_cache: bool = False,
 ) -> JobSpec:
-    """What a driver needs to build and run one job version."""
+    """What a driver needs to build and run one job version.
+
+    The manifest's plain ``build_env`` and the secret build variables stay apart, so that a
+    target can keep the secret ones out of whatever outlives the build (an image's layers).
+    A restore passes no build secrets: they live in memory for one deployment only.
+    """
     name, version = str(manifest["name"]), str(manifest["version"])
     build_env = {str(k): str(v) for k, v in (manifest.get("build_env") or {}).items()}
     return JobSpec(
@@ -137,7 +142,8 @@ def job_spec(
         deployment_id=deployment_id,
         deployment_timestamp=timestamp,
         state_dir=deployment_dir(service, name, version, deployment_id) / "state",
-        build_env={**build_env, **(build_env_secrets or {})},
+        build_env=build_env,
+        build_secrets=dict(build_env_secrets or {}),
         no_cache=no_cache,
     )
 

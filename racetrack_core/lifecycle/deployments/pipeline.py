@@ -17,11 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from sqlmodel import Session, select
+
 from racetrack_core.infrastructure import Replica
 from racetrack_core.lifecycle.deployments.phases import Phases
 from racetrack_core.lifecycle.deployments.records import admit_deployment
 from racetrack_core.lifecycle.deployments.request import DeployRequest
 from racetrack_core.lifecycle.service import LifecycleService
+from racetrack_core.storage.models import Deployment, DeploymentStatus, Job
 
 log = logging.getLogger("racetrack.pipeline")
 
@@ -86,7 +89,8 @@ class Pipeline:
 
         def retire(old: Replica) -> None:
             driver.retire(old)
-            if delete:
+            # A quick move back to the former target must keep its new replica.
+            if delete and _left_for_good(self._service, old.name, old.version, target):
                 driver.delete(old.name, old.version)
             if workdir is not None:
                 shutil.rmtree(workdir, ignore_errors=True)
@@ -103,6 +107,23 @@ class Pipeline:
             timers = list(self._retire_timers)
         for timer in timers:
             timer.cancel()
+
+
+def _left_for_good(service: LifecycleService, name: str, version: str, target: str) -> bool:
+    """Whether a job version no longer runs on ``target`` and no deployment of it is under
+    way (which may be moving it back there)."""
+    with Session(service.engine) as session:
+        job = session.exec(select(Job).where(Job.name == name, Job.version == version)).first()
+        if job is not None and job.infrastructure_target == target:
+            return False
+        running = session.exec(
+            select(Deployment).where(
+                Deployment.job_name == name,
+                Deployment.job_version == version,
+                Deployment.status == DeploymentStatus.IN_PROGRESS,
+            )
+        ).first()
+        return running is None
 
 
 def _retire_quietly(retire: Callable[[Replica], None], replica: Replica) -> None:

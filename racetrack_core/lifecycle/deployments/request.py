@@ -83,7 +83,9 @@ def parse_deploy_body(
     if not isinstance(manifest, dict):
         raise BadRequest("field 'manifest' is required: the job.yaml contents as an object")
     try:
-        validated = validate_manifest(received_manifest(manifest), plugins)
+        validated = validate_manifest(
+            received_manifest(manifest), plugins, default_target=settings.infrastructure_target
+        )
     except ManifestError as exc:
         raise BadRequest(str(exc)) from None
     target = str(validated.data.get("infrastructure_target") or settings.infrastructure_target)

@@ -43,6 +43,8 @@ async def health(request: Request) -> JSONResponse:
         "status": "pass" if passing else "fail",
         "deployment_timestamp": settings.deployment_timestamp,
     }
+    if settings.replica:  # tells the instances of a replicated job apart
+        body["replica"] = settings.replica
     if runtime.error is not None:
         body["error"] = runtime.error
     return JSONResponse(body, status_code=200 if passing else 503)

@@ -24,6 +24,8 @@ class WrapperSettings:
     home_page: str = "/docs"
     #: Calls that may wait for a slot when ``max_concurrency`` are running; ``None``: no bound.
     max_concurrency_queue: int | None = None
+    #: Which instance of a replicated job this is (``JOB_REPLICA``, set by the target).
+    replica: str = ""
 
     @classmethod
     def from_env(
@@ -54,6 +56,7 @@ class WrapperSettings:
             job_name=env.get("JOB_NAME", ""),
             job_version=env.get("JOB_VERSION", ""),
             deployment_timestamp=env_int(env, "JOB_DEPLOYMENT_TIMESTAMP", 0),
+            replica=env.get("JOB_REPLICA", ""),
             max_body_bytes=env_int(env, "JOB_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             max_concurrency=max_concurrency,
             max_concurrency_queue=max_concurrency_queue,

@@ -67,7 +67,9 @@ def test_reserved_variables_win_over_the_manifest_and_the_runtime_secrets(
     assert spec.env["JOB_DEPLOYMENT_TIMESTAMP"] == "1700000000"
     assert spec.env["PUB_URL"] == service.settings.internal_pub_url
     assert spec.env["REQUEST_TRACING_HEADER"] == "X-Request-Tracing-Id"
-    assert spec.build_env == {"BUILD_PLAIN": "visible", "BUILD_SECRET": "hidden"}
+    assert spec.build_env == {"BUILD_PLAIN": "visible"}
+    assert spec.build_secrets == {"BUILD_SECRET": "hidden"}
+    assert spec.all_build_env == {"BUILD_PLAIN": "visible", "BUILD_SECRET": "hidden"}
     assert spec.state_dir == service.jobs_dir / "primer" / "1.2.3" / "d1" / "state"
 
 
@@ -102,6 +104,7 @@ def test_a_restart_rebuilds_the_spec_the_deployment_ran_without_its_build_secret
     assert restored.deployment_timestamp == deployed.deployment_timestamp
     assert restored.job_type.ref == job_type.ref
     assert "BUILD_SECRET" not in restored.build_env
+    assert restored.build_secrets == {}
 
 
 def test_a_record_without_its_source_cannot_be_restored(

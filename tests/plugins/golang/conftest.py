@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from racetrack_core.infrastructure import JobSpec
+from racetrack_core.recipes import Recipes
 from racetrack_core.registry import JobType
 from racetrack_plugins.golang import EXTRA_SCHEMA, VERSION
 from racetrack_plugins.golang.process import GolangProcessRecipe
@@ -60,7 +61,9 @@ def job_spec(
     build_env: Mapping[str, str] | None = None,
 ) -> JobSpec:
     """A JobSpec of the golang job in ``workspace``."""
-    job_type = JobType("golang", VERSION, EXTRA_SCHEMA, local_recipe=GolangProcessRecipe())
+    job_type = JobType(
+        "golang", VERSION, EXTRA_SCHEMA, recipes=Recipes(process=GolangProcessRecipe())
+    )
     return JobSpec(
         name="golang-function",
         version="0.0.1",

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from racetrack_core.infrastructure import LocalRecipe
 from racetrack_core.manifest import load_manifest
 from racetrack_core.plugins import PluginManager
+from racetrack_core.recipes import ImageRecipe, ProcessRecipe
 from racetrack_core.registry import JobType
 from racetrack_core.schema import validate_manifest
 from racetrack_plugins import golang
@@ -22,14 +22,15 @@ def problems(manifest: dict[str, Any]) -> list[tuple[str, str]]:
     return [(problem.field, problem.message) for problem in found]
 
 
-def test_the_job_type_has_a_local_recipe() -> None:
+def test_the_job_type_offers_a_process_and_an_image_recipe() -> None:
     class Registry:
         def register(self, name: str, version: str, **options: Any) -> None:
             self.options = options
 
     registry = Registry()
     golang.register_job_types(registry=registry)  # type: ignore[arg-type]
-    assert isinstance(registry.options["local_recipe"], LocalRecipe)
+    assert isinstance(registry.options["recipes"].process, ProcessRecipe)
+    assert isinstance(registry.options["recipes"].image, ImageRecipe)
     assert set(registry.options["extra_schema"]["properties"]) == {"gomod"}
 
 

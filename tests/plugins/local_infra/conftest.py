@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from racetrack_core.infrastructure import BuildLog, JobSpec, TargetContext
+from racetrack_core.recipes import ProcessRecipe, Recipes
 from racetrack_core.registry import JobType
 from racetrack_plugins.local_infra import LocalDriver
 
@@ -76,7 +77,7 @@ FAST_SETTINGS: dict[str, Any] = {
 
 
 class ScriptRecipe:
-    """A LocalRecipe whose environment is a folder holding ``server.py``.
+    """A ProcessRecipe whose environment is a folder holding ``server.py``.
 
     The manifest steers it: ``variant`` changes the key, ``build_seconds`` slows the build,
     ``fail_build`` makes it fail after writing some output.
@@ -105,7 +106,7 @@ class ScriptRecipe:
 
 
 def make_spec(
-    recipe: object,
+    recipe: ProcessRecipe,
     root: Path,
     *,
     name: str = "hello",
@@ -125,7 +126,7 @@ def make_spec(
         name=name,
         version=version,
         manifest=dict(manifest or {}),
-        job_type=JobType(name="script", version="1.0.0", local_recipe=recipe),
+        job_type=JobType(name="script", version="1.0.0", recipes=Recipes(process=recipe)),
         workspace=workspace,
         env={
             "JOB_NAME": name,

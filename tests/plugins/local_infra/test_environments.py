@@ -68,7 +68,7 @@ def test_concurrent_prepares_of_one_key_build_once(jobs):
     assert jobs.recipe.builds == 1
 
 
-def test_a_job_type_without_a_local_recipe_is_refused(jobs):
+def test_a_job_type_without_a_process_recipe_is_refused(jobs):
     driver = jobs.driver()
     spec = replace(jobs.spec(), job_type=JobType(name="docker-proxy", version="1.0.0"))
 
@@ -80,4 +80,4 @@ def test_a_job_type_without_a_local_recipe_is_refused(jobs):
     for caught in (on_prepare, on_start):
         message = str(caught.value)
         assert "job type 'docker-proxy:1.0.0' cannot run on the local target" in message
-        assert "--infra docker" in message
+        assert "it offers no process recipe (it offers no recipes)" in message

@@ -1,4 +1,4 @@
-"""The python3 Dockerfile template, rendered with Jinja2 as a container target will render it."""
+"""The python3 image recipe: its Dockerfile template and the build context it renders."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from typing import Any
 import jinja2
 import pytest
 
+from racetrack_core.infrastructure import DeployError, JobSpec
+from racetrack_core.recipes import BuildSettings, ImageRecipe
 from racetrack_plugins.python3 import DOCKERFILE_TEMPLATE
-from racetrack_plugins.python3.local import copy_wrapper
+from racetrack_plugins.python3.image import Python3ImageRecipe, render_dockerfile
+from racetrack_plugins.python3.packaging import copy_wrapper
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CLASS_DIR = REPO_ROOT / "sample" / "python-class"
@@ -35,7 +38,7 @@ def template() -> jinja2.Template:
 
 
 def render(**extra: Any) -> str:
-    return template().render(base_image="racetrack/python3-base:bookworm", extra=extra)
+    return render_dockerfile("racetrack/python3-base:bookworm", extra)
 
 
 def instructions(dockerfile: str) -> list[tuple[str, str]]:
@@ -55,9 +58,10 @@ def instructions(dockerfile: str) -> list[tuple[str, str]]:
     return found
 
 
-def test_the_template_is_the_registered_one(racetrack_plugin_manager) -> None:
+def test_the_registered_job_type_offers_the_image_recipe(racetrack_plugin_manager) -> None:
     job_type = racetrack_plugin_manager.job_types.resolve("python3:latest")
-    assert job_type.dockerfile_template == DOCKERFILE_TEMPLATE
+    assert isinstance(job_type.recipes.image, Python3ImageRecipe)
+    assert isinstance(job_type.recipes.image, ImageRecipe)
 
 
 def test_it_renders_an_image_that_runs_the_wrapper_as_a_user() -> None:
@@ -71,7 +75,7 @@ def test_it_renders_an_image_that_runs_the_wrapper_as_a_user() -> None:
     [environment] = [arguments for keyword, arguments in steps if keyword == "ENV"]
     assert "JOB_PORT=7000" in environment.split()
     assert json.loads(steps[-1][1]) == [
-        "python", "-m", "racetrack_job_wrapper", "--job-dir", "/job", "--host", "0.0.0.0",  # noqa: S104
+        "python", "-m", "racetrack_job_wrapper", "--job-dir", "/job", "--host", "127.0.0.1",
         "--entrypoint-path", "entrypoint.py", "--entrypoint-class", "PlanetCatalogue",
         "--home-page", "/api/v1/guide", "--max-concurrency", "4",
     ]  # fmt: skip
@@ -117,3 +121,91 @@ def test_every_copied_path_is_in_the_documented_build_context(tmp_path: Path) ->
         )
         for source in sources:
             assert (tmp_path / source).exists(), f"COPY {source}: not in the build context"
+
+
+def spec_of(workspace: Path, manifest: dict[str, Any], **changes: Any) -> JobSpec:
+    return JobSpec(
+        name="planets",
+        version="1.0.0",
+        manifest=manifest,
+        job_type=racetrack_job_type(),
+        workspace=workspace,
+        env={},
+        deployment_id="d1",
+        deployment_timestamp=1,
+        state_dir=workspace.parent / "state",
+        **changes,
+    )
+
+
+def racetrack_job_type() -> Any:
+    from racetrack_core.registry import JobType
+    from racetrack_plugins.python3 import RECIPES
+
+    return JobType(name="python3", version="1.0.0", recipes=RECIPES)
+
+
+def test_the_recipe_renders_a_context_with_secrets_outside_it(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    manifest = {
+        "jobtype_extra": FULL_EXTRA,
+        "system_dependencies": ["libpq5", "curl"],
+        "build_env": {"PLAIN_FLAG": "1"},
+    }
+    spec = spec_of(CLASS_DIR, manifest, build_env={"PLAIN_FLAG": "1"},
+                   build_secrets={"API_TOKEN": "tok 'quoted' 7f3a"})  # fmt: skip
+    settings = BuildSettings(
+        ca_bundle=bundle,
+        package_index="https://user:pw@index.invalid/simple",
+        base_images={"python:3.11-slim": "racetrack-test/py-root:x"},
+    )
+    context = Python3ImageRecipe().render(spec, tmp_path / "ctx", tmp_path / "secrets", settings)
+
+    assert context.base_image == "racetrack-test/py-root:x"
+    assert context.port == 7000
+    assert context.build_args == {"PLAIN_FLAG": "1"}
+    assert set(context.secrets) == {"build_secrets", "ca_bundle", "package_index"}
+    assert context.secrets["ca_bundle"] == bundle
+    for secret in context.secrets.values():
+        assert not secret.is_relative_to(context.directory)
+    assert (tmp_path / "secrets" / "build_secrets").stat().st_mode & 0o077 == 0
+    assert (
+        "API_TOKEN='tok '\"'\"'quoted'\"'\"' 7f3a'"
+        in (tmp_path / "secrets" / "build_secrets").read_text()
+    )
+    everything = "".join(
+        path.read_text(errors="replace") for path in context.directory.rglob("*") if path.is_file()
+    )
+    assert "7f3a" not in everything
+    assert "pw@" not in everything
+    steps = instructions((context.directory / "Dockerfile").read_text())
+    assert steps[0] == ("FROM", "racetrack-test/py-root:x")
+    [apt] = [arguments for keyword, arguments in steps if "apt-get install" in arguments]
+    assert "--no-install-recommends libpq5 curl;" in apt
+    assert apt.endswith("rm -rf /var/lib/apt/lists/* /etc/apt/apt.conf.d/99racetrack-ca")
+    assert ("ARG", "PLAIN_FLAG") in steps
+    assert not any(keyword == "ARG" and "API_TOKEN" in args for keyword, args in steps)
+    assert (context.directory / "job" / "entrypoint.py").is_file()
+    assert (context.directory / "wrapper" / "racetrack_job_wrapper" / "__main__.py").is_file()
+
+
+def test_without_settings_the_base_image_follows_the_python_version(tmp_path: Path) -> None:
+    manifest = {"jobtype_extra": {"entrypoint_path": "entrypoint.py", "python_version": "3.12"}}
+    context = Python3ImageRecipe().render(
+        spec_of(CLASS_DIR, manifest), tmp_path / "ctx", tmp_path / "s", BuildSettings()
+    )
+    assert context.base_image == "python:3.12-slim"
+    assert context.secrets == {}
+    assert "apt-get" not in (context.directory / "Dockerfile").read_text()
+
+
+def test_a_missing_ca_bundle_is_named(tmp_path: Path) -> None:
+    settings = BuildSettings(ca_bundle=tmp_path / "nowhere.pem")
+    manifest = {"jobtype_extra": {"entrypoint_path": "entrypoint.py"}}
+    with pytest.raises(
+        DeployError, match=r"build setting ca_bundle: .*nowhere\.pem' is not a file"
+    ):
+        Python3ImageRecipe().render(
+            spec_of(CLASS_DIR, manifest), tmp_path / "ctx", tmp_path / "s", settings
+        )

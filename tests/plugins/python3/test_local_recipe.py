@@ -1,4 +1,4 @@
-"""The python3 local recipe: real environments built with uv, real job processes on 127.0.0.1."""
+"""The python3 process recipe: real environments built with uv, real job processes on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
-from racetrack_core.infrastructure import DeployError, JobSpec, LocalRecipe
-from racetrack_plugins.python3 import local
-from racetrack_plugins.python3.local import Python3LocalRecipe
+from racetrack_core.infrastructure import DeployError, JobSpec
+from racetrack_core.recipes import ProcessRecipe
+from racetrack_core.registry import JobType
+from racetrack_plugins.python3 import RECIPES, packaging, process
+from racetrack_plugins.python3.process import Python3ProcessRecipe
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PRIMER_DIR = REPO_ROOT / "sample" / "python-primer"
@@ -40,7 +42,7 @@ def make_spec(workspace: Path, state_dir: Path, **extra: Any) -> JobSpec:
         name="job",
         version="1.0.0",
         manifest={"name": "job", "jobtype": "python3:latest", "jobtype_extra": extra},
-        job_type=None,
+        job_type=JobType(name="python3", version="1.0.0", recipes=RECIPES),
         workspace=workspace,
         env={},
         deployment_id="deployment-1",
@@ -59,18 +61,17 @@ def free_port() -> int:
 
 
 def test_the_recipe_honours_the_protocol() -> None:
-    assert isinstance(Python3LocalRecipe(), LocalRecipe)
+    assert isinstance(Python3ProcessRecipe(), ProcessRecipe)
 
 
 def test_the_registered_job_type_carries_the_recipe_and_the_template(racetrack_plugin_manager):
     job_type = racetrack_plugin_manager.job_types.resolve("python3:latest")
-    assert isinstance(job_type.local_recipe, Python3LocalRecipe)
-    assert job_type.dockerfile_template is not None
-    assert job_type.dockerfile_template.is_file()
+    assert isinstance(job_type.recipes.process, Python3ProcessRecipe)
+    assert job_type.recipes.image is not None
 
 
 def test_the_environment_key_is_short_and_stable(tmp_path: Path) -> None:
-    recipe = Python3LocalRecipe()
+    recipe = Python3ProcessRecipe()
     key = recipe.environment_key(make_spec(CLASS_DIR, tmp_path, **CLASS_EXTRA))
     assert re.fullmatch(r"[0-9a-f]{16}", key)
     assert recipe.environment_key(make_spec(CLASS_DIR, tmp_path, **CLASS_EXTRA)) == key
@@ -79,13 +80,13 @@ def test_the_environment_key_is_short_and_stable(tmp_path: Path) -> None:
 
 def test_the_environment_key_ignores_where_the_workspace_is(tmp_path: Path) -> None:
     copy = shutil.copytree(CLASS_DIR, tmp_path / "checkout")
-    recipe = Python3LocalRecipe()
+    recipe = Python3ProcessRecipe()
     original = recipe.environment_key(make_spec(CLASS_DIR, tmp_path, **CLASS_EXTRA))
     assert recipe.environment_key(make_spec(copy, tmp_path, **CLASS_EXTRA)) == original
 
 
 def test_the_environment_key_changes_with_the_requirements(tmp_path: Path) -> None:
-    recipe = Python3LocalRecipe()
+    recipe = Python3ProcessRecipe()
     without = recipe.environment_key(make_spec(tmp_path, tmp_path))
     (tmp_path / "requirements.txt").write_text("humanize>=4.9\n")
     spec = make_spec(tmp_path, tmp_path, requirements_path="requirements.txt")
@@ -99,23 +100,23 @@ def test_the_environment_key_follows_included_requirement_files(tmp_path: Path) 
     (tmp_path / "requirements.txt").write_text("-r more.txt\n")
     (tmp_path / "more.txt").write_text("humanize>=4.9\n")
     spec = make_spec(tmp_path, tmp_path, requirements_path="requirements.txt")
-    recipe = Python3LocalRecipe()
+    recipe = Python3ProcessRecipe()
     first = recipe.environment_key(spec)
     (tmp_path / "more.txt").write_text("humanize>=4.10\n")
     assert recipe.environment_key(spec) != first
 
 
 def test_the_environment_key_changes_with_the_python_version(tmp_path: Path) -> None:
-    recipe = Python3LocalRecipe()
+    recipe = Python3ProcessRecipe()
     default = recipe.environment_key(make_spec(tmp_path, tmp_path))
-    own = local.server_python_version()
+    own = process.server_python_version()
     assert recipe.environment_key(make_spec(tmp_path, tmp_path, python_version=own)) == default
     assert recipe.environment_key(make_spec(tmp_path, tmp_path, python_version="3.99")) != default
 
 
 def test_the_wrapper_dependencies_are_pinned_to_the_servers_versions() -> None:
-    requirements = local.wrapper_requirements()
-    constraints = local.wrapper_constraints()
+    requirements = packaging.wrapper_requirements()
+    constraints = packaging.wrapper_constraints()
     for name in ("starlette", "uvicorn", "anyio", "swagger-ui-bundle"):
         assert f"{name}=={metadata.version(name)}" in requirements
         assert f"{name}=={metadata.version(name)}" in constraints
@@ -126,19 +127,23 @@ def test_the_wrapper_dependencies_are_pinned_to_the_servers_versions() -> None:
 
 
 def test_the_wrapper_is_copied_as_a_standalone_package(tmp_path: Path) -> None:
-    package = local.copy_wrapper(tmp_path)
+    package = packaging.copy_wrapper(tmp_path)
     assert package == tmp_path / "racetrack_job_wrapper"
     assert (package / "__main__.py").is_file()
     assert not list(package.rglob("__pycache__"))
-    assert (tmp_path / "requirements.txt").read_text().splitlines() == local.wrapper_requirements()
-    assert (tmp_path / "constraints.txt").read_text().splitlines() == local.wrapper_constraints()
+    assert (
+        tmp_path / "requirements.txt"
+    ).read_text().splitlines() == packaging.wrapper_requirements()
+    assert (
+        tmp_path / "constraints.txt"
+    ).read_text().splitlines() == packaging.wrapper_constraints()
     sources = "".join(path.read_text() for path in package.glob("*.py"))
     assert not re.search(r"^\s*(from|import) racetrack", sources, re.MULTILINE)
 
 
 def test_the_command_runs_the_wrapper_with_the_jobs_settings(tmp_path: Path) -> None:
     spec = make_spec(CLASS_DIR, tmp_path / "state", **CLASS_EXTRA)
-    command = Python3LocalRecipe().command(spec, tmp_path / "env", 7123)
+    command = Python3ProcessRecipe().command(spec, tmp_path / "env", 7123)
     assert command[0] == str(tmp_path / "env" / "bin" / "python")
     assert command[1:4] == ["-B", "-m", "racetrack_job_wrapper"]
     options = dict(zip(command[4::2], command[5::2], strict=True))
@@ -154,7 +159,7 @@ def test_the_command_runs_the_wrapper_with_the_jobs_settings(tmp_path: Path) -> 
 
 
 def test_the_command_leaves_out_what_the_manifest_leaves_out(tmp_path: Path) -> None:
-    command = Python3LocalRecipe().command(make_spec(PRIMER_DIR, tmp_path), tmp_path, 7000)
+    command = Python3ProcessRecipe().command(make_spec(PRIMER_DIR, tmp_path), tmp_path, 7000)
     assert "--entrypoint-class" not in command
     assert "--max-concurrency" not in command
     assert "--access-log" not in command  # Pub logs the calls; the job's access log stays off
@@ -164,17 +169,17 @@ def test_the_command_leaves_out_what_the_manifest_leaves_out(tmp_path: Path) -> 
 def test_a_python_version_that_is_not_installed_is_a_clear_error(tmp_path: Path) -> None:
     spec = make_spec(PRIMER_DIR, tmp_path, python_version="3.99")
     with pytest.raises(DeployError) as raised:
-        Python3LocalRecipe().build(spec, tmp_path / "env", lambda line: None)
+        Python3ProcessRecipe().build(spec, tmp_path / "env", lambda line: None)
     message = str(raised.value)
     assert message.startswith("Python 3.99 (jobtype_extra.python_version) is not installed")
-    assert local.server_python_version() in message.split("available: ")[1]
+    assert process.server_python_version() in message.split("available: ")[1]
     assert not (tmp_path / "env").exists()
 
 
 def test_a_missing_requirements_file_is_a_clear_error(tmp_path: Path) -> None:
     spec = make_spec(PRIMER_DIR, tmp_path, requirements_path="requirements.txt")
     with pytest.raises(DeployError, match=r"requirements file 'requirements.txt' .* not found"):
-        Python3LocalRecipe().build(spec, tmp_path / "env", lambda line: None)
+        Python3ProcessRecipe().build(spec, tmp_path / "env", lambda line: None)
 
 
 # --- real environments ---------------------------------------------------------------------
@@ -194,7 +199,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltEnvironment:
     log: list[str] = []
     started = time.monotonic()
     spec = make_spec(CLASS_DIR, root / "state", **CLASS_EXTRA)
-    Python3LocalRecipe().build(spec, root / "env", log.append)
+    Python3ProcessRecipe().build(spec, root / "env", log.append)
     return BuiltEnvironment(root / "env", log, time.monotonic() - started)
 
 
@@ -211,10 +216,10 @@ def run_python(env_dir: Path, code: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_build_streams_the_tools_output_to_the_log(built: BuiltEnvironment) -> None:
-    assert built.log[0] == f"creating a Python {local.server_python_version()} environment"
+    assert built.log[0] == f"creating a Python {process.server_python_version()} environment"
     assert any(re.search(r"\+ humanize==", line) for line in built.log), built.log
     assert any(re.search(r"\+ starlette==", line) for line in built.log), built.log
-    assert built.log[-1] == f"environment ready: Python {local.server_python_version()}"
+    assert built.log[-1] == f"environment ready: Python {process.server_python_version()}"
     assert list((built.env_dir / "wrapper" / "racetrack_job_wrapper").glob("__pycache__/*.pyc"))
 
 
@@ -287,7 +292,7 @@ def test_the_command_serves_the_primer_sample(built: BuiltEnvironment, tmp_path:
     workspace = shutil.copytree(PRIMER_DIR, tmp_path / "primer")
     spec = make_spec(workspace, tmp_path / "state", entrypoint_class="JobEntrypoint")
     port = free_port()
-    command = Python3LocalRecipe().command(spec, built.env_dir, port)
+    command = Python3ProcessRecipe().command(spec, built.env_dir, port)
     with serving(command, job_env(spec, port), tmp_path / "job.log") as client:
         answer = client.post("/api/v1/perform", json={"number": 7907})
         assert (answer.status_code, answer.json()) == (200, True)
@@ -302,7 +307,7 @@ def test_the_command_serves_the_primer_sample(built: BuiltEnvironment, tmp_path:
 def test_the_command_serves_the_python_class_sample(built: BuiltEnvironment, tmp_path) -> None:
     spec = make_spec(CLASS_DIR, tmp_path / "state", **CLASS_EXTRA)
     port = free_port()
-    command = Python3LocalRecipe().command(spec, built.env_dir, port)
+    command = Python3ProcessRecipe().command(spec, built.env_dir, port)
     env = job_env(spec, port, PLANETS_CATALOGUE="data/planets.json")
     with serving(command, env, tmp_path / "job.log") as client:
         answer = client.post("/api/v1/perform", json={"planet": "Earth"})
@@ -320,10 +325,11 @@ def test_build_env_reaches_the_installer_and_never_the_log(tmp_path: Path) -> No
     (workspace / "private.txt").write_text("humanize>=4.9\n")
     spec = replace(
         make_spec(workspace, tmp_path / "state", requirements_path="requirements.txt"),
-        build_env={"RACETRACK_TEST_EXTRA": "private.txt", "API_TOKEN": "tok-8c1f0e"},
+        build_env={"RACETRACK_TEST_EXTRA": "private.txt"},
+        build_secrets={"API_TOKEN": "tok-8c1f0e"},
     )
     log: list[str] = []
-    Python3LocalRecipe().build(spec, tmp_path / "env", log.append)
+    Python3ProcessRecipe().build(spec, tmp_path / "env", log.append)
     assert run_python(tmp_path / "env", "import humanize").returncode == 0
     everything = "\n".join(log)
     assert "tok-8c1f0e" not in everything
@@ -336,7 +342,7 @@ def test_a_requirement_that_cannot_be_installed_names_itself(tmp_path: Path) -> 
     spec = make_spec(tmp_path, tmp_path / "state", requirements_path="requirements.txt")
     log: list[str] = []
     with pytest.raises(DeployError) as raised:
-        Python3LocalRecipe().build(spec, tmp_path / "env", log.append)
+        Python3ProcessRecipe().build(spec, tmp_path / "env", log.append)
     message = str(raised.value)
     assert message.startswith("installing the job's requirements failed: ")
     assert "racetrack-no-such-package-xyz" in message
@@ -347,7 +353,7 @@ def test_a_requirement_that_cannot_be_installed_names_itself(tmp_path: Path) -> 
 def test_the_build_environment_leaves_out_the_servers_own_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from racetrack_plugins.python3.local import build_environment
+    from racetrack_plugins.python3.packaging import build_environment
 
     monkeypatch.setenv("RACETRACK_ADMIN_PASSWORD", "not for jobs")
     monkeypatch.setenv("RACETRACK_INTERNAL_TOKEN", "rt_not-for-jobs")

@@ -46,3 +46,8 @@ def test_defaults():
 def test_wrong_settings_are_clear_errors(environ, options, message):
     with pytest.raises(WrapperError, match=message):
         WrapperSettings.from_env(environ, **options)
+
+
+def test_the_replica_name_comes_from_the_target():
+    assert WrapperSettings.from_env({"JOB_REPLICA": "rt-primer-1-0"}).replica == "rt-primer-1-0"
+    assert WrapperSettings.from_env({}).replica == ""

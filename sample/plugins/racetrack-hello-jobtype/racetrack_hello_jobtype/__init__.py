@@ -7,7 +7,8 @@ It registers one job type, ``hello:1.0.0``, whose manifests carry a greeting::
       greeting: Hello, world
 
 The JSON-schema fragment checks the shape of ``jobtype_extra``; the ``validate_manifest`` hook
-checks what a schema cannot say.
+checks what a schema cannot say. Its recipes (``recipes.py``) let every target run it: a
+process recipe for the ``local`` target and an image recipe for container targets.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 
 from racetrack_core import hookimpl
 from racetrack_core.manifest import Problem
+from racetrack_core.recipes import Recipes
 from racetrack_core.registry import JobType, JobTypeRegistrar
+from racetrack_hello_jobtype.recipes import HelloImageRecipe, HelloProcessRecipe
 
 JOB_TYPE = "hello"
 VERSION = "1.0.0"
@@ -45,6 +48,7 @@ def register_job_types(registry: JobTypeRegistrar) -> None:
         VERSION,
         extra_schema=EXTRA_SCHEMA,
         description="Answers every call with the manifest's greeting.",
+        recipes=Recipes(process=HelloProcessRecipe(), image=HelloImageRecipe()),
     )
 
 

@@ -1,11 +1,11 @@
-"""The python3 job type's local recipe: a job as a process in its own virtual environment.
+"""The python3 job type's process recipe: a job as a process in its own virtual environment.
 
 ``build`` makes the environment with uv: a venv on the Python that ``jobtype_extra.python_version``
 asks for (default: the server's own), the wrapper's runtime dependencies pinned to the versions
 the server runs, the job's requirements, and a standalone copy of the wrapper package
-(``env_dir/wrapper/racetrack_job_wrapper``) that a ``.pth`` file puts on the venv's path, so the
-environment needs no part of Racetrack. uv never downloads a Python: a version that the machine
-lacks is a DeployError that names the ones it has.
+(``env_dir/wrapper/racetrack_job_wrapper``, see ``packaging.py``) that a ``.pth`` file puts on
+the venv's path, so the environment needs no part of Racetrack. uv never downloads a Python: a
+version that the machine lacks is a DeployError that names the ones it has.
 """
 
 from __future__ import annotations
@@ -13,35 +13,35 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 from collections import deque
 from collections.abc import Iterable, Mapping
-from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from uv import find_uv_bin
 
 from racetrack_core.infrastructure import BuildLog, DeployError, JobSpec
+from racetrack_plugins.python3.packaging import (
+    WRAPPER_PACKAGE,
+    build_environment,
+    copy_wrapper,
+    extra,
+    requirements_digest,
+    requirements_file,
+    wrapper_constraints,
+    wrapper_requirements,
+    wrapper_source_digest,
+)
 
-WRAPPER_SOURCE = Path(__file__).resolve().parent / "wrapper"
-WRAPPER_PACKAGE = "racetrack_job_wrapper"
-#: What the wrapper imports, plus uvicorn's optional speed-ups when the server has them.
-WRAPPER_DEPENDENCIES = ("starlette", "uvicorn", "anyio", "swagger-ui-bundle")
-OPTIONAL_SPEEDUPS = ("uvloop", "httptools")
 #: Bump when ``build`` lays out environments differently, so that old ones are rebuilt.
 LAYOUT = 1
 LOG_TAIL_LINES = 40
-_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-_EXTRA_MARKER = re.compile(r"\bextra\s*==")
 _COMPILE_AND_IMPORT = (
     "import compileall, sys; compiled = compileall.compile_dir(sys.argv[1], quiet=1); "
     f"import {WRAPPER_PACKAGE}; sys.exit(0 if compiled else 1)"
 )
-_INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)[\s=]+(\S+)")
 
 
 def server_python_version() -> str:
@@ -49,66 +49,12 @@ def server_python_version() -> str:
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def wrapper_requirements() -> list[str]:
-    """The wrapper's direct dependencies, each pinned to the version the server runs."""
-    names = [*WRAPPER_DEPENDENCIES, *(name for name in OPTIONAL_SPEEDUPS if _installed(name))]
-    return [_pin(name) for name in names]
-
-
-def wrapper_constraints() -> list[str]:
-    """Pins for everything the wrapper's dependencies need, as installed on the server.
-
-    Used as constraints, so that a package that a marker leaves out for the job's Python
-    (``typing-extensions`` on newer versions, say) is not installed, only held if it is.
-    """
-    seen: dict[str, str] = {}
-    pending = [name for name in WRAPPER_DEPENDENCIES + OPTIONAL_SPEEDUPS if _installed(name)]
-    while pending:
-        dist = metadata.distribution(pending.pop())
-        name = _canonical(dist.metadata["Name"])
-        if name in seen:
-            continue
-        seen[name] = dist.version
-        for requirement in dist.requires or ():
-            requirement_name, _, marker = requirement.partition(";")
-            found = _NAME.match(requirement_name)
-            if found and not _EXTRA_MARKER.search(marker) and _installed(found.group(1)):
-                pending.append(found.group(1))
-    return [f"{name}=={version}" for name, version in sorted(seen.items())]
-
-
-def wrapper_source_digest() -> str:
-    """A sha256 over the wrapper's source files, their names and contents."""
-    digest = hashlib.sha256()
-    for path in _wrapper_files():
-        digest.update(path.relative_to(WRAPPER_SOURCE).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def copy_wrapper(destination: Path) -> Path:
-    """Write the wrapper's files into ``destination``; return the package folder.
-
-    ``racetrack_job_wrapper/`` is a standalone copy of the wrapper package; ``requirements.txt``
-    and ``constraints.txt`` pin what it needs. Both the local recipe and the Dockerfile
-    template (``wrapper/`` in the build context) use this layout.
-    """
-    package = destination / WRAPPER_PACKAGE
-    for path in _wrapper_files():
-        target = package / path.relative_to(WRAPPER_SOURCE)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-    (destination / "requirements.txt").write_text(_lines(wrapper_requirements()), "utf-8")
-    (destination / "constraints.txt").write_text(_lines(wrapper_constraints()), "utf-8")
-    return package
-
-
-class Python3LocalRecipe:
+class Python3ProcessRecipe:
     """Build a python3 job's virtual environment with uv and run the wrapper from it."""
 
     def environment_key(self, spec: JobSpec) -> str:
         """A digest of the Python version, the requirements, the wrapper pins and its source."""
-        requirements = _requirements_file(spec)
+        requirements = requirements_file(spec)
         facts = {
             "layout": LAYOUT,
             "python": python_version(spec),
@@ -122,17 +68,17 @@ class Python3LocalRecipe:
     def build(self, spec: JobSpec, env_dir: Path, log: BuildLog) -> None:
         """Create the venv, install the pinned wrapper dependencies and the job's requirements."""
         version = python_version(spec)
-        requirements = _requirements_file(spec)
+        requirements = requirements_file(spec)
         if requirements is not None and not requirements.is_file():
             raise DeployError(
-                f"requirements file '{_extra(spec)['requirements_path']}' (jobtype_extra."
+                f"requirements file '{extra(spec)['requirements_path']}' (jobtype_extra."
                 f"requirements_path) not found in the job directory '{spec.workspace}'"
             )
         interpreter = _interpreter(version)
         if env_dir.exists():
             shutil.rmtree(env_dir)
         env_dir.parent.mkdir(parents=True, exist_ok=True)
-        environ = {**build_environment(), **spec.build_env, "UV_PYTHON_DOWNLOADS": "never"}
+        environ = {**build_environment(), **spec.all_build_env, "UV_PYTHON_DOWNLOADS": "never"}
         log(f"creating a Python {version} environment")
         tail = _run(
             [_uv(), "venv", "--no-python-downloads", "--python", interpreter, str(env_dir)],
@@ -177,45 +123,22 @@ class Python3LocalRecipe:
         as it was fetched (no ``__pycache__`` written into it). No ``--access-log``: Pub logs
         and counts the calls, and a line per call would cost the job a third of its throughput.
         """
-        extra = _extra(spec)
+        options = extra(spec)
         command = [str(_python(env_dir.absolute())), "-B", "-m", WRAPPER_PACKAGE]
-        command += ["--entrypoint-path", str(extra["entrypoint_path"])]
-        if extra.get("entrypoint_class"):
-            command += ["--entrypoint-class", str(extra["entrypoint_class"])]
+        command += ["--entrypoint-path", str(options["entrypoint_path"])]
+        if options.get("entrypoint_class"):
+            command += ["--entrypoint-class", str(options["entrypoint_class"])]
         command += ["--job-dir", str(spec.workspace.absolute())]
         command += ["--host", "127.0.0.1", "--port", str(port)]
-        command += ["--home-page", str(extra.get("home_page") or "/docs")]
-        if extra.get("max_concurrency"):
-            command += ["--max-concurrency", str(extra["max_concurrency"])]
+        command += ["--home-page", str(options.get("home_page") or "/docs")]
+        if options.get("max_concurrency"):
+            command += ["--max-concurrency", str(options["max_concurrency"])]
         return command
-
-
-def requirements_digest(path: Path) -> str:
-    """A sha256 over a requirements file and the files it includes with ``-r`` or ``-c``."""
-    digest = hashlib.sha256()
-    pending, seen = [path], set()
-    while pending:
-        current = pending.pop(0)
-        if current in seen:
-            continue
-        seen.add(current)
-        # Names relative to the job's file, so that the workspace's location does not count.
-        digest.update(os.path.relpath(current, path.parent).encode() + b"\0")
-        if not current.is_file():
-            digest.update(b"missing\0")
-            continue
-        content = current.read_bytes()
-        digest.update(content + b"\0")
-        for line in content.decode("utf-8", "replace").splitlines():
-            found = _INCLUDE.match(line)
-            if found:
-                pending.append((current.parent / found.group(1)).resolve())
-    return digest.hexdigest()
 
 
 def python_version(spec: JobSpec) -> str:
     """The ``major.minor`` the job asks for, or the server's own."""
-    return str(_extra(spec).get("python_version") or server_python_version())
+    return str(extra(spec).get("python_version") or server_python_version())
 
 
 def _interpreter(version: str) -> str:
@@ -299,24 +222,6 @@ def _run(command: list[str], environ: Mapping[str, str], log: BuildLog) -> list[
     return None if returncode == 0 else list(tail)
 
 
-def _extra(spec: JobSpec) -> Mapping[str, Any]:
-    extra = spec.manifest.get("jobtype_extra") or {}
-    return extra if isinstance(extra, Mapping) else {}
-
-
-def _requirements_file(spec: JobSpec) -> Path | None:
-    relative = _extra(spec).get("requirements_path")
-    if not relative:
-        return None
-    workspace = spec.workspace.resolve()
-    path = (workspace / str(relative)).resolve()
-    if not path.is_relative_to(workspace):
-        raise DeployError(
-            f"requirements file '{relative}' leaves the job directory; use a path inside it"
-        )
-    return path
-
-
 def _python(env_dir: Path) -> Path:
     return env_dir / "bin" / "python"
 
@@ -330,39 +235,3 @@ def _site_packages(env_dir: Path) -> Path:
 
 def _uv() -> str:
     return find_uv_bin()
-
-
-def _installed(name: str) -> bool:
-    try:
-        metadata.distribution(name)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-def _pin(name: str) -> str:
-    dist = metadata.distribution(name)
-    return f"{_canonical(dist.metadata['Name'])}=={dist.version}"
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _lines(items: Iterable[str]) -> str:
-    return "".join(f"{item}\n" for item in items)
-
-
-def _wrapper_files() -> list[Path]:
-    return sorted(
-        path
-        for path in WRAPPER_SOURCE.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
-    )
-
-
-def build_environment() -> dict[str, str]:
-    """The server's environment without its own settings (``RACETRACK_*``: passwords, tokens,
-    the database URL), for the tools that build a job. Index, proxy and CA settings stay, so
-    uv reaches the package index the way the server does."""
-    return {name: value for name, value in os.environ.items() if not name.startswith("RACETRACK_")}

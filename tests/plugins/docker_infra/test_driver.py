@@ -1,0 +1,241 @@
+"""The Docker target on the real engine: build, run, loopback only, secrets, crashes, adoption."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from racetrack_core.infrastructure import JobSpec, Replica, ReplicaStatus
+from tests.plugins.docker_infra.conftest import DOCKER_CLI, Jobs
+
+SECRET = "zebra-s3cr3t-5150"
+
+
+@pytest.fixture(scope="module")
+def primer(jobs: Jobs) -> Replica:
+    """python-primer built with a build secret and started once for the module."""
+    driver = jobs.driver()
+    spec = jobs.spec(build_secrets={"BUILD_TOKEN": SECRET})
+    driver.prepare(spec, jobs.build_log.append)
+    replica = driver.start(spec)
+    jobs.wait_until(lambda: jobs.live(replica.url), f"{replica.url}/live")
+    return replica
+
+
+def container_of(jobs: Jobs, replica: Replica) -> Any:
+    [container] = jobs.client.containers.list(filters={"name": replica.id})
+    return container
+
+
+def test_the_job_serves_its_deployment_on_loopback(jobs: Jobs, primer: Replica) -> None:
+    assert primer.url.startswith("http://127.0.0.1:")
+    assert jobs.live(primer.url) == {"live": True, "deployment_timestamp": 100}
+    answer = jobs.http.post(primer.url + "/api/v1/perform", json={"number": 7907})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() is True
+    assert any(
+        line.startswith("building image racetrack-test-job/primer") for line in jobs.build_log
+    )
+    assert any(line.startswith("#") and "DONE" in line for line in jobs.build_log)  # BuildKit
+
+
+def test_the_port_is_held_in_the_shared_record(jobs: Jobs, primer: Replica) -> None:
+    port = int(primer.url.rsplit(":", 1)[1])
+    assert port in jobs.ports.taken()
+    assert jobs.ports.claim(port, primer.id, "primer", "0.0.1", "d1")  # its own
+    assert not jobs.ports.claim(port, "rt-someone-else", "other", "1.0.0", "x")
+
+
+def test_follow_logs_streams_and_stops_when_asked(jobs: Jobs, primer: Replica) -> None:
+    stop = threading.Event()
+    lines = jobs.drivers[0].follow_logs("primer", "0.0.1", tail=5, stop=stop)
+    first = next(lines)
+    assert first
+    stop.set()
+    started = time.monotonic()
+    list(lines)  # ends once the stop event is seen
+    assert time.monotonic() - started < 2
+
+
+def test_the_port_is_bound_to_127_0_0_1_only(primer: Replica) -> None:
+    """The job's listening socket, read from the kernel: nothing on 0.0.0.0 or ::."""
+    port = int(primer.url.rsplit(":", 1)[1])
+    listening = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                listening.append(address)
+    assert listening == ["0100007F"]  # 127.0.0.1, little-endian, and no IPv6 socket
+
+
+def test_a_build_secret_is_absent_from_history_inspect_and_save(
+    jobs: Jobs, primer: Replica, tmp_path: Path
+) -> None:
+    tag = container_of(jobs, primer).image.tags[0]
+    history = subprocess.run(
+        [str(DOCKER_CLI), "history", "--no-trunc", tag], capture_output=True, check=True
+    )
+    inspect = subprocess.run([str(DOCKER_CLI), "inspect", tag], capture_output=True, check=True)
+    saved = tmp_path / "image.tar"
+    subprocess.run([str(DOCKER_CLI), "save", "-o", str(saved), tag], check=True)
+    assert b"BUILD_TOKEN" not in history.stdout + inspect.stdout
+    assert SECRET.encode() not in history.stdout + inspect.stdout
+    extracted = tmp_path / "layers"
+    extracted.mkdir()
+    subprocess.run(["tar", "-xf", str(saved), "-C", str(extracted)], check=True)
+    for path in extracted.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            if path.name == "layer.tar":
+                listing = subprocess.run(
+                    ["tar", "-xOf", str(path)], capture_output=True, check=False
+                ).stdout
+                content += listing
+            assert SECRET.encode() not in content, path
+    assert SECRET not in "\n".join(jobs.build_log)
+
+
+def test_labels_find_the_image_and_container(jobs: Jobs, primer: Replica) -> None:
+    container = container_of(jobs, primer)
+    for labels in (container.labels, container.image.labels):
+        assert labels["racetrack.job"] == "primer"
+        assert labels["racetrack.version"] == "0.0.1"
+        assert labels["racetrack.deployment"] == "d1"
+    assert container.attrs["HostConfig"]["NetworkMode"] == "host"
+    assert container.attrs["HostConfig"]["Memory"] == 512 * 1024**2
+
+
+def test_a_killed_container_comes_back_and_its_status_says_so(jobs: Jobs, primer: Replica) -> None:
+    driver = jobs.drivers[0]
+    container = container_of(jobs, primer)
+    os.kill(container.attrs["State"]["Pid"], signal.SIGKILL)
+
+    def restarted() -> bool:
+        [state] = [s for s in driver.replicas() if s.replica.id == primer.id]
+        return state.restarts >= 1 and state.status == ReplicaStatus.RUNNING
+
+    jobs.wait_until(restarted, "the container to be restarted")
+    jobs.wait_until(lambda: jobs.live(primer.url), "the job to answer again")
+    assert "restarted" not in str(driver.replicas())  # running: no error text
+
+
+def test_a_restarted_server_adopts_the_running_container(jobs: Jobs, primer: Replica) -> None:
+    before = container_of(jobs, primer).id
+    fresh = jobs.driver()
+    assert [s.status for s in fresh.replicas() if s.replica.id == primer.id] == [
+        ReplicaStatus.ORPHANED
+    ]
+    adopted = fresh.restore(jobs.spec(), primer)
+    assert adopted == primer
+    assert container_of(jobs, primer).id == before
+    assert jobs.live(primer.url)["deployment_timestamp"] == 100
+    assert [s.status for s in fresh.replicas() if s.replica.id == primer.id] == [
+        ReplicaStatus.RUNNING
+    ]
+    assert "Uvicorn running on http://127.0.0.1" in fresh.logs("primer", "0.0.1", tail=50)
+
+
+def test_a_crash_loop_is_an_error_with_the_exit_code_and_last_lines(jobs: Jobs) -> None:
+    driver = jobs.driver(crash_limit=2)
+    spec = jobs.spec(
+        name="crasher",
+        manifest={"jobtype_extra": {"entrypoint_path": "no_such_file.py"}},
+        deployment_id="c1",
+    )
+    driver.prepare(spec, jobs.build_log.append)
+    replica = driver.start(spec)
+
+    def failed() -> Any:
+        states = [s for s in driver.replicas() if s.replica.id == replica.id]
+        return states and states[0].status == ReplicaStatus.ERROR and states[0]
+
+    state = jobs.wait_until(failed, "the crash loop to be reported", timeout=60)
+    assert "exit code" in str(state.error)
+    assert "no_such_file.py" in str(state.error)
+    driver.delete("crasher", "0.0.1")
+    assert not [s for s in driver.replicas() if s.replica.name == "crasher"]
+    assert not jobs.client.images.list(filters={"label": "racetrack.job=crasher"})
+
+
+def test_an_unchanged_job_rebuilds_from_the_layer_cache(jobs: Jobs) -> None:
+    driver = jobs.drivers[0]
+    log: list[str] = []
+    driver.prepare(jobs.spec(deployment_id="d2"), log.append)
+    assert any(line.endswith("CACHED") for line in log), log
+    assert not any("Successfully installed" in line for line in log)
+
+
+def test_two_replicas_are_two_containers_that_both_serve(jobs: Jobs) -> None:
+    driver = jobs.driver()
+    spec = jobs.spec(
+        version="0.0.2",
+        deployment_id="r2",
+        manifest={"replicas": 2, "jobtype_extra": {"entrypoint_path": "entrypoint.py"}},
+    )
+    driver.prepare(spec, jobs.build_log.append)
+    replica = driver.start(spec)
+    assert len(replica.urls) == 2
+    assert len(set(replica.urls)) == 2
+    names = set()
+    for url in replica.urls:
+        jobs.wait_until(functools.partial(jobs.live, url), f"{url}/live")
+        names.add(jobs.http.get(url + "/health").json()["replica"])
+        answer = jobs.http.post(url + "/api/v1/perform", json={"number": 7907})
+        assert answer.json() is True
+    assert names == {f"{replica.id}-0", f"{replica.id}-1"}
+    [state] = [s for s in driver.replicas() if s.replica.id == replica.id]
+    assert state.replica == replica
+    assert state.status == ReplicaStatus.RUNNING
+    assert {int(url.rsplit(":", 1)[1]) for url in replica.urls} <= jobs.ports.taken()
+    driver.stop(replica)
+    assert not {int(url.rsplit(":", 1)[1]) for url in replica.urls} & jobs.ports.taken()
+    assert not jobs.client.containers.list(
+        all=True, filters={"label": f"racetrack.replica={replica.id}"}
+    )
+
+
+def test_system_dependencies_are_installed_into_the_image(jobs: Jobs) -> None:
+    driver = jobs.driver()
+    spec = jobs.spec(
+        name="withdeps",
+        deployment_id="s1",
+        manifest={
+            "system_dependencies": ["jq"],
+            "jobtype_extra": {"entrypoint_path": "entrypoint.py"},
+        },
+    )
+    driver.prepare(spec, jobs.build_log.append)
+    tag = driver.builder.tag_of(spec)
+    done = jobs.client.containers.run(tag, ["jq", "--version"], remove=True, network_mode="host")
+    assert bytes(done).decode().startswith("jq-")
+    driver.delete("withdeps", "0.0.1")
+
+
+def test_a_redeploy_keeps_the_previous_image_and_drops_older_ones(jobs: Jobs) -> None:
+    driver = jobs.driver()
+    specs = [
+        jobs.spec(version="0.0.9", deployment_id=f"k{n}", deployment_timestamp=200 + n)
+        for n in range(3)
+    ]
+    for spec in specs:
+        driver.prepare(spec, lambda line: None)
+    previous = driver.start(specs[1])
+    driver.start(specs[2])
+    driver.retire(previous)
+
+    def tag_exists(spec: JobSpec) -> bool:
+        return bool(jobs.client.images.list(name=driver.builder.tag_of(spec)))
+
+    assert [tag_exists(spec) for spec in specs] == [False, True, True]
+    driver.delete("primer", "0.0.9")
+    assert not [tag_exists(spec) for spec in specs if tag_exists(spec)]
