@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from racetrack_core.buildsteps import run_logged
 from racetrack_core.errors import RacetrackError
 from racetrack_core.infrastructure import BuildLog, DeployError, JobSpec
 from racetrack_core.recipes import BuildSettings, ImageContext
@@ -37,7 +36,6 @@ LABEL_DEPLOYMENT = "racetrack.deployment"
 #: Orders a job version's images: BuildKit keeps an image's creation time from its cached
 #: layers, so images built from the same layers all carry the same one.
 LABEL_TIMESTAMP = "racetrack.deployment-timestamp"
-LOG_TAIL_LINES = 40
 
 
 @dataclass(frozen=True)
@@ -163,24 +161,9 @@ class ImageBuilder:
                 "installed; install one that supports BuildKit (Debian: docker.io) or set the "
                 "path"
             )
-        tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
         environ = {**os.environ, "DOCKER_BUILDKIT": "1", "BUILDKIT_PROGRESS": "plain"}
-        with subprocess.Popen(
-            command,
-            env=environ,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-        ) as process:
-            assert process.stdout is not None
-            for raw in process.stdout:
-                line = raw.rstrip()
-                tail.append(line)
-                log(line)
-            returncode = process.wait()
-        if returncode != 0:
+        tail = run_logged(command, environ, log)
+        if tail is not None:
             reason = next((line for line in reversed(tail) if "ERROR" in line), "")
             raise DeployError(
                 "building the job's image failed" + (f": {reason.strip()}" if reason else ""),

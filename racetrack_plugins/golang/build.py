@@ -17,12 +17,11 @@ import os
 import re
 import shutil
 import subprocess
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from racetrack_core.infrastructure import BuildLog, DeployError
+from racetrack_core.infrastructure import DeployError
 from racetrack_plugins.golang.gomod import (
     FittedGoMod,
     GoModError,
@@ -39,7 +38,6 @@ MISSING_GO = (
     "package (apt-get install golang-go), or deploy the job to a container target "
     "(infrastructure_target: docker)"
 )
-LOG_TAIL_LINES = 40
 _PACKAGE = re.compile(r"^package\s+(\w+)", re.M)
 _PERFORM = re.compile(r"^func\s+Perform\s*\(", re.M)
 _EXAMPLE = re.compile(r"^func\s+DocsInputExample\s*\(\s*\)", re.M)
@@ -235,29 +233,3 @@ def loopvar_command(go: str, prepared: PreparedSource) -> list[str]:
     """``go vet``'s check for closures over a loop variable, whose meaning Go 1.22 changed."""
     mode = "vendor" if prepared.vendored else "mod"
     return [go, "vet", f"-mod={mode}", "-loopclosure", "./..."]
-
-
-def run_logged(
-    command: list[str], cwd: Path, environ: Mapping[str, str], log: BuildLog
-) -> list[str] | None:
-    """Run a build step, logging each line; None on success, else the last lines of output.
-
-    The environment (which may hold build secrets) is passed on and never logged.
-    """
-    tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
-    with subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=dict(environ),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-    ) as process:
-        assert process.stdout is not None
-        for raw in process.stdout:
-            tail.append(raw.rstrip())
-            log(raw.rstrip())
-        returncode = process.wait()
-    return None if returncode == 0 else list(tail)

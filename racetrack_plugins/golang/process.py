@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from racetrack_core.buildsteps import run_logged
 from racetrack_core.infrastructure import BuildLog, DeployError, JobSpec
 from racetrack_plugins.golang import build, diagnosis
 from racetrack_plugins.golang.gomod import format_go_version
@@ -78,7 +79,7 @@ class GolangProcessRecipe:
             log(f"building with Go {format_go_version(installed)}; dependencies from {how}")
             binary = env_dir / "bin" / "job"
             command = build.build_command(go, prepared, binary.absolute())
-            tail = build.run_logged(command, prepared.module_dir, environ, log)
+            tail = run_logged(command, environ, log, cwd=prepared.module_dir)
             if tail is not None:
                 raise DeployError(
                     diagnosis.build_failure(tail, prepared.gomod, installed), "\n".join(tail)
@@ -87,7 +88,7 @@ class GolangProcessRecipe:
             if requested is not None and requested[:2] >= (1, 22) > installed[:2]:
                 log("checking for closures over loop variables (Go 1.22 changed their meaning)")
                 command = build.loopvar_command(go, prepared)
-                tail = build.run_logged(command, prepared.module_dir, environ, log)
+                tail = run_logged(command, environ, log, cwd=prepared.module_dir)
                 if tail is not None:
                     problem = "gives every loop one variable where Go 1.22 gives one per turn"
                     raise DeployError(

@@ -16,12 +16,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections import deque
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from uv import find_uv_bin
 
+from racetrack_core.buildsteps import run_logged
 from racetrack_core.infrastructure import BuildLog, DeployError, JobSpec
 from racetrack_plugins.python3.packaging import (
     WRAPPER_PACKAGE,
@@ -37,7 +37,6 @@ from racetrack_plugins.python3.packaging import (
 
 #: Bump when ``build`` lays out environments differently, so that old ones are rebuilt.
 LAYOUT = 1
-LOG_TAIL_LINES = 40
 _COMPILE_AND_IMPORT = (
     "import compileall, sys; compiled = compileall.compile_dir(sys.argv[1], quiet=1); "
     f"import {WRAPPER_PACKAGE}; sys.exit(0 if compiled else 1)"
@@ -198,28 +197,8 @@ def _install_problem(tail: Iterable[str]) -> str:
 
 
 def _run(command: list[str], environ: Mapping[str, str], log: BuildLog) -> list[str] | None:
-    """Run a build step, logging each output line; return None on success, else the last lines.
-
-    The environment (which holds the build secrets) is passed on and never logged.
-    """
-    tail: deque[str] = deque(maxlen=LOG_TAIL_LINES)
-    environ = {**environ, "NO_COLOR": "1", "UV_NO_PROGRESS": "1"}
-    with subprocess.Popen(
-        command,
-        env=environ,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-    ) as process:
-        assert process.stdout is not None
-        for raw in process.stdout:
-            line = raw.rstrip()
-            tail.append(line)
-            log(line)
-        returncode = process.wait()
-    return None if returncode == 0 else list(tail)
+    """Run a build step without colours or progress bars in its output (see ``run_logged``)."""
+    return run_logged(command, {**environ, "NO_COLOR": "1", "UV_NO_PROGRESS": "1"}, log)
 
 
 def _python(env_dir: Path) -> Path:
