@@ -7,6 +7,7 @@ schema lives in :mod:`racetrack_core.schema`.
 
 from __future__ import annotations
 
+import datetime
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedOrderedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
@@ -190,6 +191,11 @@ def _parse_yaml(text: str, source: str | None) -> CommentedMap:
         raise ManifestError([f"YAML syntax error{where}: {what}"], source=source) from None
     except YAMLError as exc:
         raise ManifestError([f"YAML syntax error: {exc}"], source=source) from None
+    except (ValueError, TypeError) as exc:  # a tagged or date-like value that cannot be built
+        raise ManifestError(
+            [f"a value cannot be read ({exc}): put quotes around it to keep it a string"],
+            source=source,
+        ) from None
     if root is None:
         raise ManifestError(
             ["the file is empty: a manifest needs at least name, owner_email and jobtype"],
@@ -221,10 +227,11 @@ def _plain_within_limit(root: Any, source: str | None) -> Any:
 
 
 def _check_size(node: Any, seen: list[int], source: str | None) -> None:
-    """Count the values under ``node`` (an alias counts each time it is used), stopping early."""
-    stack = [node]
+    """Count the values under ``node`` (an alias counts each time it is used), stopping early,
+    and refuse values that are not plain data (``!!set``, ``!!omap``, ``!!binary``, ``!tags``)."""
+    stack: list[tuple[FieldPath, Any]] = [((), node)]
     while stack:
-        value = stack.pop()
+        path, value = stack.pop()
         seen[0] += 1
         if seen[0] > MAX_VALUES:
             raise ManifestError(
@@ -234,11 +241,32 @@ def _check_size(node: Any, seen: list[int], source: str | None) -> None:
                 ],
                 source=source,
             )
-        if isinstance(value, Mapping):
-            stack.extend(value.keys())
-            stack.extend(value.values())
+        if isinstance(value, CommentedMap) and not isinstance(value, CommentedOrderedMap):
+            for key, item in value.items():
+                if not isinstance(key, _PLAIN_KEYS):
+                    _refuse_value(path, key, source, what="a key")
+                seen[0] += 1
+                stack.append(((*path, key), item))
         elif isinstance(value, list):
-            stack.extend(value)
+            stack.extend(((*path, index), item) for index, item in enumerate(value))
+        elif not isinstance(value, _PLAIN_SCALARS):
+            _refuse_value(path, value, source, what="a value")
+
+
+_PLAIN_KEYS = (str, int, float, type(None))
+_PLAIN_SCALARS = (str, int, float, type(None), datetime.date)
+
+
+def _refuse_value(path: FieldPath, value: Any, source: str | None, what: str) -> None:
+    where = f"field '{'.'.join(map(str, path))}'" if path else "the top level"
+    raise ManifestError(
+        [
+            f"{where} holds {what} of type {type(value).__name__}, which a manifest cannot "
+            "hold: write plain strings, numbers, lists and mappings (no !!set, !!omap, "
+            "!!binary or !tag, and no list or mapping as a key)"
+        ],
+        source=source,
+    )
 
 
 def _to_plain(value: Any) -> Any:
@@ -347,6 +375,8 @@ def _parse_scalar(raw: str) -> Any:
         return ""
     try:
         value = YAML(typ="safe", pure=True).load(raw)
-    except YAMLError:
+    except (YAMLError, ValueError, TypeError):
+        return raw  # not a YAML scalar (``!!int x``, ``2023-02-30``): the text as written
+    if not isinstance(value, (*_PLAIN_SCALARS, list, dict)):
         return raw
     return _to_plain(value) if value is not None else None
