@@ -127,7 +127,13 @@ def _extract(data: bytes, root: Path, max_unpacked_bytes: int, max_members: int)
                 if posixpath.normpath(member.name) == ".":
                     continue
                 _check_member(member, root)
-                archive.extract(member, root, **_filter_arguments())
+                try:
+                    archive.extract(member, root, **_filter_arguments())
+                except KeyError:  # a hard link to a member that is not (yet) in the archive
+                    raise SourceError(
+                        f"build context member {member.name!r} is a hard link to "
+                        f"{member.linkname!r}, which is not an earlier member of the archive"
+                    ) from None
     except _StreamTooLarge:
         raise _unpacked_too_large(max_unpacked_bytes) from None
     except (gzip.BadGzipFile, zlib.error, EOFError):

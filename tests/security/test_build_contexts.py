@@ -102,3 +102,12 @@ def test_a_refused_context_fails_the_deployment_with_a_clear_error(
     assert record["status"] == "failed", record
     assert "contains '..'" in record["error"], record["error"]
     assert "internal error" not in record["error"]
+
+
+@pytest.mark.parametrize("target", ["a", "missing", "later"])
+def test_a_hard_link_to_no_earlier_member_is_refused(target: str, tmp_path: Path) -> None:
+    """Found by fuzzing: tarfile's KeyError ("linkname not found") escaped the unpacker."""
+    hostile = context(link_member("a", target, tarfile.LNKTYPE))
+    with pytest.raises(SourceError, match="hard link"):
+        unpack_build_context(hostile, tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()
