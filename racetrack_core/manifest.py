@@ -7,7 +7,6 @@ schema lives in :mod:`racetrack_core.schema`.
 
 from __future__ import annotations
 
-import datetime
 import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,20 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedOrderedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from racetrack_core.errors import ManifestError
+from racetrack_core.manifest_limits import (
+    PLAIN_SCALARS,
+    TOO_DEEP,
+    check_size,
+    check_text,
+)
 
 MANIFEST_NAME = "job.yaml"
 LEGACY_MANIFEST_NAME = "fatman.yaml"
-MAX_MANIFEST_CHARS = 64 * 1024
-"""Longest manifest text read (a manifest is a few hundred bytes; parsing is pure Python)."""
-MAX_VALUES = 10_000
-"""Most values (mappings, lists, scalars) a manifest may hold once its YAML aliases are expanded;
-nested aliases can otherwise make a few hundred bytes stand for billions of values."""
-
 FieldPath = tuple[str | int, ...]
 
 
@@ -165,14 +164,7 @@ def dump_yaml(data: Mapping[str, Any]) -> str:
 
 
 def _parse_yaml(text: str, source: str | None) -> CommentedMap:
-    if len(text) > MAX_MANIFEST_CHARS:
-        raise ManifestError(
-            [
-                f"the manifest is larger than {MAX_MANIFEST_CHARS // 1024} KiB: keep data out of "
-                "it (a manifest names files of the job directory instead)"
-            ],
-            source=source,
-        )
+    check_text(text, source)
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
     try:
@@ -191,9 +183,15 @@ def _parse_yaml(text: str, source: str | None) -> CommentedMap:
         raise ManifestError([f"YAML syntax error{where}: {what}"], source=source) from None
     except YAMLError as exc:
         raise ManifestError([f"YAML syntax error: {exc}"], source=source) from None
-    except (ValueError, TypeError) as exc:  # a tagged or date-like value that cannot be built
+    except RecursionError:
+        raise ManifestError([TOO_DEEP], source=source) from None
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        # ruamel's constructors of tagged and date-like values (``!!float ""``, ``2023-02-30``)
         raise ManifestError(
-            [f"a value cannot be read ({exc}): put quotes around it to keep it a string"],
+            [
+                f"a value cannot be read ({type(exc).__name__}: {exc}): put quotes around it "
+                "to keep it a string"
+            ],
             source=source,
         ) from None
     if root is None:
@@ -221,52 +219,9 @@ def _kind(value: Any) -> str:
 
 
 def _plain_within_limit(root: Any, source: str | None) -> Any:
-    """``_to_plain(root)``, refused once aliases expand it past :data:`MAX_VALUES` values."""
-    _check_size(root, [0], source)
+    """``_to_plain(root)``, refused past the bounds of :mod:`racetrack_core.manifest_limits`."""
+    check_size(root, [0], source)
     return _to_plain(root)
-
-
-def _check_size(node: Any, seen: list[int], source: str | None) -> None:
-    """Count the values under ``node`` (an alias counts each time it is used), stopping early,
-    and refuse values that are not plain data (``!!set``, ``!!omap``, ``!!binary``, ``!tags``)."""
-    stack: list[tuple[FieldPath, Any]] = [((), node)]
-    while stack:
-        path, value = stack.pop()
-        seen[0] += 1
-        if seen[0] > MAX_VALUES:
-            raise ManifestError(
-                [
-                    f"the manifest holds more than {MAX_VALUES} values once its YAML aliases "
-                    "(*name) are expanded: write the values out, or use fewer aliases"
-                ],
-                source=source,
-            )
-        if isinstance(value, CommentedMap) and not isinstance(value, CommentedOrderedMap):
-            for key, item in value.items():
-                if not isinstance(key, _PLAIN_KEYS):
-                    _refuse_value(path, key, source, what="a key")
-                seen[0] += 1
-                stack.append(((*path, key), item))
-        elif isinstance(value, list):
-            stack.extend(((*path, index), item) for index, item in enumerate(value))
-        elif not isinstance(value, _PLAIN_SCALARS):
-            _refuse_value(path, value, source, what="a value")
-
-
-_PLAIN_KEYS = (str, int, float, type(None))
-_PLAIN_SCALARS = (str, int, float, type(None), datetime.date)
-
-
-def _refuse_value(path: FieldPath, value: Any, source: str | None, what: str) -> None:
-    where = f"field '{'.'.join(map(str, path))}'" if path else "the top level"
-    raise ManifestError(
-        [
-            f"{where} holds {what} of type {type(value).__name__}, which a manifest cannot "
-            "hold: write plain strings, numbers, lists and mappings (no !!set, !!omap, "
-            "!!binary or !tag, and no list or mapping as a key)"
-        ],
-        source=source,
-    )
 
 
 def _to_plain(value: Any) -> Any:
@@ -377,6 +332,6 @@ def _parse_scalar(raw: str) -> Any:
         value = YAML(typ="safe", pure=True).load(raw)
     except (YAMLError, ValueError, TypeError):
         return raw  # not a YAML scalar (``!!int x``, ``2023-02-30``): the text as written
-    if not isinstance(value, (*_PLAIN_SCALARS, list, dict)):
+    if not isinstance(value, (*PLAIN_SCALARS, list, dict)):
         return raw
     return _to_plain(value) if value is not None else None

@@ -276,3 +276,20 @@ def test_an_extra_variable_that_is_no_yaml_scalar_is_kept_as_text() -> None:
     manifest = parse_manifest("name: a\n", extra_vars=["version=!!int x", "labels.d=2023-02-30"])
     assert manifest.data["version"] == "!!int x"
     assert manifest.data["labels"] == {"d": "2023-02-30"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: !!bool \n", "a value cannot be read (KeyError"),
+        ("name: !!float ''\n", "a value cannot be read (IndexError"),
+        ("[" * 5000, "more than 32 levels deep"),  # RecursionError inside the YAML parser
+        ("labels: " + "[" * 40 + "]" * 40 + "\n", "more than 32 levels deep"),
+    ],
+)
+def test_unreadable_or_too_deep_yaml_is_a_manifest_error(text: str, expected: str) -> None:
+    """Found by fuzzing: KeyError, IndexError and RecursionError escaped the loader."""
+    started = time.monotonic()
+    with pytest.raises(ManifestError, match=re.escape(expected)):
+        parse_manifest(text)
+    assert time.monotonic() - started < 1
