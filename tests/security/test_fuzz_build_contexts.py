@@ -104,7 +104,7 @@ def test_an_archive_unpacks_inside_or_is_refused_and_writes_nothing_outside(
     limits = {"max_unpacked_bytes": 100, "max_members": 4} if tiny else {}
 
     try:
-        unpack_build_context(tar_gz(entries, canary), dest, **limits)  # type: ignore[arg-type]
+        unpack_build_context(tar_gz(entries, canary), dest, **limits)
         refused = None
     except SourceError as error:
         refused = error
