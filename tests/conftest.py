@@ -35,9 +35,9 @@ def in_ci() -> bool:
 
 _SLOW_EXAMPLES = [HealthCheck.too_slow]
 settings.register_profile(
-    "ci", max_examples=60, derandomize=True, database=None, suppress_health_check=_SLOW_EXAMPLES
+    "ci", max_examples=150, derandomize=True, database=None, suppress_health_check=_SLOW_EXAMPLES
 )
-settings.register_profile("dev", max_examples=60, suppress_health_check=_SLOW_EXAMPLES)
+settings.register_profile("dev", max_examples=100, suppress_health_check=_SLOW_EXAMPLES)
 settings.register_profile("long", max_examples=5000, suppress_health_check=_SLOW_EXAMPLES)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if in_ci() else "dev"))
 
