@@ -20,15 +20,15 @@ from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from racetrack_core.errors import ManifestError
+from racetrack_core.manifest_limits import (
+    PLAIN_SCALARS,
+    TOO_DEEP,
+    check_size,
+    check_text,
+)
 
 MANIFEST_NAME = "job.yaml"
 LEGACY_MANIFEST_NAME = "fatman.yaml"
-MAX_MANIFEST_CHARS = 64 * 1024
-"""Longest manifest text read (a manifest is a few hundred bytes; parsing is pure Python)."""
-MAX_VALUES = 10_000
-"""Most values (mappings, lists, scalars) a manifest may hold once its YAML aliases are expanded;
-nested aliases can otherwise make a few hundred bytes stand for billions of values."""
-
 FieldPath = tuple[str | int, ...]
 
 
@@ -164,14 +164,7 @@ def dump_yaml(data: Mapping[str, Any]) -> str:
 
 
 def _parse_yaml(text: str, source: str | None) -> CommentedMap:
-    if len(text) > MAX_MANIFEST_CHARS:
-        raise ManifestError(
-            [
-                f"the manifest is larger than {MAX_MANIFEST_CHARS // 1024} KiB: keep data out of "
-                "it (a manifest names files of the job directory instead)"
-            ],
-            source=source,
-        )
+    check_text(text, source)
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
     try:
@@ -190,6 +183,17 @@ def _parse_yaml(text: str, source: str | None) -> CommentedMap:
         raise ManifestError([f"YAML syntax error{where}: {what}"], source=source) from None
     except YAMLError as exc:
         raise ManifestError([f"YAML syntax error: {exc}"], source=source) from None
+    except RecursionError:
+        raise ManifestError([TOO_DEEP], source=source) from None
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        # ruamel's constructors of tagged and date-like values (``!!float ""``, ``2023-02-30``)
+        raise ManifestError(
+            [
+                f"a value cannot be read ({type(exc).__name__}: {exc}): put quotes around it "
+                "to keep it a string"
+            ],
+            source=source,
+        ) from None
     if root is None:
         raise ManifestError(
             ["the file is empty: a manifest needs at least name, owner_email and jobtype"],
@@ -215,30 +219,9 @@ def _kind(value: Any) -> str:
 
 
 def _plain_within_limit(root: Any, source: str | None) -> Any:
-    """``_to_plain(root)``, refused once aliases expand it past :data:`MAX_VALUES` values."""
-    _check_size(root, [0], source)
+    """``_to_plain(root)``, refused past the bounds of :mod:`racetrack_core.manifest_limits`."""
+    check_size(root, [0], source)
     return _to_plain(root)
-
-
-def _check_size(node: Any, seen: list[int], source: str | None) -> None:
-    """Count the values under ``node`` (an alias counts each time it is used), stopping early."""
-    stack = [node]
-    while stack:
-        value = stack.pop()
-        seen[0] += 1
-        if seen[0] > MAX_VALUES:
-            raise ManifestError(
-                [
-                    f"the manifest holds more than {MAX_VALUES} values once its YAML aliases "
-                    "(*name) are expanded: write the values out, or use fewer aliases"
-                ],
-                source=source,
-            )
-        if isinstance(value, Mapping):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
 
 
 def _to_plain(value: Any) -> Any:
@@ -347,6 +330,8 @@ def _parse_scalar(raw: str) -> Any:
         return ""
     try:
         value = YAML(typ="safe", pure=True).load(raw)
-    except YAMLError:
+    except (YAMLError, ValueError, TypeError):
+        return raw  # not a YAML scalar (``!!int x``, ``2023-02-30``): the text as written
+    if not isinstance(value, (*PLAIN_SCALARS, list, dict)):
         return raw
     return _to_plain(value) if value is not None else None

@@ -7,6 +7,10 @@ them, so a skip there means something is broken.
 ``database_url`` runs a test on SQLite and on PostgreSQL. PostgreSQL comes from
 ``RACETRACK_TEST_POSTGRES_URL`` (a role that may create databases); each test gets a database
 of its own, dropped afterwards. `.ci/run` starts PostgreSQL and sets the variable.
+
+Hypothesis (``tests/security/test_fuzz_*.py``) runs under a profile: ``ci`` when CI=true (few
+examples, derandomized so that a run repeats), ``dev`` otherwise, or the one HYPOTHESIS_PROFILE
+names (``long`` for a fuzzing session; see docs/security.md).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
@@ -26,6 +31,15 @@ from racetrack_core.storage.database import connect
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+_SLOW_EXAMPLES = [HealthCheck.too_slow]
+settings.register_profile(
+    "ci", max_examples=150, derandomize=True, database=None, suppress_health_check=_SLOW_EXAMPLES
+)
+settings.register_profile("dev", max_examples=100, suppress_health_check=_SLOW_EXAMPLES)
+settings.register_profile("long", max_examples=5000, suppress_health_check=_SLOW_EXAMPLES)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if in_ci() else "dev"))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -124,7 +124,7 @@ def _extract(data: bytes, root: Path, max_unpacked_bytes: int, max_members: int)
                     total += member.size
                     if total > max_unpacked_bytes:
                         raise _unpacked_too_large(max_unpacked_bytes)
-                if posixpath.normpath(member.name) == ".":
+                if posixpath.normpath(member.name) == "." and member.isdir():
                     continue
                 _check_member(member, root)
                 archive.extract(member, root, **_filter_arguments())
@@ -156,6 +156,9 @@ def _check_member(member: tarfile.TarInfo, root: Path) -> None:
         raise SourceError(f"{what} contains '..'; paths must stay inside the job directory")
     if member.type in _KINDS:
         raise SourceError(f"{what} is {_KINDS[member.type]}; only files, directories and links")
+    if member.type == tarfile.GNUTYPE_SPARSE or member.sparse is not None:
+        # Its stored size differs from its size: tarfile would skip gigabytes that never come.
+        raise SourceError(f"{what} is a sparse file; only files, directories and links")
     if member.issym() or member.islnk():
         kind = "symbolic link" if member.issym() else "hard link"
         target = member.linkname
@@ -167,6 +170,14 @@ def _check_member(member: tarfile.TarInfo, root: Path) -> None:
         real = os.path.realpath(root / base / target)
         if not _inside(real, root):
             raise SourceError(f"{what} is a {kind} to {target!r}, outside the job directory")
+        linked = root / member.linkname
+        if member.islnk() and (
+            linked.is_symlink() or not linked.is_file() or os.path.lexists(root / name)
+        ):
+            # tarfile would read the whole rest of the archive, unchecked, to look for it.
+            raise SourceError(
+                f"{what} is a hard link to {target!r}, which is not an earlier file member"
+            )
     elif not (member.isfile() or member.isdir()):
         raise SourceError(f"{what} is of an unsupported type; only files, directories and links")
     if not _inside(os.path.realpath(root / name), root):

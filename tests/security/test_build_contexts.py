@@ -12,6 +12,7 @@ import base64
 import gzip
 import io
 import tarfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,3 +103,25 @@ def test_a_refused_context_fails_the_deployment_with_a_clear_error(
     assert record["status"] == "failed", record
     assert "contains '..'" in record["error"], record["error"]
     assert "internal error" not in record["error"]
+
+
+@pytest.mark.parametrize("target", ["a", "missing", "later"])
+def test_a_hard_link_to_no_earlier_member_is_refused(target: str, tmp_path: Path) -> None:
+    """Found by fuzzing: tarfile's KeyError escaped, after reading the rest of the archive
+    unchecked (a later member's huge declared size then kept it busy for minutes)."""
+    hostile = context(link_member("a", target, tarfile.LNKTYPE))
+    with pytest.raises(SourceError, match="hard link"):
+        unpack_build_context(hostile, tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()
+
+
+def test_a_sparse_member_with_a_huge_stored_size_is_refused_at_once(tmp_path: Path) -> None:
+    """Found by fuzzing: tarfile skipped its 8 GiB stored size in 10 KiB reads of nothing."""
+    header = tarfile.TarInfo("a")
+    header.type = tarfile.GNUTYPE_SPARSE
+    header.size = 2**33 - 1
+    raw = header.tobuf(tarfile.GNU_FORMAT) + b"\0" * 1024
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="sparse"):
+        unpack_build_context(base64.b64encode(gzip.compress(raw)).decode(), tmp_path / "dest")
+    assert time.monotonic() - started < 1

@@ -253,3 +253,43 @@ def test_git_credentials_of_the_wrong_type_are_a_400(
     )
     assert answer.status_code == 400, answer.text
     assert "git_credentials" in answer.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: 2023-02-30\n", "put quotes around it"),  # an implicit date that is no date
+        ("name: !!int x\n", "put quotes around it"),
+        ("name: a\nlabels: !!omap [a: 1]\n", "field 'labels' holds a value of type"),
+        ("name: a\nlabels: !!set {a, b}\n", "field 'labels' holds a value of type"),
+        ("name: !foo x\n", "field 'name' holds a value of type TaggedScalar"),
+        ("? {a: 1}\n: c\n", "holds a key of type"),
+    ],
+)
+def test_values_that_are_not_plain_data_are_a_manifest_error(text: str, expected: str) -> None:
+    """Found by fuzzing: these raised ValueError or TypeError out of the loader."""
+    with pytest.raises(ManifestError, match=re.escape(expected)):
+        parse_manifest(text)
+
+
+def test_an_extra_variable_that_is_no_yaml_scalar_is_kept_as_text() -> None:
+    manifest = parse_manifest("name: a\n", extra_vars=["version=!!int x", "labels.d=2023-02-30"])
+    assert manifest.data["version"] == "!!int x"
+    assert manifest.data["labels"] == {"d": "2023-02-30"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: !!bool \n", "a value cannot be read (KeyError"),
+        ("name: !!float ''\n", "a value cannot be read (IndexError"),
+        ("[" * 5000, "more than 32 levels deep"),  # RecursionError inside the YAML parser
+        ("labels: " + "[" * 40 + "]" * 40 + "\n", "more than 32 levels deep"),
+    ],
+)
+def test_unreadable_or_too_deep_yaml_is_a_manifest_error(text: str, expected: str) -> None:
+    """Found by fuzzing: KeyError, IndexError and RecursionError escaped the loader."""
+    started = time.monotonic()
+    with pytest.raises(ManifestError, match=re.escape(expected)):
+        parse_manifest(text)
+    assert time.monotonic() - started < 1
