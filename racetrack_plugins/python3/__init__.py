@@ -59,7 +59,13 @@ EXTRA_SCHEMA: dict[str, Any] = {
         "max_concurrency": {
             "type": "integer",
             "minimum": 1,
-            "description": "Calls to perform running at once; more are refused with 429.",
+            "description": "Calls running at once; more wait in a queue (max_concurrency_queue).",
+        },
+        "max_concurrency_queue": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Calls that may wait beyond max_concurrency; more are refused with "
+            "429 (0: refuse at once).",
         },
     },
 }

@@ -132,6 +132,8 @@ class Python3ProcessRecipe:
         command += ["--home-page", str(options.get("home_page") or "/docs")]
         if options.get("max_concurrency"):
             command += ["--max-concurrency", str(options["max_concurrency"])]
+        if options.get("max_concurrency_queue") is not None:
+            command += ["--max-concurrency-queue", str(options["max_concurrency_queue"])]
         return command
 
 

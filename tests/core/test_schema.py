@@ -123,7 +123,7 @@ def test_python3_fragment_has_every_jobtype_extra_field(plugins: PluginManager) 
     assert fragment is not None
     assert set(fragment["properties"]) == {
         "entrypoint_path", "entrypoint_class", "requirements_path", "python_version",
-        "home_page", "max_concurrency",
+        "home_page", "max_concurrency", "max_concurrency_queue",
     }  # fmt: skip
 
 

@@ -24,6 +24,7 @@ FULL_EXTRA = {
     "requirements_path": "requirements.txt",
     "home_page": "/api/v1/guide",
     "max_concurrency": 4,
+    "max_concurrency_queue": 0,
 }
 
 
@@ -78,6 +79,7 @@ def test_it_renders_an_image_that_runs_the_wrapper_as_a_user() -> None:
         "python", "-m", "racetrack_job_wrapper", "--job-dir", "/job", "--host", "127.0.0.1",
         "--entrypoint-path", "entrypoint.py", "--entrypoint-class", "PlanetCatalogue",
         "--home-page", "/api/v1/guide", "--max-concurrency", "4",
+        "--max-concurrency-queue", "0",
     ]  # fmt: skip
 
 
@@ -102,6 +104,7 @@ def test_optional_fields_are_left_out_and_values_are_quoted() -> None:
     assert command[command.index("--entrypoint-path") + 1] == 'odd "name".py'
     assert "--entrypoint-class" not in command
     assert "--max-concurrency" not in command
+    assert "--max-concurrency-queue" not in command
     assert command[command.index("--home-page") + 1] == "/docs"
 
 

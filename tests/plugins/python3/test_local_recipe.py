@@ -33,6 +33,7 @@ CLASS_EXTRA = {
     "requirements_path": "requirements.txt",
     "home_page": "/api/v1/guide",
     "max_concurrency": 4,
+    "max_concurrency_queue": 0,
 }
 
 
@@ -155,6 +156,7 @@ def test_the_command_runs_the_wrapper_with_the_jobs_settings(tmp_path: Path) -> 
         "--port": "7123",
         "--home-page": "/api/v1/guide",
         "--max-concurrency": "4",
+        "--max-concurrency-queue": "0",
     }
 
 
@@ -162,6 +164,7 @@ def test_the_command_leaves_out_what_the_manifest_leaves_out(tmp_path: Path) -> 
     command = Python3ProcessRecipe().command(make_spec(PRIMER_DIR, tmp_path), tmp_path, 7000)
     assert "--entrypoint-class" not in command
     assert "--max-concurrency" not in command
+    assert "--max-concurrency-queue" not in command
     assert "--access-log" not in command  # Pub logs the calls; the job's access log stays off
     assert command[command.index("--home-page") + 1] == "/docs"
 
