@@ -16,6 +16,7 @@ names (``long`` for a fuzzing session; see docs/security.md).
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,8 +76,35 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     try:
         yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
+        _drop_database(admin, name)
+
+
+def _drop_database(admin: str, name: str) -> None:
+    """Drop a test database, also while an autovacuum worker is in it.
+
+    PostgreSQL 15 refuses `DROP DATABASE ... WITH (FORCE)` to a role that is not a superuser
+    when an autovacuum worker happens to be working in the database (the worker has no role,
+    so "must be a member of the role whose process is being terminated"). A plain
+    `DROP DATABASE` stops autovacuum workers itself, so end our own sessions and use it.
+    """
+    with psycopg.connect(admin, autocommit=True) as conn:
+        try:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            pass
+        for _ in range(20):
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND usename = current_user AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            try:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                return
+            except psycopg.errors.ObjectInUse:
+                time.sleep(0.25)
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 @pytest.fixture
