@@ -34,10 +34,15 @@ FieldPath = tuple[str | int, ...]
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with a manifest: the field's dotted path and a sentence about it."""
+    """One thing wrong with a manifest: the field's dotted path and a sentence about it.
+
+    ``warning``: the manifest is still valid (a field that is ignored, or means nothing on the
+    chosen target); the sentence is shown as a warning instead of refusing the manifest.
+    """
 
     field: str
     message: str
+    warning: bool = False
 
 
 @dataclass(frozen=True)
