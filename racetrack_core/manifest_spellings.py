@@ -205,9 +205,8 @@ def _drop_image_type(result: Modernized) -> None:
     data = result.data
     if IMAGE_TYPE not in data:
         return
-    value = data[IMAGE_TYPE]
+    value = data.pop(IMAGE_TYPE)
     if value == IMAGE_TYPE_VALUE:
-        del data[IMAGE_TYPE]
         result.warnings.append(
             Problem(
                 IMAGE_TYPE,

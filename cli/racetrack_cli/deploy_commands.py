@@ -97,7 +97,9 @@ def deploy(
 
     context_kind = build_context or ("local" if is_local(lifecycle.url) else "git")
     body: dict[str, Any] = {
-        "manifest": data,
+        # As written (merged, -e applied): the server reads older spellings itself and keeps
+        # their warnings with the deployment, as it does for racetrack-client.
+        "manifest": manifest.data,
         "git_credentials": None,
         "secret_vars": {
             "build_env": read_env_file(job_dir, data.get("secret_build_env_file")),
@@ -118,7 +120,7 @@ def deploy(
     answer = lifecycle.post("/deploy", body, timeout=300)
     deployment_id = str(answer["id"])
     try:
-        record = wait(lifecycle, deployment_id)
+        record = wait(lifecycle, deployment_id, shown=validated.warnings)
     except KeyboardInterrupt:
         click.echo(
             f"\nstopped waiting; deployment {deployment_id} of job {name} {version} goes on: "
@@ -183,9 +185,13 @@ def read_env_file(job_dir: Path, name: Any) -> dict[str, str]:
     return values
 
 
-def wait(lifecycle: Lifecycle, deployment_id: str) -> dict[str, Any]:
-    """Poll the deployment until it ends, reporting phases and warnings; return its record."""
+def wait(
+    lifecycle: Lifecycle, deployment_id: str, shown: list[str] | None = None
+) -> dict[str, Any]:
+    """Poll the deployment until it ends, reporting phases and warnings (except those
+    ``shown`` already); return its record."""
     reporter = PhaseReporter(live=sys.stderr.isatty())
+    reporter.warned.update(shown or ())
     deadline = time.monotonic() + TIMEOUT_SECONDS
     delay = 0.1
     while True:

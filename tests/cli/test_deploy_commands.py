@@ -140,7 +140,7 @@ def test_a_failed_deployment_shows_the_build_log_and_exits_3(
 def test_ctrl_c_stops_waiting_but_not_the_deployment(
     run_cli: RunCli, lifecycle: FakeLifecycle, job_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def interrupted(*args: Any) -> dict[str, Any]:
+    def interrupted(*args: Any, **kwargs: Any) -> dict[str, Any]:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(deploy_commands, "wait", interrupted)
