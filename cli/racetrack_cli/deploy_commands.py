@@ -22,7 +22,7 @@ from racetrack_cli.client import ClientError, Lifecycle, needs_tls, remote_optio
 from racetrack_cli.config import ClientConfig, is_local
 from racetrack_cli.local_plugins import local_plugins
 from racetrack_cli.output import warn
-from racetrack_cli.progress import PhaseReporter
+from racetrack_cli.progress import PhaseReporter, same_warning
 
 #: Exit code of a deployment that the server ran and that failed (1 is any other error).
 DEPLOYMENT_FAILED = 3
@@ -191,7 +191,7 @@ def wait(
     """Poll the deployment until it ends, reporting phases and warnings (except those
     ``shown`` already); return its record."""
     reporter = PhaseReporter(live=sys.stderr.isatty())
-    reporter.warned.update(shown or ())
+    reporter.warned.update(same_warning(message) for message in shown or ())
     deadline = time.monotonic() + TIMEOUT_SECONDS
     delay = 0.1
     while True:
