@@ -24,6 +24,7 @@ from ruamel.yaml.error import CommentMark
 from ruamel.yaml.tokens import CommentToken
 
 from racetrack_core.errors import ManifestError
+from racetrack_core.manifest import Problem, parse_manifest
 from racetrack_core.manifest_spellings import (
     DOCKER_SECTION_READER,
     IMAGE_TYPE,
@@ -62,8 +63,6 @@ def fix_file(path: Path) -> Fix:
 
 def fix_text(text: str, source: str | None = None) -> Fix:
     """``text`` with its older spellings rewritten; comments and order kept."""
-    from racetrack_core.manifest import parse_manifest
-
     parse_manifest(text, source=source, base_dir=Path("."))  # the loader's checks and limits
     indent, offset = _guess_indent(text)
     yaml = YAML(typ="rt", pure=True)
@@ -74,6 +73,14 @@ def fix_text(text: str, source: str | None = None) -> Fix:
     if not isinstance(root, CommentedMap):
         return Fix(text)
     checked = modernize(_plain(root))
+    extra = root.get("jobtype_extra")
+    if any(key in root for key in LEGACY_SECTIONS) and not isinstance(extra, (dict, type(None))):
+        checked.problems.append(
+            Problem(
+                "jobtype_extra",
+                "is not a mapping, so the older sections cannot move into it: make it one",
+            )
+        )
     if checked.problems:
         raise ManifestError(
             [f"field '{found.field}': {found.message}" for found in checked.problems]
@@ -211,18 +218,18 @@ def _fix_sections(root: CommentedMap, changes: list[str]) -> None:
             changes.append(f"removed 'docker': job type '{job_type}' never read it")
             continue
         section = root[name]
+        if not section:
+            _remove(root, name)
+            changes.append(f"removed the empty '{name}'")
+            continue
         if "jobtype_extra" not in root:
             _rename(root, name, "jobtype_extra")
-            if section is None:
-                _remove(root, "jobtype_extra")
-                changes.append(f"removed the empty '{name}'")
-            else:
-                changes.append(f"renamed '{name}' to 'jobtype_extra'")
+            changes.append(f"renamed '{name}' to 'jobtype_extra'")
             continue
+        keys = list(section)
         extra = root["jobtype_extra"]
         if extra is None:
             extra = root["jobtype_extra"] = CommentedMap()
-        keys = list(section or {})
         section_tail = _take_following(root, name) if keys else ""
         extra_last = list(extra)[-1] if len(extra) else None
         extra_tail = _take_following(extra, extra_last) if extra_last is not None else ""

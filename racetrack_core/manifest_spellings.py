@@ -141,6 +141,15 @@ def _merge_sections(result: Modernized) -> None:
     job_type = job_type_name(data)
     extra_written = "jobtype_extra" in data
     current = data.get("jobtype_extra")
+    if current is not None and not isinstance(current, Mapping):
+        result.problems.append(
+            Problem(
+                "jobtype_extra",
+                f"is not a mapping, so {', '.join(repr(n) for n in present)} cannot move into "
+                "it: make it one",
+            )
+        )
+        return
     merged: dict[str, Any] = dict(current) if isinstance(current, Mapping) else {}
     origin = dict.fromkeys(merged, "jobtype_extra")
     taken: list[str] = []
@@ -155,8 +164,12 @@ def _merge_sections(result: Modernized) -> None:
                 )
             )
             continue
-        if section is None:
-            taken.append(name)
+        if section is None or (isinstance(section, Mapping) and not section):
+            result.warnings.append(
+                Problem(
+                    name, f"deprecated (an older 'jobtype_extra') and empty: remove it{FIX_HINT}"
+                )
+            )
             continue
         if not isinstance(section, Mapping):
             result.problems.append(
@@ -195,7 +208,7 @@ def _merge_sections(result: Modernized) -> None:
             if not extra_written and key in taken and "jobtype_extra" not in rebuilt:
                 rebuilt["jobtype_extra"] = merged
             continue
-        if key == "jobtype_extra" and isinstance(current, Mapping):
+        if key == "jobtype_extra" and (current is not None or taken):
             value = merged
         rebuilt[key] = value
     result.data = rebuilt

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from racetrack_core.errors import ManifestError
+from racetrack_core.manifest import dump_yaml, parse_manifest
 from racetrack_core.manifest_fix import fix_file, fix_text
+from racetrack_core.manifest_spellings import modernize, uses_older_spellings
 
 ORIGINAL = """\
 # An original Racetrack job
@@ -104,3 +109,36 @@ def test_fix_refuses_a_conflict_and_writes_nothing(tmp_path: Path) -> None:
         "field 'lang': 'lang' (python3:latest) and 'jobtype' (golang:latest) disagree"
     )
     assert path.read_text() == text
+
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.sampled_from(["python3:latest", "golang:latest", "docker-proxy:latest", "docker", "a.py"]),
+)
+KEYS = st.sampled_from(
+    ["name", "lang", "jobtype", "jobtype_extra", "python", "golang", "docker",
+     "wrapper_properties", "image_type", "entrypoint_path", "gomod", "user_module_port"]
+)  # fmt: skip
+VALUES = st.recursive(
+    SCALARS, lambda inner: st.dictionaries(KEYS, inner, max_size=4), max_leaves=12
+)
+
+
+@given(st.dictionaries(KEYS, VALUES, min_size=1, max_size=8))
+@settings(deadline=2000)
+def test_fix_of_any_mix_of_spellings_is_a_clean_answer_and_idempotent(data: dict[str, Any]) -> None:
+    text = dump_yaml(data)
+    try:
+        fix = fix_text(text)
+    except ManifestError:
+        return  # a conflict, said in sentences
+    assert fix_text(fix.text).changes == []
+    fixed = parse_manifest(fix.text).data
+    assert (
+        not uses_older_spellings(fixed)
+        or fixed.get("lang") is not None
+        or ("image_type" in fixed and fixed["image_type"] != "docker")
+    )
+    assert modernize(fixed).data == modernize(data).data
