@@ -52,16 +52,21 @@ def review_options(extra: Mapping[str, Any], target: str | None) -> Iterator[Pro
 
 
 def _missing_python(version: str, target: str) -> Problem | None:
-    from racetrack_plugins.python3.process import available_pythons
+    from racetrack_plugins.python3.process import available_pythons, find_python
 
-    available = available_pythons()
-    minor = ".".join(version.split(".")[:2])
-    if minor in available:
+    if find_python(version) is not None:
         return None
+    available = available_pythons()  # slow where many interpreters sit on PATH: only on refusal
+    minor = ".".join(version.split(".")[:2])
+    exact = (
+        f" (a patch version is matched exactly: write '{minor}' for any {minor})"
+        if version != minor
+        else ""
+    )
     return Problem(
         "jobtype_extra.python_version",
-        f"Python {version} is not installed on the server of the {target} target; available: "
-        f"{', '.join(available)}. Choose one of those, or ask an admin to install it",
+        f"Python {version} is not installed on the server of the {target} target{exact}; "
+        f"available: {', '.join(available)}. Choose one of those, or ask an admin to install it",
     )
 
 

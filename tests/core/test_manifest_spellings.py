@@ -197,3 +197,17 @@ def test_python_version_the_local_target_lacks_is_refused_naming_what_it_has(
     assert "3.11" in problem.partition("available: ")[2]
     # Without a target (racetrack validate on a laptop) the version is not checked here.
     assert validate_manifest(parse_manifest(text), plugins).data["jobtype_extra"]
+
+
+def test_a_patch_version_is_matched_exactly_on_the_local_target(plugins: PluginManager) -> None:
+    import platform
+
+    ok = PRIMER + f"  python_version: '{platform.python_version()}'\n"
+    assert validate_manifest(parse_manifest(ok), plugins, default_target="local")
+    missing = PRIMER + "  python_version: '3.11.99'\n"
+    with pytest.raises(ManifestError) as caught:
+        validate_manifest(parse_manifest(missing), plugins, default_target="local")
+    assert "Python 3.11.99 is not installed on the server of the local target (a patch " in str(
+        caught.value
+    )
+    assert "write '3.11' for any 3.11); available: " in str(caught.value)
