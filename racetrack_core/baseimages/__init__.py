@@ -160,6 +160,12 @@ def base_image_of(base: object, plugin: str) -> BaseImageSpec:
             f"plugin '{plugin}' has an image recipe whose debian_base is a "
             f"{type(base).__name__}: give a racetrack_core.recipes.DebianBase"
         )
+    packages: object = base.packages  # a plugin may give a string by mistake
+    if isinstance(packages, str):
+        raise RegistrationError(
+            f"plugin '{plugin}' declared base image '{base.image}' with packages "
+            f"{base.packages!r}: give a tuple of package names, like ('python3',)"
+        )
     spec = BaseImageSpec(base.image, tuple(base.packages), base.suite, plugin)
     BaseImageRegistry().add(spec)
     return spec

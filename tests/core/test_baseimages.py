@@ -153,6 +153,10 @@ def test_an_image_recipe_declares_its_base_image(
     [
         (DebianBase("acme/node", ("node js",)), "package 'node js'.*Debian package name"),
         (DebianBase("acme/node", ()), "with no package"),
+        (
+            DebianBase("acme/node", "nodejs"),  # type: ignore[arg-type]
+            r"packages 'nodejs': give a tuple of package names",
+        ),
         (("acme/node", ["nodejs"]), "debian_base is a tuple: give a racetrack_core.recipes.Debian"),
     ],
 )
