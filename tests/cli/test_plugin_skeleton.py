@@ -4,6 +4,7 @@ its example job on a real ``racetrack up`` and calls it through Pub)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -11,16 +12,20 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
+import docker.errors
 import pytest
 
 from racetrack_core.baseimages import declared_base_images
 from racetrack_core.plugins import PluginManager
-from racetrack_core.recipes import ArtifactKind
+from racetrack_core.recipes import ArtifactKind, debian_base_of
 from tests.cli.conftest import RunCli
 from tests.e2e.plugin_index import build_wheel
+from tests.samples.hello import bootstrapped
 
 NAME = "node-script"
 MODULE = "racetrack_node_script_jobtype"
+REPOSITORY = "racetrack-test-skeleton"
 FILES = [
     "README.md",
     "example/job.yaml",
@@ -139,6 +144,60 @@ def test_the_wheels_plugin_loads_through_its_entry_point(on_path: Path) -> None:
     declared = {spec.name: spec for spec in declared_base_images(manager)}
     base = declared["racetrack-node-script-jobtype/base:bookworm"]
     assert (base.packages, base.plugin) == (("python3",), NAME)
+
+
+@pytest.mark.slow
+def test_the_image_recipe_builds_and_serves_in_a_container(on_path: Path, tmp_path: Path) -> None:
+    """The Docker target builds the project's image FROM the base image its recipe declares
+    (bootstrapped from Debian) and serves the job from a container."""
+    from racetrack_core.images import LABEL_JOB
+    from racetrack_plugins.docker_infra.containers import LABEL_HOME, home_digest
+    from tests.plugins.docker_infra.conftest import CA_BUNDLE, Jobs
+
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except docker.errors.DockerException as error:
+        pytest.skip(f"no Docker engine: {error}")
+    manager = PluginManager().load()
+    job_type = manager.job_types.resolve(f"{NAME}:1.0.0")
+    image_recipe: object = job_type.recipes.image
+    base = debian_base_of(image_recipe)
+    assert base is not None
+    base_image = bootstrapped(base, NAME, tmp_path / "bootstrap")
+    jobs = Jobs(tmp_path, base_image, client)
+    build = {"repository": REPOSITORY, "ca_bundle": str(CA_BUNDLE)}
+    try:
+        spec = jobs.spec(
+            name="skeleton",
+            version="1.0.0",
+            job_type=job_type,
+            manifest={"jobtype_extra": {"message": "Hello"}},
+        )
+        driver = jobs.driver(build=build)
+        driver.prepare(spec, jobs.build_log.append)
+        replica = driver.start(spec)
+        live = jobs.wait_until(lambda: jobs.live(replica.url), f"{replica.url}/live")
+        assert live == {"live": True, "deployment_timestamp": 100}
+        answer = jobs.http.post(replica.url + "/pub/job/skeleton/1.0.0/api/v1/perform", json=[1])
+        assert answer.json() == {"message": "Hello", "input": [1], "job_type": f"{NAME}:1.0.0"}
+        driver.delete("skeleton", "1.0.0")
+    finally:
+        # Only what this test made: its containers (by home), its images, its base image.
+        label = f"{LABEL_HOME}={home_digest(jobs.home)}"
+        for container in client.containers.list(all=True, filters={"label": label}):
+            container.remove(force=True)
+        for image in client.images.list(filters={"label": LABEL_JOB}):
+            if any(tag.startswith(REPOSITORY + "/") for tag in image.tags):
+                with contextlib.suppress(docker.errors.APIError):
+                    client.images.remove(image.id, force=True)
+        with contextlib.suppress(docker.errors.APIError):
+            client.images.remove(base_image)
+        for made in jobs.drivers:
+            made.client.close()
+        jobs.http.close()
+        jobs.database.dispose()
+        client.close()
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """Test support for the sample plugin ``racetrack-hello-jobtype``: releases of it, built from a
-copy of its folder, and its base image, made as ``racetrack images bootstrap`` makes it.
+copy of its folder, and its base image (or any recipe's), made as ``racetrack images
+bootstrap`` makes it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from racetrack_core.baseimages import BaseImageError, base_image_of
 from racetrack_core.baseimages.bootstrap import State, options_from_settings, plan, run
 from racetrack_core.baseimages.engine import DockerEngine
+from racetrack_core.recipes import DebianBase
 from racetrack_core.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,10 +61,15 @@ def hello_release(root: Path, version: str, job_type_versions: tuple[str, ...]) 
 
 
 def hello_base_image(tmp: Path) -> str:
-    """The sample's base image in the Docker engine, built from its recipe's ``debian_base`` by
+    """The sample's base image in the Docker engine (see :func:`bootstrapped`)."""
+    return bootstrapped(import_hello().recipes.BASE_IMAGE, "hello", tmp)
+
+
+def bootstrapped(base: DebianBase, plugin: str, tmp: Path) -> str:
+    """The image an image recipe's ``debian_base`` declares, in the Docker engine: built by
     ``racetrack images bootstrap``'s own functions and settings (the shared root cache); the
     test is skipped when it can be neither found nor built (with ``CI=true`` that fails)."""
-    spec = base_image_of(import_hello().recipes.BASE_IMAGE, "hello")
+    spec = base_image_of(base, plugin)
     options = options_from_settings(Settings.load({"home": str(tmp)}))
     options = replace(options, docker_cli=str(DOCKER_CLI))
     if not DOCKER_CLI.is_file():
