@@ -88,6 +88,8 @@ class InstanceState:
     status: ReplicaStatus
     error: str | None = None
     restarts: int = 0
+    #: What the target calls the instance (a container's name), if it names them.
+    name: str = ""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ class Health:
     """What the watcher records for a job, and whether to ask the driver to restore it.
 
     ``status`` None leaves the job's status as it is (its instances are still starting).
-    ``instances`` is ``[{url, status, error, restarts}, ...]``, one per instance.
+    ``instances`` is ``[{url, name, status, error, restarts}, ...]``, one per instance.
     ``restore`` is True when an instance is gone and the driver will not bring it back alone.
     """
 
@@ -67,14 +67,16 @@ def judge(client: httpx.Client, replica: Replica, state: ReplicaState | None) ->
 
 def _probe(client: httpx.Client, part: InstanceState) -> dict[str, object]:
     if part.status != ReplicaStatus.RUNNING:
-        return _report(part.url, part.status.value, part.error, part.restarts)
+        return _report(part.url, part.status.value, part.error, part.restarts, part.name)
     problem = probes.check_live(client, part.url)
     if problem is not None:
-        return _report(part.url, NOT_LIVE, problem, part.restarts)
+        return _report(part.url, NOT_LIVE, problem, part.restarts, part.name)
     problem = probes.check_ready(client, part.url)
     status = READY if problem is None else NOT_READY
-    return _report(part.url, status, problem, part.restarts)
+    return _report(part.url, status, problem, part.restarts, part.name)
 
 
-def _report(url: str, status: str, error: str | None, restarts: int = 0) -> dict[str, object]:
-    return {"url": url, "status": status, "error": error, "restarts": restarts}
+def _report(
+    url: str, status: str, error: str | None, restarts: int = 0, name: str = ""
+) -> dict[str, object]:
+    return {"url": url, "name": name, "status": status, "error": error, "restarts": restarts}

@@ -62,6 +62,11 @@ def replica_of(group: list[Any]) -> Replica:
     )
 
 
+def instance_name(replica: Replica, number: int) -> str:
+    """The container name of instance ``number`` of ``replica`` (also its ``JOB_REPLICA``)."""
+    return replica.id if len(replica.urls) == 1 else f"{replica.id}-{number}"
+
+
 def groups(found: Iterable[Any]) -> dict[str, list[Any]]:
     """Job containers by the replica they are instances of."""
     grouped: dict[str, list[Any]] = {}
@@ -81,13 +86,15 @@ def group_state(
     replica = expected or replica_of(group)
     by_url = {f"http://127.0.0.1:{c.labels.get(LABEL_PORT)}": c for c in group}
     instances = []
-    for url in replica.urls:
+    for number, url in enumerate(replica.urls):
         container = by_url.get(url)
         if container is None:
-            instances.append(InstanceState(url, ReplicaStatus.LOST, GONE))
+            name = instance_name(replica, number)
+            instances.append(InstanceState(url, ReplicaStatus.LOST, GONE, name=name))
             continue
         state = state_of(container, crash_limit, tails.get(container.id, ""))
-        instances.append(InstanceState(url, state.status, state.error, state.restarts))
+        name = str(container.name)
+        instances.append(InstanceState(url, state.status, state.error, state.restarts, name))
     restarts = sum(instance.restarts for instance in instances)
     statuses = {instance.status for instance in instances}
     if ReplicaStatus.ERROR in statuses:

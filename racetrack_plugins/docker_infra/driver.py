@@ -203,7 +203,7 @@ class DockerDriver:
     def _run_container(self, spec: JobSpec, replica: Replica, instance: int, port: int) -> None:
         """Start instance number ``instance`` of ``replica`` on ``port``."""
         memory, cpus = self.settings.limits(spec.manifest.get("resources"))
-        name = replica.id if len(replica.urls) == 1 else f"{replica.id}-{instance}"
+        name = containers.instance_name(replica, instance)
         try:
             self.client.containers.run(
                 self.builder.tag_of(spec),

@@ -266,7 +266,7 @@ def test_a_killed_replica_leaves_pubs_rotation_shows_in_the_status_and_comes_bac
             return [i for i in instances if i["status"] != "ready"]
 
         [seen_down] = wait_for(down, "the job's status to show the killed instance down")
-        assert seen_down["url"] == killed_url
+        assert (seen_down["url"], seen_down["name"]) == (killed_url, killed.name)
         assert job_record(server, "primer", "0.0.2")["status"] == "running"  # the other serves
 
         def back() -> bool:
