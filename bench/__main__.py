@@ -6,7 +6,8 @@ Each benchmark is its own script, run here as a subprocess that prints its markd
 
 - ``bench/wrapper/run.py``: the python3 job wrapper against a bare Starlette app;
 - ``bench/deploy/run.py``: deploy time, phases and memory of ``sample/python-primer``;
-- ``bench/docker/run.py``: the same job on the Docker target: build times, image size, memory;
+- ``bench/docker/run.py``: the same job on the Docker target beside the local target, in one
+  run: deploy times, image size, idle memory, and their ratios;
 - ``bench/pub/run.py``: Pub's hot path against the job directly, nginx and other clients.
 - ``bench/cli/run.py``: start-up of ``racetrack --help`` and ``racetrack list`` against the
   ``racetrack-client`` package from PyPI (with hyperfine).

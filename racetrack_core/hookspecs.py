@@ -62,7 +62,8 @@ def register_base_images(registry: BaseImageRegistrar) -> None:
     (the reference the recipe's Dockerfile starts ``FROM``) is a minimal Debian ``suite`` with
     ``packages``; the command builds it with debootstrap and imports it into the Docker engine.
     A malformed name or package, or a name another plugin declared with other packages, is
-    rejected. Return nothing.
+    rejected. Return nothing. (An image recipe can instead declare its own base image, with a
+    ``debian_base`` attribute: see ``racetrack_core.recipes.DebianBase``.)
     """
 
 

@@ -194,6 +194,33 @@ def test_an_invalid_manifest_is_not_sent(
     assert not lifecycle.requests_to(f"{API}/deploy")
 
 
+def test_a_job_type_installed_on_the_server_only_is_left_to_the_server(
+    run_cli: RunCli, lifecycle: FakeLifecycle, tmp_path: Path
+) -> None:
+    """A job type from ``racetrack plugin install`` is on the server, not in the client's
+    environment: the manifest goes to the server, which validates it against the job type."""
+    (tmp_path / "job.yaml").write_text(
+        "name: greeter\nowner_email: a@example.com\njobtype: hello:1.0.0\n"
+        "jobtype_extra:\n  greeting: Hello\n"
+    )
+    lifecycle.answer("GET", f"{API}/deploy/d1", (200, {"status": "done", "phases": PHASES}))
+    result = run_cli("deploy", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert "job type 'hello' is not installed here: the server checks the manifest" in (
+        result.stderr
+    )
+    body = deploy_body(lifecycle)
+    assert body["manifest"]["jobtype_extra"] == {"greeting": "Hello"}
+    assert "job greeter v0.0.1" in result.stderr
+
+    # Anything else wrong is still reported here, and nothing is sent.
+    (tmp_path / "job.yaml").write_text("name: Bad Name\nowner_email: a@b.c\njobtype: hello\n")
+    result = run_cli("deploy", str(tmp_path))
+    assert result.exit_code == 1
+    assert "'Bad Name' is not valid" in result.stderr
+    assert len(lifecycle.requests_to(f"{API}/deploy")) == 1
+
+
 def test_deploy_needs_a_login_first(run_cli: RunCli, job_dir: Path) -> None:
     result = run_cli("deploy", str(job_dir))
     assert result.exit_code == 1
