@@ -106,8 +106,10 @@ def deploy(
         warn(f"job type '{job_type}' is not installed here: the server checks the manifest")
         data = dict(manifest.data)
         name, version = str(data.get("name")), str(data.get("version", DEFAULT_VERSION))
+        warned: list[str] = []
     else:
-        for message in validated.warnings:
+        warned = validated.warnings
+        for message in warned:
             warn(message)
         data = validated.data
         name, version = validated.name, validated.version
@@ -138,7 +140,7 @@ def deploy(
     answer = lifecycle.post("/deploy", body, timeout=300)
     deployment_id = str(answer["id"])
     try:
-        record = wait(lifecycle, deployment_id, shown=validated.warnings)
+        record = wait(lifecycle, deployment_id, shown=warned)
     except KeyboardInterrupt:
         click.echo(
             f"\nstopped waiting; deployment {deployment_id} of job {name} {version} goes on: "
