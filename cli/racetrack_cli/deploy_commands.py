@@ -25,7 +25,7 @@ from racetrack_cli.client import ClientError, Lifecycle, needs_tls, remote_optio
 from racetrack_cli.config import ClientConfig, is_local
 from racetrack_cli.local_plugins import local_plugins
 from racetrack_cli.output import warn
-from racetrack_cli.progress import PhaseReporter
+from racetrack_cli.progress import PhaseReporter, same_warning
 
 if TYPE_CHECKING:
     from racetrack_core.errors import ManifestError
@@ -106,8 +106,10 @@ def deploy(
         warn(f"job type '{job_type}' is not installed here: the server checks the manifest")
         data = dict(manifest.data)
         name, version = str(data.get("name")), str(data.get("version", DEFAULT_VERSION))
+        warned: list[str] = []
     else:
-        for message in validated.warnings:
+        warned = validated.warnings
+        for message in warned:
             warn(message)
         data = validated.data
         name, version = validated.name, validated.version
@@ -115,7 +117,9 @@ def deploy(
 
     context_kind = build_context or ("local" if is_local(lifecycle.url) else "git")
     body: dict[str, Any] = {
-        "manifest": data,
+        # As written (merged, -e applied): the server reads older spellings itself and keeps
+        # their warnings with the deployment, as it does for racetrack-client.
+        "manifest": manifest.data,
         "git_credentials": None,
         "secret_vars": {
             "build_env": read_env_file(job_dir, data.get("secret_build_env_file")),
@@ -136,7 +140,7 @@ def deploy(
     answer = lifecycle.post("/deploy", body, timeout=300)
     deployment_id = str(answer["id"])
     try:
-        record = wait(lifecycle, deployment_id)
+        record = wait(lifecycle, deployment_id, shown=warned)
     except KeyboardInterrupt:
         click.echo(
             f"\nstopped waiting; deployment {deployment_id} of job {name} {version} goes on: "
@@ -214,9 +218,13 @@ def read_env_file(job_dir: Path, name: Any) -> dict[str, str]:
     return values
 
 
-def wait(lifecycle: Lifecycle, deployment_id: str) -> dict[str, Any]:
-    """Poll the deployment until it ends, reporting phases and warnings; return its record."""
+def wait(
+    lifecycle: Lifecycle, deployment_id: str, shown: list[str] | None = None
+) -> dict[str, Any]:
+    """Poll the deployment until it ends, reporting phases and warnings (except those
+    ``shown`` already); return its record."""
     reporter = PhaseReporter(live=sys.stderr.isatty())
+    reporter.warned.update(same_warning(message) for message in shown or ())
     deadline = time.monotonic() + TIMEOUT_SECONDS
     delay = 0.1
     while True:
