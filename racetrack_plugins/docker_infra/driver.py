@@ -29,7 +29,7 @@ from racetrack_core.infrastructure import (
     ReplicaStatus,
     TargetContext,
 )
-from racetrack_plugins.docker_infra import containers, logs
+from racetrack_plugins.docker_infra import containers, logs, wrapping
 from racetrack_plugins.docker_infra.containers import LABEL_HOME, LABEL_PORT, LABEL_REPLICA
 from racetrack_plugins.docker_infra.settings import DockerSettings
 
@@ -173,6 +173,11 @@ class DockerDriver:
         memory, cpus = self.settings.limits(spec.manifest.get("resources"))
         with self._lock:
             self._known[replica_id] = replica
+        try:
+            options = wrapping.run_options(self.client.images.get(self.builder.tag_of(spec)))
+        except docker.errors.DockerException as error:
+            self.stop(replica)
+            raise DeployError(f"cannot start {spec.name} {spec.version}: {error}") from error
         for instance, port in enumerate(ports):
             name = replica_id if len(ports) == 1 else f"{replica_id}-{instance}"
             try:
@@ -188,6 +193,7 @@ class DockerDriver:
                     restart_policy={"Name": self.settings.restart_policy},
                     mem_limit=memory,
                     nano_cpus=int(cpus * 1e9),
+                    **options,
                 )
             except docker.errors.DockerException as error:
                 self.stop(replica)
