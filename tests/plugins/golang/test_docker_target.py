@@ -45,7 +45,7 @@ def home(tmp_path: Path) -> Iterator[Path]:
     for container in docker("ps", "-aq", "--filter", f"label={label}").split():
         docker("rm", "-f", container)
     for image in docker("images", "--format", "{{.Repository}}:{{.Tag}}").split():
-        if image.startswith(f"{REPOSITORY}/golang-function:"):
+        if image.startswith(f"{REPOSITORY}/golang-primer:"):
             docker("image", "rm", "-f", image)
 
 
@@ -58,21 +58,21 @@ def test_the_golang_sample_runs_on_the_docker_target(builder_image: str, home: P
         server.login("admin", PASSWORD)
         record = server.deploy_folder(SAMPLE)
         assert record["status"] == "done", f"{record.get('error')}\n{server.log()}"
-        job = server.api("GET", "/job/golang-function/0.0.1").json()
+        job = server.api("GET", "/job/golang-primer/0.0.1").json()
         assert job["infrastructure_target"] == "docker"
 
-        answer = server.call("golang-function", "latest", {"number": 7907})
+        answer = server.call("golang-primer", "latest", {"number": 7907})
         assert (answer.status_code, answer.json()) == (200, True)
-        answer = server.call("golang-function", "latest", {"number": 7908})
+        answer = server.call("golang-primer", "latest", {"number": 7908})
         assert (answer.status_code, answer.json()) == (200, False)
 
         label = f"{LABEL_HOME}={home_digest(home / 'targets' / 'docker')}"
         [container] = docker("ps", "-q", "--filter", f"label={label}").split()
         image = docker("inspect", "--format", "{{.Config.Image}}", container).strip()
-        assert image.startswith(f"{REPOSITORY}/golang-function:")
+        assert image.startswith(f"{REPOSITORY}/golang-primer:")
         size = json.loads(docker("image", "inspect", image))[0]["Size"]
         assert size < 30 * 1024 * 1024  # the last stage is FROM scratch: the binary alone
 
-        deleted = server.api("DELETE", "/job/golang-function/0.0.1")
+        deleted = server.api("DELETE", "/job/golang-primer/0.0.1")
         assert deleted.status_code in (200, 204), deleted.text
         assert docker("ps", "-aq", "--filter", f"label={label}").split() == []
