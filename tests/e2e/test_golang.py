@@ -49,6 +49,7 @@ def test_the_golang_sample_deploys_and_answers_through_pub(
     base = f"{server.pub}/job/golang-primer/latest"
     with httpx.Client(headers={"X-Racetrack-Auth": server.token}, timeout=10) as client:
         assert client.get(f"{base}/live").json()["live"] is True
+        assert client.get(f"{base}/ready").json() == {"ready": True}
         assert client.get(f"{base}/health").json()["status"] == "pass"
         assert "requests_started_total" in client.get(f"{base}/metrics").text
         assert "swagger-ui-bundle.js" in client.get(f"{base}/docs").text
@@ -95,12 +96,14 @@ def test_the_golang_sample_deploys_and_answers_through_pub(
     assert server.call("golang-primer", "latest", {"number": 7907}).json() is True
 
 
-def test_the_vendored_sample_deploys_from_the_cli(server: RacetrackServer, tmp_path: Path) -> None:
-    def racetrack(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def test_the_samples_deploy_from_the_cli(server: RacetrackServer, tmp_path: Path) -> None:
+    def racetrack(
+        *args: str, stdin: str = "", cwd: Path = VENDORED
+    ) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "RACETRACK_CONFIG_DIR": str(tmp_path / "config")}
         return subprocess.run(
             [sys.executable, "-m", "racetrack_cli", *args],
-            cwd=VENDORED,
+            cwd=cwd,
             env=env,
             input=stdin,
             capture_output=True,
@@ -116,3 +119,8 @@ def test_the_vendored_sample_deploys_from_the_cli(server: RacetrackServer, tmp_p
     assert deployed.returncode == 0, f"{deployed.stderr}\n{server.log()}"
     called = racetrack("call", "golang-vendored", "/api/v1/perform", '{"name": "Ada"}')
     assert (called.returncode, called.stdout) == (0, '"Hello, Ada!"\n'), called.stderr
+
+    deployed = racetrack("deploy", cwd=SAMPLE)
+    assert deployed.returncode == 0, f"{deployed.stderr}\n{server.log()}"
+    called = racetrack("call", "golang-primer", "/api/v1/perform", '{"number": 7907}')
+    assert (called.returncode, called.stdout) == (0, "true\n"), called.stderr
