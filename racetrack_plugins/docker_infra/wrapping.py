@@ -6,9 +6,9 @@ the job on ``JOB_PORT`` and starts that command in a private network namespace o
 (``racetrack_plugins/docker_proxy/proxy``). Making one takes a user namespace, which Docker's
 default seccomp profile refuses, so these containers get ``SECCOMP_PROFILE``: everything
 allowed but the system calls Docker's default profile denies for a container without extra
-capabilities (mounting, kernel modules, keyrings, BPF, ptrace...) and the namespaces other than
-user and network. No capability is added: the wrapper and the job's command run as the image's
-user.
+capabilities (mounting, kernel modules, keyrings, BPF...), ``ptrace`` (which Docker allows),
+and the namespaces other than user and network. No capability is added: the wrapper and the
+job's command run as the image's user.
 """
 
 from __future__ import annotations
