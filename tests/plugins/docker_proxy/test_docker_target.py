@@ -122,8 +122,8 @@ def test_the_docker_proxy_sample_on_the_docker_target(
     # The author's server listens on 7004 in the container's own network namespace only.
     assert nothing_listens_on_the_host(7004)
 
-    # A second version, from an original-style Dockerfile (FROM python:3.11-slim, mapped by
-    # the site to the local base image), also on 7004: both serve side by side.
+    # A second version with two replicas, from an original-style Dockerfile (FROM
+    # python:3.11-slim, mapped by the site to the local base image): three servers on 7004.
     original = tmp_path / "original"
     shutil.copytree(SAMPLE, original)
     dockerfile = (original / "Dockerfile").read_text()
@@ -133,14 +133,16 @@ def test_the_docker_proxy_sample_on_the_docker_target(
     server_py = server_py.replace(
         '        if self.path == "/version":',
         '        if self.path == "/pub-live":  # a call out to Pub, from the private network\n'
-        '            import urllib.request\n'
+        "            import urllib.request\n"
         '            with urllib.request.urlopen(os.environ["PUB_URL"] + "/live") as pub:\n'
-        '                self.answer(200, json.loads(pub.read()))\n'
-        '            return\n'
+        "                self.answer(200, json.loads(pub.read()))\n"
+        "            return\n"
         '        if self.path == "/version":',
     )
     (original / "server.py").write_text(server_py)
-    second = server.deploy_folder(original, manifest={"version": "0.0.2"}, timeout=600)
+    second = server.deploy_folder(
+        original, manifest={"version": "0.0.2", "replicas": 2}, timeout=600
+    )
     assert second["status"] == "done", f"{second.get('error')}\n{server.log()}"
     for version in ("0.0.1", "0.0.2"):
         got = httpx.get(
@@ -148,6 +150,9 @@ def test_the_docker_proxy_sample_on_the_docker_target(
             headers={"X-Racetrack-Auth": server.token}, timeout=10,
         )  # fmt: skip
         assert got.json() == {"job_version": version}
+    label = "label=racetrack.job=docker-proxy"
+    running = docker("ps", "-q", "--filter", label, "--filter", "label=racetrack.version=0.0.2")
+    assert len(running.split()) == 2, docker("ps", "--format", "{{.Names}} {{.Labels}}")
     pub_live = httpx.get(
         f"{server.pub}/job/docker-proxy/0.0.2/api/v1/pub-live",
         headers={"X-Racetrack-Auth": server.token}, timeout=10,
@@ -173,7 +178,9 @@ def test_the_docker_proxy_sample_on_the_docker_target(
     for caller in callers:
         caller.start()
     try:
-        redeployed = server.deploy_folder(original, manifest={"version": "0.0.2"}, force=True)
+        redeployed = server.deploy_folder(
+            original, manifest={"version": "0.0.2", "replicas": 2}, force=True
+        )
         time.sleep(3)
     finally:
         done.set()
