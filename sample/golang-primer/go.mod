@@ -1,4 +1,4 @@
-module example.com/racetrack/golang-function
+module example.com/racetrack/golang-primer
 
 go 1.22.0
 
