@@ -30,7 +30,7 @@ from racetrack_core.infrastructure import (
     ReplicaStatus,
     TargetContext,
 )
-from racetrack_plugins.docker_infra import containers, logs
+from racetrack_plugins.docker_infra import containers, logs, wrapping
 from racetrack_plugins.docker_infra.containers import LABEL_HOME, LABEL_PORT, LABEL_REPLICA
 from racetrack_plugins.docker_infra.settings import DockerSettings
 
@@ -205,6 +205,8 @@ class DockerDriver:
         memory, cpus = self.settings.limits(spec.manifest.get("resources"))
         name = containers.instance_name(replica, instance)
         try:
+            # An image that carries a network wrapper (docker-proxy) says how it must be run.
+            options = wrapping.run_options(self.client.images.get(self.builder.tag_of(spec)))
             self.client.containers.run(
                 self.builder.tag_of(spec),
                 name=name,
@@ -215,6 +217,7 @@ class DockerDriver:
                 restart_policy={"Name": self.settings.restart_policy},
                 mem_limit=memory,
                 nano_cpus=int(cpus * 1e9),
+                **options,
             )
         except docker.errors.DockerException as error:
             raise DeployError(f"cannot start {spec.name} {spec.version}: {error}") from error
