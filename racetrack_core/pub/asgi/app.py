@@ -27,6 +27,7 @@ from racetrack_core.pub.asgi.asynccalls import AsyncCalls
 from racetrack_core.pub.asgi.proxy import JobProxy
 from racetrack_core.pub.asgi.responses import Receive, Scope, Send, send_bytes, send_json
 from racetrack_core.pub.asgi.websockets import WebSocketProxy
+from racetrack_core.pub.calltimes import CallTimeReporter
 from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.metrics import CONTENT_TYPE_LATEST, Metrics
 from racetrack_core.pub.permissions import Permissions
@@ -43,6 +44,7 @@ class _Running:
     proxy: JobProxy
     websockets: WebSocketProxy
     async_calls: AsyncCalls
+    call_times: CallTimeReporter
 
 
 class PubApp:
@@ -140,15 +142,19 @@ class PubApp:
             JobProxy(config, session, permissions, self.metrics),
             WebSocketProxy(config, session, permissions, self.metrics),
             async_calls,
+            CallTimeReporter(config, session, self.metrics),
         )
         async_calls.start()
+        self._running.call_times.start()
         logger.info("Pub started; Lifecycle at %s", config.lifecycle_url)
 
     async def stop(self) -> None:
-        """Stop the asynchronous calls, then close the pooled session (the lifespan calls this)."""
+        """Stop the asynchronous calls, report the last call times, then close the pooled
+        session (the lifespan calls this)."""
         if self._running is not None:
             running, self._running = self._running, None
             await running.async_calls.stop()
+            await running.call_times.stop()
             await running.session.close()
 
     async def _live(self, send: Send) -> None:
