@@ -3,6 +3,8 @@
 Routes, each under ``/pub`` and at the root:
 
 ``ANY /job/{name}/{version}[/{path}]``  the authenticated proxy (:mod:`.proxy`)
+``ANY /fatman/{name}/{version}[/{path}]``
+                                        the same, the original's oldest spelling, deprecated
 ``WebSocket /job/{name}/{version}[/{path}]``
                                         the same, relayed (:mod:`.websockets`)
 ``ANY /async/new/job/...``, ``GET /async/task/{id}/poll|status``
@@ -29,6 +31,7 @@ from racetrack_core.pub.asgi.responses import Receive, Scope, Send, send_bytes, 
 from racetrack_core.pub.asgi.websockets import WebSocketProxy
 from racetrack_core.pub.calltimes import CallTimeReporter
 from racetrack_core.pub.config import PubConfig
+from racetrack_core.pub.headers import LEGACY_PREFIX
 from racetrack_core.pub.metrics import CONTENT_TYPE_LATEST, Metrics
 from racetrack_core.pub.permissions import Permissions
 
@@ -72,6 +75,12 @@ class PubApp:
                     await send_json(send, 503, failures.error(failures.NOT_STARTED))
                     return
                 await self._running.proxy(scope, receive, send, path[5:])
+                return
+            if path.startswith(LEGACY_PREFIX):
+                if self._running is None:
+                    await send_json(send, 503, failures.error(failures.NOT_STARTED))
+                    return
+                await self._running.proxy(scope, receive, send, path[8:], legacy=True)
                 return
             if path.startswith("/async/"):
                 if self._running is None:
