@@ -25,6 +25,7 @@ from uv import find_uv_bin
 from racetrack_core.buildsteps import run_logged
 from racetrack_core.infrastructure import BuildLog, DeployError, JobSpec
 from racetrack_plugins.python3.packaging import (
+    VENDORING_SCRIPT,
     WRAPPER_PACKAGE,
     build_environment,
     copy_wrapper,
@@ -35,7 +36,6 @@ from racetrack_plugins.python3.packaging import (
     wrapper_requirements,
     wrapper_source_digest,
 )
-from racetrack_plugins.python3.vendoring import vendor
 
 #: Bump when ``build`` lays out environments differently, so that old ones are rebuilt.
 LAYOUT = 2
@@ -157,7 +157,11 @@ def _vendor_wrapper(
             _install_problem(tail).replace("the job's requirements", "the wrapper's dependencies"),
             "\n".join(tail),
         )
-    vendor(install_dir, package)
+    # Run by the job's own Python, which reads its packages' syntax (as in an image build).
+    script = package.parent / VENDORING_SCRIPT.name
+    tail = _run([str(_python(env_dir)), str(script), str(install_dir), str(package)], environ, log)
+    if tail is not None:
+        raise DeployError("vendoring the wrapper's dependencies failed", "\n".join(tail))
     shutil.rmtree(install_dir)
 
 

@@ -31,6 +31,8 @@ from pathlib import Path
 VENDOR_FOLDER = "_vendor"
 #: Files of an install folder that are not importable code: left out of the vendored copy.
 _SKIPPED = re.compile(r"(\.dist-info|\.egg-info|\.data)$|^(bin|__pycache__|share)$")
+_FSTRING_START = getattr(tokenize, "FSTRING_START", None)
+_FSTRING_MIDDLE = getattr(tokenize, "FSTRING_MIDDLE", None)
 #: Calls whose first argument names a module (``importlib.resources.files("pkg")``).
 _IMPORTERS = frozenset({"files", "import_module", "find_spec", "__import__", "import_from_string"})
 _MODULE_PATH = re.compile(r"^(?P<head>[A-Za-z_]\w*)(?P<rest>(\.[A-Za-z_{][\w{}]*)*(:[\w.]+)?)$")
@@ -68,6 +70,19 @@ def rewrite_source(text: str, names: Iterable[str], prefix: str) -> str:
             )
             if replacement is not None and not _logger_name(tokens, index):
                 edits.append((token.start, token.end, replacement))
+        elif _FSTRING_MIDDLE is not None and token.type == _FSTRING_MIDDLE and index > 0:
+            # Python 3.12 and later split f-strings into parts (PEP 701): the text before the
+            # first replacement field is its own token.
+            opening = tokens[index - 1]
+            head = re.match(r"[A-Za-z_]\w*", token.string)
+            if (
+                opening.type == _FSTRING_START
+                and head is not None
+                and head.group() in vendored
+                and token.string[head.end() : head.end() + 1] == "."
+                and not _logger_name(tokens, index - 1)
+            ):
+                edits.append((token.start, token.end, f"{prefix}.{token.string}"))
     lines = text.splitlines(keepends=True)
     for (row, start), (_, end), replacement in sorted(edits, reverse=True):
         line = lines[row - 1]

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from uv import find_uv_bin
 
+from racetrack_plugins.python3 import vendoring
 from racetrack_plugins.python3.vendoring import rewrite_source, top_level_names, vendor
 
 NAMES = ["click", "anyio", "uvloop", "uvicorn", "swagger_ui_bundle"]
@@ -90,3 +92,51 @@ def test_vendor_renames_inside_the_package_and_never_writes_through_hard_links(
         check=False,
     )
     assert done.stdout.split() == ["42", "False"], done.stderr
+
+
+def pythons() -> list[str]:
+    """This Python and every other CPython 3.11+ that uv finds on the machine."""
+    found = [sys.executable]
+    for version in ("3.12", "3.13"):
+        done = subprocess.run(
+            [find_uv_bin(), "python", "find", "--no-python-downloads", version],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode == 0 and done.stdout.strip():
+            found.append(done.stdout.strip())
+    return found
+
+
+def test_the_script_renames_f_strings_on_every_python_the_machine_has(tmp_path: Path) -> None:
+    """Python 3.12 splits f-strings into several tokens (PEP 701); anyio finds its backends
+    with ``import_module(f"anyio._backends._{name}")``."""
+    for index, python in enumerate(pythons()):
+        install = tmp_path / f"install{index}" / "dep"
+        install.mkdir(parents=True)
+        (install / "__init__.py").write_text(
+            "from importlib import import_module\n"
+            "def backend(name):\n"
+            '    return import_module(f"dep.backends.{name}").NAME\n'
+        )
+        (install / "backends").mkdir()
+        (install / "backends" / "__init__.py").write_text("")
+        (install / "backends" / "fast.py").write_text('NAME = "fast"\n')
+        package = tmp_path / f"site{index}" / "wrap"
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text("from dep import backend\n")
+
+        script = Path(vendoring.__file__)
+        done = subprocess.run(
+            [python, str(script), str(install.parent), str(package)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        check = "import wrap, sys; print(wrap.backend('fast'), 'dep' in sys.modules)"
+        done = subprocess.run(
+            [python, "-c", check], cwd=package.parent, capture_output=True, text=True, check=False
+        )
+        assert done.stdout.split() == ["fast", "False"], (python, done.stderr)
