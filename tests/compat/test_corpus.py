@@ -11,8 +11,8 @@ One ``racetrack up`` (SQLite, the local target, free ports) serves the whole mod
   through Pub for the feature it shows;
 - a subset is deployed again (``--force``) with the original client, ``racetrack-client``
   2.35.1, installed by uv into a virtual environment cached outside the clone
-  (``$RACETRACK_CI_CACHE``, by default ``/var/cache/racetrack-ci``, then
-  ``compat/racetrack-client-2.35.1-py3.X``), and called with its ``racetrack call``;
+  (``compat/racetrack-client-2.35.1-py3.X`` in ``$RACETRACK_CI_CACHE``, by default
+  ``/var/cache/racetrack-ci``), and called with its ``racetrack call``;
 - the jobs' ``last_call_time`` (Pub's batched reports) shows in the API, both clients'
   ``racetrack list`` and the Dashboard, and ``/pub/fatman/...`` answers with its deprecation.
 """
@@ -89,8 +89,14 @@ def ours(server: RacetrackServer, tmp_path_factory: pytest.TempPathFactory) -> A
 
 
 def client_venv() -> Path:
-    """Where the original client's environment is kept: outside the clone, by Python version."""
-    cache = Path(os.environ.get("RACETRACK_CI_CACHE", "/var/cache/racetrack-ci")) / "compat"
+    """Where the original client's environment is kept: outside the clone, by Python version
+    (``~/.cache/racetrack-ci`` when the shared cache folder is not writable)."""
+    root = Path(os.environ.get("RACETRACK_CI_CACHE", "/var/cache/racetrack-ci"))
+    try:
+        (root / "compat").mkdir(parents=True, exist_ok=True)
+    except OSError:
+        root = Path.home() / ".cache" / "racetrack-ci"
+    cache = root / "compat"
     python = f"py{sys.version_info.major}.{sys.version_info.minor}"
     return cache / f"{CLIENT_REQUIREMENT.replace('==', '-')}-{python}"
 
