@@ -13,29 +13,34 @@ Besides import statements, string literals that name a module path (uvicorn's
 ``"uvicorn.protocols.http.auto:AutoHTTPProtocol"``, anyio's ``f"anyio._backends._{name}"``) are
 rewritten too; logger names (a string given to ``getLogger``) are left as they are.
 
-This module uses only the standard library and is also run as a script inside a job's image
-build: ``python3 vendoring.py INSTALL_DIR PACKAGE_DIR``.
+The statements and literals are found with :mod:`ast` (the interpreter's own parser, run by
+the job's Python, so it reads the syntax of the job's Python version), and each is rewritten
+in place in the source text, which otherwise stays as it was. This module uses only the
+standard library and is also run as a script inside a job's image build:
+``python3 vendoring.py INSTALL_DIR PACKAGE_DIR``.
 """
 
 from __future__ import annotations
 
-import io
+import ast
 import os
 import re
 import shutil
 import sys
-import tokenize
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 VENDOR_FOLDER = "_vendor"
 #: Files of an install folder that are not importable code: left out of the vendored copy.
 _SKIPPED = re.compile(r"(\.dist-info|\.egg-info|\.data)$|^(bin|__pycache__|share)$")
-_FSTRING_START = getattr(tokenize, "FSTRING_START", None)
-_FSTRING_MIDDLE = getattr(tokenize, "FSTRING_MIDDLE", None)
 #: Calls whose first argument names a module (``importlib.resources.files("pkg")``).
 _IMPORTERS = frozenset({"files", "import_module", "find_spec", "__import__", "import_from_string"})
 _MODULE_PATH = re.compile(r"^(?P<head>[A-Za-z_]\w*)(?P<rest>(\.[A-Za-z_{][\w{}]*)*(:[\w.]+)?)$")
+_LITERAL = re.compile(
+    r"^(?P<prefix>[rRbBfFuU]*)(?P<quote>'\'\'|\"\"\"|'|\")(?P<body>.*)(?P=quote)$", re.S
+)
+
+Edit = tuple[int, int, int, str]  # line (from 1), start and end byte offsets, replacement
 
 
 def top_level_names(install_dir: Path) -> list[str]:
@@ -54,40 +59,113 @@ def top_level_names(install_dir: Path) -> list[str]:
 
 
 def rewrite_source(text: str, names: Iterable[str], prefix: str) -> str:
-    """``text`` with every absolute import of one of ``names`` moved under ``prefix``."""
+    """``text`` with every absolute import of one of ``names`` moved under ``prefix``.
+
+    Text that does not parse is returned as it is.
+    """
     vendored = frozenset(names)
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
-    except (tokenize.TokenError, SyntaxError):
+    if not any(name in text for name in vendored):
         return text
-    edits: list[tuple[tuple[int, int], tuple[int, int], str]] = []
-    for statement in _statements(tokens):
-        edits.extend(_rewrite_import(tokens, statement, vendored, prefix))
-    for index, token in enumerate(tokens):
-        if token.type == tokenize.STRING and token.start[0] == token.end[0]:
-            replacement = _rewrite_string(
-                token.string, vendored, prefix, bare=_called_with(tokens, index) in _IMPORTERS
-            )
-            if replacement is not None and not _logger_name(tokens, index):
-                edits.append((token.start, token.end, replacement))
-        elif _FSTRING_MIDDLE is not None and token.type == _FSTRING_MIDDLE and index > 0:
-            # Python 3.12 and later split f-strings into parts (PEP 701): the text before the
-            # first replacement field is its own token.
-            opening = tokens[index - 1]
-            head = re.match(r"[A-Za-z_]\w*", token.string)
-            if (
-                opening.type == _FSTRING_START
-                and head is not None
-                and head.group() in vendored
-                and token.string[head.end() : head.end() + 1] == "."
-                and not _logger_name(tokens, index - 1)
-            ):
-                edits.append((token.start, token.end, f"{prefix}.{token.string}"))
-    lines = text.splitlines(keepends=True)
-    for (row, start), (_, end), replacement in sorted(edits, reverse=True):
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return text
+    lines = text.encode("utf-8").splitlines(keepends=True)
+    finder = _Finder(vendored, prefix, lines)
+    finder.visit(tree)
+    for row, start, end, replacement in sorted(finder.edits, reverse=True):
         line = lines[row - 1]
-        lines[row - 1] = line[:start] + replacement + line[end:]
-    return "".join(lines)
+        lines[row - 1] = line[:start] + replacement.encode("utf-8") + line[end:]
+    return b"".join(lines).decode("utf-8")
+
+
+class _Finder(ast.NodeVisitor):
+    """Collects the edits that vendor one module's imports and module-path literals."""
+
+    def __init__(self, names: frozenset[str], prefix: str, lines: list[bytes]) -> None:
+        self.names = names
+        self.prefix = prefix
+        self.lines = lines
+        self.edits: list[Edit] = []
+        self._skipped: set[int] = set()  # ids of literals that name loggers
+
+    def source(self, node: ast.expr | ast.stmt) -> str | None:
+        """The node's source text when it sits on one line."""
+        if node.end_lineno != node.lineno or node.end_col_offset is None:
+            return None
+        line = self.lines[node.lineno - 1]
+        return line[node.col_offset : node.end_col_offset].decode("utf-8")
+
+    def replace(self, node: ast.expr | ast.stmt, text: str) -> None:
+        assert node.end_col_offset is not None
+        self.edits.append((node.lineno, node.col_offset, node.end_col_offset, text))
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        module = node.module or ""
+        if node.level == 0 and module.split(".")[0] in self.names:
+            line = self.lines[node.lineno - 1]
+            found = re.compile(rb"from\s+").match(line, node.col_offset)
+            if found is not None:
+                start = found.end()
+                self.edits.append((node.lineno, start, start, f"{self.prefix}."))
+
+    def visit_Import(self, node: ast.Import) -> None:
+        """``import x.y`` binds ``x``: it becomes ``import P.x.y; from P import x``, and
+        ``import x as z`` becomes ``import P.x as z``."""
+        if not any(alias.name.split(".")[0] in self.names for alias in node.names):
+            return
+        if self.source(node) is None:
+            return  # continued over lines with backslashes: not found in practice
+        parts = []
+        for alias in node.names:
+            top = alias.name.split(".")[0]
+            if top not in self.names:
+                named = f" as {alias.asname}" if alias.asname else ""
+                parts.append(f"import {alias.name}{named}")
+            elif alias.asname:
+                parts.append(f"import {self.prefix}.{alias.name} as {alias.asname}")
+            elif "." in alias.name:
+                parts.append(f"import {self.prefix}.{alias.name}; from {self.prefix} import {top}")
+            else:
+                parts.append(f"from {self.prefix} import {top}")
+        self.replace(node, "; ".join(parts))
+
+    def visit_Call(self, node: ast.Call) -> None:
+        function = node.func
+        called = function.id if isinstance(function, ast.Name) else None
+        if isinstance(function, ast.Attribute):
+            called = function.attr
+        if node.args and called == "getLogger":
+            self._skipped.add(id(node.args[0]))
+        elif node.args and called in _IMPORTERS and isinstance(node.args[0], ast.Constant):
+            self._literal(node.args[0], bare=True)
+            self._skipped.add(id(node.args[0]))
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str) and id(node) not in self._skipped:
+            self._literal(node, bare=False)
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
+        """An f-string whose text starts with a vendored module path: the prefix goes first."""
+        if id(node) in self._skipped:
+            return
+        text = self.source(node)
+        found = _LITERAL.match(text or "")
+        if found is None or "f" not in found["prefix"].lower():
+            return
+        head = re.match(r"[A-Za-z_]\w*\.", found["body"])
+        if head is not None and head.group()[:-1] in self.names:
+            start = node.col_offset + len(found["prefix"]) + len(found["quote"])
+            self.edits.append((node.lineno, start, start, f"{self.prefix}."))
+
+    def _literal(self, node: ast.Constant, *, bare: bool) -> None:
+        text = self.source(node)
+        if text is None:
+            return
+        replacement = _rewrite_string(text, self.names, self.prefix, bare=bare)
+        if replacement is not None:
+            self.replace(node, replacement)
 
 
 def vendor(install_dir: Path, package_dir: Path) -> list[str]:
@@ -119,71 +197,6 @@ def _replace(path: Path, text: str) -> None:
     fresh = path.with_name(path.name + ".vendoring")
     fresh.write_text(text, encoding="utf-8")
     os.replace(fresh, path)
-
-
-def _statements(tokens: Sequence[tokenize.TokenInfo]) -> Iterable[list[int]]:
-    """The indexes of each simple statement's tokens, without layout tokens."""
-    skip = (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT)
-    statement: list[int] = []
-    for index, token in enumerate(tokens):
-        if token.type in (tokenize.NEWLINE, tokenize.ENDMARKER) or token.string == ";":
-            if statement:
-                yield statement
-            statement = []
-        elif token.type not in skip:
-            statement.append(index)
-
-
-def _rewrite_import(
-    tokens: Sequence[tokenize.TokenInfo], statement: list[int], names: frozenset[str], prefix: str
-) -> list[tuple[tuple[int, int], tuple[int, int], str]]:
-    """The edit that vendors one import statement, if it imports a vendored module.
-
-    ``from x.y import z`` only needs its module renamed; ``import x.y`` binds the name ``x``, so
-    it becomes ``import P.x.y; from P import x``, and ``import x as z`` becomes ``import P.x as z``.
-    """
-    words = [tokens[index] for index in statement]
-    first = words[0]
-    if first.string == "from":
-        if len(words) > 1 and words[1].type == tokenize.NAME and words[1].string in names:
-            return [(words[1].start, words[1].end, f"{prefix}.{words[1].string}")]
-        return []
-    if first.string != "import" or words[-1].end[0] != first.start[0]:
-        return []  # not an import, or one continued over lines (not found in practice)
-    clauses: list[list[str]] = [[]]
-    for word in words[1:]:
-        if word.string == ",":
-            clauses.append([])
-        else:
-            clauses[-1].append(word.string)
-    if not any(clause and clause[0] in names for clause in clauses):
-        return []
-    parts = []
-    for clause in clauses:
-        text = " ".join(clause).replace(" . ", ".")
-        module, _, alias = text.partition(" as ")
-        if clause[0] not in names:
-            parts.append(f"import {text}")
-        elif alias:
-            parts.append(f"import {prefix}.{module} as {alias}")
-        elif "." in module:
-            parts.append(f"import {prefix}.{module}; from {prefix} import {clause[0]}")
-        else:
-            parts.append(f"from {prefix} import {module}")
-    return [(first.start, words[-1].end, "; ".join(parts))]
-
-
-def _logger_name(tokens: Sequence[tokenize.TokenInfo], index: int) -> bool:
-    """A string given to ``getLogger(...)``: a logger's name, not a module path."""
-    return _called_with(tokens, index) == "getLogger"
-
-
-def _called_with(tokens: Sequence[tokenize.TokenInfo], index: int) -> str | None:
-    """The function's name when the string at ``index`` is a call's first argument."""
-    before = [t for t in tokens[max(0, index - 3) : index] if t.type != tokenize.NL]
-    if len(before) >= 2 and before[-1].string == "(" and before[-2].type == tokenize.NAME:
-        return before[-2].string
-    return None
 
 
 def _rewrite_string(
