@@ -77,6 +77,8 @@ class PubConfig:
     async_max_body: int = 16 * 1024 * 1024
     #: Seconds between two purges of expired tasks.
     async_purge_interval: float = 300.0
+    #: Seconds between two reports of the jobs' last call times to Lifecycle (one batch each).
+    call_time_interval: float = _served(10.0, "pub_call_time_interval")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PubConfig:

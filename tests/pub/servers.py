@@ -131,6 +131,10 @@ class LifecycleStandIn:
     instances: dict[str, list[str]] = field(default_factory=dict)
     calls: int = 0
     seen_headers: list[dict[str, str]] = field(default_factory=list)
+    #: Pub's reports of last call times: each body, with the token and the status answered.
+    call_time_reports: list[dict[str, Any]] = field(default_factory=list)
+    #: Statuses to answer the next reports with (then 200), to fail some on purpose.
+    call_time_statuses: list[int] = field(default_factory=list)
     server: Server | None = None
 
     def resolve(self, name: str, version: str) -> str | None:
@@ -174,9 +178,20 @@ class LifecycleStandIn:
     def error(status: int, message: str, kind: str) -> JSONResponse:
         return JSONResponse({"error": message, "type": kind}, status_code=status)
 
+    async def call_times(self, request: Request) -> JSONResponse:
+        status = self.call_time_statuses.pop(0) if self.call_time_statuses else 200
+        report = {"token": request.headers.get("x-racetrack-auth"), "status": status}
+        self.call_time_reports.append({**report, **await request.json()})
+        return JSONResponse({"updated": 0}, status_code=status)
+
     def app(self) -> Starlette:
         path = "/api/v1/auth/can-call-job/{name}/{version}/{path:path}"
-        return Starlette(routes=[Route(path, self.can_call_job)])
+        return Starlette(
+            routes=[
+                Route(path, self.can_call_job),
+                Route("/api/v1/job/call-times", self.call_times, methods=["POST"]),
+            ]
+        )
 
 
 def admin(**headers: str) -> dict[str, str]:

@@ -25,6 +25,7 @@ from racetrack_core.pub.headers import (
     dropped_request_headers,
     job_answer_headers,
     job_request_headers,
+    legacy_route_headers,
     read_call,
     response_headers,
 )
@@ -76,10 +77,15 @@ class JobProxy:
         self._tracing_key = config.request_tracing_header.lower().encode("latin-1")
         self._dropped = dropped_request_headers(self._tracing_key)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        """Answer a call; ``path`` is the request path after ``/job/``, still percent-encoded."""
+    async def __call__(
+        self, scope: Scope, receive: Receive, send: Send, path: str, legacy: bool = False
+    ) -> None:
+        """Answer a call; ``path`` is the request path after ``/job/`` (or, with ``legacy``,
+        after the deprecated ``/fatman/``), still percent-encoded."""
         call = read_call(scope["headers"], scope.get("client"), self._tracing_key, self._dropped)
         tracing = [(self._tracing_key, call.tracing_id.encode("latin-1"))]
+        if legacy:
+            tracing += legacy_route_headers(path)
         target = parse_job_path(path)
         if target is None:
             await send_json(send, 404, failures.error(failures.NOT_A_JOB_PATH), tracing)

@@ -22,6 +22,7 @@ from racetrack_core.pub.headers import (
     IncomingCall,
     job_answer_headers,
     job_request_headers,
+    legacy_route_headers,
     read_call,
 )
 from racetrack_core.pub.jobcalls import (
@@ -77,11 +78,14 @@ class CallGateway(Protocol):
 
 
 async def handle_job_call(
-    gateway: CallGateway, conn: CallerConnection, request: Request, path: str
+    gateway: CallGateway, conn: CallerConnection, request: Request, path: str, legacy: bool = False
 ) -> None:
-    """Answer a call; ``path`` is the request path after ``/job/``, still percent-encoded."""
+    """Answer a call; ``path`` is the request path after ``/job/`` (or, with ``legacy``, after
+    the deprecated ``/fatman/``), still percent-encoded."""
     call = read_call(request.headers, conn.peer, gateway.tracing_key, gateway.dropped)
     tracing = [(gateway.tracing_key, call.tracing_id.encode("latin-1"))]
+    if legacy:
+        tracing += legacy_route_headers(path)
     target = parse_job_path(path)
     if target is None:
         gateway.answer_json(conn, request, 404, failures.error(failures.NOT_A_JOB_PATH), tracing)

@@ -92,7 +92,12 @@ def test_build_secrets_are_mounted_for_one_step_and_never_kept() -> None:
     [install] = [arguments for keyword, arguments in steps if "id=build_secrets" in arguments]
     assert install.startswith("--mount=type=secret,id=build_secrets ")
     assert "--requirement /opt/racetrack/job-requirements.txt" in install
-    assert "--constraint /opt/racetrack/wrapper/constraints.txt" in install
+    # The wrapper's pins never meet the job's: they are installed apart and vendored.
+    assert "wrapper/constraints.txt" not in install
+    [vendoring] = [arguments for keyword, arguments in steps if "vendoring.py" in arguments]
+    assert "id=build_secrets" not in vendoring
+    assert "--target /opt/racetrack/wrapper/_install" in vendoring
+    assert "--constraint /opt/racetrack/wrapper/constraints.txt" in vendoring
     assert not [keyword for keyword, _ in steps if keyword == "ARG"]
 
 
