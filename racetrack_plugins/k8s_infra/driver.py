@@ -35,6 +35,7 @@ from racetrack_core.infrastructure import (
 )
 from racetrack_plugins.k8s_infra import names, objects, status
 from racetrack_plugins.k8s_infra.cluster import Cluster, connect
+from racetrack_plugins.k8s_infra.image_registry import ImageRegistry, engine_client
 from racetrack_plugins.k8s_infra.objects import Release
 from racetrack_plugins.k8s_infra.settings import KubernetesSettings
 
@@ -51,14 +52,20 @@ class KubernetesDriver:
         self.builder = ImageBuilder(self.settings.build, context.home / "builds")
         self._lock = threading.Lock()
         self._images: dict[tuple[str, str, str], str] = {}
+        self._registry: ImageRegistry | None = None
 
     # ------------------------------------------------------------ deploying
 
     def prepare(self, spec: JobSpec, log: BuildLog) -> None:
-        """Build the job's image; the cluster pulls it by the reference ``start`` writes."""
+        """Build the job's image and push it to the registry; the Deployment that ``start``
+        writes names it by digest."""
         built = self.builder.build(spec, log)
+        reference = built.tag
+        registry = self._image_registry()
+        if registry is not None:
+            reference = registry.push(built.tag, spec.name, log)
         with self._lock:
-            self._images[_key(spec)] = built.tag
+            self._images[_key(spec)] = reference
 
     def start(self, spec: JobSpec) -> Replica:
         """Write the job version's objects for ``spec`` and return its Service at once."""
@@ -143,8 +150,10 @@ class KubernetesDriver:
         return self.start(spec)
 
     def close(self) -> None:
-        """Jobs keep running on the cluster; only the client is closed."""
+        """Jobs keep running on the cluster; only the clients are closed."""
         self.cluster.close()
+        if self._registry is not None:
+            self._registry.client.close()
 
     # ------------------------------------------------------------ reporting
 
@@ -208,6 +217,17 @@ class KubernetesDriver:
             url=self._url(release.name, release.version),
             deployment_timestamp=release.deployment_timestamp,
         )
+
+    def _image_registry(self) -> ImageRegistry | None:
+        """The registry images go to (None: none is set), with a client of the builder's
+        engine made on first use."""
+        if self.settings.registry is None:
+            return None
+        with self._lock:
+            if self._registry is None:
+                client = engine_client(self.settings.build.engine)
+                self._registry = ImageRegistry(self.settings.registry, client)
+            return self._registry
 
     def _url(self, name: str, version: str) -> str:
         return objects.service_url(names.object_name(name, version), self.settings)

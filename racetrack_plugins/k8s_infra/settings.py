@@ -8,6 +8,7 @@ from typing import Any
 
 from racetrack_core.errors import RacetrackError
 from racetrack_core.images import BuilderSettings
+from racetrack_plugins.k8s_infra.image_registry import RegistrySettings
 from racetrack_plugins.k8s_infra.quantities import memory_bytes, millicores
 
 WHERE = "targets.kubernetes"
@@ -54,7 +55,9 @@ class KubernetesSettings:
     and Lifecycle's, which probe ``/live`` and ``/ready`` while deploying; they run in
     ``callers_namespace`` (None: the jobs' own namespace). ``crash_limit``:
     restarts after which a crash-looping job is reported as an error. ``cluster_domain``:
-    the cluster's DNS domain, part of each job's Service address.
+    the cluster's DNS domain, part of each job's Service address. ``registry``: where built
+    images are pushed (``image_registry.RegistrySettings``; None: pods use the builder's local
+    tag, which only a node sharing the builder's engine can run).
     """
 
     namespace: str = "racetrack"
@@ -81,6 +84,7 @@ class KubernetesSettings:
     lifecycle_pod_labels: Mapping[str, str] = field(
         default_factory=lambda: dict(LIFECYCLE_POD_LABELS)
     )
+    registry: RegistrySettings | None = None
     build: BuilderSettings = field(default_factory=BuilderSettings)
 
     @classmethod
@@ -93,6 +97,10 @@ class KubernetesSettings:
                 if not isinstance(value, Mapping):
                     raise RacetrackError(f"{where}: give a mapping")
                 chosen[name] = BuilderSettings.from_mapping(value, f"{WHERE}.build")
+            elif name == "registry":
+                if not isinstance(value, Mapping):
+                    raise RacetrackError(f"{where}: give a mapping with an address")
+                chosen[name] = RegistrySettings.from_mapping(value)
             elif name in _QUANTITIES:
                 chosen[name] = _QUANTITIES[name](value, where)
             elif name in ("pub_pod_labels", "lifecycle_pod_labels"):
@@ -100,7 +108,7 @@ class KubernetesSettings:
             elif name in _KINDS:
                 chosen[name] = _checked(value, _KINDS[name], where)
             else:
-                known = sorted([*_KINDS, *_QUANTITIES, "build", "pub_pod_labels"])
+                known = sorted([*_KINDS, *_QUANTITIES, "build", "registry", "pub_pod_labels"])
                 raise RacetrackError(
                     f"config.yaml, {WHERE}: unknown setting {name!r}. Known: "
                     f"{', '.join([*known, 'lifecycle_pod_labels'])}"
