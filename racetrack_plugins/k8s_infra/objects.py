@@ -153,6 +153,9 @@ def container(release: Release, settings: KubernetesSettings) -> dict[str, Any]:
         "ports": [{"name": PORT_NAME, "containerPort": settings.job_port, "protocol": "TCP"}],
         "env": [
             {"name": "JOB_PORT", "value": str(settings.job_port)},
+            # The pod's own address: the Service and the probes reach it there, and the
+            # NetworkPolicy admits only Pub and Lifecycle.
+            {"name": "JOB_HOST", "value": "0.0.0.0"},  # noqa: S104
             {"name": "JOB_REPLICA", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         ],
         "envFrom": [{"secretRef": {"name": release.secret_name}}],

@@ -111,6 +111,9 @@ def test_pods_get_no_api_token_and_no_privileges() -> None:
     pod = rendered()["Deployment"]["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     assert pod["terminationGracePeriodSeconds"] == 30
+    env = {item["name"]: item.get("value") for item in pod["containers"][0]["env"]}
+    assert env["JOB_HOST"] == "0.0.0.0"  # noqa: S104 - the pod address the Service reaches
+    assert env["JOB_PORT"] == "7000"
     assert pod["imagePullSecrets"] == [{"name": "registry-login"}]
     context = pod["containers"][0]["securityContext"]
     assert context["allowPrivilegeEscalation"] is False
