@@ -10,7 +10,9 @@ what the object is.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -172,6 +174,18 @@ class Cluster:
 
     def close(self) -> None:
         self.client.close()
+
+
+def interrupt(response: httpx2.Response) -> None:
+    """Close a followed log from another thread. Closing a socket does not wake a thread
+    blocked reading it (nor tell the server), so the socket is shut down first."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(httpx2.HTTPError, OSError):
+        response.close()
 
 
 def status_code(error: httpx2.HTTPError) -> int | None:

@@ -34,7 +34,7 @@ from racetrack_core.infrastructure import (
     TargetContext,
 )
 from racetrack_plugins.k8s_infra import names, objects, status
-from racetrack_plugins.k8s_infra.cluster import Cluster, connect
+from racetrack_plugins.k8s_infra.cluster import Cluster, connect, interrupt
 from racetrack_plugins.k8s_infra.image_registry import ImageRegistry, engine_client
 from racetrack_plugins.k8s_infra.objects import Release
 from racetrack_plugins.k8s_infra.settings import KubernetesSettings
@@ -205,7 +205,7 @@ class KubernetesDriver:
                     return
                 yield line
         finally:
-            response.close()
+            interrupt(response)
 
     # ------------------------------------------------------------ internals
 

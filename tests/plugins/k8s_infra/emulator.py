@@ -105,7 +105,9 @@ class RunningEmulator:
     def __exit__(self, *exc: object) -> None:
         if self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(30)
+        self._thread.join(10)
+        if self._thread.is_alive():  # a request still open keeps the server from stopping
+            raise RuntimeError("the emulator did not stop: a client left a request open")
         self._loop.close()
 
     def _run(self) -> None:

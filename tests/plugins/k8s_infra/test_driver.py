@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -320,6 +321,11 @@ def test_following_logs_stops_when_asked(
     assert next(follower) == "first"
     stop.set()
     assert list(follower) == []
+    # The thread reading the stream is released too (and with it the API's connection).
+    deadline = time.monotonic() + 5
+    while any(thread.name == "k8s-logs" for thread in threading.enumerate()):
+        assert time.monotonic() < deadline, "the log reader thread is still blocked"
+        time.sleep(0.05)
 
 
 def test_an_api_refusal_names_what_failed(
