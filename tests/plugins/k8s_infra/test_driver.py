@@ -22,7 +22,7 @@ from lightkube import codecs
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.types import PatchType
 
-from racetrack_core.infrastructure import DeployError, ReplicaStatus
+from racetrack_core.infrastructure import DeployError, InfrastructureDriver, ReplicaStatus
 from racetrack_core.plugins import PluginManager
 from racetrack_core.recipes import ArtifactKind
 from racetrack_plugins.k8s_infra import KubernetesDriver, names
@@ -348,7 +348,8 @@ def _forbidden() -> Any:
     raise kmock.KubernetesError(status=403, reason="Forbidden", message="no, not here")
 
 
-def test_the_client_is_a_lightkube_client(driver: KubernetesDriver) -> None:
+def test_the_driver_keeps_the_target_contract(driver: KubernetesDriver) -> None:
+    assert isinstance(driver, InfrastructureDriver)
     assert isinstance(driver.cluster.client, lightkube.Client)
 
 
