@@ -342,3 +342,23 @@ def test_the_builder_reaches_its_engine_through_the_engine_setting(
     )
     assert relay.connections > before  # the docker CLI went through loopback TCP
     assert engine.images.get(built.tag).labels["racetrack.job"] == "tiny"
+
+
+def test_restore_writes_a_vanished_job_again_from_a_fresh_build(
+    engine: Any, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """Without a registry the pods name the builder's tag (a node sharing the engine)."""
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", emulator.url)
+    settings = {"kubeconfig": str(kubeconfig), "auth": "kubeconfig", "namespace": NAMESPACE}
+    settings["build"] = {"repository": REPOSITORY}
+    driver = KubernetesDriver(TargetContext(tmp_path / "home", settings))
+    spec = tiny_spec(tmp_path, "e5" + secrets.token_hex(15))
+    recorded = driver.start(spec)  # as the job record remembers it
+    driver.delete(spec.name, spec.version)  # then someone removed it from the cluster
+    restored = driver.restore(spec, recorded)
+    assert restored == recorded
+    [deployment] = emulator.stored("deployments")
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == driver.builder.tag_of(spec)
+    assert engine.images.get(image).labels["racetrack.deployment"] == spec.deployment_id
+    driver.close()
