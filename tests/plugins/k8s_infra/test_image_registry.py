@@ -349,8 +349,8 @@ def test_restore_writes_a_vanished_job_again_from_a_fresh_build(
 ) -> None:
     """Without a registry the pods name the builder's tag (a node sharing the engine)."""
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", emulator.url)
-    settings = {"kubeconfig": str(kubeconfig), "auth": "kubeconfig", "namespace": NAMESPACE}
-    settings["build"] = {"repository": REPOSITORY}
+    settings: dict[str, Any] = {"kubeconfig": str(kubeconfig), "auth": "kubeconfig"}
+    settings |= {"namespace": NAMESPACE, "build": {"repository": REPOSITORY}}
     driver = KubernetesDriver(TargetContext(tmp_path / "home", settings))
     spec = tiny_spec(tmp_path, "e5" + secrets.token_hex(15))
     recorded = driver.start(spec)  # as the job record remembers it
