@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx2
+import httpx
 import lightkube
 from lightkube import codecs
 from lightkube.config.kubeconfig import KubeConfig
@@ -71,7 +71,7 @@ def connect(settings: KubernetesSettings) -> lightkube.Client:
         namespace=settings.namespace,
         field_manager=FIELD_MANAGER,
         trust_env=False,
-        timeout=httpx2.Timeout(30.0),
+        timeout=httpx.Timeout(30.0),
     )
 
 
@@ -91,7 +91,7 @@ class Cluster:
         """The stored object, or None when there is none."""
         try:
             return _as_dict(self.client.get(KINDS[kind], name, namespace=self.namespace))
-        except httpx2.HTTPError as error:
+        except httpx.HTTPError as error:
             if status_code(error) == 404:
                 return None
             raise failure(f"reading {kind} {name}", error) from error
@@ -106,7 +106,7 @@ class Cluster:
                     return _as_dict(self.client.create(codecs.from_dict(dict(obj))))
                 replacing = _carry_over(obj, stored)
                 return _as_dict(self.client.replace(codecs.from_dict(replacing)))
-            except httpx2.HTTPError as error:
+            except httpx.HTTPError as error:
                 if status_code(error) == 409 and attempt == 1:
                     continue  # changed (or created) meanwhile: read it again
                 raise failure(f"writing {kind} {name}", error) from error
@@ -116,7 +116,7 @@ class Cluster:
         """Delete an object; False when it was not there."""
         try:
             self.client.delete(KINDS[kind], name, namespace=self.namespace)
-        except httpx2.HTTPError as error:
+        except httpx.HTTPError as error:
             if status_code(error) == 404:
                 return False
             raise failure(f"deleting {kind} {name}", error) from error
@@ -128,7 +128,7 @@ class Cluster:
         try:
             found = self.client.list(KINDS[kind], namespace=self.namespace, labels=dict(labels))
             items = [_as_dict(item) for item in found]
-        except httpx2.HTTPError as error:
+        except httpx.HTTPError as error:
             raise failure(f"listing {kind}s", error) from error
         return [item for item in items if _has_labels(item, labels)]
 
@@ -139,12 +139,12 @@ class Cluster:
                 pod, namespace=self.namespace, container=container, tail_lines=tail or None
             )
             return "".join(lines)
-        except httpx2.HTTPError as error:
+        except httpx.HTTPError as error:
             if status_code(error) in (400, 404):  # not started yet, or gone
                 return ""
             raise failure(f"reading the logs of pod {pod}", error) from error
 
-    def stream_logs(self, pod: str, container: str, tail: int) -> httpx2.Response:
+    def stream_logs(self, pod: str, container: str, tail: int) -> httpx.Response:
         """An open response following a pod's output; close it to stop following.
 
         lightkube's ``log(follow=True)`` yields lines but keeps its response to itself, and a
@@ -159,12 +159,12 @@ class Cluster:
             namespace=self.namespace,
             params={"follow": True, "tailLines": tail, "container": container},
         )
-        request.timeout = httpx2.Timeout(30.0, read=None)
+        adapted = generic.build_adapter_request(request)
+        # A followed log may stay silent for long: no read timeout, as kubectl does.
+        adapted.extensions["timeout"] = httpx.Timeout(30.0, read=None).as_dict()
         try:
-            response: httpx2.Response = generic.send(
-                generic.build_adapter_request(request), stream=True
-            )
-        except httpx2.HTTPError as error:
+            response: httpx.Response = generic.send(adapted, stream=True)  # type: ignore[no-untyped-call]
+        except httpx.HTTPError as error:
             raise failure(f"following the logs of pod {pod}", error) from error
         if response.is_error:
             response.read()
@@ -176,7 +176,7 @@ class Cluster:
         self.client.close()
 
 
-def interrupt(response: httpx2.Response) -> None:
+def interrupt(response: httpx.Response) -> None:
     """Close a followed log from another thread. Closing a socket does not wake a thread
     blocked reading it (nor tell the server), so the socket is shut down first."""
     stream = response.extensions.get("network_stream")
@@ -184,20 +184,20 @@ def interrupt(response: httpx2.Response) -> None:
     if isinstance(sock, socket.socket):
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-    with contextlib.suppress(httpx2.HTTPError, OSError):
+    with contextlib.suppress(httpx.HTTPError, OSError):
         response.close()
 
 
-def status_code(error: httpx2.HTTPError) -> int | None:
+def status_code(error: httpx.HTTPError) -> int | None:
     """The HTTP status of an error answer (None when no answer came)."""
-    if isinstance(error, httpx2.HTTPStatusError):
+    if isinstance(error, httpx.HTTPStatusError):
         return int(error.response.status_code)
     return None
 
 
-def failure(what: str, error: httpx2.HTTPError) -> DeployError:
+def failure(what: str, error: httpx.HTTPError) -> DeployError:
     """A DeployError saying what the API answered (its ``Status`` message), or that it did not."""
-    if not isinstance(error, httpx2.HTTPStatusError):
+    if not isinstance(error, httpx.HTTPStatusError):
         return DeployError(f"the Kubernetes API did not answer {what}: {type(error).__name__}")
     try:
         body = error.response.json()
