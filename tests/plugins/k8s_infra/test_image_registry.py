@@ -183,7 +183,9 @@ def engine() -> Iterator[Any]:
         pytest.skip(f"{DOCKER_CLI} (a docker CLI with BuildKit) is not installed")
     yield client
     for image in client.images.list():
-        if any(REPOSITORY in tag for tag in image.tags):
+        # Built ones are tagged; ones pulled back by digest have only a repository digest.
+        names = [*image.tags, *(image.attrs.get("RepoDigests") or [])]
+        if any(f"/{REPOSITORY}/" in name or name.startswith(REPOSITORY) for name in names):
             with contextlib.suppress(docker.errors.APIError):
                 client.images.remove(image.id, force=True)
     client.close()
