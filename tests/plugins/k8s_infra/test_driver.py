@@ -26,6 +26,7 @@ from racetrack_core.infrastructure import DeployError, InfrastructureDriver, Rep
 from racetrack_core.plugins import PluginManager
 from racetrack_core.recipes import ArtifactKind
 from racetrack_plugins.k8s_infra import KubernetesDriver, names
+from racetrack_plugins.k8s_infra.cluster import Cluster
 
 from .conftest import NAMESPACE, TOKEN, job_spec
 from .emulator import RunningEmulator
@@ -359,3 +360,39 @@ def test_the_target_is_a_built_in_plugin_for_image_recipes() -> None:
     assert target.driver is KubernetesDriver
     assert target.accepts == {ArtifactKind.IMAGE}
     assert target.plugin == "kubernetes"
+
+
+def test_a_concurrent_change_is_not_overwritten_blindly(
+    driver: KubernetesDriver,
+    emulator: RunningEmulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another writer (a second Lifecycle) replaces the Deployment between our read and our
+    replace: the API refuses our stale write (409), and the target reads again and retries."""
+    driver.start(job_spec(tmp_path))
+    driver.start(job_spec(tmp_path, deployment_id=D2))  # the stored Deployment has a version now
+    other = Cluster(driver.cluster.client, NAMESPACE)
+    read = driver.cluster.get
+    reads: list[str] = []
+
+    def get_then_race(kind: str, name: str) -> dict[str, Any] | None:
+        found = read(kind, name)
+        if kind == "Deployment" and found is not None:
+            reads.append(name)
+            if len(reads) == 2:  # the read that the replace's resourceVersion comes from
+                changed = {**found, "metadata": {**found["metadata"], "labels": {
+                    **found["metadata"]["labels"], "changed-by": "another-writer"}}}  # fmt: skip
+                other.write(changed)
+        return found
+
+    monkeypatch.setattr(driver.cluster, "get", get_then_race)
+    driver.start(job_spec(tmp_path, deployment_id="d3" + "0" * 30))
+    other_put, stale, retried = sent(emulator, "PUT", "/deployments/")[-3:]
+    version = other_put.data["metadata"]["resourceVersion"]
+    assert stale.data["metadata"]["resourceVersion"] == version  # read before the race: refused
+    assert retried.data["metadata"]["resourceVersion"] != version  # read again after the 409
+    assert "changed-by" not in retried.data["metadata"]["labels"]
+    deployment = only(emulator, "deployments")
+    template = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert template[names.ANNOTATION_DEPLOYMENT] == "d3" + "0" * 30
