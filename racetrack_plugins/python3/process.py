@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -142,9 +143,10 @@ def python_version(spec: JobSpec) -> str:
     return str(extra(spec).get("python_version") or server_python_version())
 
 
-def _interpreter(version: str) -> str:
-    """What ``uv venv --python`` gets for ``version``; a DeployError if the machine lacks it."""
-    if version == server_python_version():
+def find_python(version: str) -> str | None:
+    """The interpreter of exactly ``version`` (``3.12``, or ``3.11.2`` to the patch) on this
+    machine, or None; never one of another version."""
+    if version in (server_python_version(), platform.python_version()):
         # The server's interpreter is always usable, even where uv would not discover it.
         return sys.executable
     done = subprocess.run(
@@ -155,7 +157,13 @@ def _interpreter(version: str) -> str:
         env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
     )
     found = done.stdout.strip()
-    if done.returncode == 0 and found:
+    return found if done.returncode == 0 and found else None
+
+
+def _interpreter(version: str) -> str:
+    """What ``uv venv --python`` gets for ``version``; a DeployError if the machine lacks it."""
+    found = find_python(version)
+    if found is not None:
         return found
     raise DeployError(
         f"Python {version} (jobtype_extra.python_version) is not installed on this server; "

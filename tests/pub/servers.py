@@ -27,7 +27,7 @@ LARGE_CHUNKS = 80  # 5 MiB in all
 
 
 class Server:
-    """An ASGI app served by uvicorn in a thread, on 127.0.0.1 and a free port."""
+    """An ASGI app served by uvicorn in a thread, on 127.0.0.1 and a free port (or ``port``)."""
 
     def __init__(
         self,
@@ -35,9 +35,11 @@ class Server:
         lifespan: Literal["auto", "on", "off"] = "auto",
         proxy_headers: bool = True,
         http: Any = "auto",
+        port: int = 0,
     ) -> None:
         self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", port))
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(

@@ -43,6 +43,7 @@ class _Running:
     proxy: JobProxy
     websockets: WebSocketProxy
     async_calls: AsyncCalls
+    permissions: Permissions
 
 
 class PubApp:
@@ -140,6 +141,7 @@ class PubApp:
             JobProxy(config, session, permissions, self.metrics),
             WebSocketProxy(config, session, permissions, self.metrics),
             async_calls,
+            permissions,
         )
         async_calls.start()
         logger.info("Pub started; Lifecycle at %s", config.lifecycle_url)
@@ -149,6 +151,7 @@ class PubApp:
         if self._running is not None:
             running, self._running = self._running, None
             await running.async_calls.stop()
+            await running.permissions.close()
             await running.session.close()
 
     async def _live(self, send: Send) -> None:

@@ -25,10 +25,13 @@ from racetrack_core.pub.headers import (
     read_call,
 )
 from racetrack_core.pub.jobcalls import (
+    NOT_ACCEPTED,
+    REFUSED,
     JobPath,
     Refusal,
     ask_again,
     authorise,
+    fail_over,
     parse_job_path,
 )
 from racetrack_core.pub.metrics import Metrics
@@ -115,21 +118,32 @@ class JobCall(Relay[CallGateway]):
         self._started = 0.0
 
     async def forward(self, grant: Grant, target: JobPath) -> None:
-        """Send the call to the job at ``grant``'s address (once more, if it refused)."""
+        """Send the call to the job at ``grant``'s address; when it does not take the
+        connection, to the next ready instance of a replicated job, else once more after asking
+        Lifecycle where the job is."""
         gateway, request = self._gateway, self._request
         self._started = time.perf_counter()
         self._grant = grant
         retried = False
+        tried: set[str] = set()
         while True:
             host, port, netloc, tls = gateway.pool.address(grant.base_url)
             try:
                 upstream = await gateway.pool.acquire(host, port, tls)
             except ConnectTimeout as error:
+                other = fail_over(gateway.permissions, grant, tried, NOT_ACCEPTED)
+                if other is not None:
+                    grant = self._grant = other
+                    continue
                 self._fail_before(
                     grant, failures.unreachable(gateway.config.connect_timeout), error
                 )
                 return
             except OSError as error:
+                other = fail_over(gateway.permissions, grant, tried, REFUSED)
+                if other is not None:
+                    grant = self._grant = other
+                    continue
                 if not retried:
                     retried = True
                     call = self.call

@@ -174,6 +174,8 @@ class PubFront:
         for pool in (self._pool, self._backend_pool):
             if pool is not None:
                 pool.close()
+        if self._permissions is not None:
+            await self._permissions.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
