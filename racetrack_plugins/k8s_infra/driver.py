@@ -28,6 +28,7 @@ import lightkube
 from racetrack_core.images import ImageBuilder
 from racetrack_core.infrastructure import (
     BuildLog,
+    DeployError,
     JobSpec,
     Replica,
     ReplicaState,
@@ -39,6 +40,9 @@ from racetrack_plugins.k8s_infra.image_registry import ImageRegistry, engine_cli
 from racetrack_plugins.k8s_infra.objects import Release
 from racetrack_plugins.k8s_infra.settings import KubernetesSettings
 
+#: The label of images that must be started through a network wrapper (as the docker-proxy job
+#: type's are; ``racetrack_plugins.docker_infra.wrapping`` starts them on Docker).
+WRAPPER_LABEL = "racetrack.network-wrapper"
 #: How often a log follower waiting for a line looks at its stop event (seconds).
 POLL_SECONDS = 0.5
 
@@ -53,6 +57,7 @@ class KubernetesDriver:
         self._lock = threading.Lock()
         self._images: dict[tuple[str, str, str], str] = {}
         self._registry: ImageRegistry | None = None
+        self._engine: Any = None
 
     # ------------------------------------------------------------ deploying
 
@@ -60,6 +65,7 @@ class KubernetesDriver:
         """Build the job's image and push it to the registry; the Deployment that ``start``
         writes names it by digest."""
         built = self.builder.build(spec, log)
+        self._refuse_wrapped(built.tag)
         reference = built.tag
         registry = self._image_registry()
         if registry is not None:
@@ -152,8 +158,8 @@ class KubernetesDriver:
     def close(self) -> None:
         """Jobs keep running on the cluster; only the clients are closed."""
         self.cluster.close()
-        if self._registry is not None:
-            self._registry.client.close()
+        if self._engine is not None:
+            self._engine.close()
 
     # ------------------------------------------------------------ reporting
 
@@ -223,11 +229,29 @@ class KubernetesDriver:
         engine made on first use."""
         if self.settings.registry is None:
             return None
+        engine = self._engine_client()
         with self._lock:
             if self._registry is None:
-                client = engine_client(self.settings.build.engine)
-                self._registry = ImageRegistry(self.settings.registry, client)
+                self._registry = ImageRegistry(self.settings.registry, engine)
             return self._registry
+
+    def _engine_client(self) -> Any:
+        """A client of the engine the builder uses (``build.engine``), made on first use."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = engine_client(self.settings.build.engine)
+            return self._engine
+
+    def _refuse_wrapped(self, tag: str) -> None:
+        """Refuse an image that asks to be started through a network wrapper (the docker-proxy
+        job type's): only the Docker target knows how to start one yet."""
+        labels = self._engine_client().images.get(tag).labels or {}
+        if WRAPPER_LABEL in labels:
+            raise DeployError(
+                "this job's image must be started through a network wrapper (label "
+                f"{WRAPPER_LABEL}), which the kubernetes target cannot do yet; deploy it to "
+                "the docker target"
+            )
 
     def _url(self, name: str, version: str) -> str:
         return objects.service_url(names.object_name(name, version), self.settings)

@@ -364,3 +364,31 @@ def test_restore_writes_a_vanished_job_again_from_a_fresh_build(
     assert image == driver.builder.tag_of(spec)
     assert engine.images.get(image).labels["racetrack.deployment"] == spec.deployment_id
     driver.close()
+
+
+class WrappedImage(TinyImage):
+    """An image asking for a network wrapper, as the docker-proxy job type's do."""
+
+    def render(
+        self, spec: JobSpec, directory: Path, secrets_dir: Path, settings: BuildSettings
+    ) -> ImageContext:
+        context = super().render(spec, directory, secrets_dir, settings)
+        dockerfile = directory / "Dockerfile"
+        dockerfile.write_text(dockerfile.read_text() + 'LABEL racetrack.network-wrapper="/w"\n')
+        return context
+
+
+def test_an_image_that_needs_a_network_wrapper_is_refused(
+    engine: Any, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", emulator.url)
+    settings: dict[str, Any] = {"kubeconfig": str(kubeconfig), "auth": "kubeconfig"}
+    settings |= {"namespace": NAMESPACE, "build": {"repository": REPOSITORY}}
+    driver = KubernetesDriver(TargetContext(tmp_path / "home", settings))
+    spec = tiny_spec(tmp_path, "f6" + secrets.token_hex(15))
+    spec = JobSpec(**{**spec.__dict__, "job_type": JobType("wrapped", "1.0.0",
+                   recipes=Recipes(image=WrappedImage()))})  # fmt: skip
+    with pytest.raises(DeployError, match=r"network wrapper .* deploy it to the docker target"):
+        driver.prepare(spec, lambda line: None)
+    assert emulator.stored("deployments") == []
+    driver.close()
