@@ -278,7 +278,7 @@ def test_a_target_that_cannot_run_the_job_type_is_refused_naming_the_ones_that_c
     [problem] = caught.value.problems
     assert problem.startswith("field 'infrastructure_target'")
     assert "job type 'kiln:1.0.0' cannot run on infrastructure target 'local'" in problem
-    assert problem.endswith("Targets that can run it: docker")
+    assert problem.endswith("Targets that can run it: docker, kubernetes")
 
     with pytest.raises(ManifestError) as by_default:
         validate_manifest(parse_manifest(kiln), plugins, default_target="local")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from racetrack_core.infrastructure import JobSpec, Replica, ReplicaStatus
+from racetrack_plugins.docker_infra.containers import LABEL_HOME, home_digest
 from tests.plugins.docker_infra.conftest import DOCKER_CLI, Jobs
 
 SECRET = "zebra-s3cr3t-5150"
@@ -293,3 +295,28 @@ def test_a_redeploy_keeps_the_previous_image_and_drops_older_ones(jobs: Jobs) ->
     assert [tag_exists(spec) for spec in specs] == [False, True, True]
     driver.delete("primer", "0.0.9")
     assert not [tag_exists(spec) for spec in specs if tag_exists(spec)]
+
+
+def test_the_image_listens_where_job_host_says(jobs: Jobs, primer: Replica) -> None:
+    """JOB_HOST moves the listening address (the Kubernetes target sets 0.0.0.0 in a pod);
+    here another loopback address, so that nothing leaves the host."""
+    image = container_of(jobs, primer).image
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.2", 0))
+        port = probe.getsockname()[1]
+    other = jobs.client.containers.run(
+        image.id,
+        detach=True,
+        network_mode="host",
+        environment={
+            "JOB_HOST": "127.0.0.2",
+            "JOB_PORT": str(port),
+            "JOB_DEPLOYMENT_TIMESTAMP": "7",
+        },
+        labels={LABEL_HOME: home_digest(jobs.home)},  # removed with the test's containers
+    )
+    try:
+        found = jobs.wait_until(lambda: jobs.live(f"http://127.0.0.2:{port}"), "127.0.0.2/live")
+        assert found == {"live": True, "deployment_timestamp": 7}
+    finally:
+        other.remove(force=True)

@@ -75,8 +75,10 @@ def test_it_renders_an_image_that_runs_the_wrapper_as_a_user() -> None:
     assert keywords.index("USER") > max(i for i, k in enumerate(keywords) if k == "RUN")
     [environment] = [arguments for keyword, arguments in steps if keyword == "ENV"]
     assert "JOB_PORT=7000" in environment.split()
+    # The address comes from JOB_HOST, so that a target can change it (a Kubernetes pod).
+    assert "JOB_HOST=127.0.0.1" in environment.split()
     assert json.loads(steps[-1][1]) == [
-        "python", "-m", "racetrack_job_wrapper", "--job-dir", "/job", "--host", "127.0.0.1",
+        "python", "-m", "racetrack_job_wrapper", "--job-dir", "/job",
         "--entrypoint-path", "entrypoint.py", "--entrypoint-class", "PlanetCatalogue",
         "--home-page", "/api/v1/guide", "--max-concurrency", "4",
         "--max-concurrency-queue", "0",
