@@ -100,7 +100,26 @@ def test_the_image_runs_lifecycle_pub_and_dashboard(
         services.wait("dashboard", "/live")
         lifecycle = f"{services.prefix}-lifecycle"
         assert docker_cli("exec", lifecycle, "id", "-u") == "10001", "the image runs as root"
-
         walk_through(services.ports, admin_password, services.logs, tmp_path)
     finally:
         services.remove()
+
+
+def test_the_image_keeps_no_build_secret(own_image: str) -> None:
+    """The CA bundle and the package index were build secrets: no layer, history entry or
+    setting of the image holds them, nor the apt setting that pointed at the CA bundle."""
+    history = docker_cli("history", "--no-trunc", "--format", "{{.CreatedBy}}", own_image)
+    config = docker_cli("image", "inspect", "--format", "{{json .Config}}", own_image)
+    assert "$(cat /run/secrets/package_index)" in history
+    index = os.environ.get("PIP_INDEX_URL")
+    for text in (history, config):
+        assert "BEGIN CERTIFICATE" not in text
+        assert not index or index not in text
+    left = docker_cli(
+        "run", "--rm", "--network", "none", "--label", LABEL, "--entrypoint", "sh", own_image,
+        "-c", "ls /etc/apt/apt.conf.d /run/secrets 2>&1; ls /tmp",
+    )  # fmt: skip
+    assert "99racetrack-ca" not in left
+    assert "ca_bundle" not in left
+    assert "package_index" not in left
+    assert "constraints.txt" not in left
