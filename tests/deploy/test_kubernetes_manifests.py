@@ -13,6 +13,8 @@ accepts.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -35,6 +37,7 @@ JOBS_NAMESPACE = "racetrack-jobs"
 CONFIG, SECRETS = "racetrack-config", "racetrack-secrets"
 #: The pod labels the Kubernetes target's NetworkPolicy admits to jobs by default.
 PUB_POD_LABELS = {"app.kubernetes.io/name": "racetrack", "app.kubernetes.io/component": "pub"}
+LIFECYCLE_POD_LABELS = {**PUB_POD_LABELS, "app.kubernetes.io/component": "lifecycle"}
 
 
 def _documents(text: str) -> list[dict[str, Any]]:
@@ -157,13 +160,13 @@ def test_rbac_allows_the_kubernetes_target_only_its_work_in_the_jobs_namespace()
             assert "*" not in rule["verbs"]
             assert "*" not in rule["apiGroups"]
             granted[resource] = set(rule["verbs"])
-    write = {"get", "list", "watch", "create", "update", "patch", "delete"}
+    write = {"get", "list", "create", "update", "delete"}
     assert granted == {
         "deployments": write,
         "services": write,
         "secrets": write,
         "networkpolicies": write,
-        "pods": {"get", "list", "watch"},
+        "pods": {"get", "list"},
         "pods/log": {"get"},
     }
     [binding] = _by_kind(objects, "RoleBinding")
@@ -211,3 +214,25 @@ def test_the_config_and_secrets_are_settings_racetrack_accepts(tmp_path: Path) -
         if obj["kind"] == "Deployment":
             sources = {next(iter(s.values()))["name"] for s in container["envFrom"]}
             assert sources == {"racetrack-config", "racetrack-secrets"}
+
+
+def test_the_kubernetes_target_accepts_its_settings_and_finds_the_callers_pods() -> None:
+    """Checked against the Kubernetes target's own settings parser and default pod labels
+    where the target (``racetrack_plugins.k8s_infra``) is installed; the pod labels are
+    checked against the documented defaults in any case."""
+    objects = assembled_base()
+    [config] = [c for c in _by_kind(objects, "ConfigMap") if c["metadata"]["name"] == CONFIG]
+    target = YAML(typ="safe").load(config["data"]["config.yaml"])["targets"]["kubernetes"]
+    templates = {
+        d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]
+        for d in _by_kind(objects, "Deployment")
+    }
+    expected = {"pub": PUB_POD_LABELS, "lifecycle": LIFECYCLE_POD_LABELS}
+    if importlib.util.find_spec("racetrack_plugins.k8s_infra") is not None:
+        module = importlib.import_module("racetrack_plugins.k8s_infra.settings")
+        parsed = module.KubernetesSettings.from_mapping(target)
+        assert parsed.namespace == JOBS_NAMESPACE
+        assert parsed.callers_namespace == "racetrack"
+        expected = {"pub": module.PUB_POD_LABELS, "lifecycle": module.LIFECYCLE_POD_LABELS}
+    for component, labels in expected.items():
+        assert labels.items() <= templates[f"racetrack-{component}"].items(), component
