@@ -126,6 +126,14 @@ def test_each_service_runs_as_replicas_that_roll_without_losing_ready_pods() -> 
         assert container["readinessProbe"]["httpGet"]["path"] == ready
     pub_labels = deployments["racetrack-pub"]["spec"]["template"]["metadata"]["labels"]
     assert PUB_POD_LABELS.items() <= pub_labels.items()
+    budgets = {
+        b["metadata"]["name"]: b["spec"] for b in _by_kind(assembled_base(), "PodDisruptionBudget")
+    }
+    assert set(budgets) == set(deployments)
+    for name, budget in budgets.items():
+        assert budget["minAvailable"] == 1
+        pods = deployments[name]["spec"]["template"]["metadata"]["labels"]
+        assert budget["selector"]["matchLabels"].items() <= pods.items()
 
 
 def test_containers_are_unprivileged_and_bounded() -> None:
