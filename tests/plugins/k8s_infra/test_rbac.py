@@ -1,4 +1,4 @@
-"""``deploy/kubernetes/rbac.yaml`` grants the target exactly what its driver uses.
+"""``deploy/kubernetes/base/rbac.yaml`` grants the target exactly what its driver uses.
 
 The driver goes through a deployment's whole life against the emulator (start, redeploy,
 rollback, retire, status, logs, follow, delete); every request it sent is turned into the
@@ -23,7 +23,9 @@ from .conftest import NAMESPACE, job_spec
 from .emulator import RunningEmulator
 from .test_driver import D2, add_pod
 
-RBAC = Path(__file__).resolve().parents[3] / "deploy" / "kubernetes" / "rbac.yaml"
+BASE = Path(__file__).resolve().parents[3] / "deploy" / "kubernetes" / "base"
+RBAC = BASE / "rbac.yaml"
+ACCOUNTS = BASE / "serviceaccounts.yaml"
 _PATH = re.compile(
     r"^/(?:api/v1|apis/(?P<group>[^/]+)/[^/]+)/namespaces/[^/]+/(?P<resource>[^/]+)"
     r"(?:/(?P<name>[^/]+)(?:/(?P<subresource>[^/]+))?)?$"
@@ -31,8 +33,8 @@ _PATH = re.compile(
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
-def documents() -> list[dict[str, Any]]:
-    return [doc for doc in YAML(typ="safe").load_all(RBAC.read_text()) if doc]
+def documents(path: Path = RBAC) -> list[dict[str, Any]]:
+    return [doc for doc in YAML(typ="safe").load_all(path.read_text()) if doc]
 
 
 def granted() -> set[tuple[str, str, str]]:
@@ -102,7 +104,11 @@ def test_the_binding_gives_the_role_to_lifecycles_service_account() -> None:
     binding = kinds["RoleBinding"]
     assert binding["roleRef"]["name"] == kinds["Role"]["metadata"]["name"]
     [subject] = binding["subjects"]
-    assert subject["name"] == kinds["ServiceAccount"]["metadata"]["name"]
-    assert kinds["ServiceAccount"]["metadata"]["labels"]["app.kubernetes.io/component"] == (
-        "lifecycle"
+    accounts = {doc["metadata"]["name"]: doc for doc in documents(ACCOUNTS)}
+    assert subject["name"] == "racetrack-lifecycle"
+    assert accounts[subject["name"]]["automountServiceAccountToken"] is True
+    assert all(
+        doc["automountServiceAccountToken"] is False
+        for name, doc in accounts.items()
+        if name != subject["name"]
     )
