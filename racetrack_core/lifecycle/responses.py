@@ -1,10 +1,8 @@
 """JSON answers and the errors that become them, as the wire rules in DESIGN.md require.
 
 Every answer is JSON with a Content-Type (an empty answer is ``null``); an error is
-``{"error": "<sentence>", "type": "<kind>"}`` with 400, 401, 403, 404, 409 or 413. A database
-that cannot be reached or is locked is a 503 (``Unavailable``) saying so, logged without its
-traceback. Anything else unexpected is logged with its traceback and answered with a 500 that
-shows no internals.
+``{"error": "<sentence>", "type": "<kind>"}`` with 400, 401, 403, 404, 409 or 413. Anything
+unexpected is logged with its traceback and answered with a 500 that shows no internals.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ import json
 import logging
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -104,25 +101,7 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     return error_answer(exc.status_code, message, kind)
 
 
-DATABASE_UNAVAILABLE = "the database does not answer (unreachable or locked); try again soon"
-
-
-def _database_unavailable(exc: Exception) -> bool:
-    """Whether ``exc`` says the database could not be reached or used now (not a bad query)."""
-    if isinstance(exc, OperationalError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
-
-
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    if _database_unavailable(exc):
-        log.error(
-            "database unavailable answering %s %s: %s",
-            request.method,
-            request.url.path,
-            type(exc.__cause__ or exc).__name__,
-        )
-        return error_answer(503, DATABASE_UNAVAILABLE, Unavailable.kind)
     log.exception("unexpected error answering %s %s", request.method, request.url.path)
     return error_answer(
         500, "internal server error; the server log has the details", "InternalError"
