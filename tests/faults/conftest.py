@@ -27,9 +27,11 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., RacetrackServer]]:
     """Make (not start) servers with homes in ``tmp_path``; each is stopped (or killed) after."""
     made: list[RacetrackServer] = []
 
-    def make(name: str = "home", database_url: str | None = None, **env: str) -> RacetrackServer:
+    def make(
+        name: str = "home", database_url: str | None = None, python: str | None = None, **env: str
+    ) -> RacetrackServer:
         server = RacetrackServer(
-            tmp_path / name, database_url, env={**QUICK_ENV, **env}, stop_timeout=60
+            tmp_path / name, database_url, env={**QUICK_ENV, **env}, stop_timeout=60, python=python
         )
         made.append(server)
         return server
