@@ -106,3 +106,38 @@ def current_phase(server: RacetrackServer, deployment_id: str) -> str:
     phases = record.get("phases") or [{}]
     phase: str = phases[-1].get("phase", "")
     return phase
+
+
+def test_calls_through_pub_while_lifecycle_is_dead(
+    make_server: Callable[..., RacetrackServer],
+    standalone_pub: Callable[[RacetrackServer], StandalonePub],
+) -> None:
+    server = make_server(RACETRACK_PUB_AUTH_STALE_TTL="20")
+    server.start()
+    server.login()
+    assert server.deploy_folder(PRIMER_DIR)["status"] == "done"
+    pub = standalone_pub(server).url
+    assert call(pub, server.token).json() is True  # checked: Pub keeps the answer
+
+    assert server.process is not None
+    os.kill(server.process.pid, signal.SIGKILL)
+    server.process.wait()
+    checked = [call(pub, server.token) for _ in range(20)]
+    unchecked = call(pub, server.token, "0.0.1")
+    print(
+        "while Lifecycle is dead: a call Pub checked before answers "
+        f"{sorted({a.status_code for a in checked})}; one it never checked answers "
+        f"{unchecked.status_code} {unchecked.text}"
+    )
+    assert all(answer.status_code == 200 for answer in checked), checked[-1].text
+    assert all(answer.json() is True for answer in checked)
+    assert unchecked.status_code == 503, unchecked.text
+    assert unchecked.json()["error"].startswith("Pub cannot check permissions: Lifecycle")
+
+    time.sleep(21)  # past the stale answers' lifetime: Pub refuses rather than guess
+    late = call(pub, server.token)
+    assert late.status_code == 503, late.text
+    assert late.json()["error"].startswith("Pub cannot check permissions: Lifecycle")
+
+    server.start()
+    wait_for(lambda: call(pub, server.token).status_code == 200, 30, "calls succeed again")
