@@ -58,7 +58,11 @@ def prepare(settings: Settings, say: Callable[[str], None]) -> Settings:
         token = new_token()
         write_private_file(settings.home / INTERNAL_TOKEN_FILE, token + "\n")
         settings = settings.replace(internal_token=token)
-    engine = connect(settings.database_url)
+    engine = connect(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     try:
         migrate(engine)
         admin = accounts.ensure_admin(engine, settings.home, settings.admin_password)
