@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -35,6 +36,8 @@ from racetrack_core.lifecycle.service import replica_from_json
 from racetrack_core.storage.models import Deployment, DeploymentStatus, Job, Lease, ReplicaPort
 
 log = logging.getLogger("racetrack.leases")
+
+_SQLITE_SWEEP = threading.Lock()
 
 
 def holder_name() -> str:
@@ -144,6 +147,14 @@ class Leases:
     def fail_abandoned(self, limit: int = 50) -> list[str]:
         """Fail the running deployments whose claim expired (their process is gone); return
         their ids. Rows another replica is failing at the same moment are skipped."""
+        if self.engine.dialect.name == "sqlite":
+            # SQLite ignores FOR UPDATE; its database belongs to one process, whose sweeps
+            # this lock serializes.
+            with _SQLITE_SWEEP:
+                return self._fail_abandoned(limit)
+        return self._fail_abandoned(limit)
+
+    def _fail_abandoned(self, limit: int) -> list[str]:
         now = self._clock()
         failed: list[str] = []
         with Session(self.engine) as session:

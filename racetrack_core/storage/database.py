@@ -9,6 +9,7 @@ later ones find nothing left to do).
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 #: The PostgreSQL advisory lock that migrations hold (any constant; "racetrack" in ASCII).
 MIGRATION_LOCK = 0x72616365747261
+_SQLITE_MIGRATIONS = threading.Lock()
 
 
 class DatabaseError(RacetrackError):
@@ -89,8 +91,9 @@ def _alembic_config(engine: Engine) -> Config:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the schema to ``revision`` (the newest by default), one process at a time."""
     if engine.dialect.name != "postgresql":
-        # SQLite is one machine's file: its write lock already serializes the upgrades.
-        command.upgrade(_alembic_config(engine), revision)
+        # A SQLite database belongs to one process: a lock in it serializes the upgrades.
+        with _SQLITE_MIGRATIONS:
+            command.upgrade(_alembic_config(engine), revision)
         return
     with engine.connect() as holder:
         holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
