@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from racetrack_core.lifecycle.deployments.records import Recorder
 from racetrack_core.lifecycle.leases import Leases
 from racetrack_core.lifecycle.login_throttle import LoginThrottle, TooManyAttempts
 from racetrack_core.storage.database import connect, migrate, table_names
@@ -144,3 +145,19 @@ def test_a_pool_size_below_one_is_refused_with_the_setting_named() -> None:
 
     with pytest.raises(DatabaseError, match="database_pool_size must be at least 1"):
         connect("postgresql://u@127.0.0.1/db", pool_size=0)
+
+
+def test_a_late_replica_does_not_overwrite_the_failure_of_its_deployment(db: Engine) -> None:
+    clock = Clock()
+    late, other = Leases(db, "late-replica", 30, clock), Leases(db, "other-replica", 30, clock)
+    deployment_id = claimed(db, late)
+    clock.now += 31
+    assert other.fail_abandoned() == [deployment_id]
+    recorder = Recorder(db, deployment_id, secrets=[])
+    recorder.line("still building")
+    recorder.done()
+    with Session(db) as session:
+        row = session.get(Deployment, deployment_id)
+        assert row is not None
+        assert row.status == DeploymentStatus.FAILED
+        assert "still building" not in row.build_log
