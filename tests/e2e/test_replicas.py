@@ -156,12 +156,13 @@ class Replicas:
 def replicas(tmp_path: Path, postgres_url: str) -> Iterator[Replicas]:
     racetrack = Replicas(tmp_path / "home", postgres_url)
     try:
-        racetrack.start("lc1")  # the first start makes the admin and the internal token
-        others = ("lc2", "pub1", "pub2")
-        for name in others:
-            racetrack.launch(name)
-        for name in others:
-            racetrack.wait(name)
+        # Both Lifecycles start at once on an empty database and home folder: one migrates,
+        # makes the admin, the internal token and the key; the other waits and reuses them.
+        for group in (("lc1", "lc2"), ("pub1", "pub2")):
+            for name in group:
+                racetrack.launch(name)
+            for name in group:
+                racetrack.wait(name)
         yield racetrack
     finally:
         racetrack.stop_all()
