@@ -5,10 +5,11 @@ Then, every few seconds, the watcher compares the database with what each driver
 probes every instance of every job (``job_health``): a replica that crashed for good makes its
 job ``error`` (with the driver's reason), a job whose replica is gone is ``lost``, a recovered
 one is ``running`` again, each instance's state goes into the job record's ``instances``, and a
-replica that no job record names is logged once as orphaned. An instance that the driver
-reports gone for good (a container removed or stopped by hand) is started again by the driver,
-on the port its replica holds; when that fails and nothing of the replica is left, the replica
-is stopped, which releases its ports.
+replica that no job record names, two rounds running, is logged once as orphaned (one round
+could fall between a deployment starting a replica and recording it as in flight). An
+instance that the driver reports gone for good (a container removed or stopped by hand) is
+started again by the driver, on the port its replica holds; when that fails and nothing of the
+replica is left, the replica is stopped, which releases its ports.
 
 With several Lifecycle replicas, one watches at a time: the holder of the ``job-watcher`` lease
 (``leases``), renewed on each round. When it stops, another takes the lease once it expires,
@@ -77,6 +78,7 @@ class JobWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="job-watcher", daemon=True)
         self._reported_orphans: set[str] = set()
+        self._unnamed: set[str] = set()
         self._restore_after: dict[str, float] = {}
         self._client = httpx.Client(timeout=2.0, trust_env=False)
         self.restored = threading.Event()
@@ -191,17 +193,18 @@ class JobWatcher:
             self._record(job.id, health)
             if health.restore and replica.id not in in_flight:
                 self._restore_instances(job.id, state.replica if state else replica)
-        for replica_id, state in states.items():
-            orphan = replica_id not in known and replica_id not in in_flight
-            if orphan and replica_id not in self._reported_orphans:
-                self._reported_orphans.add(replica_id)
-                log.warning(
-                    "orphaned replica %s of job %s %s at %s: no job record names it",
-                    replica_id,
-                    state.replica.name,
-                    state.replica.version,
-                    state.replica.url,
-                )
+        unnamed = {rid for rid in states if rid not in known and rid not in in_flight}
+        for replica_id in sorted(unnamed & self._unnamed - self._reported_orphans):
+            self._reported_orphans.add(replica_id)
+            state = states[replica_id]
+            log.warning(
+                "orphaned replica %s of job %s %s at %s: no job record names it",
+                replica_id,
+                state.replica.name,
+                state.replica.version,
+                state.replica.url,
+            )
+        self._unnamed = unnamed
 
     def _restore_instances(self, job_id: str, replica: Replica) -> None:
         """Some instance of ``replica`` is gone (its container removed or stopped by hand):
