@@ -287,3 +287,6 @@ def test_replicas_share_deployments_leases_and_the_login_limit(replicas: Replica
         if record["status"] == "failed":
             assert "stopped before it finished" in record["error"], record
     assert any(r["status"] == "failed" for r in ended), "lc1 finished every deployment first"
+    with psycopg.connect(dsn) as conn:
+        stuck = conn.execute("SELECT id FROM deployment WHERE status = 'in_progress'").fetchall()
+    assert stuck == []
