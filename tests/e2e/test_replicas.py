@@ -36,6 +36,8 @@ from racetrack_core.source import pack_build_context
 from racetrack_core.testing.server import free_port
 from tests.conftest import POSTGRES_URL, _admin_dsn, _drop_database, in_ci
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
 PRIMER = Path(__file__).resolve().parents[2] / "sample" / "python-primer"
 PASSWORD = "the admin's pass phrase for replicas"
 LEASE_TTL = 3.0
