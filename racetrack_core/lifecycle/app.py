@@ -74,7 +74,15 @@ def create_app(
 ) -> Starlette:
     """Build the Lifecycle API. ``engine`` defaults to ``settings.database_url``."""
     plugins.load()
-    engine = engine if engine is not None else connect(settings.database_url)
+    engine = (
+        engine
+        if engine is not None
+        else connect(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
+    )
     api = [
         *service_routes.routes(),
         *deploy_routes.routes(),
@@ -107,7 +115,10 @@ def create_app(
         follower = PluginFollower(service)
         follower.start()
         pipeline = Pipeline(service)
-        watcher = JobWatcher(service, pipeline)
+        # SQLite is one process's database: that process always watches, even right after
+        # a crash. Over PostgreSQL, replicas take turns through the watcher's lease.
+        leader = pipeline.leases if engine.dialect.name == "postgresql" else None
+        watcher = JobWatcher(service, pipeline, leader)
         app.state.service = service
         app.state.pipeline = pipeline
         app.state.watcher = watcher

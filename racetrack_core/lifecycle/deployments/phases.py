@@ -44,7 +44,7 @@ log = logging.getLogger("racetrack.pipeline")
 class ReplicaKeeper(Protocol):
     """What the phases need from the pipeline that runs them."""
 
-    def in_flight(self, replica_id: str) -> AbstractContextManager[None]:
+    def in_flight(self, deployment_id: str, replica_id: str) -> AbstractContextManager[None]:
         """Mark a started replica as a deployment's own until the block ends."""
         ...
 
@@ -120,7 +120,7 @@ class Phases:
 
         recorder.phase("starting")
         replica = driver.start(spec)
-        with self._keeper.in_flight(replica.id):
+        with self._keeper.in_flight(recorder.deployment_id, replica.id):
             try:
                 recorder.phase("waiting for live and ready")
                 probes.wait_until_serving(
