@@ -9,7 +9,8 @@ addresses, each optionally with ``:port``) names them. Every refusal is one sent
 before any connection is made, so that it tells nothing about which ports answer.
 
 A name is judged by every address it resolves to; an IPv6 address that carries an IPv4 one
-(IPv4-mapped or -compatible, 6to4, Teredo, NAT64) is judged by that IPv4 address too. The
+(IPv4-mapped or -compatible, NAT64) is judged by that IPv4 address too, and the deprecated
+6to4 and Teredo tunnels are refused whatever they carry. The
 addresses that were checked are returned, so that the caller can connect to those and no other
 (a name whose DNS answer changes between the check and the connection gains nothing). Messages
 never carry a URL's ``user:password@``.
@@ -92,22 +93,20 @@ def is_internal(address: IPAddress) -> bool:
     if not address.is_global or address.is_multicast:
         return True
     if isinstance(address, ipaddress.IPv6Address):
+        if address.sixtofour is not None or address.teredo is not None:
+            return True  # deprecated tunnels; Pythons before 3.11.4 call every one private
         return any(is_internal(inner) for inner in _embedded_ipv4(address))
     return False
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """The IPv4 addresses an IPv6 address is a wrapper of (mapped, compatible, 6to4, Teredo,
-    NAT64); Python's ``is_global`` judges some of these by their IPv6 prefix alone."""
+    """The IPv4 addresses an IPv6 address is a wrapper of (mapped, compatible, NAT64); Python's
+    ``is_global`` judges some of these by their IPv6 prefix alone."""
     found: list[ipaddress.IPv4Address] = []
     if address.ipv4_mapped is not None:
         found.append(address.ipv4_mapped)
     if int(address) >> 32 == 0:  # ::a.b.c.d, the deprecated IPv4-compatible form
         found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-    if address.sixtofour is not None:
-        found.append(address.sixtofour)
-    if address.teredo is not None:
-        found.extend(address.teredo)
     if any(address in network for network in _NAT64):
         found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
     return found

@@ -37,6 +37,7 @@ from racetrack_core.source_hosts import SourceHostError, check_url, is_internal
         "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
         "64:ff9b:1::a00:1",
         "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+        "2002:5db8:d822::",  # 6to4, even of a global address: a deprecated tunnel
     ],
 )
 def test_internal_addresses(address: str) -> None:
@@ -44,7 +45,7 @@ def test_internal_addresses(address: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "address", ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "2002:5db8:d822::"]
+    "address", ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "2a00:1450:4001::200e"]
 )
 def test_global_addresses(address: str) -> None:
     assert not is_internal(ipaddress.ip_address(address))
