@@ -94,7 +94,7 @@ def is_internal(address: IPAddress) -> bool:
         return True
     if isinstance(address, ipaddress.IPv6Address):
         if address.sixtofour is not None or address.teredo is not None:
-            return True  # deprecated tunnels; Pythons before 3.11.4 call every one private
+            return True  # deprecated tunnels; Python 3.11.2 calls every one private, 3.11.7 not
         return any(is_internal(inner) for inner in _embedded_ipv4(address))
     return False
 
