@@ -11,11 +11,13 @@ import json
 import logging
 from typing import Any
 
+import jsonschema
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from racetrack_core.errors import RacetrackError
+from racetrack_core.lifecycle.openapi import declared_body
 
 log = logging.getLogger("racetrack.lifecycle")
 
@@ -144,4 +146,20 @@ async def read_json_object(request: Request) -> dict[str, Any]:
         )
     if not isinstance(data, dict):
         raise BadRequest(f"the request body must be a JSON object, not {type(data).__name__}")
+    check_declared_body(request.scope.get("endpoint"), data)
     return data
+
+
+def check_declared_body(endpoint: object, data: dict[str, Any]) -> None:
+    """BadRequest naming the first field of ``data`` that breaks the body schema ``endpoint``
+    declared for its OpenAPI document (``racetrack_core.lifecycle.openapi.schemas``)."""
+    schema = declared_body(endpoint)
+    if schema is None:
+        return
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(data)
+    )
+    if error is not None:
+        where = "/".join(str(part) for part in error.absolute_path)
+        field = f"field '{where}'" if where else "the request body"
+        raise BadRequest(f"{field}: {error.message}")
