@@ -76,6 +76,9 @@ class Settings:
     job_watch_interval: float = 2.0
     #: Deployments running at once; more wait in the queue.
     deploy_workers: int = 4
+    #: Seconds after which an in-progress deployment that its Lifecycle no longer keeps alive
+    #: (it was restarted or crashed) is failed; each Lifecycle refreshes its own 4 times as often.
+    deployment_abandon_seconds: float = 60.0
     #: Pub's configuration. Its server settings (``pub_auth_cache_ttl``, ``async_call_lifetime``
     #: and the others of :func:`racetrack_core.pub.config.server_settings`) are read with the
     #: others; ``lifecycle_url`` and ``internal_token`` always follow this object's.

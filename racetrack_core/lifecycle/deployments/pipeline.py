@@ -3,8 +3,9 @@
 The API answers at once with a deployment's id (``admit``, then ``submit``); a worker runs
 its phases (``phases.Phases``). The pipeline keeps what outlives one deployment: the replicas
 that deployments have started and not yet handed to a job record (``is_in_flight``, which
-the job watcher asks so as not to call them orphans) and the timers that stop replaced
-replicas.
+the job watcher asks so as not to call them orphans), the timers that stop replaced
+replicas, and the heartbeat of the deployments it owns (``heartbeat.py``: a deployment whose
+Lifecycle stopped is failed, never left in progress).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from racetrack_core.infrastructure import Replica
+from racetrack_core.lifecycle.deployments.heartbeat import Heartbeat
 from racetrack_core.lifecycle.deployments.phases import Phases
 from racetrack_core.lifecycle.deployments.records import admit_deployment
 from racetrack_core.lifecycle.deployments.request import DeployRequest
@@ -43,6 +45,12 @@ class Pipeline:
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()
         self._retire_timers: list[threading.Timer] = []
+        #: Deployments this process admitted and has not finished (queued or running).
+        self._owned: set[str] = set()
+        self._heartbeat = Heartbeat(
+            service.engine, self.owned, service.settings.deployment_abandon_seconds
+        )
+        self._heartbeat.start()
 
     def admit(self, request: DeployRequest, *, force: bool) -> str:
         """Record a new deployment and return its id; Conflict (409) when one of the job is
@@ -52,11 +60,24 @@ class Pipeline:
 
     def submit(self, deployment_id: str, request: DeployRequest) -> None:
         """Run an admitted deployment in the background."""
+        with self._lock:
+            self._owned.add(deployment_id)
         self._pool.submit(self.run, deployment_id, request)
 
     def run(self, deployment_id: str, request: DeployRequest) -> None:
         """Run an admitted deployment to its end in this thread; failures are recorded."""
-        self._phases.run(deployment_id, request)
+        with self._lock:
+            self._owned.add(deployment_id)
+        try:
+            self._phases.run(deployment_id, request)
+        finally:
+            with self._lock:
+                self._owned.discard(deployment_id)
+
+    def owned(self) -> set[str]:
+        """The deployments this process admitted and has not finished (queued or running)."""
+        with self._lock:
+            return set(self._owned)
 
     def is_in_flight(self, replica_id: str) -> bool:
         """Whether a deployment still running has started this replica."""
@@ -102,6 +123,7 @@ class Pipeline:
         timer.start()
 
     def close(self) -> None:
+        self._heartbeat.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             timers = list(self._retire_timers)
