@@ -50,10 +50,12 @@ from racetrack_core.lifecycle.deployments import Pipeline
 from racetrack_core.lifecycle.openapi import document
 from racetrack_core.lifecycle.plugin_follower import PluginFollower
 from racetrack_core.lifecycle.responses import (
+    DATABASE_UNAVAILABLE,
     ApiError,
     JSONAnswer,
     error_answer,
     handle_api_error,
+    handle_database_unavailable,
     handle_http_exception,
     handle_unexpected,
 )
@@ -125,6 +127,7 @@ def create_app(
         exception_handlers={
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
+            **dict.fromkeys(DATABASE_UNAVAILABLE, handle_database_unavailable),
             Exception: handle_unexpected,
         },
     )
