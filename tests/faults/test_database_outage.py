@@ -121,3 +121,32 @@ def test_requests_get_503_while_the_database_is_away_and_succeed_after(
         assert time.monotonic() < deadline, answer.text
         time.sleep(0.5)
     assert answer.json() == []
+
+
+def test_a_locked_sqlite_database_gets_503_for_writes_and_recovers(
+    racetrack_server: RacetrackServer,
+) -> None:
+    """SQLite's form of a database that is away: another process holds its write lock longer
+    than the busy timeout (5 s). Requests that write (a login; an authenticated request notes
+    its token's use) are answered 503, and succeed once the lock is released."""
+    import sqlite3
+
+    server = racetrack_server
+    server.login()
+    path = make_url(server.database_url).database
+    assert path is not None
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # the write lock, until COMMIT
+        body = {"username": "admin", "password": server.admin_password}
+        for refused in (
+            server.api("POST", "/users/login", json=body, timeout=60),
+            server.api("GET", "/job", timeout=60),
+        ):
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["type"] == "Unavailable"
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    assert server.api("POST", "/users/login", json=body).status_code == 200
+    assert server.api("GET", "/job").status_code == 200
