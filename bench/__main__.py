@@ -6,7 +6,10 @@ Each benchmark is its own script, run here as a subprocess that prints its markd
 
 - ``bench/wrapper/run.py``: the python3 job wrapper against a bare Starlette app;
 - ``bench/deploy/run.py``: deploy time, phases and memory of ``sample/python-primer``;
-- ``bench/docker/run.py``: the same job on the Docker target: build times, image size, memory;
+- ``bench/docker/run.py``: the same job on the Docker target beside the local target, in one
+  run: deploy times, image size, idle memory, and their ratios;
+- ``bench/golang/run.py``: the golang wrapper against a bare ``net/http`` handler, golang
+  against python3 through Pub, deploy times and image sizes of golang and docker-proxy jobs;
 - ``bench/pub/run.py``: Pub's hot path against the job directly, nginx and other clients.
 - ``bench/cli/run.py``: start-up of ``racetrack --help`` and ``racetrack list`` against the
   ``racetrack-client`` package from PyPI (with hyperfine).
@@ -16,7 +19,8 @@ Each benchmark is its own script, run here as a subprocess that prints its markd
 ``--write`` also puts the report into ``docs/performance.md``, below the hand-written
 introduction: each benchmark's section between markers of its own, so that a run with
 ``--only`` replaces the sections of the benchmarks it ran and keeps the others. Needs ``wrk``
-for ``wrapper`` and ``pub``, ``nginx`` for ``pub`` and ``hyperfine`` for ``cli``.
+for ``wrapper``, ``golang`` and ``pub``, ``go`` and ``docker`` for ``golang``, ``nginx`` for
+``pub`` and ``hyperfine`` for ``cli``.
 """
 
 from __future__ import annotations
@@ -96,6 +100,12 @@ BENCHMARKS = (
     Benchmark("deploy", ROOT / "bench" / "deploy" / "run.py", lambda options: []),
     Benchmark(
         "docker", ROOT / "bench" / "docker" / "run.py", lambda options: [], tools=("docker",)
+    ),
+    Benchmark(
+        "golang",
+        ROOT / "bench" / "golang" / "run.py",
+        lambda options: ["--duration", str(options.duration), "--repeats", str(options.repeats)],
+        tools=("wrk", "go", "docker"),
     ),
     Benchmark(
         "pub",

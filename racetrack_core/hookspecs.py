@@ -62,7 +62,8 @@ def register_base_images(registry: BaseImageRegistrar) -> None:
     (the reference the recipe's Dockerfile starts ``FROM``) is a minimal Debian ``suite`` with
     ``packages``; the command builds it with debootstrap and imports it into the Docker engine.
     A malformed name or package, or a name another plugin declared with other packages, is
-    rejected. Return nothing.
+    rejected. Return nothing. (An image recipe can instead declare its own base image, with a
+    ``debian_base`` attribute: see ``racetrack_core.recipes.DebianBase``.)
     """
 
 
@@ -80,13 +81,18 @@ def manifest_schema_fragments() -> Mapping[str, Mapping[str, Any]] | None:
 
 
 @hookspec
-def validate_manifest(manifest: Mapping[str, Any], job_type: JobType) -> Iterable[Problem] | None:
+def validate_manifest(
+    manifest: Mapping[str, Any], job_type: JobType, target: str | None
+) -> Iterable[Problem] | None:
     """Check a manifest beyond what the JSON schema can say.
 
     Called after the manifest passed the composed schema, with the merged manifest (a plain
-    dict) and the job type its ``jobtype`` resolved to; every plugin is called, not only the job
-    type's own. Return the problems found, as :class:`racetrack_core.manifest.Problem`
-    (field path and sentence), or None when there are none.
+    dict, in current spellings), the job type its ``jobtype`` resolved to, and the name of the
+    infrastructure target it goes to (the manifest's own or the server's default; None when
+    that is not known, as in ``racetrack validate`` on a client). Every plugin is called, not
+    only the job type's own; an implementation may leave out arguments it does not use. Return
+    the problems found, as :class:`racetrack_core.manifest.Problem` (field path and sentence;
+    ``warning=True`` for a field that is accepted but ignored), or None when there are none.
     """
 
 

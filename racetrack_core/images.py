@@ -36,6 +36,10 @@ LABEL_DEPLOYMENT = "racetrack.deployment"
 #: Orders a job version's images: BuildKit keeps an image's creation time from its cached
 #: layers, so images built from the same layers all carry the same one.
 LABEL_TIMESTAMP = "racetrack.deployment-timestamp"
+#: An image whose server must be started through a program of its own (the docker-proxy job
+#: type's proxy) carries that program's path under this label; a target that cannot start it
+#: so refuses the image.
+LABEL_NETWORK_WRAPPER = "racetrack.network-wrapper"
 
 
 @dataclass(frozen=True)
@@ -45,26 +49,31 @@ class BuilderSettings:
     ``docker_cli``: a docker CLI that runs BuildKit builds (``DOCKER_BUILDKIT=1``); on Debian,
     ``/usr/bin/docker`` from the ``docker.io`` package. ``network``: the build's network mode
     (``host`` lets package managers reach a proxy on the host). ``repository``: the name
-    images are tagged under (``<repository>/<job>:<version>-<deployment>``). ``build``: the
-    settings every recipe honours (CA bundle, package index, base-image rewrites).
+    images are tagged under (``<repository>/<job>:<version>-<deployment>``). ``engine``: the
+    Docker engine that builds (``tcp://host:2376``, ``unix:///path``; None: ``DOCKER_HOST`` or
+    the CLI's default), for a Lifecycle that runs in a pod with no engine of its own.
+    ``build``: the settings every recipe honours (CA bundle, package index, base-image
+    rewrites).
     """
 
     docker_cli: Path = Path("/usr/bin/docker")
     network: str = "host"
     repository: str = "racetrack-job"
+    engine: str | None = None
     build: BuildSettings = field(default_factory=BuildSettings)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], where: str) -> BuilderSettings:
         """Settings from ``config.yaml``; an unknown name or a wrong type names the setting."""
         known = {"docker_cli", "network", "repository", "ca_bundle", "package_index", "base_images"}
+        known.add("engine")
         unknown = sorted(set(values) - known)
         if unknown:
             raise RacetrackError(
                 f"config.yaml, {where}: unknown setting {unknown[0]!r}. Known: "
                 f"{', '.join(sorted(known))}"
             )
-        for name in ("docker_cli", "network", "repository", "ca_bundle", "package_index"):
+        for name in ("docker_cli", "network", "repository", "ca_bundle", "package_index", "engine"):
             if name in values and not isinstance(values[name], str):
                 raise RacetrackError(f"config.yaml, {where}.{name}: give a string")
         rewrites = values.get("base_images") or {}
@@ -80,6 +89,7 @@ class BuilderSettings:
             docker_cli=Path(values.get("docker_cli", str(cls.docker_cli))),
             network=str(values.get("network", cls.network)),
             repository=str(values.get("repository", cls.repository)),
+            engine=values.get("engine") or None,
             build=BuildSettings(
                 ca_bundle=Path(ca_bundle) if ca_bundle else None,
                 package_index=values.get("package_index") or None,
@@ -162,6 +172,8 @@ class ImageBuilder:
                 "path"
             )
         environ = {**os.environ, "DOCKER_BUILDKIT": "1", "BUILDKIT_PROGRESS": "plain"}
+        if self.settings.engine:
+            environ["DOCKER_HOST"] = self.settings.engine
         tail = run_logged(command, environ, log)
         if tail is not None:
             reason = next((line for line in reversed(tail) if "ERROR" in line), "")

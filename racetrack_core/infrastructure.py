@@ -77,13 +77,34 @@ class Replica:
 
 
 @dataclass(frozen=True)
+class InstanceState:
+    """What a driver knows about one instance (``url``) of a replicated deployment.
+
+    ``LOST`` means the instance is gone (removed, or stopped by hand) and will not come back by
+    itself: Lifecycle's watcher then asks the driver to ``restore`` the replica.
+    """
+
+    url: str
+    status: ReplicaStatus
+    error: str | None = None
+    restarts: int = 0
+    #: What the target calls the instance (a container's name), if it names them.
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class ReplicaState:
-    """What a driver knows about one replica right now."""
+    """What a driver knows about one replica right now.
+
+    ``instances`` has one entry per URL of ``replica.urls`` when the driver knows each
+    instance's state apart (a target that runs the manifest's ``replicas``); empty otherwise.
+    """
 
     replica: Replica
     status: ReplicaStatus
     error: str | None = None
     restarts: int = 0
+    instances: tuple[InstanceState, ...] = ()
 
 
 class PortLedger(Protocol):
@@ -99,8 +120,8 @@ class PortLedger(Protocol):
         """Record that ``replica_id`` holds ``port``; False when another replica holds it.
         Claiming a port the replica already holds is True (a restored replica)."""
 
-    def release(self, replica_id: str) -> None:
-        """Forget every port of ``replica_id``."""
+    def release(self, replica_id: str, port: int | None = None) -> None:
+        """Forget every port of ``replica_id`` (only ``port``, when given)."""
 
     def taken(self) -> set[int]:
         """Every port held on this host for this target."""
@@ -145,7 +166,9 @@ class InfrastructureDriver(Protocol):
         """Every replica the driver runs, including ones the database may not know (orphans)."""
 
     def restore(self, spec: JobSpec, replica: Replica) -> Replica:
-        """Make sure a replica recorded before a restart runs again; return the live replica."""
+        """Make sure a recorded replica runs again (after a restart, or when some of its
+        instances are gone): adopt what still runs, start the rest again on the same ports
+        where possible; return the replica as it now runs."""
 
     def logs(self, name: str, version: str, tail: int = 0) -> str:
         """The last ``tail`` lines of a job version's output (0: all of it)."""

@@ -34,10 +34,15 @@ FieldPath = tuple[str | int, ...]
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with a manifest: the field's dotted path and a sentence about it."""
+    """One thing wrong with a manifest: the field's dotted path and a sentence about it.
+
+    ``warning``: the manifest is still valid (a field that is ignored, or means nothing on the
+    chosen target); the sentence is shown as a warning instead of refusing the manifest.
+    """
 
     field: str
     message: str
+    warning: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ class Manifest:
 
 
 def find_manifest(directory: Path) -> Path:
-    """The manifest file of a job directory: ``job.yaml`` (or the legacy ``fatman.yaml``)."""
+    """The manifest file of a job directory: ``job.yaml``, else the older ``fatman.yaml``."""
     for name in (MANIFEST_NAME, LEGACY_MANIFEST_NAME):
         candidate = directory / name
         if candidate.is_file():
@@ -96,6 +101,9 @@ def load_manifest(path: Path | str, extra_vars: Iterable[str] = ()) -> Manifest:
     YAML scalars, so ``replicas=2`` is a number. Raise ManifestError on any problem.
     """
     path = Path(path)
+    ignored_legacy = path.is_dir() and all(
+        (path / name).is_file() for name in (MANIFEST_NAME, LEGACY_MANIFEST_NAME)
+    )
     if path.is_dir():
         path = find_manifest(path)
     try:
@@ -106,6 +114,12 @@ def load_manifest(path: Path | str, extra_vars: Iterable[str] = ()) -> Manifest:
     if path.name == LEGACY_MANIFEST_NAME:
         manifest.warnings.append(
             f"{LEGACY_MANIFEST_NAME} is deprecated: rename it to {MANIFEST_NAME}"
+        )
+    if ignored_legacy:
+        manifest.warnings.append(
+            f"both {MANIFEST_NAME} and {LEGACY_MANIFEST_NAME} are in {path.parent}: "
+            f"{MANIFEST_NAME} is used and {LEGACY_MANIFEST_NAME} ignored; delete "
+            f"{LEGACY_MANIFEST_NAME}"
         )
     return manifest
 

@@ -9,7 +9,9 @@ A job type knows how its jobs are built; a target knows where they run. They mee
 - an **image recipe** (``ImageRecipe``) renders a container build context: a Dockerfile and its
   files, the base image it chose, the port the job listens on, build arguments, and which build
   variables are secret (BuildKit secret files, never build arguments). Container targets build
-  it with ``racetrack_core.images`` and run the image.
+  it with ``racetrack_core.images`` and run the image. An image recipe may also say what its
+  base image is made of (``DebianBase``), so that ``racetrack images bootstrap`` can build that
+  image from Debian packages where none can be pulled.
 
 A target declares the kinds it accepts when it registers; the manifest validation refuses a
 (job type, target) pair that has no kind in common, naming the targets that can run the job
@@ -105,6 +107,37 @@ class ImageRecipe(Protocol):
         ``secrets_dir`` (a private folder outside the context), named in
         ``ImageContext.secrets``. Raise DeployError for a job the recipe cannot build.
         """
+
+
+@dataclass(frozen=True)
+class DebianBase:
+    """The base image an image recipe builds ``FROM``, described by its Debian packages.
+
+    ``image`` is the reference the Dockerfile starts ``FROM`` (``acme/node-base:bookworm``);
+    ``packages`` are installed on top of a minimal Debian ``suite``. ``racetrack images
+    bootstrap`` builds it with debootstrap and imports it under ``image``; the registry checks
+    the declaration when the job type is registered.
+    """
+
+    image: str
+    packages: tuple[str, ...]
+    suite: str = "bookworm"
+
+
+@runtime_checkable
+class DebianBasedRecipe(Protocol):
+    """An image recipe that declares its base image's Debian packages (optional for a recipe)."""
+
+    @property
+    def debian_base(self) -> DebianBase:
+        """The base image ``render`` starts ``FROM`` (before the site's ``base_images``
+        rewrites), and what it is made of."""
+
+
+def debian_base_of(recipe: object) -> DebianBase | None:
+    """The base image an image recipe declares (None: it declares none). Not checked here: a
+    recipe may hold anything in ``debian_base``; ``baseimages.base_image_of`` checks it."""
+    return recipe.debian_base if isinstance(recipe, DebianBasedRecipe) else None
 
 
 @dataclass(frozen=True)

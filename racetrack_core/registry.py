@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from racetrack_core import versions
+from racetrack_core.baseimages import base_image_of
 from racetrack_core.errors import NotFoundError, RegistrationError
 from racetrack_core.recipes import (
     ArtifactKind,
     ImageRecipe,
     ProcessRecipe,
     Recipes,
+    debian_base_of,
     describe_kinds,
 )
 
@@ -114,6 +116,9 @@ class JobTypeRegistry:
                 "a JSON-schema object"
             )
         _check_recipes(job_type.recipes, f"{who} registered job type '{job_type.ref}' with")
+        base = debian_base_of(job_type.recipes.image)
+        if base is not None:
+            base_image_of(base, job_type.plugin)
         key = (job_type.name, job_type.version)
         if key in self._types:
             first = self._types[key].plugin

@@ -23,6 +23,7 @@ from jsonschema import Draft202012Validator
 from racetrack_core.errors import ManifestError, NotFoundError, PluginError
 from racetrack_core.events import RESERVED_ENV
 from racetrack_core.manifest import Manifest, Problem, dump_yaml
+from racetrack_core.manifest_spellings import modernize_manifest
 from racetrack_core.plugins import PluginManager
 from racetrack_core.registry import JobType
 from racetrack_core.schema_problems import (
@@ -144,10 +145,15 @@ def validate_manifest(
     The job type must offer a recipe that the infrastructure target accepts: the manifest's
     ``infrastructure_target``, else ``default_target`` (the server's default; None checks only a
     target the manifest names). Return it with defaults filled in and its job type resolved;
-    raise ManifestError listing every problem, sorted by line.
+    raise ManifestError listing every problem, sorted by line. Older spellings (``lang``,
+    ``python:`` ...) are read as their current fields, with a warning each.
     """
+    manifest, spelled = modernize_manifest(manifest)
     data = manifest.data
-    problems: list[Finding] = []
+    problems = [Finding(split_path(found.field), found.message) for found in spelled.problems]
+    notes: list[Finding] = [
+        Finding(split_path(found.field), found.message) for found in spelled.warnings
+    ]
     schema = _with_plugin_fields(plugins)
     validator = ManifestValidator(schema)
     for error in validator.iter_errors(data):
@@ -168,14 +174,17 @@ def validate_manifest(
     if job_type is not None:
         problems.extend(_check_target(data, plugins, job_type, default_target))
     if job_type is not None and not problems:
+        target = _target_name(data, default_target)
         for plugin, call in plugins.implementations("validate_manifest"):
-            for found in call(manifest=data, job_type=job_type) or ():
+            for found in call(manifest=data, job_type=job_type, target=target) or ():
                 if not isinstance(found, Problem):
                     raise PluginError(
                         f"plugin '{plugin}' returned {type(found).__name__} from "
                         "validate_manifest; return racetrack_core.manifest.Problem objects"
                     )
-                problems.append(Finding(split_path(found.field), found.message))
+                (notes if found.warning else problems).append(
+                    Finding(split_path(found.field), found.message)
+                )
 
     if problems or job_type is None:
         messages = format_problems(manifest, problems) or ["field 'jobtype' is missing"]
@@ -188,7 +197,11 @@ def validate_manifest(
     return ValidatedManifest(
         data=result,
         job_type=job_type,
-        warnings=[*manifest.warnings, *_target_review(result, plugins, default_target)],
+        warnings=[
+            *manifest.warnings,
+            *format_problems(manifest, notes),
+            *_target_review(result, plugins, default_target),
+        ],
         source=manifest.source,
     )
 
@@ -235,6 +248,12 @@ def _check_extra(job_type: JobType, extra: Mapping[str, Any]) -> list[Finding]:
     for error in ManifestValidator(fragment).iter_errors(dict(extra)):
         problems.extend(explain(error, ("jobtype_extra",)))
     return problems
+
+
+def _target_name(data: Mapping[str, Any], default: str | None) -> str | None:
+    """The infrastructure target a manifest goes to: its own, else the server's default."""
+    named = data.get("infrastructure_target")
+    return named if isinstance(named, str) else default
 
 
 def _target_review(

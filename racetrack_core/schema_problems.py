@@ -70,7 +70,9 @@ def explain(error: ValidationError, prefix: FieldPath) -> list[Finding]:
         message = f"the name {show(key)} is not valid: expected {hint or 'a valid name'}"
         return [Finding((*path, key), message)]
     if keyword == "additionalProperties" and isinstance(instance, Mapping):
-        allowed = sorted(schema.get("properties", {}))
+        properties = schema.get("properties", {})
+        # Older spellings stay readable but are never suggested.
+        allowed = sorted(k for k, v in properties.items() if not v.get("deprecated"))
         found = []
         for key in instance:
             if key in schema.get("properties", {}):

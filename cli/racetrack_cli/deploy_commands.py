@@ -1,20 +1,23 @@
 """``racetrack deploy``: validate a job here, send it to Lifecycle, and follow the deployment.
 
 The manifest is read and validated with the same loader as ``racetrack validate``, so that a
-mistake is reported before anything is sent. The source goes as a *build context* (the job
-directory packed, honouring ``.gitignore``) when the remote is on this machine, else the server
-fetches it from the manifest's git remote with the credentials saved for it
-(``racetrack set credentials``); ``--build-context`` chooses either way.
+mistake is reported before anything is sent; only a job type that this environment lacks (one
+installed on the server with ``racetrack plugin install``) is left to the server to check.
+The source goes as a *build context* (the job directory packed, honouring ``.gitignore``) when
+the remote is on this machine, else the server fetches it from the manifest's git remote with
+the credentials saved for it (``racetrack set credentials``); ``--build-context`` chooses
+either way.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,7 +25,10 @@ from racetrack_cli.client import ClientError, Lifecycle, needs_tls, remote_optio
 from racetrack_cli.config import ClientConfig, is_local
 from racetrack_cli.local_plugins import local_plugins
 from racetrack_cli.output import warn
-from racetrack_cli.progress import PhaseReporter
+from racetrack_cli.progress import PhaseReporter, same_warning
+
+if TYPE_CHECKING:
+    from racetrack_core.errors import ManifestError
 
 #: Exit code of a deployment that the server ran and that failed (1 is any other error).
 DEPLOYMENT_FAILED = 3
@@ -84,20 +90,36 @@ def deploy(
     lifecycle = Lifecycle.connect(remote, config)
     lifecycle.require_token()
 
+    from racetrack_core.errors import ManifestError
     from racetrack_core.manifest import load_manifest
-    from racetrack_core.schema import validate_manifest
+    from racetrack_core.schema import DEFAULT_VERSION, validate_manifest
 
     manifest = load_manifest(directory, extra_vars=extra_vars)
-    validated = validate_manifest(manifest, local_plugins(ctx).manager)
-    for message in validated.warnings:
-        warn(message)
-    data = validated.data
-    name, version = validated.name, validated.version
+    try:
+        validated = validate_manifest(manifest, local_plugins(ctx).manager)
+    except ManifestError as error:
+        job_type = server_only_job_type(error)
+        if job_type is None:
+            raise
+        # A job type installed on the server only (racetrack plugin install): the server
+        # validates the manifest against it and answers with its problems.
+        warn(f"job type '{job_type}' is not installed here: the server checks the manifest")
+        data = dict(manifest.data)
+        name, version = str(data.get("name")), str(data.get("version", DEFAULT_VERSION))
+        warned: list[str] = []
+    else:
+        warned = validated.warnings
+        for message in warned:
+            warn(message)
+        data = validated.data
+        name, version = validated.name, validated.version
     job_dir = Path(manifest.source).parent if manifest.source else directory
 
     context_kind = build_context or ("local" if is_local(lifecycle.url) else "git")
     body: dict[str, Any] = {
-        "manifest": data,
+        # As written (merged, -e applied): the server reads older spellings itself and keeps
+        # their warnings with the deployment, as it does for racetrack-client.
+        "manifest": manifest.data,
         "git_credentials": None,
         "secret_vars": {
             "build_env": read_env_file(job_dir, data.get("secret_build_env_file")),
@@ -118,7 +140,7 @@ def deploy(
     answer = lifecycle.post("/deploy", body, timeout=300)
     deployment_id = str(answer["id"])
     try:
-        record = wait(lifecycle, deployment_id)
+        record = wait(lifecycle, deployment_id, shown=warned)
     except KeyboardInterrupt:
         click.echo(
             f"\nstopped waiting; deployment {deployment_id} of job {name} {version} goes on: "
@@ -142,6 +164,19 @@ def deploy(
         f"racetrack call {name} /api/v1/perform {shlex.quote(json.dumps(example))}"
         f"{version_hint}{lifecycle.remote_hint}"
     )
+
+
+def server_only_job_type(error: ManifestError) -> str | None:
+    """The job type of a manifest whose one problem here is that this environment lacks its
+    job type, with none installed here that it could be a typo of (None otherwise)."""
+    if len(error.problems) != 1:
+        return None
+    found = re.search(
+        r"field 'jobtype' .*unknown job type '([^']+)'\. Installed: ", error.problems[0]
+    )
+    if found is None or "did you mean" in error.problems[0]:
+        return None
+    return found.group(1)
 
 
 def pack(job_dir: Path, manifest: dict[str, Any]) -> str:
@@ -183,9 +218,13 @@ def read_env_file(job_dir: Path, name: Any) -> dict[str, str]:
     return values
 
 
-def wait(lifecycle: Lifecycle, deployment_id: str) -> dict[str, Any]:
-    """Poll the deployment until it ends, reporting phases and warnings; return its record."""
+def wait(
+    lifecycle: Lifecycle, deployment_id: str, shown: list[str] | None = None
+) -> dict[str, Any]:
+    """Poll the deployment until it ends, reporting phases and warnings (except those
+    ``shown`` already); return its record."""
     reporter = PhaseReporter(live=sys.stderr.isatty())
+    reporter.warned.update(same_warning(message) for message in shown or ())
     deadline = time.monotonic() + TIMEOUT_SECONDS
     delay = 0.1
     while True:

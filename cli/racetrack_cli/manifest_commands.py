@@ -31,6 +31,12 @@ from racetrack_cli.output import error, print_json, warn
     is_flag=True,
     help="Print the JSON schema of manifests, as composed by the installed plugins, instead.",
 )
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="First rewrite the manifest file in place in today's spellings (lang: to jobtype:, "
+    "python: to jobtype_extra: ...), keeping its comments and order, and say what changed.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result (or the problems) as JSON.")
 @click.pass_context
 def validate(
@@ -38,20 +44,26 @@ def validate(
     directory: Path | None,
     extra_vars: tuple[str, ...],
     show_schema: bool,
+    fix: bool,
     as_json: bool,
 ) -> None:
     """Check the manifest of a job.
 
-    The manifest is DIR/job.yaml; DIR defaults to the current directory.
+    The manifest is DIR/job.yaml (or the older DIR/fatman.yaml); DIR defaults to the current
+    directory, and may also be the manifest file itself.
 
     A valid manifest is printed merged (with 'extends', -e overrides and defaults applied) as
     YAML; an invalid one gives each problem on its own line on stderr, and exit code 1.
     Job types and extra manifest fields come from the plugins of this Python environment.
+    Older spellings of the original Racetrack are read with a warning each; --fix rewrites
+    them in the file (running it again changes nothing).
     """
     manager = local_plugins(ctx).manager
     if show_schema:
-        if directory is not None or extra_vars:
-            raise click.UsageError("--schema prints the schema of all manifests; drop DIR and -e")
+        if directory is not None or extra_vars or fix:
+            raise click.UsageError(
+                "--schema prints the schema of all manifests; drop DIR, -e and --fix"
+            )
         from racetrack_core.schema import composed_schema
 
         print_json(composed_schema(manager))
@@ -62,7 +74,10 @@ def validate(
     from racetrack_core.schema import validate_manifest
 
     path = directory or Path.cwd()
+    fixed: list[str] = []
     try:
+        if fix:
+            fixed = _fix(path)
         manifest = load_manifest(path, extra_vars=extra_vars)
         result = validate_manifest(manifest, manager)
     except ManifestError as exc:
@@ -85,6 +100,7 @@ def validate(
                 "source": manifest.source,
                 "job_type": result.job_type.ref,
                 "warnings": result.warnings,
+                "fixed": fixed,
                 "manifest": result.data,
             }
         )
@@ -92,3 +108,17 @@ def validate(
     for message in result.warnings:
         warn(message)
     click.echo(dump_yaml(result.data), nl=False)
+
+
+def _fix(path: Path) -> list[str]:
+    """Rewrite the manifest at ``path`` (a file or a job directory); report each change."""
+    from racetrack_core.manifest import find_manifest
+    from racetrack_core.manifest_fix import fix_file
+
+    target = find_manifest(path) if path.is_dir() else path
+    changes = fix_file(target).changes
+    for change in changes:
+        click.echo(f"fixed {target.name}: {change}", err=True)
+    if not changes:
+        click.echo(f"{target.name}: nothing to fix, it uses today's spellings", err=True)
+    return changes

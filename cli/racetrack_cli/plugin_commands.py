@@ -1,8 +1,9 @@
-"""``racetrack plugin list|install|uninstall``: the plugins of an environment.
+"""``racetrack plugin list|install|uninstall|new``: the plugins of an environment.
 
 Without ``--local`` they act on the server of the remote, through the Lifecycle API (installing
 and uninstalling need a staff account); with ``--local`` on the Python environment the command
-runs in (in the embedded default, the server's own).
+runs in (in the embedded default, the server's own). ``new`` writes a job-type plugin's project
+(``plugin_skeleton``).
 """
 
 from __future__ import annotations
@@ -143,6 +144,38 @@ def uninstall(name: str, local: bool, remote: str | None, force: bool) -> None:
         dist, plugin_names = plugin_install.uninstall(name, log=echo_uv)
     names = ", ".join(plugin_names)
     click.echo(f"uninstalled {dist} (plugin{'s' if len(plugin_names) != 1 else ''} {names})")
+
+
+@plugin.command()
+@click.argument("name")
+@click.option(
+    "--directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the project [default: ./racetrack-NAME-jobtype].",
+)
+def new(name: str, directory: Path | None) -> None:
+    """Write the project of a new job-type plugin; NAME is the job type's name.
+
+    The project has a pyproject.toml with the plugin's entry point, the plugin module with a
+    process recipe and an image recipe, a minimal runtime, tests on Racetrack's pytest
+    fixtures (one deploys the example job on a real server), a README and an example job. It
+    passes its own tests as written; docs/plugins.md goes from here to a deployed job.
+    """
+    from racetrack_cli.plugin_skeleton import PluginNames, SkeletonError, write_project
+
+    try:
+        names = PluginNames.of(name)
+        destination = directory or Path(names.distribution)
+        written = write_project(names, destination)
+    except SkeletonError as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in written:
+        click.echo(destination / path)
+    click.echo(
+        f"wrote plugin {names.name} (distribution {names.distribution}); next: cd "
+        f"{shlex_quote(str(destination))} && pip install -e . pytest && pytest",
+        err=True,
+    )
 
 
 def echo_uv(output: str) -> None:

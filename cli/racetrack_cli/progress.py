@@ -7,6 +7,7 @@ finished phases are printed. Warnings are printed once, as they first appear.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -15,6 +16,13 @@ import click
 from racetrack_cli.output import warn
 
 SPINNER = "|/-\\"
+LINE = re.compile(r" \((?:[^()]* )?line [0-9]+\)")
+
+
+def same_warning(message: str) -> str:
+    """A warning without its line number: the server words a manifest warning as the CLI
+    does, but knows no lines (it gets the manifest as data, not as a file)."""
+    return LINE.sub("", message)
 
 
 class PhaseReporter:
@@ -48,8 +56,8 @@ class PhaseReporter:
         else:
             self.current = None
         for message in str(record.get("warnings") or "").splitlines():
-            if message.strip() and message not in self.warned:
-                self.warned.add(message)
+            if message.strip() and same_warning(message) not in self.warned:
+                self.warned.add(same_warning(message))
                 self._clear()
                 warn(message)
         self._draw()

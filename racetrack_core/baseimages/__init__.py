@@ -1,10 +1,12 @@
 """Base images built from Debian packages, for sites (and machines) that cannot pull any image.
 
-A job type whose image recipe starts ``FROM`` an image declares it here, through the
-``register_base_images(registry)`` hook: "my recipe needs a base image NAME made of these
-Debian packages". ``racetrack images bootstrap`` then builds every declared image with
-debootstrap and imports it into the Docker engine under NAME::
+A job type whose image recipe starts ``FROM`` an image declares it in one of two ways: its
+image recipe has a ``debian_base`` (``racetrack_core.recipes.DebianBase``), or its plugin
+implements the ``register_base_images(registry)`` hook. Both say "my recipe needs a base image
+NAME made of these Debian packages". ``racetrack images bootstrap`` then builds every declared
+image with debootstrap and imports it into the Docker engine under NAME::
 
+    image recipe's debian_base ─┐
     plugin ──register_base_images──▶ BaseImageRegistry ──▶ bootstrap.plan() ──▶ bootstrap.run()
                                        (BaseImageSpec)       (cache, engine)     (debootstrap,
                                                                                   trim, import)
@@ -21,12 +23,26 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from racetrack_core.errors import RacetrackError, RegistrationError
+from racetrack_core.recipes import DebianBase, Recipes, debian_base_of
+
+
+class RegisteredJobType(Protocol):
+    """What declaring base images reads of a job type (``registry.JobType`` has it)."""
+
+    @property
+    def plugin(self) -> str: ...
+
+    @property
+    def recipes(self) -> Recipes: ...
 
 
 class HookImplementations(Protocol):
     """What declaring base images needs of a plugin manager (``PluginManager`` has it)."""
 
     def implementations(self, hook_name: str) -> list[tuple[str, Callable[..., Any]]]: ...
+
+    @property
+    def job_types(self) -> Iterable[RegisteredJobType]: ...
 
 
 #: An image reference that ``docker import`` accepts: a repository path and an optional tag.
@@ -134,9 +150,35 @@ class BaseImageRegistrar:
         return spec
 
 
+def base_image_of(base: object, plugin: str) -> BaseImageSpec:
+    """The declaration an image recipe's ``debian_base`` makes, checked as the hook's are.
+
+    Raises RegistrationError, naming ``plugin``, for anything but a well-formed DebianBase.
+    """
+    if not isinstance(base, DebianBase):
+        raise RegistrationError(
+            f"plugin '{plugin}' has an image recipe whose debian_base is a "
+            f"{type(base).__name__}: give a racetrack_core.recipes.DebianBase"
+        )
+    packages: object = base.packages  # a plugin may give a string by mistake
+    if isinstance(packages, str):
+        raise RegistrationError(
+            f"plugin '{plugin}' declared base image '{base.image}' with packages "
+            f"{base.packages!r}: give a tuple of package names, like ('python3',)"
+        )
+    spec = BaseImageSpec(base.image, tuple(base.packages), base.suite, plugin)
+    BaseImageRegistry().add(spec)
+    return spec
+
+
 def declared_base_images(manager: HookImplementations) -> BaseImageRegistry:
-    """Ask every loaded plugin for the base images it needs, plugin by plugin."""
+    """Every base image the loaded plugins need: the ones their job types' image recipes
+    declare (``debian_base``), then the ones their ``register_base_images`` hooks declare."""
     registry = BaseImageRegistry()
+    for job_type in manager.job_types:
+        base = debian_base_of(job_type.recipes.image)
+        if base is not None:
+            registry.add(base_image_of(base, job_type.plugin))
     for plugin, call in manager.implementations("register_base_images"):
         call(registry=registry.registrar(plugin))
     return registry

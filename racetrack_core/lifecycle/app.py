@@ -32,6 +32,7 @@ from racetrack_core.lifecycle import (
     account_routes,
     async_routes,
     audit_routes,
+    call_time_routes,
     consumer_routes,
     deploy_routes,
     grant_routes,
@@ -90,6 +91,7 @@ def create_app(
         *audit_routes.routes(),
         *public_endpoint_routes.routes(),
         *async_routes.routes(),
+        *call_time_routes.routes(),
         *_plugin_routes(plugins),
     ]
     docs = [

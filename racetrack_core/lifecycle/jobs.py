@@ -45,6 +45,7 @@ def job_dto(job: Job, external_pub_url: str, *, manifest: bool = True) -> dict[s
         "last_call_time": int(job.last_call_at) if job.last_call_at else None,
         "infrastructure_target": job.infrastructure_target,
         "replica_internal_names": _replica_urls(job),
+        "instances": json.loads(job.instances) if job.instances else [],
         "job_type_version": job.job_type,
         "deployment_timestamp": job.deployment_timestamp,
         "infrastructure_stats": {},

@@ -54,15 +54,16 @@ class DatabasePorts:
                 return False
         return True
 
-    def release(self, replica_id: str) -> None:
+    def release(self, replica_id: str, port: int | None = None) -> None:
+        held = delete(ReplicaPort).where(
+            col(ReplicaPort.target) == self.target,
+            col(ReplicaPort.host) == self.host,
+            col(ReplicaPort.replica_id) == replica_id,
+        )
+        if port is not None:
+            held = held.where(col(ReplicaPort.port) == port)
         with Session(self._engine) as session:
-            session.exec(
-                delete(ReplicaPort).where(
-                    col(ReplicaPort.target) == self.target,
-                    col(ReplicaPort.host) == self.host,
-                    col(ReplicaPort.replica_id) == replica_id,
-                )
-            )
+            session.exec(held)
             session.commit()
 
     def taken(self) -> set[int]:

@@ -92,6 +92,15 @@ def check_live(client: httpx.Client, url: str) -> str | None:
     return startup_failure(answer) or f"/live answered {answer.status_code}"
 
 
+def check_ready(client: httpx.Client, url: str) -> str | None:
+    """None when the job at ``url`` answers ``/ready`` with 200; otherwise what is wrong."""
+    try:
+        answer = client.get(f"{url}/ready")
+    except httpx.HTTPError as exc:
+        return f"/ready did not answer: {type(exc).__name__}"
+    return None if answer.status_code == 200 else f"/ready answered {answer.status_code}"
+
+
 def _confirms(path: str, answer: httpx.Response, replica: Replica) -> bool:
     try:
         body = answer.json()

@@ -1,16 +1,22 @@
 """Keeping job records true: restore jobs after a restart, and watch their replicas.
 
 On start, every job that was serving is started again from its kept source (``restore``).
-Then, every few seconds, the watcher compares the database with what each driver runs:
-a replica that crashed for good makes its job ``error`` (with the driver's reason), a job
-whose replica is gone is ``lost``, a recovered one is ``running`` again, and a replica that
-no job record names is logged once as orphaned.
+Then, every few seconds, the watcher compares the database with what each driver runs and
+probes every instance of every job (``job_health``): a replica that crashed for good makes its
+job ``error`` (with the driver's reason), a job whose replica is gone is ``lost``, a recovered
+one is ``running`` again, each instance's state goes into the job record's ``instances``, and a
+replica that no job record names is logged once as orphaned. An instance that the driver
+reports gone for good (a container removed or stopped by hand) is started again by the driver,
+on the port its replica holds; when that fails and nothing of the replica is left, the replica
+is stopped, which releases its ports.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 from typing import Protocol
 
 import httpx
@@ -18,13 +24,16 @@ from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from racetrack_core.infrastructure import Replica, ReplicaStatus
-from racetrack_core.lifecycle import probes
+from racetrack_core.lifecycle import job_health, probes
 from racetrack_core.lifecycle.deployments.environment import restored_spec
 from racetrack_core.lifecycle.jobs import job_redactor
 from racetrack_core.lifecycle.service import LifecycleService, replica_from_json, replica_to_json
 from racetrack_core.storage.models import Job, JobStatus, now
 
 log = logging.getLogger("racetrack.watcher")
+
+#: After a failed restore of some instances (others still serving), wait this long to retry.
+RESTORE_BACKOFF = 30.0
 
 
 class DeploymentsInFlight(Protocol):
@@ -44,6 +53,7 @@ class JobWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="job-watcher", daemon=True)
         self._reported_orphans: set[str] = set()
+        self._restore_after: dict[str, float] = {}
         self._client = httpx.Client(timeout=2.0, trust_env=False)
         self.restored = threading.Event()
 
@@ -108,7 +118,8 @@ class JobWatcher:
         log.info("restored job %s %s at %s", job.name, job.version, live.url)
 
     def reconcile(self) -> None:
-        """Bring every job's status in line with what its driver reports."""
+        """Bring every job's status, and each of its instances', in line with what its driver
+        reports and what the instances answer; restore instances that are gone for good."""
         drivers = self.service.active_drivers()
         states = {
             state.replica.id: state for driver in drivers.values() for state in driver.replicas()
@@ -117,7 +128,7 @@ class JobWatcher:
             # A few columns of the jobs that have a replica, not whole rows: this runs every
             # few seconds beside the requests, whatever the number of jobs.
             watched = select_columns(
-                col(Job.id), col(Job.status), col(Job.replica), col(Job.infrastructure_target)
+                col(Job.id), col(Job.replica), col(Job.infrastructure_target)
             ).where(col(Job.replica).is_not(None))
             jobs = list(session.connection().execute(watched))
         known = set()
@@ -127,18 +138,12 @@ class JobWatcher:
                 continue
             known.add(replica.id)
             state = states.get(replica.id)
-            if state is not None and state.replica.url != replica.url:
+            if state is not None and state.replica.urls != replica.urls:
                 self._move(job.id, state.replica)
-            if state is None:
-                self._set_status(job.id, JobStatus.LOST, "the job's replica is not running")
-            elif state.status == ReplicaStatus.ERROR:
-                self._set_status(job.id, JobStatus.ERROR, state.error or "the job crashed")
-            elif state.status == ReplicaStatus.RUNNING:
-                problem = probes.check_live(self._client, state.replica.url)
-                if problem is not None:
-                    self._set_status(job.id, JobStatus.ERROR, problem)
-                elif job.status != JobStatus.RUNNING:
-                    self._set_status(job.id, JobStatus.RUNNING, None)
+            health = job_health.judge(self._client, replica, state)
+            self._record(job.id, health)
+            if health.restore and not self._deployments.is_in_flight(replica.id):
+                self._restore_instances(job.id, state.replica if state else replica)
         for replica_id, state in states.items():
             orphan = replica_id not in known and not self._deployments.is_in_flight(replica_id)
             if orphan and replica_id not in self._reported_orphans:
@@ -150,6 +155,34 @@ class JobWatcher:
                     state.replica.version,
                     state.replica.url,
                 )
+
+    def _restore_instances(self, job_id: str, replica: Replica) -> None:
+        """Some instance of ``replica`` is gone (its container removed or stopped by hand):
+        the driver starts it again on the port it holds. If that fails while no instance is
+        left, the replica is stopped, which releases its ports, and the job stays lost."""
+        if time.monotonic() < self._restore_after.get(replica.id, 0.0):
+            return
+        with Session(self.service.engine) as session:
+            job = session.get(Job, job_id)
+        if job is None:
+            return
+        driver = self.service.driver(job.infrastructure_target)
+        try:
+            restored = driver.restore(restored_spec(self.service, job), replica)
+        except Exception as exc:
+            self._restore_after[replica.id] = time.monotonic() + RESTORE_BACKOFF
+            alive = [s for s in driver.replicas() if s.replica.id == replica.id]
+            if alive and alive[0].status != ReplicaStatus.LOST:
+                log.warning("could not restore job %s %s: %s", job.name, job.version, exc)
+                return
+            driver.stop(replica)
+            reason = f"its replica is gone and could not be started again ({exc}); redeploy it"
+            self._set_status(job_id, JobStatus.LOST, reason)
+            log.warning("job %s %s is lost; its ports are released: %s", job.name, job.version, exc)
+            return
+        log.info("job %s %s: started its missing instances again", job.name, job.version)
+        if restored.urls != replica.urls:
+            self._move(job_id, restored)
 
     def _move(self, job_id: str, replica: Replica) -> None:
         """The driver restarted a replica on another address: point the record (and Pub) there."""
@@ -168,14 +201,34 @@ class JobWatcher:
         return sorted(self._reported_orphans)
 
     def _set_status(self, job_id: str, status: JobStatus, error: str | None) -> None:
+        self._record(job_id, job_health.Health(status, error, [], restore=False))
+
+    def _record(self, job_id: str, health: job_health.Health) -> None:
+        """Write a job's status, error and instances (only what changed; the instances only
+        when given)."""
         with Session(self.service.engine) as session:
             row = session.get(Job, job_id)
-            error = job_redactor(self.service.secrets, row)(error) if row and error else error
-            if row is None or (row.status == status and row.error == error):
+            if row is None:
                 return
-            log.info("job %s %s is now %s", row.name, row.version, status)
+            redact = job_redactor(self.service.secrets, row)
+            status = row.status if health.status is None else health.status
+            error = row.error if health.status is None else health.error
+            error = redact(error) if error else error
+            instances = row.instances
+            if health.instances:
+                for instance in health.instances:
+                    if isinstance(instance["error"], str):
+                        instance["error"] = redact(instance["error"])
+                instances = json.dumps(health.instances)
+            if (row.status, row.error, row.instances) == (status, error, instances):
+                return
+            if row.status != status:
+                log.info("job %s %s is now %s", row.name, row.version, status)
+            if row.instances != instances and row.instances is not None:
+                log.info("job %s %s instances: %s", row.name, row.version, instances)
             row.status = status
             row.error = error
+            row.instances = instances
             row.updated_at = now()
             session.add(row)
             session.commit()

@@ -48,6 +48,10 @@ class PubConfig:
     #: Idle keep-alive connections to jobs are closed after this; keep it below the jobs' own
     #: keep-alive timeout (uvicorn's is 5 s) so that Pub never reuses a connection being closed.
     upstream_keepalive_timeout: float = 4.0
+    #: A replicated job's instances: how often Pub asks each for ``/ready``, and how long it
+    #: waits for the answer before leaving the instance out of the rotation.
+    instance_probe_interval: float = _served(1.0, "pub_instance_probe_interval")
+    instance_probe_timeout: float = _served(2.0, "pub_instance_probe_timeout")
     #: Connections open to all jobs together at most (0 means no limit).
     max_connections: int = 1024
     #: Answers with a declared length up to this many bytes are read whole, then sent at once;
@@ -73,6 +77,8 @@ class PubConfig:
     async_max_body: int = 16 * 1024 * 1024
     #: Seconds between two purges of expired tasks.
     async_purge_interval: float = 300.0
+    #: Seconds between two reports of the jobs' last call times to Lifecycle (one batch each).
+    call_time_interval: float = _served(10.0, "pub_call_time_interval")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PubConfig:

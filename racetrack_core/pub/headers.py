@@ -161,6 +161,20 @@ def _strip_token_cookie(header: str) -> tuple[str, str | None]:
     return "; ".join(kept), token
 
 
+#: Where a call arrived through the original Racetrack's oldest route, ``/pub/fatman/...``.
+LEGACY_PREFIX = "/fatman/"
+
+
+def legacy_route_headers(path: str) -> list[tuple[bytes, bytes]]:
+    """What every answer to ``/pub/fatman/{path}`` carries: the route is deprecated
+    (``Deprecation``, RFC 9745's header) and ``/pub/job/{path}`` replaces it (``Link``)."""
+    successor = "/pub/job/" + path.partition("?")[0]
+    return [
+        (b"deprecation", b"true"),
+        (b"link", f'<{successor}>; rel="successor-version"'.encode("latin-1")),
+    ]
+
+
 def job_answer_headers(tail: str) -> list[tuple[bytes, bytes]]:
     """What Pub adds to a job's answer for the path ``tail`` within the job (still encoded)."""
     return [] if tail in SWAGGER_PAGES else [JOB_PAGE_SANDBOX]

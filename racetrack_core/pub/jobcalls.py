@@ -3,8 +3,10 @@
 A call's path names the job and its version (:func:`parse_job_path`); Lifecycle allows the
 call or refuses it (:func:`authorise`, through the permission cache); a job address that
 refuses the connection is looked up once more (:func:`ask_again`), since the job may have been
-redeployed elsewhere; and an aiohttp error from a job that did not answer becomes the
-:class:`~racetrack_core.pub.failures.Failure` that every path reports (:func:`describe_failure`).
+redeployed elsewhere; an instance of a replicated job that does not take the connection leaves
+the rotation and the call goes to the next one (:func:`fail_over`); and an aiohttp error from a
+job that did not answer becomes the :class:`~racetrack_core.pub.failures.Failure` that every
+path reports (:func:`describe_failure`).
 """
 
 from __future__ import annotations
@@ -98,6 +100,23 @@ async def ask_again(
     except LifecycleUnavailable:
         return grant
     return verdict if isinstance(verdict, Grant) else grant
+
+
+def fail_over(permissions: Permissions, grant: Grant, tried: set[str], reason: str) -> Grant | None:
+    """The next instance to try after ``grant``'s did not take the connection (refused it, or
+    did not accept it in time: nothing of the call reached it); that one leaves the rotation
+    for ``reason``. None for a job with one instance, or when every instance has been tried.
+    """
+    tried.add(grant.base_url)
+    if len(grant.base_urls) < 2:
+        return None
+    permissions.instances.take_out(grant.base_url, reason)
+    return permissions.fail_over(grant, tried)
+
+
+#: Why an instance left the rotation, as :func:`fail_over` is told.
+REFUSED = "refused a connection"
+NOT_ACCEPTED = "did not accept a connection in time"
 
 
 def describe_failure(

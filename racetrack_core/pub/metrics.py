@@ -60,10 +60,12 @@ class _Counter:
 class _CallSeries:
     """What one job version's answered calls add up to: counts, statuses and latencies."""
 
-    __slots__ = ("buckets", "count", "created", "statuses", "total_seconds")
+    __slots__ = ("buckets", "count", "created", "last_call", "statuses", "total_seconds")
 
     def __init__(self) -> None:
         self.count = 0
+        #: When the last call was answered (unix seconds), reported to Lifecycle (calltimes).
+        self.last_call = 0.0
         self.total_seconds = 0.0
         self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
         self.statuses: dict[int, int] = {}
@@ -97,6 +99,7 @@ class Metrics:
         if series is None:
             series = self._calls[(job_name, job_version)] = _CallSeries()
         series.count += 1
+        series.last_call = time.time()
         series.total_seconds += seconds
         series.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         statuses = series.statuses
@@ -105,6 +108,10 @@ class Metrics:
         else:
             statuses[status] = 1
             self._status_created[(job_name, job_version, status)] = time.time()
+
+    def last_calls(self) -> dict[tuple[str, str], float]:
+        """When each job version's last answered call was, by (job name, resolved version)."""
+        return {key: series.last_call for key, series in list(self._calls.items())}
 
     def record_upstream_error(self, job_name: str, job_version: str, kind: str) -> None:
         """Count a call that failed between Pub and the job."""

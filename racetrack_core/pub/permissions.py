@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ import aiohttp
 from yarl import URL
 
 from racetrack_core.pub.config import PubConfig
+from racetrack_core.pub.instances import InstanceRotation
 from racetrack_core.pub.metrics import Metrics
 
 logger = logging.getLogger("racetrack.pub")
@@ -41,7 +43,8 @@ class Grant:
     """Lifecycle allows the call: to which job version, at which address, on whose behalf.
 
     ``base_urls`` holds every instance of a replicated job (``base_url`` is the one chosen for
-    this call); empty for a job with one instance.
+    this call, a ready one: :mod:`racetrack_core.pub.instances`); empty for a job with one
+    instance.
     """
 
     job_name: str
@@ -100,7 +103,10 @@ class Permissions:
         self._clock = clock
         self._entries: OrderedDict[CacheKey, _Entry] = OrderedDict()
         self._pending: dict[CacheKey, asyncio.Task[Verdict]] = {}
-        self._turns: dict[tuple[str, str], int] = {}
+        #: Which instances of replicated jobs are ready, and whose turn it is.
+        self.instances = InstanceRotation(
+            session, config.instance_probe_interval, config.instance_probe_timeout
+        )
 
     async def check(
         self, name: str, version: str, path: str, token: str | None, tracing_id: str
@@ -120,15 +126,27 @@ class Permissions:
         return self._spread(await asyncio.shield(task))
 
     def _spread(self, verdict: Verdict) -> Verdict:
-        """A grant to a replicated job goes to its instances in turn (round robin)."""
+        """A grant to a replicated job goes to its ready instances in turn."""
         if not isinstance(verdict, Grant) or len(verdict.base_urls) < 2:
             return verdict
-        job = (verdict.job_name, verdict.job_version)  # each job's instances take turns
-        turn = self._turns[job] = (self._turns.get(job, -1) + 1) % len(verdict.base_urls)
-        chosen = verdict.base_urls[turn]
-        return Grant(
-            verdict.job_name, verdict.job_version, chosen, verdict.caller, verdict.base_urls
-        )
+        return self.fail_over(verdict, ()) or verdict
+
+    def fail_over(self, grant: Grant, avoid: Collection[str]) -> Grant | None:
+        """``grant`` aimed at the next ready instance of its job that is not in ``avoid``;
+        None for a job with one instance, or when every instance is in ``avoid``."""
+        if len(grant.base_urls) < 2:
+            return None
+        job = (grant.job_name, grant.job_version)
+        chosen = self.instances.choose(job, grant.base_urls, avoid)
+        if chosen is None:
+            return None
+        if chosen == grant.base_url:
+            return grant
+        return Grant(grant.job_name, grant.job_version, chosen, grant.caller, grant.base_urls)
+
+    async def close(self) -> None:
+        """Stop probing the instances of replicated jobs."""
+        await self.instances.close()
 
     def _settle(self, key: CacheKey, task: asyncio.Task[Verdict]) -> None:
         self._pending.pop(key, None)

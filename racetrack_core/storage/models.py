@@ -62,6 +62,8 @@ class Job(SQLModel, table=True):
     workspace: str | None = Field(default=None, sa_type=Text)
     #: The serving replica as JSON ({id, url, ...}), as the infrastructure driver reported it.
     replica: str | None = Field(default=None, sa_type=Text)
+    #: Each instance's state as the watcher last saw it, as JSON [{url, status, error}, ...].
+    instances: str | None = Field(default=None, sa_type=Text)
     #: Runtime secrets and the family token, sealed (racetrack_core.security.SecretBox).
     sealed_secrets: str | None = Field(default=None, sa_type=Text)
     created_at: float = Field(default_factory=now)

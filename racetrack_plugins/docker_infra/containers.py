@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from racetrack_core.images import LABEL_DEPLOYMENT, LABEL_JOB, LABEL_TIMESTAMP, LABEL_VERSION
-from racetrack_core.infrastructure import Replica, ReplicaState, ReplicaStatus
+from racetrack_core.infrastructure import InstanceState, Replica, ReplicaState, ReplicaStatus
 
 LABEL_HOME = "racetrack.home"
 LABEL_REPLICA = "racetrack.replica"
 LABEL_INSTANCE = "racetrack.instance"
 LABEL_PORT = "racetrack.port"
 PORT_RANGE = range(20000, 30000)
+#: Why an instance whose container the engine no longer has is LOST.
+GONE = "the container is gone (removed outside Racetrack)"
 
 
 def home_digest(home: Path) -> str:
@@ -60,6 +62,11 @@ def replica_of(group: list[Any]) -> Replica:
     )
 
 
+def instance_name(replica: Replica, number: int) -> str:
+    """The container name of instance ``number`` of ``replica`` (also its ``JOB_REPLICA``)."""
+    return replica.id if len(replica.urls) == 1 else f"{replica.id}-{number}"
+
+
 def groups(found: Iterable[Any]) -> dict[str, list[Any]]:
     """Job containers by the replica they are instances of."""
     grouped: dict[str, list[Any]] = {}
@@ -68,23 +75,48 @@ def groups(found: Iterable[Any]) -> dict[str, list[Any]]:
     return grouped
 
 
-def group_state(group: list[Any], crash_limit: int, tails: dict[str, str]) -> ReplicaState:
-    """A replica's state from its instances': the worst of them, restarts added up."""
-    replica = replica_of(group)
-    states = [state_of(c, crash_limit, tails.get(c.id, "")) for c in group]
-    restarts = sum(state.restarts for state in states)
-    for status in (ReplicaStatus.ERROR, ReplicaStatus.STARTING):
-        worst = [state for state in states if state.status == status]
-        if worst:
-            return ReplicaState(replica, status, worst[0].error, restarts)
-    return ReplicaState(replica, ReplicaStatus.RUNNING, None, restarts)
+def group_state(
+    group: list[Any], crash_limit: int, tails: dict[str, str], expected: Replica | None = None
+) -> ReplicaState:
+    """A replica's state from its instances': the worst of them, restarts added up.
+
+    ``expected`` is the replica as it was started (its every instance's URL): an instance with
+    no container is LOST. Without it, the replica is read from the containers' labels.
+    """
+    replica = expected or replica_of(group)
+    by_url = {f"http://127.0.0.1:{c.labels.get(LABEL_PORT)}": c for c in group}
+    instances = []
+    for number, url in enumerate(replica.urls):
+        container = by_url.get(url)
+        if container is None:
+            name = instance_name(replica, number)
+            instances.append(InstanceState(url, ReplicaStatus.LOST, GONE, name=name))
+            continue
+        state = state_of(container, crash_limit, tails.get(container.id, ""))
+        name = str(container.name)
+        instances.append(InstanceState(url, state.status, state.error, state.restarts, name))
+    restarts = sum(instance.restarts for instance in instances)
+    statuses = {instance.status for instance in instances}
+    if ReplicaStatus.ERROR in statuses:
+        status = ReplicaStatus.ERROR
+    elif statuses == {ReplicaStatus.LOST}:
+        status = ReplicaStatus.LOST
+    elif statuses == {ReplicaStatus.RUNNING}:
+        status = ReplicaStatus.RUNNING
+    else:
+        status = ReplicaStatus.STARTING
+    worst = next((i for i in instances if i.status == status), None)
+    error = worst.error if worst is not None else None
+    return ReplicaState(replica, status, error, restarts, tuple(instances))
 
 
 def state_of(container: Any, crash_limit: int, tail: str) -> ReplicaState:
-    """A replica's state from its container's: running, restarting, or crash-looping.
+    """A replica's state from its container's: running, restarting, crash-looping, or stopped.
 
     A container that exited or keeps restarting is ERROR once it restarted ``crash_limit``
-    times (or cannot restart), with its exit code and ``tail`` (its last lines).
+    times (or cannot restart), with its exit code and ``tail`` (its last lines). One that
+    exited although its restart policy would restart it was stopped by hand (``docker stop``,
+    ``docker kill``): Docker leaves it stopped, so it is LOST, for the watcher to start again.
     """
     replica = replica_of([container])
     state = container.attrs.get("State", {})
@@ -96,10 +128,14 @@ def state_of(container: Any, crash_limit: int, tail: str) -> ReplicaState:
     reason = f"the container {status} (exit code {exit_code}, restarted {restarts} times)"
     if tail.strip():
         reason += ":\n" + tail.rstrip()
-    if status in {"exited", "dead"} and not _restarts_on_its_own(container):
+    stopped = status in {"exited", "dead"} and not state.get("Restarting")
+    if stopped and not _restarts_on_its_own(container):
         return ReplicaState(replica, ReplicaStatus.ERROR, reason, restarts)
     if restarts >= crash_limit:
         return ReplicaState(replica, ReplicaStatus.ERROR, reason, restarts)
+    if stopped:
+        stopped_by_hand = f"the container was stopped (exit code {exit_code}); Docker leaves it so"
+        return ReplicaState(replica, ReplicaStatus.LOST, stopped_by_hand, restarts)
     return ReplicaState(replica, ReplicaStatus.STARTING, reason, restarts)
 
 
@@ -123,7 +159,10 @@ def choose_port(taken: Iterable[int], preferred: int | None = None) -> int:
 
 
 def _free(port: int) -> bool:
+    """Whether a server could listen on ``port`` now. The probe sets SO_REUSEADDR as servers
+    do, so that a port whose last connections are in TIME_WAIT (a job just stopped) is free."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

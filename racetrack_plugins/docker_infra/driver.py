@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import docker
@@ -29,7 +30,7 @@ from racetrack_core.infrastructure import (
     ReplicaStatus,
     TargetContext,
 )
-from racetrack_plugins.docker_infra import containers, logs
+from racetrack_plugins.docker_infra import containers, logs, wrapping
 from racetrack_plugins.docker_infra.containers import LABEL_HOME, LABEL_PORT, LABEL_REPLICA
 from racetrack_plugins.docker_infra.settings import DockerSettings
 
@@ -97,28 +98,42 @@ class DockerDriver:
         self._prune_images(name, version, keep=0)
 
     def restore(self, spec: JobSpec, replica: Replica) -> Replica:
-        """Adopt the containers that still run ``spec``; else start them again (on the same
-        ports if free), rebuilding the image if it is gone."""
-        group = []
+        """Adopt the containers that still run ``spec``, start those stopped by hand, and run
+        the missing ones again on their own ports (claimed by this replica already) when free,
+        rebuilding the image if it is gone. Instances that run are left alone."""
+        present: dict[str, Any] = {}
         for container in self._group(replica.id):
+            url = f"http://127.0.0.1:{container.labels.get(LABEL_PORT)}"
+            if url not in replica.urls:
+                self._remove(container)  # not an instance of the replica as recorded
+                continue
             if container.status != "running":
                 try:
                     container.start()
                 except docker.errors.APIError:
                     self._remove(container)
                     continue
-            group.append(container)
-        if group and len(group) == len(replica.urls):
-            adopted = containers.replica_of(group)
+            present[url] = container
+        missing = [(i, url) for i, url in enumerate(replica.urls) if url not in present]
+        if not missing:
             with self._lock:
-                self._known[adopted.id] = adopted
-            return adopted
-        for container in group:  # some instances are gone: start the whole replica again
-            self._remove(container)
+                self._known[replica.id] = replica
+            return replica
         if not self._image_exists(self.builder.tag_of(spec)):
             self.builder.build(spec, lambda line: None)
-        ports: list[int | None] = [int(url.rsplit(":", 1)[1]) for url in replica.urls]
-        return self._run(spec, replica.id, ports)
+        preferred: list[int | None] = [port_of(url) for _, url in missing]
+        ports = self._claim_ports(spec, replica.id, preferred)
+        urls = list(replica.urls)
+        for (instance, url), port in zip(missing, ports, strict=True):
+            urls[instance] = f"http://127.0.0.1:{port}"
+            if port != port_of(url) and self._ports is not None:
+                self._ports.release(replica.id, port_of(url))  # taken meanwhile: moved
+        restored = replace(replica, url=urls[0], endpoints=tuple(urls) if len(urls) > 1 else ())
+        with self._lock:
+            self._known[replica.id] = restored
+        for (instance, _), port in zip(missing, ports, strict=True):
+            self._run_container(spec, restored, instance, port)
+        return restored
 
     def close(self) -> None:
         """Stop the containers only when ``stop_on_close`` says so; they are adopted otherwise."""
@@ -134,14 +149,19 @@ class DockerDriver:
     def replicas(self) -> list[ReplicaState]:
         """Every job container of this server: known ones by state, the rest as orphans."""
         found = []
-        for replica_id, group in containers.groups(self._containers()).items():
-            with self._lock:
-                known = replica_id in self._known
-            if not known:
+        grouped = containers.groups(self._containers())
+        with self._lock:
+            known = dict(self._known)
+        for replica_id, group in grouped.items():
+            if replica_id not in known:
                 found.append(ReplicaState(containers.replica_of(group), ReplicaStatus.ORPHANED))
                 continue
             tails = {c.id: self._tail(c) for c in group if c.status != "running"}
-            found.append(containers.group_state(group, self.settings.crash_limit, tails))
+            limit = self.settings.crash_limit
+            found.append(containers.group_state(group, limit, tails, known[replica_id]))
+        for replica_id, replica in known.items():
+            if replica_id not in grouped:  # every container of it was removed
+                found.append(containers.group_state([], self.settings.crash_limit, {}, replica))
         return found
 
     def logs(self, name: str, version: str, tail: int = 0) -> str:
@@ -170,29 +190,37 @@ class DockerDriver:
             replica_id, spec.name, spec.version, urls[0], spec.deployment_timestamp,
             endpoints=urls if len(urls) > 1 else (),
         )  # fmt: skip
-        memory, cpus = self.settings.limits(spec.manifest.get("resources"))
         with self._lock:
             self._known[replica_id] = replica
-        for instance, port in enumerate(ports):
-            name = replica_id if len(ports) == 1 else f"{replica_id}-{instance}"
-            try:
-                self.client.containers.run(
-                    self.builder.tag_of(spec),
-                    name=name,
-                    detach=True,
-                    network_mode="host",
-                    environment={**spec.env, "JOB_PORT": str(port), "JOB_REPLICA": name},
-                    labels=containers.labels_of(
-                        self.home, replica, spec.deployment_id, port, instance
-                    ),
-                    restart_policy={"Name": self.settings.restart_policy},
-                    mem_limit=memory,
-                    nano_cpus=int(cpus * 1e9),
-                )
-            except docker.errors.DockerException as error:
-                self.stop(replica)
-                raise DeployError(f"cannot start {spec.name} {spec.version}: {error}") from error
+        try:
+            for instance, port in enumerate(ports):
+                self._run_container(spec, replica, instance, port)
+        except DeployError:
+            self.stop(replica)
+            raise
         return replica
+
+    def _run_container(self, spec: JobSpec, replica: Replica, instance: int, port: int) -> None:
+        """Start instance number ``instance`` of ``replica`` on ``port``."""
+        memory, cpus = self.settings.limits(spec.manifest.get("resources"))
+        name = containers.instance_name(replica, instance)
+        try:
+            # An image that carries a network wrapper (docker-proxy) says how it must be run.
+            options = wrapping.run_options(self.client.images.get(self.builder.tag_of(spec)))
+            self.client.containers.run(
+                self.builder.tag_of(spec),
+                name=name,
+                detach=True,
+                network_mode="host",
+                environment={**spec.env, "JOB_PORT": str(port), "JOB_REPLICA": name},
+                labels=containers.labels_of(self.home, replica, spec.deployment_id, port, instance),
+                restart_policy={"Name": self.settings.restart_policy},
+                mem_limit=memory,
+                nano_cpus=int(cpus * 1e9),
+                **options,
+            )
+        except docker.errors.DockerException as error:
+            raise DeployError(f"cannot start {spec.name} {spec.version}: {error}") from error
 
     def _containers(
         self, name: str | None = None, version: str | None = None, *, everyone: bool = False
@@ -274,6 +302,11 @@ class DockerDriver:
                 # An image still used by another server's container is kept.
                 with contextlib.suppress(docker.errors.APIError):
                     self.client.images.remove(image.id, force=True)
+
+
+def port_of(url: str) -> int:
+    """The port of an instance's base URL (``http://127.0.0.1:PORT``)."""
+    return int(url.rsplit(":", 1)[1])
 
 
 def instances_of(spec: JobSpec) -> int:

@@ -12,6 +12,7 @@ from racetrack_core.recipes import Recipes
 from racetrack_core.registry import JobType, JobTypeRegistrar
 from racetrack_plugins.python3.base_images import register_base_images as register_base_images
 from racetrack_plugins.python3.image import DOCKERFILE_TEMPLATE, Python3ImageRecipe
+from racetrack_plugins.python3.options import review_options
 from racetrack_plugins.python3.process import Python3ProcessRecipe
 
 __all__ = ["DOCKERFILE_TEMPLATE", "EXTRA_SCHEMA", "RECIPES", "VERSION", "register_base_images"]
@@ -19,7 +20,6 @@ __all__ = ["DOCKERFILE_TEMPLATE", "EXTRA_SCHEMA", "RECIPES", "VERSION", "registe
 VERSION = "1.0.0"
 #: A process recipe for the local target, an image recipe for container targets.
 RECIPES = Recipes(process=Python3ProcessRecipe(), image=Python3ImageRecipe())
-PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 
 EXTRA_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -47,8 +47,30 @@ EXTRA_SCHEMA: dict[str, Any] = {
         },
         "python_version": {
             "type": "string",
-            "enum": list(PYTHON_VERSIONS),
-            "description": "Python version the job runs on.",
+            "pattern": r"^3\.[0-9]+(\.[0-9]+)?$",
+            "x-hint": "a Python version in quotes, like '3.11' or '3.11.2'",
+            "description": "Python version the job runs on; it must be installed where the job "
+            "runs (local: an interpreter on the server; docker: the base image).",
+        },
+        "debian_version": {
+            "type": "string",
+            "pattern": r"^[a-z0-9][a-z0-9.-]*$",
+            "x-hint": "a Debian flavour of the python image, like slim-bookworm",
+            "description": "Debian flavour of the base image, python:<python_version>-<this> "
+            "(default slim); container targets only.",
+        },
+        "debian_backports": {
+            "type": "boolean",
+            "description": "The original's switch for Debian backports; accepted, not supported.",
+        },
+        "check_requirements": {
+            "type": "boolean",
+            "description": "Whether the job's requirements are checked for conflicts; they "
+            "always are here.",
+        },
+        "memray_profiler": {
+            "type": "boolean",
+            "description": "The original's memray switch; accepted, not supported.",
         },
         "home_page": {
             "type": "string",
@@ -83,11 +105,13 @@ def register_job_types(registry: JobTypeRegistrar) -> None:
 
 
 @hookimpl
-def validate_manifest(manifest: Mapping[str, Any], job_type: JobType) -> Iterable[Problem] | None:
+def validate_manifest(
+    manifest: Mapping[str, Any], job_type: JobType, target: str | None
+) -> Iterable[Problem] | None:
     if job_type.name != "python3":
         return None
     extra = manifest.get("jobtype_extra") or {}
-    problems = []
+    problems = list(review_options(extra, target))
     for key in ("entrypoint_path", "requirements_path"):
         value = extra.get(key)
         if isinstance(value, str) and ".." in PurePosixPath(value).parts:

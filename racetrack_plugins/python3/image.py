@@ -33,9 +33,10 @@ IMAGE_PORT = 7000
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def default_base_image(python_version: str) -> str:
-    """The image a job of ``python_version`` starts from before the site's rewrites."""
-    return f"python:{python_version}-slim"
+def default_base_image(python_version: str, debian_version: str | None = None) -> str:
+    """The image a job of ``python_version`` (on ``debian_version``, default ``slim``) starts
+    from before the site's rewrites."""
+    return f"python:{python_version}-{debian_version or 'slim'}"
 
 
 def render_dockerfile(
@@ -43,6 +44,7 @@ def render_dockerfile(
     options: Mapping[str, object],
     system_dependencies: list[str] | None = None,
     build_arg_names: list[str] | None = None,
+    python_version: str | None = None,
 ) -> str:
     """The Dockerfile of a job with these ``jobtype_extra`` options."""
     # A Dockerfile, not HTML: escaping would corrupt it.
@@ -57,6 +59,7 @@ def render_dockerfile(
         extra=options,
         system_dependencies=system_dependencies or [],
         build_arg_names=build_arg_names or [],
+        python_version=python_version,
     )
 
 
@@ -81,13 +84,17 @@ class Python3ImageRecipe:
                     "digits and underscores, not starting with a digit"
                 )
         version = str(options.get("python_version") or DEFAULT_PYTHON_VERSION)
-        base_image = settings.base_image(default_base_image(version))
+        debian = options.get("debian_version")
+        base_image = settings.base_image(default_base_image(version, str(debian or "") or None))
         shutil.copytree(spec.workspace, directory / "job", symlinks=True)
         copy_wrapper(directory / "wrapper")
         plain = {k: v for k, v in spec.build_env.items() if k not in spec.build_secrets}
         dependencies = [str(name) for name in spec.manifest.get("system_dependencies") or []]
         (directory / "Dockerfile").write_text(
-            render_dockerfile(base_image, options, dependencies, sorted(plain)), encoding="utf-8"
+            render_dockerfile(
+                base_image, options, dependencies, sorted(plain), options.get("python_version")
+            ),
+            encoding="utf-8",
         )
         secrets: dict[str, Path] = {}
         if spec.build_secrets:

@@ -2,8 +2,10 @@
 
 The wrapper (``wrapper/``, the ``racetrack_job_wrapper`` package) stands alone: recipes copy it
 next to a job, with its runtime dependencies pinned to the versions the server itself runs, so
-that a job's environment or image needs no part of Racetrack. Also here: reading a job's
-``jobtype_extra`` and locating its requirements file, which both recipes do.
+that a job's environment or image needs no part of Racetrack. Those dependencies are vendored
+into the package (``vendoring.py``), never installed beside the job's requirements, so that a job
+may pin any version of the same packages. Also here: reading a job's ``jobtype_extra`` and
+locating its requirements file, which both recipes do.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from racetrack_core.infrastructure import DeployError, JobSpec
 
 WRAPPER_SOURCE = Path(__file__).resolve().parent / "wrapper"
+VENDORING_SCRIPT = Path(__file__).resolve().parent / "vendoring.py"
 WRAPPER_PACKAGE = "racetrack_job_wrapper"
 #: What the wrapper imports, plus uvicorn's optional speed-ups when the server has them.
 WRAPPER_DEPENDENCIES = ("starlette", "uvicorn", "anyio", "swagger-ui-bundle")
@@ -60,8 +63,8 @@ def wrapper_constraints() -> list[str]:
 def wrapper_source_digest() -> str:
     """A sha256 over the wrapper's source files, their names and contents."""
     digest = hashlib.sha256()
-    for path in _wrapper_files():
-        digest.update(path.relative_to(WRAPPER_SOURCE).as_posix().encode() + b"\0")
+    for path in [*_wrapper_files(), VENDORING_SCRIPT]:
+        digest.update(path.relative_to(WRAPPER_SOURCE.parent).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -70,8 +73,10 @@ def copy_wrapper(destination: Path) -> Path:
     """Write the wrapper's files into ``destination``; return the package folder.
 
     ``racetrack_job_wrapper/`` is a standalone copy of the wrapper package; ``requirements.txt``
-    and ``constraints.txt`` pin what it needs. Both the process recipe and the image
-    recipe (``wrapper/`` in the build context) use this layout.
+    and ``constraints.txt`` pin what it needs, which a recipe installs into a folder of its own
+    and vendors into the package with ``vendoring.py`` (copied here too, to run in an image
+    build). Both the process recipe and the image recipe (``wrapper/`` in the build context)
+    use this layout.
     """
     package = destination / WRAPPER_PACKAGE
     for path in _wrapper_files():
@@ -80,6 +85,7 @@ def copy_wrapper(destination: Path) -> Path:
         shutil.copyfile(path, target)
     (destination / "requirements.txt").write_text(_lines(wrapper_requirements()), "utf-8")
     (destination / "constraints.txt").write_text(_lines(wrapper_constraints()), "utf-8")
+    shutil.copyfile(VENDORING_SCRIPT, destination / VENDORING_SCRIPT.name)
     return package
 
 

@@ -1,10 +1,11 @@
 """The python3 job type's process recipe: a job as a process in its own virtual environment.
 
 ``build`` makes the environment with uv: a venv on the Python that ``jobtype_extra.python_version``
-asks for (default: the server's own), the wrapper's runtime dependencies pinned to the versions
-the server runs, the job's requirements, and a standalone copy of the wrapper package
-(``env_dir/wrapper/racetrack_job_wrapper``, see ``packaging.py``) that a ``.pth`` file puts on
-the venv's path, so the environment needs no part of Racetrack. uv never downloads a Python: a
+asks for (default: the server's own) holding the job's requirements only, and a standalone copy
+of the wrapper package (``env_dir/wrapper/racetrack_job_wrapper``, see ``packaging.py``) that a
+``.pth`` file puts on the venv's path, with its runtime dependencies (pinned to the versions the
+server runs) vendored inside it (``vendoring.py``): the job's pins always win for the job's code,
+and the environment needs no part of Racetrack. uv never downloads a Python: a
 version that the machine lacks is a DeployError that names the ones it has.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from uv import find_uv_bin
 from racetrack_core.buildsteps import run_logged
 from racetrack_core.infrastructure import BuildLog, DeployError, JobSpec
 from racetrack_plugins.python3.packaging import (
+    VENDORING_SCRIPT,
     WRAPPER_PACKAGE,
     build_environment,
     check_entrypoint,
@@ -37,7 +40,7 @@ from racetrack_plugins.python3.packaging import (
 )
 
 #: Bump when ``build`` lays out environments differently, so that old ones are rebuilt.
-LAYOUT = 1
+LAYOUT = 2
 _COMPILE_AND_IMPORT = (
     "import compileall, sys; compiled = compileall.compile_dir(sys.argv[1], quiet=1); "
     f"import {WRAPPER_PACKAGE}; sys.exit(0 if compiled else 1)"
@@ -89,18 +92,16 @@ class Python3ProcessRecipe:
             raise DeployError(f"creating a Python {version} environment failed", "\n".join(tail))
 
         wrapper_dir = env_dir / "wrapper"
-        copy_wrapper(wrapper_dir)
-        install = [_uv(), "pip", "install", "--compile-bytecode", "--python", str(_python(env_dir))]
-        install += ["--requirement", str(wrapper_dir / "requirements.txt")]
-        install += ["--constraint", str(wrapper_dir / "constraints.txt")]
+        _vendor_wrapper(copy_wrapper(wrapper_dir), env_dir, environ, log)
         if requirements is not None:
-            install += ["--requirement", str(requirements)]
-            log(f"installing the wrapper's dependencies and {requirements.name}")
+            log(f"installing {requirements.name}")
+            install = [_uv(), "pip", "install", "--compile-bytecode"]
+            install += ["--python", str(_python(env_dir)), "--requirement", str(requirements)]
+            tail = _run(install, environ, log)
+            if tail is not None:
+                raise DeployError(_install_problem(tail), "\n".join(tail))
         else:
-            log("installing the wrapper's dependencies (no requirements_path)")
-        tail = _run(install, environ, log)
-        if tail is not None:
-            raise DeployError(_install_problem(tail), "\n".join(tail))
+            log("no requirements_path: the environment holds the wrapper only")
 
         _site_packages(env_dir).joinpath(f"{WRAPPER_PACKAGE}.pth").write_text(
             os.path.relpath(wrapper_dir, _site_packages(env_dir)) + "\n", encoding="utf-8"
@@ -110,8 +111,7 @@ class Python3ProcessRecipe:
         tail = _run(check, environ, log)
         if tail is not None:
             raise DeployError(
-                "the job's environment cannot import the wrapper; a requirement may have "
-                "replaced one of its dependencies",
+                "the job's environment cannot import the wrapper; see the build log",
                 "\n".join(tail),
             )
         log(f"environment ready: Python {version}")
@@ -139,14 +139,44 @@ class Python3ProcessRecipe:
         return command
 
 
+def _vendor_wrapper(
+    package: Path, env_dir: Path, environ: Mapping[str, str], log: BuildLog
+) -> None:
+    """Install the wrapper's pinned dependencies into a folder of their own (for the job's
+    Python) and vendor them into the wrapper's package, apart from the job's requirements.
+
+    ``--link-mode copy``: vendoring rewrites these files, and uv would otherwise hard-link them
+    from its cache.
+    """
+    install_dir = package.parent / "_install"
+    log("installing the wrapper's dependencies, vendored apart from the job's")
+    install = [_uv(), "pip", "install", "--link-mode", "copy", "--target", str(install_dir)]
+    install += ["--python", str(_python(env_dir))]
+    install += ["--requirement", str(package.parent / "requirements.txt")]
+    install += ["--constraint", str(package.parent / "constraints.txt")]
+    tail = _run(install, environ, log)
+    if tail is not None:
+        raise DeployError(
+            _install_problem(tail).replace("the job's requirements", "the wrapper's dependencies"),
+            "\n".join(tail),
+        )
+    # Run by the job's own Python, which reads its packages' syntax (as in an image build).
+    script = package.parent / VENDORING_SCRIPT.name
+    tail = _run([str(_python(env_dir)), str(script), str(install_dir), str(package)], environ, log)
+    if tail is not None:
+        raise DeployError("vendoring the wrapper's dependencies failed", "\n".join(tail))
+    shutil.rmtree(install_dir)
+
+
 def python_version(spec: JobSpec) -> str:
     """The ``major.minor`` the job asks for, or the server's own."""
     return str(extra(spec).get("python_version") or server_python_version())
 
 
-def _interpreter(version: str) -> str:
-    """What ``uv venv --python`` gets for ``version``; a DeployError if the machine lacks it."""
-    if version == server_python_version():
+def find_python(version: str) -> str | None:
+    """The interpreter of exactly ``version`` (``3.12``, or ``3.11.2`` to the patch) on this
+    machine, or None; never one of another version."""
+    if version in (server_python_version(), platform.python_version()):
         # The server's interpreter is always usable, even where uv would not discover it.
         return sys.executable
     done = subprocess.run(
@@ -157,7 +187,13 @@ def _interpreter(version: str) -> str:
         env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
     )
     found = done.stdout.strip()
-    if done.returncode == 0 and found:
+    return found if done.returncode == 0 and found else None
+
+
+def _interpreter(version: str) -> str:
+    """What ``uv venv --python`` gets for ``version``; a DeployError if the machine lacks it."""
+    found = find_python(version)
+    if found is not None:
         return found
     raise DeployError(
         f"Python {version} (jobtype_extra.python_version) is not installed on this server; "

@@ -140,7 +140,7 @@ def test_a_failed_deployment_shows_the_build_log_and_exits_3(
 def test_ctrl_c_stops_waiting_but_not_the_deployment(
     run_cli: RunCli, lifecycle: FakeLifecycle, job_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def interrupted(*args: Any) -> dict[str, Any]:
+    def interrupted(*args: Any, **kwargs: Any) -> dict[str, Any]:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(deploy_commands, "wait", interrupted)
@@ -194,6 +194,33 @@ def test_an_invalid_manifest_is_not_sent(
     assert not lifecycle.requests_to(f"{API}/deploy")
 
 
+def test_a_job_type_installed_on_the_server_only_is_left_to_the_server(
+    run_cli: RunCli, lifecycle: FakeLifecycle, tmp_path: Path
+) -> None:
+    """A job type from ``racetrack plugin install`` is on the server, not in the client's
+    environment: the manifest goes to the server, which validates it against the job type."""
+    (tmp_path / "job.yaml").write_text(
+        "name: greeter\nowner_email: a@example.com\njobtype: hello:1.0.0\n"
+        "jobtype_extra:\n  greeting: Hello\n"
+    )
+    lifecycle.answer("GET", f"{API}/deploy/d1", (200, {"status": "done", "phases": PHASES}))
+    result = run_cli("deploy", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert "job type 'hello' is not installed here: the server checks the manifest" in (
+        result.stderr
+    )
+    body = deploy_body(lifecycle)
+    assert body["manifest"]["jobtype_extra"] == {"greeting": "Hello"}
+    assert "job greeter v0.0.1" in result.stderr
+
+    # Anything else wrong is still reported here, and nothing is sent.
+    (tmp_path / "job.yaml").write_text("name: Bad Name\nowner_email: a@b.c\njobtype: hello\n")
+    result = run_cli("deploy", str(tmp_path))
+    assert result.exit_code == 1
+    assert "'Bad Name' is not valid" in result.stderr
+    assert len(lifecycle.requests_to(f"{API}/deploy")) == 1
+
+
 def test_deploy_needs_a_login_first(run_cli: RunCli, job_dir: Path) -> None:
     result = run_cli("deploy", str(job_dir))
     assert result.exit_code == 1
@@ -222,3 +249,46 @@ def test_a_terminal_gets_a_live_line(capsys: pytest.CaptureFixture[str]) -> None
     finished = "\r\x1b[K  building                        2.0 s\n"
     assert finished in err
     assert err.split(finished)[1].startswith("done in ")  # no redraw after the end
+
+
+def test_older_spellings_are_sent_as_written_and_each_warning_shown_once(
+    run_cli: RunCli, lifecycle: FakeLifecycle, job_dir: Path
+) -> None:
+    """The server reads older spellings itself and keeps their warnings with the deployment;
+    the CLI shows the same sentence once, not again when the deployment reports it."""
+    (job_dir / "job.yaml").unlink()
+    (job_dir / "fatman.yaml").write_text(
+        "name: adder\nowner_email: someone@example.com\nlang: python3:latest\n"
+        "git:\n  remote: https://github.com/example/adder\n"
+        "python:\n  entrypoint_path: adder.py\n"
+    )
+    (job_dir / "adder.py").write_text("class JobEntrypoint: ...\n")
+    lang = (
+        "field 'lang': deprecated, write 'jobtype: python3:latest' instead "
+        "(racetrack validate --fix rewrites the file)"
+    )
+    done = {
+        "status": "done",
+        "phases": PHASES,
+        "finish_time": 103,
+        "warnings": lang,
+        "job": {"name": "adder", "pub_url": pub_url(lifecycle)},
+    }
+    lifecycle.answer("GET", f"{API}/deploy/d1", (200, done))
+    lifecycle.answer("GET", "/pub/job/adder/0.0.1/openapi.json", (404, {"error": "none"}))
+
+    result = run_cli("deploy", str(job_dir), "--build-context", "local")
+
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning: ")]
+    assert warnings == [
+        "Warning: fatman.yaml is deprecated: rename it to job.yaml",
+        "Warning: field 'lang' (line 3): deprecated, write 'jobtype: python3:latest' instead "
+        "(racetrack validate --fix rewrites the file)",
+        "Warning: field 'python' (line 6): deprecated, write its settings (entrypoint_path) "
+        "under 'jobtype_extra:' instead (racetrack validate --fix rewrites the file)",
+    ]
+    manifest = deploy_body(lifecycle)["manifest"]
+    assert manifest["lang"] == "python3:latest"
+    assert manifest["python"] == {"entrypoint_path": "adder.py"}
+    assert "jobtype" not in manifest

@@ -33,6 +33,7 @@ from racetrack_core.settings import Settings
 from racetrack_core.testing.plugin import RegisterPlugin
 from racetrack_plugins.python3.base_images import BASE_IMAGE, PACKAGES
 from tests.cli.conftest import RunCli
+from tests.samples.hello import import_hello
 
 pytestmark = pytest.mark.slow
 
@@ -201,6 +202,34 @@ def test_list_shows_the_python3_job_types_image(tools: Tools, run_cli: RunCli) -
     python3 = next(row for row in rows if row.startswith(BASE_IMAGE))
     assert "python3, python3-venv, ca-certificates, passwd  python3" in python3
     assert python3.split()[-1] in {"present", "cached", "missing", "outdated"}
+
+
+def test_a_third_party_image_recipe_declares_its_base_image_and_bootstrap_builds_it(
+    tools: Tools, run_cli: RunCli, racetrack_register_plugin: RegisterPlugin
+) -> None:
+    """The sample plugin's image recipe names its base image and its Debian packages
+    (``debian_base``); the command builds it, and the image runs the sample's runtime."""
+    hello = import_hello()
+    racetrack_register_plugin(hello, "hello")
+    name = hello.recipes.BASE_IMAGE.image
+    # Take it out of the engine (unless a container uses it), so that the run imports it again.
+    subprocess.run([tools.docker, "image", "rm", name], capture_output=True, check=False)
+    [before] = listed(run_cli, name)
+    assert (before["plugin"], before["packages"], before["suite"]) == ("hello", ["python3"], SUITE)
+
+    built = run_cli("images", "bootstrap", name)
+    assert built.exit_code == 0, built.output
+    if before["state"] != "present":
+        assert f"{name}: imported as sha256:" in built.stderr
+    [after] = listed(run_cli, name)
+    assert after["state"] == "present"
+    server = hello.recipes.SERVER.read_text(encoding="utf-8")
+    ran = subprocess.run(
+        [tools.docker, "run", "--rm", "--network", "none", "-i", "--user", str(NOBODY), name,
+         "python3", "-c", "import sys; compile(sys.stdin.read(), 'server.py', 'exec'); print(1)"],
+        input=server, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert (ran.returncode, ran.stdout) == (0, "1\n"), ran.stderr
 
 
 def test_a_ca_bundle_joins_the_trust_store_of_the_root(

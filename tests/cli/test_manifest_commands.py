@@ -189,3 +189,56 @@ def test_a_job_type_of_a_plugin_is_validated_by_its_plugin(
     assert any(
         "shout" in branch["if"]["properties"]["jobtype"]["pattern"] for branch in schema["allOf"]
     )
+
+
+LEGACY_MANIFEST = """\
+name: adder
+owner_email: sample@example.com
+lang: python3:latest   # set by the original's template
+git:
+  remote: https://github.com/TheRacetrack/racetrack
+python:
+  entrypoint_path: entrypoint.py
+"""
+
+
+def test_validate_warns_about_older_spellings_and_fix_rewrites_them(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    (tmp_path / "fatman.yaml").write_text(LEGACY_MANIFEST)
+    result = run_cli("validate", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert read_yaml(result.stdout)["jobtype_extra"] == {"entrypoint_path": "entrypoint.py"}
+    assert result.stderr.splitlines() == [
+        "Warning: fatman.yaml is deprecated: rename it to job.yaml",
+        "Warning: field 'lang' (line 3): deprecated, write 'jobtype: python3:latest' instead "
+        "(racetrack validate --fix rewrites the file)",
+        "Warning: field 'python' (line 6): deprecated, write its settings (entrypoint_path) "
+        "under 'jobtype_extra:' instead (racetrack validate --fix rewrites the file)",
+    ]
+
+    fixed = run_cli("validate", "--fix", str(tmp_path))
+    assert fixed.exit_code == 0, fixed.output
+    assert "fixed fatman.yaml: renamed 'lang' to 'jobtype' (python3:latest)" in fixed.stderr
+    assert "fixed fatman.yaml: renamed 'python' to 'jobtype_extra'" in fixed.stderr
+    assert "Warning: field 'lang'" not in fixed.stderr
+    text = (tmp_path / "fatman.yaml").read_text()
+    assert "jobtype: python3:latest # set by the original's template\n" in text
+    assert "jobtype_extra:\n  entrypoint_path: entrypoint.py\n" in text
+
+    again = run_cli("validate", "--fix", "--json", str(tmp_path))
+    assert again.exit_code == 0
+    assert json.loads(again.stdout)["fixed"] == []
+    assert "fatman.yaml: nothing to fix" in again.stderr
+    assert (tmp_path / "fatman.yaml").read_text() == text
+
+
+def test_fix_with_a_conflict_exits_non_zero_and_keeps_the_file(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    text = LEGACY_MANIFEST.replace("git:", "jobtype: golang:latest\ngit:")
+    (tmp_path / "job.yaml").write_text(text)
+    result = run_cli("validate", "--fix", str(tmp_path))
+    assert result.exit_code == 1
+    assert "'lang' (python3:latest) and 'jobtype' (golang:latest) disagree" in result.stderr
+    assert (tmp_path / "job.yaml").read_text() == text

@@ -230,7 +230,7 @@ def test_uninstalling_an_unknown_plugin_names_the_installed_ones(
     assert result.exit_code == 1
     [line] = result.stderr.splitlines()
     assert line.startswith("Error: no plugin or distribution named 'helo' is installed.")
-    assert "docker-proxy, golang, local, python3" in line
+    assert "docker-proxy, golang, kubernetes, local, python3" in line
 
 
 def test_uninstalling_a_package_that_is_no_plugin_is_refused(

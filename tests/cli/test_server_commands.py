@@ -24,7 +24,10 @@ def test_up_lists_its_options() -> None:
 def test_an_unknown_infrastructure_target_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["up", "--home", str(tmp_path), "--infra", "moon"])
     assert result.exit_code == 2
-    assert "unknown infrastructure target 'moon'. Installed: docker, local" in result.output
+    assert (
+        "unknown infrastructure target 'moon'. Installed: docker, kubernetes, local"
+        in result.output
+    )
     assert not (tmp_path / "racetrack.db").exists()
 
 

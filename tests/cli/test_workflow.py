@@ -196,7 +196,7 @@ def test_move_to_an_unknown_target(client: Client) -> None:
     moved = client("move", "primer", "--version", "0.0.1", "--infrastructure", "moon")
     assert moved.exit_code == 1
     assert moved.stderr.splitlines()[-1] == (
-        "Error: unknown infrastructure target 'moon'. Installed: docker, local"
+        "Error: unknown infrastructure target 'moon'. Installed: docker, kubernetes, local"
     )
 
 

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from racetrack_core.baseimages import BaseImageError, BaseImageRegistry, BaseImageSpec, rootfs
+from racetrack_core import hookimpl
+from racetrack_core.baseimages import (
+    BaseImageError,
+    BaseImageRegistry,
+    BaseImageSpec,
+    declared_base_images,
+    rootfs,
+)
 from racetrack_core.baseimages.aptsources import find_mirror, read_sources
 from racetrack_core.baseimages.bootstrap import (
     BootstrapOptions,
@@ -19,7 +26,11 @@ from racetrack_core.baseimages.bootstrap import (
 )
 from racetrack_core.baseimages.engine import DockerEngine
 from racetrack_core.errors import RegistrationError
+from racetrack_core.plugins import PluginManager
+from racetrack_core.recipes import BuildSettings, DebianBase, ImageContext, JobSpec, Recipes
+from racetrack_core.registry import JobTypeRegistrar
 from racetrack_core.settings import Settings
+from racetrack_core.testing.plugin import RegisterPlugin
 
 MIRROR = "http://mirror.example/debian"
 SECURITY = "http://mirror.example/debian-security"
@@ -100,6 +111,64 @@ def test_select_names_the_declared_images_when_one_is_unknown() -> None:
     assert [spec.name for spec in registry.select(["kiln/b:1"])] == ["kiln/b:1"]
     with pytest.raises(BaseImageError, match=r"'kiln/c:1'\. Declared: kiln/a:1, kiln/b:1"):
         registry.select(["kiln/c:1"])
+
+
+class NodeImage:
+    """An image recipe that declares its base image's Debian packages."""
+
+    def __init__(self, debian_base: object) -> None:
+        self.debian_base = debian_base
+
+    def render(
+        self, spec: JobSpec, directory: Path, secrets_dir: Path, settings: BuildSettings
+    ) -> ImageContext:
+        raise AssertionError("not built here")
+
+
+def node_plugin(debian_base: object, versions: tuple[str, ...] = ("1.0.0",)) -> object:
+    class Node:
+        @hookimpl
+        def register_job_types(self, registry: JobTypeRegistrar) -> None:
+            for version in versions:
+                registry.register("node", version, recipes=Recipes(image=NodeImage(debian_base)))
+
+    return Node()
+
+
+def test_an_image_recipe_declares_its_base_image(
+    racetrack_plugin_manager: PluginManager, racetrack_register_plugin: RegisterPlugin
+) -> None:
+    base = DebianBase("acme/node-base:bookworm", ("nodejs", "ca-certificates"))
+    # Two versions of the job type on one base image: one declaration.
+    racetrack_register_plugin(node_plugin(base, ("1.0.0", "1.1.0")), "node")
+    declared = {spec.name: spec for spec in declared_base_images(racetrack_plugin_manager)}
+    assert declared["acme/node-base:bookworm"] == BaseImageSpec(
+        "acme/node-base:bookworm", ("nodejs", "ca-certificates"), "bookworm", "node"
+    )
+    assert declared["racetrack/python3-base:bookworm"].plugin == "python3"
+
+
+@pytest.mark.parametrize(
+    ("debian_base", "complaint"),
+    [
+        (DebianBase("acme/node", ("node js",)), "package 'node js'.*Debian package name"),
+        (DebianBase("acme/node", ()), "with no package"),
+        (
+            DebianBase("acme/node", "nodejs"),  # type: ignore[arg-type]
+            r"packages 'nodejs': give a tuple of package names",
+        ),
+        (("acme/node", ["nodejs"]), "debian_base is a tuple: give a racetrack_core.recipes.Debian"),
+    ],
+)
+def test_a_malformed_declaration_is_refused_when_the_job_type_registers(
+    racetrack_plugin_manager: PluginManager,
+    racetrack_register_plugin: RegisterPlugin,
+    debian_base: object,
+    complaint: str,
+) -> None:
+    racetrack_register_plugin(node_plugin(debian_base), "node")
+    with pytest.raises(RegistrationError, match=f"plugin 'node' .*{complaint}"):
+        racetrack_plugin_manager.job_types  # noqa: B018 (building the registry raises)
 
 
 # ---------------------------------------------------------------- apt sources

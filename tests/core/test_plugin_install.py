@@ -65,7 +65,7 @@ def test_distributions_lists_this_environment() -> None:
 def test_the_plugin_distribution_of_a_built_in() -> None:
     assert installer.plugin_distribution("golang") == (
         "racetrack-platform",
-        ["docker", "docker-proxy", "golang", "local", "python3"],
+        ["docker", "docker-proxy", "golang", "kubernetes", "local", "python3"],
     )
 
 

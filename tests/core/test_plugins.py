@@ -356,7 +356,8 @@ def test_fixtures_register_for_one_test_and_clean_up(pytester: pytest.Pytester) 
             assert "greeter" not in test_registered.manager.job_types.names()
         """
     )
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    # kmock's pytest plugin needs pytest-asyncio, which we do not install (pyproject's addopts).
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:kmock")
     result.assert_outcomes(passed=2)
 
 

@@ -92,7 +92,7 @@ def test_composed_schema_accepts_valid_manifests(path: Path, plugins: PluginMana
 
 @pytest.mark.parametrize(
     "name",
-    ["typo_top_level", "typo_jobtype_extra", "python_version_unsupported", "golang_extra_unknown"],
+    ["typo_top_level", "typo_jobtype_extra", "python_version_malformed", "golang_extra_unknown"],
 )
 def test_composed_schema_rejects_what_validation_rejects(name: str, plugins: PluginManager) -> None:
     data = load_manifest(HERE / "manifests" / "invalid" / f"{name}.yaml").data
@@ -124,6 +124,7 @@ def test_python3_fragment_has_every_jobtype_extra_field(plugins: PluginManager) 
     assert set(fragment["properties"]) == {
         "entrypoint_path", "entrypoint_class", "requirements_path", "python_version",
         "home_page", "max_concurrency", "max_concurrency_queue",
+        "debian_version", "debian_backports", "check_requirements", "memray_profiler",
     }  # fmt: skip
 
 
@@ -277,7 +278,7 @@ def test_a_target_that_cannot_run_the_job_type_is_refused_naming_the_ones_that_c
     [problem] = caught.value.problems
     assert problem.startswith("field 'infrastructure_target'")
     assert "job type 'kiln:1.0.0' cannot run on infrastructure target 'local'" in problem
-    assert problem.endswith("Targets that can run it: docker")
+    assert problem.endswith("Targets that can run it: docker, kubernetes")
 
     with pytest.raises(ManifestError) as by_default:
         validate_manifest(parse_manifest(kiln), plugins, default_target="local")

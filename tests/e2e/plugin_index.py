@@ -120,6 +120,13 @@ def write_plugin(
     return project
 
 
+def uv() -> str:
+    """The uv command that Racetrack installs plugins with (the ``uv`` package's)."""
+    from uv import find_uv_bin
+
+    return find_uv_bin()
+
+
 def build_wheel(project: Path, out: Path) -> Path:
     """Build ``project``'s wheel into ``out`` with hatchling (no network); return its path."""
     out.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ import pytest
 
 from racetrack_core.testing.server import QUICK_ENV, RacetrackServer
 
-SAMPLE = Path(__file__).resolve().parents[2] / "sample" / "golang-function"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample" / "golang-primer"
 VENDORED = SAMPLE.parent / "golang-vendored"
 GO_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "racetrack-tests"
 
@@ -38,23 +38,24 @@ def test_the_golang_sample_deploys_and_answers_through_pub(
     server.login()
     record = server.deploy_folder(SAMPLE)
     assert record["status"] == "done", record
-    assert server.call("golang-function", "latest", {"number": 7907}).json() is True
-    assert server.call("golang-function", "0.0.1", {"number": 7906}).json() is False
-    refused = server.call("golang-function", "latest", {"number": 7907}, token=None)
+    assert server.call("golang-primer", "latest", {"number": 7907}).json() is True
+    assert server.call("golang-primer", "0.0.1", {"number": 7906}).json() is False
+    refused = server.call("golang-primer", "latest", {"number": 7907}, token=None)
     assert refused.status_code == 401
-    bad = server.call("golang-function", "latest", [7907])
+    bad = server.call("golang-primer", "latest", [7907])
     assert bad.status_code == 400
     assert bad.json()["type"] == "ValueError"
 
-    base = f"{server.pub}/job/golang-function/latest"
+    base = f"{server.pub}/job/golang-primer/latest"
     with httpx.Client(headers={"X-Racetrack-Auth": server.token}, timeout=10) as client:
         assert client.get(f"{base}/live").json()["live"] is True
+        assert client.get(f"{base}/ready").json() == {"ready": True}
         assert client.get(f"{base}/health").json()["status"] == "pass"
         assert "requests_started_total" in client.get(f"{base}/metrics").text
         assert "swagger-ui-bundle.js" in client.get(f"{base}/docs").text
         assert client.get(f"{base}/swagger-ui/swagger-ui.css").status_code == 200
         assert "/api/v1/perform" in client.get(f"{base}/openapi.json").json()["paths"]
-    build_log = server.api("GET", "/job/golang-function/0.0.1/build-logs").json()["logs"]
+    build_log = server.api("GET", "/job/golang-primer/0.0.1/build-logs").json()["logs"]
     assert "'go 1.22.0' read as 'go 1.19'" in build_log
 
     # A redeploy under load loses no call: the new replica is ready before the old one stops,
@@ -92,15 +93,17 @@ def test_the_golang_sample_deploys_and_answers_through_pub(
     logs = server.api("GET", f"/deploy/{failed['id']}/build-logs").json()["logs"]
     assert "perform.go:19" in logs
     assert "undefined: isPrime" in logs
-    assert server.call("golang-function", "latest", {"number": 7907}).json() is True
+    assert server.call("golang-primer", "latest", {"number": 7907}).json() is True
 
 
-def test_the_vendored_sample_deploys_from_the_cli(server: RacetrackServer, tmp_path: Path) -> None:
-    def racetrack(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def test_the_samples_deploy_from_the_cli(server: RacetrackServer, tmp_path: Path) -> None:
+    def racetrack(
+        *args: str, stdin: str = "", cwd: Path = VENDORED
+    ) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "RACETRACK_CONFIG_DIR": str(tmp_path / "config")}
         return subprocess.run(
             [sys.executable, "-m", "racetrack_cli", *args],
-            cwd=VENDORED,
+            cwd=cwd,
             env=env,
             input=stdin,
             capture_output=True,
@@ -116,3 +119,8 @@ def test_the_vendored_sample_deploys_from_the_cli(server: RacetrackServer, tmp_p
     assert deployed.returncode == 0, f"{deployed.stderr}\n{server.log()}"
     called = racetrack("call", "golang-vendored", "/api/v1/perform", '{"name": "Ada"}')
     assert (called.returncode, called.stdout) == (0, '"Hello, Ada!"\n'), called.stderr
+
+    deployed = racetrack("deploy", cwd=SAMPLE)
+    assert deployed.returncode == 0, f"{deployed.stderr}\n{server.log()}"
+    called = racetrack("call", "golang-primer", "/api/v1/perform", '{"number": 7907}')
+    assert (called.returncode, called.stdout) == (0, "true\n"), called.stderr

@@ -20,40 +20,14 @@ import pytest
 
 from racetrack_core.testing.gitserver import GitServer
 from racetrack_core.testing.server import QUICK_ENV, RacetrackServer
-from tests.e2e.plugin_index import build_wheel, simple_index, write_plugin
+from tests.e2e.plugin_index import build_wheel, simple_index, uv, write_plugin
 
-REPO = Path(__file__).resolve().parents[2]
 TEST_DISTRIBUTIONS = ("racetrack-pyecho", "racetrack-pinbreaker", "racetrack-broken")
 
 ENTRYPOINT = """class JobEntrypoint:
     def perform(self, text: str) -> str:
         return "{answer} " + text
 """
-
-
-def uv() -> str:
-    from uv import find_uv_bin
-
-    return find_uv_bin()
-
-
-@pytest.fixture(scope="module")
-def server_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtual environment with this repository installed (editable)."""
-    root = tmp_path_factory.mktemp("server-venv") / "env"
-    done = subprocess.run(
-        [uv(), "venv", "--python", sys.executable, str(root)], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    python = str(root / "bin" / "python")
-    constraints = str(REPO / "constraints.txt")
-    done = subprocess.run(
-        [uv(), "pip", "install", "--python", python, "-c", constraints, "-e", str(REPO)],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    return root
 
 
 @pytest.fixture(scope="module")

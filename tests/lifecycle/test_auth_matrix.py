@@ -141,6 +141,7 @@ def cases(ids: dict[str, str]) -> list[Case]:
         Case("DELETE", "/api/v1/async/task", INTERNAL),
         Case("GET", "/api/v1/async/task/no-such-task", INTERNAL),
         Case("PATCH", "/api/v1/async/task/no-such-task", INTERNAL, {}),
+        Case("POST", "/api/v1/job/call-times", INTERNAL, {"calls": []}),
     ]
 
 
@@ -293,7 +294,7 @@ CALLERS: list[tuple[str, Callable[[World], str | None]]] = [
 ]
 
 
-ROUTES = 66
+ROUTES = 67
 
 
 @pytest.mark.parametrize("index", range(ROUTES))

@@ -235,3 +235,43 @@ def _pid_of(api: Api, replica_id: str) -> int:
     path = api.service.settings.home / "targets" / "local" / "replicas" / f"{replica_id}.json"
     pid: int = json.loads(path.read_text())["pid"]
     return pid
+
+
+def test_a_manifest_in_the_original_spellings_deploys_with_its_deprecation_warnings(
+    api: Api,
+) -> None:
+    """As racetrack-client 2.35.1 sends it: lang, python and image_type, as written."""
+    manifest = {
+        "name": "primer",
+        "owner_email": "sample@example.com",
+        "lang": "python3:latest",
+        "image_type": "docker",
+        "git": {"remote": "https://github.com/TheRacetrack/racetrack"},
+        "python": {"entrypoint_path": "entrypoint.py", "entrypoint_class": "JobEntrypoint"},
+        "extends": None,
+    }
+    record = api.wait(api.deploy(manifest=manifest))
+    assert record["status"] == "done", record
+    warnings = record["warnings"].splitlines()
+    assert "field 'lang': deprecated, write 'jobtype: python3:latest' instead" in warnings[0]
+    assert any(
+        line.startswith("field 'python': deprecated, write its settings (entrypoint_path, ")
+        and "under 'jobtype_extra:'" in line
+        for line in warnings
+    )
+    assert any(line.startswith("field 'image_type': means nothing here") for line in warnings)
+    stored = api("GET", "/job/primer/0.0.1").json()["manifest"]
+    assert stored["jobtype"] == "python3:latest"
+    assert stored["jobtype_extra"]["entrypoint_path"] == "entrypoint.py"
+    assert not {"lang", "python", "image_type"} & set(stored)
+
+
+def test_older_spellings_that_disagree_are_refused_naming_both_fields(api: Api) -> None:
+    manifest = {
+        **load_manifest(PRIMER_DIR / "job.yaml").data,
+        "lang": "golang:latest",
+    }
+    answer = api("POST", "/deploy", json={"manifest": manifest})
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert "'lang' (golang:latest) and 'jobtype' (python3:latest) disagree" in error

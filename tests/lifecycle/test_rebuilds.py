@@ -169,13 +169,13 @@ def test_a_target_no_longer_installed_is_a_bad_request(
         ("primer", "0.0.1"),
         manifest_yaml=PRIMER_YAML,
         workspace=kept_source(tmp_path),
-        infrastructure_target="kubernetes",
+        infrastructure_target="nomad",
     )
     answer = client.post(REDEPLOY, headers=auth(token))
     assert answer.status_code == 400
     assert answer.json()["error"].startswith(
-        "job primer 0.0.1 cannot be redeployed: infrastructure target 'kubernetes' is not "
-        "installed (installed: docker, local"
+        "job primer 0.0.1 cannot be redeployed: infrastructure target 'nomad' is not "
+        "installed (installed: docker, kubernetes, local"
     )
 
 

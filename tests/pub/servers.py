@@ -27,7 +27,7 @@ LARGE_CHUNKS = 80  # 5 MiB in all
 
 
 class Server:
-    """An ASGI app served by uvicorn in a thread, on 127.0.0.1 and a free port."""
+    """An ASGI app served by uvicorn in a thread, on 127.0.0.1 and a free port (or ``port``)."""
 
     def __init__(
         self,
@@ -35,9 +35,11 @@ class Server:
         lifespan: Literal["auto", "on", "off"] = "auto",
         proxy_headers: bool = True,
         http: Any = "auto",
+        port: int = 0,
     ) -> None:
         self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", port))
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
@@ -129,6 +131,10 @@ class LifecycleStandIn:
     instances: dict[str, list[str]] = field(default_factory=dict)
     calls: int = 0
     seen_headers: list[dict[str, str]] = field(default_factory=list)
+    #: Pub's reports of last call times: each body, with the token and the status answered.
+    call_time_reports: list[dict[str, Any]] = field(default_factory=list)
+    #: Statuses to answer the next reports with (then 200), to fail some on purpose.
+    call_time_statuses: list[int] = field(default_factory=list)
     server: Server | None = None
 
     def resolve(self, name: str, version: str) -> str | None:
@@ -172,9 +178,20 @@ class LifecycleStandIn:
     def error(status: int, message: str, kind: str) -> JSONResponse:
         return JSONResponse({"error": message, "type": kind}, status_code=status)
 
+    async def call_times(self, request: Request) -> JSONResponse:
+        status = self.call_time_statuses.pop(0) if self.call_time_statuses else 200
+        report = {"token": request.headers.get("x-racetrack-auth"), "status": status}
+        self.call_time_reports.append({**report, **await request.json()})
+        return JSONResponse({"updated": 0}, status_code=status)
+
     def app(self) -> Starlette:
         path = "/api/v1/auth/can-call-job/{name}/{version}/{path:path}"
-        return Starlette(routes=[Route(path, self.can_call_job)])
+        return Starlette(
+            routes=[
+                Route(path, self.can_call_job),
+                Route("/api/v1/job/call-times", self.call_times, methods=["POST"]),
+            ]
+        )
 
 
 def admin(**headers: str) -> dict[str, str]:

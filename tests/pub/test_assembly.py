@@ -1,8 +1,9 @@
 """Pub as ``racetrack up`` runs it: the front server in front, the ASGI app behind it.
 
-Every test of ``test_proxy``, ``test_app`` and ``test_async_calls`` runs again here, against a
-:class:`PubServer` (the fixtures ``start_pub`` and ``services`` are replaced), so that no route
-is lost in front of the ASGI app; the tests below cover what only the pair shows.
+Every test of ``test_proxy``, ``test_app``, ``test_async_calls``, ``test_calltimes`` and
+``test_fatman_routes`` runs again here, against a :class:`PubServer` (the fixtures ``start_pub``
+and ``services`` are replaced), so that no route is lost in front of the ASGI app; the tests
+below cover what only the pair shows.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from racetrack_core.pub import PubConfig
 from racetrack_core.pub.assembly import assemble
 from racetrack_core.pub.front import Backend
 from racetrack_core.pub.front.backend import FRONT_HEADER
-from tests.pub import test_app, test_async_calls, test_proxy
+from tests.pub import test_app, test_async_calls, test_calltimes, test_fatman_routes, test_proxy
 from tests.pub.servers import ADMIN_TOKEN, LifecycleStandIn, Server, admin, refused_url
 from tests.pub.test_asgi_serving import free_port
 from tests.pub.test_async_calls import INTERNAL_TOKEN, Lifecycle, StandIn, submit
@@ -31,7 +32,7 @@ from tests.pub.test_front import FrontServer, LoopServer
 
 pytestmark = pytest.mark.slow
 
-for _module in (test_proxy, test_app, test_async_calls):
+for _module in (test_proxy, test_app, test_async_calls, test_calltimes, test_fatman_routes):
     for _name, _test in vars(_module).items():
         if _name.startswith("test_") and callable(_test):
             globals()[_name] = _test

@@ -15,7 +15,15 @@ import httpx
 import pytest
 
 from racetrack_core.infrastructure import JobSpec, TargetContext
-from racetrack_core.recipes import ArtifactKind, BuildSettings, ImageRecipe, ProcessRecipe
+from racetrack_core.recipes import (
+    ArtifactKind,
+    BuildSettings,
+    DebianBase,
+    DebianBasedRecipe,
+    ImageRecipe,
+    ProcessRecipe,
+    debian_base_of,
+)
 from racetrack_core.registry import JobTypeRegistry
 from racetrack_plugins.local_infra import LocalDriver
 
@@ -76,7 +84,7 @@ def test_the_process_recipe_serves_on_the_local_target(hello: object, tmp_path: 
                     time.sleep(0.05)
             assert live == {"live": True, "deployment_timestamp": 42}
             answer = client.post(replica.url + "/pub/job/greeter/1.0.0/perform").json()
-            assert answer == {"greeting": "Hello, world"}
+            assert answer == {"greeting": "Hello, world", "job_type": "hello:1.0.0"}
         assert replica.url.startswith("http://127.0.0.1:")
     finally:
         driver.close()
@@ -86,10 +94,25 @@ def test_the_image_recipe_renders_a_context(hello: object, tmp_path: Path) -> No
     spec = spec_of(hello, tmp_path)
     assert spec.job_type.recipes.image is not None
     (tmp_path / "ctx").mkdir()
-    settings = BuildSettings(base_images={"python:3.11-slim": "local/python:3.11"})
-    context = spec.job_type.recipes.image.render(spec, tmp_path / "ctx", tmp_path / "s", settings)
+    context = spec.job_type.recipes.image.render(
+        spec, tmp_path / "ctx", tmp_path / "s", BuildSettings()
+    )
     dockerfile = (context.directory / "Dockerfile").read_text()
-    assert dockerfile.startswith("FROM local/python:3.11\n")
-    assert '"--greeting", "Hello, world"' in dockerfile
+    assert dockerfile.startswith("FROM racetrack/hello-base:bookworm\n")
+    assert '"--greeting", "Hello, world", "--job-type", "hello:1.0.0"' in dockerfile
+    assert "USER 65534\n" in dockerfile
     assert (context.directory / "server.py").is_file()
     assert context.port == 7000
+    # A site's rewrite of the base image wins, as for every recipe.
+    (tmp_path / "ctx2").mkdir()
+    settings = BuildSettings(base_images={"racetrack/hello-base:bookworm": "mirror/hello:1"})
+    rewritten = spec.job_type.recipes.image.render(
+        spec, tmp_path / "ctx2", tmp_path / "s", settings
+    )
+    assert (rewritten.directory / "Dockerfile").read_text().startswith("FROM mirror/hello:1\n")
+
+
+def test_the_image_recipe_declares_its_base_image(hello: object, tmp_path: Path) -> None:
+    image: object = spec_of(hello, tmp_path).job_type.recipes.image
+    assert isinstance(image, DebianBasedRecipe)
+    assert debian_base_of(image) == DebianBase("racetrack/hello-base:bookworm", ("python3",))

@@ -251,3 +251,32 @@ def test_staff_install_a_wheel_into_a_running_server_and_uninstall_it(
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_samples_own_tests_pass_on_racetracks_fixtures(venv: Path) -> None:
+    """What the sample's README tells its author to run: install it with pytest, run its tests
+    (which use Racetrack's fixtures, down to a deployed job called through Pub)."""
+    python = venv / "bin" / "python"
+    done = run(uv(), "pip", "install", "--python", python, "-c", REPO / "constraints.txt", "pytest")
+    assert done.returncode == 0, done.stderr
+    done = racetrack(venv, "plugin", "install", "--local", SAMPLE_PLUGIN)
+    assert done.returncode == 0, done.stderr
+    try:
+        env = {**os.environ, "VIRTUAL_ENV": str(venv)}
+        env.pop("PYTHONPATH", None)
+        tests = subprocess.run(
+            [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+            cwd=SAMPLE_PLUGIN,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=500,
+            check=False,
+        )
+        assert tests.returncode == 0, tests.stdout + tests.stderr
+        assert "4 passed" in tests.stdout, tests.stdout
+    finally:
+        done = racetrack(venv, "plugin", "uninstall", "--local", "hello")
+        assert done.returncode == 0, done.stderr

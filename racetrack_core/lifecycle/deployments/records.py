@@ -199,6 +199,7 @@ def record_serving_job(
         job.infrastructure_target = request.target
         job.internal_name = replica.url
         job.replica = replica_to_json(replica)
+        job.instances = None  # the watcher reports the new instances
         job.deployment_timestamp = spec.deployment_timestamp
         job.deployment_id = deployment_id
         job.workspace = str(spec.workspace)

@@ -3,6 +3,8 @@
 Routes, each under ``/pub`` and at the root:
 
 ``ANY /job/{name}/{version}[/{path}]``  the authenticated proxy (:mod:`.proxy`)
+``ANY /fatman/{name}/{version}[/{path}]``
+                                        the same, the original's oldest spelling, deprecated
 ``WebSocket /job/{name}/{version}[/{path}]``
                                         the same, relayed (:mod:`.websockets`)
 ``ANY /async/new/job/...``, ``GET /async/task/{id}/poll|status``
@@ -27,7 +29,9 @@ from racetrack_core.pub.asgi.asynccalls import AsyncCalls
 from racetrack_core.pub.asgi.proxy import JobProxy
 from racetrack_core.pub.asgi.responses import Receive, Scope, Send, send_bytes, send_json
 from racetrack_core.pub.asgi.websockets import WebSocketProxy
+from racetrack_core.pub.calltimes import CallTimeReporter
 from racetrack_core.pub.config import PubConfig
+from racetrack_core.pub.headers import LEGACY_PREFIX
 from racetrack_core.pub.metrics import CONTENT_TYPE_LATEST, Metrics
 from racetrack_core.pub.permissions import Permissions
 
@@ -43,6 +47,8 @@ class _Running:
     proxy: JobProxy
     websockets: WebSocketProxy
     async_calls: AsyncCalls
+    permissions: Permissions
+    call_times: CallTimeReporter
 
 
 class PubApp:
@@ -70,6 +76,12 @@ class PubApp:
                     await send_json(send, 503, failures.error(failures.NOT_STARTED))
                     return
                 await self._running.proxy(scope, receive, send, path[5:])
+                return
+            if path.startswith(LEGACY_PREFIX):
+                if self._running is None:
+                    await send_json(send, 503, failures.error(failures.NOT_STARTED))
+                    return
+                await self._running.proxy(scope, receive, send, path[8:], legacy=True)
                 return
             if path.startswith("/async/"):
                 if self._running is None:
@@ -140,15 +152,21 @@ class PubApp:
             JobProxy(config, session, permissions, self.metrics),
             WebSocketProxy(config, session, permissions, self.metrics),
             async_calls,
+            permissions,
+            CallTimeReporter(config, session, self.metrics),
         )
         async_calls.start()
+        self._running.call_times.start()
         logger.info("Pub started; Lifecycle at %s", config.lifecycle_url)
 
     async def stop(self) -> None:
-        """Stop the asynchronous calls, then close the pooled session (the lifespan calls this)."""
+        """Stop the asynchronous calls, report the last call times, then close the pooled
+        session (the lifespan calls this)."""
         if self._running is not None:
             running, self._running = self._running, None
             await running.async_calls.stop()
+            await running.permissions.close()
+            await running.call_times.stop()
             await running.session.close()
 
     async def _live(self, send: Send) -> None:

@@ -2,8 +2,9 @@
 
 One pooled aiohttp session carries every call (chosen by measurement, see docs/pub.md). The
 request body and the answer are streamed; answers with a small declared length are read whole
-and sent in one piece, which is faster. Only a refused connection is retried, once, after
-asking Lifecycle again where the job is (it may have moved). Errors say which layer failed.
+and sent in one piece, which is faster. Only a connection the job did not take is retried: on
+the next ready instance of a replicated job, else once after asking Lifecycle again where the
+job is (it may have moved). Errors say which layer failed.
 """
 
 from __future__ import annotations
@@ -24,15 +25,19 @@ from racetrack_core.pub.headers import (
     dropped_request_headers,
     job_answer_headers,
     job_request_headers,
+    legacy_route_headers,
     read_call,
     response_headers,
 )
 from racetrack_core.pub.jobcalls import (
+    NOT_ACCEPTED,
+    REFUSED,
     JobPath,
     Refusal,
     ask_again,
     authorise,
     describe_failure,
+    fail_over,
     parse_job_path,
 )
 from racetrack_core.pub.metrics import Metrics
@@ -72,10 +77,15 @@ class JobProxy:
         self._tracing_key = config.request_tracing_header.lower().encode("latin-1")
         self._dropped = dropped_request_headers(self._tracing_key)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        """Answer a call; ``path`` is the request path after ``/job/``, still percent-encoded."""
+    async def __call__(
+        self, scope: Scope, receive: Receive, send: Send, path: str, legacy: bool = False
+    ) -> None:
+        """Answer a call; ``path`` is the request path after ``/job/`` (or, with ``legacy``,
+        after the deprecated ``/fatman/``), still percent-encoded."""
         call = read_call(scope["headers"], scope.get("client"), self._tracing_key, self._dropped)
         tracing = [(self._tracing_key, call.tracing_id.encode("latin-1"))]
+        if legacy:
+            tracing += legacy_route_headers(path)
         target = parse_job_path(path)
         if target is None:
             await send_json(send, 404, failures.error(failures.NOT_A_JOB_PATH), tracing)
@@ -114,6 +124,7 @@ class JobProxy:
         body: bytes = first.get("body", b"")
         streaming = bool(first.get("more_body", False))
         retried = False
+        tried: set[str] = set()
         while True:
             url = URL(
                 f"{grant.base_url}/pub/job/{grant.job_name}/{grant.job_version}{suffix}",
@@ -126,8 +137,15 @@ class JobProxy:
                 ) as response:
                     await self._relay(response, grant, started, receive, send, tracing, streaming)
                 return
-            except aiohttp.ClientConnectorError as error:
-                if not retried:
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
+                refused = isinstance(error, aiohttp.ClientConnectorError)
+                other = fail_over(
+                    self._permissions, grant, tried, REFUSED if refused else NOT_ACCEPTED
+                )
+                if other is not None:
+                    grant = other
+                    continue
+                if refused and not retried:
                     retried = True
                     grant = await ask_again(
                         self._permissions, target, call.token, call.tracing_id, grant

@@ -22,13 +22,17 @@ from racetrack_core.pub.headers import (
     IncomingCall,
     job_answer_headers,
     job_request_headers,
+    legacy_route_headers,
     read_call,
 )
 from racetrack_core.pub.jobcalls import (
+    NOT_ACCEPTED,
+    REFUSED,
     JobPath,
     Refusal,
     ask_again,
     authorise,
+    fail_over,
     parse_job_path,
 )
 from racetrack_core.pub.metrics import Metrics
@@ -74,11 +78,14 @@ class CallGateway(Protocol):
 
 
 async def handle_job_call(
-    gateway: CallGateway, conn: CallerConnection, request: Request, path: str
+    gateway: CallGateway, conn: CallerConnection, request: Request, path: str, legacy: bool = False
 ) -> None:
-    """Answer a call; ``path`` is the request path after ``/job/``, still percent-encoded."""
+    """Answer a call; ``path`` is the request path after ``/job/`` (or, with ``legacy``, after
+    the deprecated ``/fatman/``), still percent-encoded."""
     call = read_call(request.headers, conn.peer, gateway.tracing_key, gateway.dropped)
     tracing = [(gateway.tracing_key, call.tracing_id.encode("latin-1"))]
+    if legacy:
+        tracing += legacy_route_headers(path)
     target = parse_job_path(path)
     if target is None:
         gateway.answer_json(conn, request, 404, failures.error(failures.NOT_A_JOB_PATH), tracing)
@@ -115,21 +122,32 @@ class JobCall(Relay[CallGateway]):
         self._started = 0.0
 
     async def forward(self, grant: Grant, target: JobPath) -> None:
-        """Send the call to the job at ``grant``'s address (once more, if it refused)."""
+        """Send the call to the job at ``grant``'s address; when it does not take the
+        connection, to the next ready instance of a replicated job, else once more after asking
+        Lifecycle where the job is."""
         gateway, request = self._gateway, self._request
         self._started = time.perf_counter()
         self._grant = grant
         retried = False
+        tried: set[str] = set()
         while True:
             host, port, netloc, tls = gateway.pool.address(grant.base_url)
             try:
                 upstream = await gateway.pool.acquire(host, port, tls)
             except ConnectTimeout as error:
+                other = fail_over(gateway.permissions, grant, tried, NOT_ACCEPTED)
+                if other is not None:
+                    grant = self._grant = other
+                    continue
                 self._fail_before(
                     grant, failures.unreachable(gateway.config.connect_timeout), error
                 )
                 return
             except OSError as error:
+                other = fail_over(gateway.permissions, grant, tried, REFUSED)
+                if other is not None:
+                    grant = self._grant = other
+                    continue
                 if not retried:
                     retried = True
                     call = self.call

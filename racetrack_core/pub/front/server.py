@@ -28,7 +28,7 @@ from racetrack_core.pub.front.connection import CallerConnection
 from racetrack_core.pub.front.pool import JobPool
 from racetrack_core.pub.front.request import Request
 from racetrack_core.pub.front.tunnel import open_tunnel
-from racetrack_core.pub.headers import dropped_request_headers
+from racetrack_core.pub.headers import LEGACY_PREFIX, dropped_request_headers
 from racetrack_core.pub.metrics import CONTENT_TYPE_LATEST, Metrics
 from racetrack_core.pub.permissions import Permissions
 
@@ -174,6 +174,8 @@ class PubFront:
         for pool in (self._pool, self._backend_pool):
             if pool is not None:
                 pool.close()
+        if self._permissions is not None:
+            await self._permissions.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -216,6 +218,9 @@ class PubFront:
         if path.startswith("/job/"):
             self._run(self._job_call(conn, request, path[5:]))
             return
+        if path.startswith(LEGACY_PREFIX):
+            self._run(self._job_call(conn, request, path[8:], legacy=True))
+            return
         route = self._routes.get(path)
         if route is None and self.backend is not None:
             self._run(self._forward(conn, request, self.backend))
@@ -243,9 +248,11 @@ class PubFront:
         except Exception:
             self._failed(conn, request)
 
-    async def _job_call(self, conn: CallerConnection, request: Request, path: str) -> None:
+    async def _job_call(
+        self, conn: CallerConnection, request: Request, path: str, legacy: bool = False
+    ) -> None:
         try:
-            await handle_job_call(self, conn, request, path)
+            await handle_job_call(self, conn, request, path, legacy)
         except Exception:
             self._failed(conn, request)
 

@@ -62,6 +62,14 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 	return config, nil
 }
 
+// envOr is the variable's value, or fallback when it is unset or empty.
+func envOr(getenv func(string) string, name string, fallback string) string {
+	if value := getenv(name); value != "" {
+		return value
+	}
+	return fallback
+}
+
 func envInt(getenv func(string) string, name string, fallback int64) (int64, error) {
 	raw := getenv(name)
 	if raw == "" {
@@ -81,7 +89,7 @@ func main() {
 // run serves perform until SIGTERM or SIGINT, then lets the calls in flight finish.
 func run(args []string, perform PerformFunc) int {
 	flags := flag.NewFlagSet("racetrack_job_wrapper", flag.ContinueOnError)
-	host := flags.String("host", "127.0.0.1", "address to listen on")
+	host := flags.String("host", envOr(os.Getenv, "JOB_HOST", "127.0.0.1"), "address to listen on (default: $JOB_HOST, else 127.0.0.1)")
 	port := flags.Int("port", 0, fmt.Sprintf("port (default: $JOB_PORT, else %d)", defaultPort))
 	homePage := flags.String("home-page", "/docs", "where / redirects")
 	if err := flags.Parse(args); err != nil {

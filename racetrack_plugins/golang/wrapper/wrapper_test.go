@@ -138,3 +138,14 @@ func TestConfigRefusesMalformedNumbers(t *testing.T) {
 		t.Errorf("error: %v", err)
 	}
 }
+
+func TestListeningAddressComesFromJobHost(t *testing.T) {
+	env := map[string]string{"JOB_HOST": "0.0.0.0"}
+	getenv := func(name string) string { return env[name] }
+	if got := envOr(getenv, "JOB_HOST", "127.0.0.1"); got != "0.0.0.0" {
+		t.Fatalf("JOB_HOST=0.0.0.0 gave %q", got)
+	}
+	if got := envOr(func(string) string { return "" }, "JOB_HOST", "127.0.0.1"); got != "127.0.0.1" {
+		t.Fatalf("no JOB_HOST gave %q, want 127.0.0.1", got)
+	}
+}

@@ -42,7 +42,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--job-dir", type=Path, default=Path.cwd(), help="job directory (default: .)"
     )
     parser.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+        "--host",
+        default=os.environ.get("JOB_HOST") or "127.0.0.1",
+        help="address to listen on (default: $JOB_HOST, else 127.0.0.1)",
     )
     parser.add_argument("--port", type=int, help=f"port (default: $JOB_PORT, else {DEFAULT_PORT})")
     parser.add_argument("--home-page", default="/docs", help="where / redirects (default: /docs)")

@@ -15,12 +15,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
-from .chaining import JobCallError, _error_message, _headers, _opener, _url
+from .chaining import JobCallError, _url, send
 from .chaining import call_job as _call_job
 
 __all__ = ["async_job_call", "call_job", "call_job_coroutine"]
@@ -75,7 +73,7 @@ def async_job_call(
     pub_url = url[: url.index("/job/")]
     submit_url = pub_url + "/async/new" + url[len(pub_url) :]
     data = None if payload is None else json.dumps(payload).encode()
-    status, body = _send(submit_url, method, data, job_name, version, request_path)
+    status, body = send(submit_url, method, data, POLL_TIMEOUT, job_name, version, request_path)
     try:
         task_id = str(json.loads(body)["task_id"])
     except (ValueError, KeyError, TypeError):
@@ -85,7 +83,9 @@ def async_job_call(
     poll_url = f"{pub_url}/async/task/{urllib.parse.quote(task_id, safe='')}/poll"
     while True:
         try:
-            status, body = _send(poll_url, "GET", None, job_name, version, request_path)
+            status, body = send(
+                poll_url, "GET", None, POLL_TIMEOUT, job_name, version, request_path
+            )
         except JobCallError as error:
             if error.status in (408, 504) or (error.status is None and "timed out" in error.error):
                 continue
@@ -93,28 +93,6 @@ def async_job_call(
         if status == 200:
             return json.loads(body) if body.strip() else None
         time.sleep(0.2)  # 202: not finished yet
-
-
-def _send(
-    url: str, method: str, data: bytes | None, job: str, version: str, path: str
-) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=data, method=method.upper())  # noqa: S310
-    for name, value in _headers(has_body=data is not None).items():
-        request.add_header(name, value)
-    try:
-        with _opener.open(request, timeout=POLL_TIMEOUT) as answer:
-            return int(answer.status), answer.read()
-    except urllib.error.HTTPError as error:
-        try:
-            body = error.read()
-        finally:
-            error.close()
-        raise JobCallError(
-            job, version, path, error.code, _error_message(body, error.reason)
-        ) from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = error.reason if isinstance(error, urllib.error.URLError) else error
-        raise JobCallError(job, version, path, None, f"cannot reach Pub: {reason}") from None
 
 
 def _timeout(timeout: float | None) -> float:

@@ -38,6 +38,7 @@ __all__ = [
     "call_job_async",
     "current_tracing_id",
     "reset_tracing_id",
+    "send",
 ]
 
 AUTH_HEADER = "X-Racetrack-Auth"
@@ -121,26 +122,7 @@ def call_job(
     """
     url, request_path = _url(job_name, version, path)
     data = None if payload is None else json.dumps(payload).encode()
-    # _url accepts only an http(s) PUB_URL.
-    request = urllib.request.Request(url, data=data, method=method.upper())  # noqa: S310
-    for name, value in _headers(has_body=data is not None).items():
-        request.add_header(name, value)
-    try:
-        with _opener.open(request, timeout=timeout) as answer:
-            status, body = answer.status, answer.read()
-    except urllib.error.HTTPError as error:
-        try:
-            body = error.read()
-        finally:
-            error.close()
-        raise JobCallError(
-            job_name, version, request_path, error.code, _error_message(body, error.reason)
-        ) from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = error.reason if isinstance(error, urllib.error.URLError) else error
-        raise JobCallError(
-            job_name, version, request_path, None, f"cannot reach Pub at {url}: {reason}"
-        ) from None
+    status, body = send(url, method, data, timeout, job_name, version, request_path)
     if not body.strip():
         return None
     try:
@@ -165,6 +147,42 @@ async def call_job_async(
     return await asyncio.to_thread(
         call_job, job_name, path, payload, version=version, method=method, timeout=timeout
     )
+
+
+def send(
+    url: str,
+    method: str,
+    data: bytes | None,
+    timeout: float,
+    job_name: str,
+    version: str,
+    path: str,
+) -> tuple[int, bytes]:
+    """Send one request to Pub with this job's headers; return the status and the body.
+
+    An answer other than 2xx, or no answer, raises ``JobCallError`` naming the job, the
+    version and ``path`` (the job's path that the call was for).
+    """
+    # _url accepts only an http(s) PUB_URL.
+    request = urllib.request.Request(url, data=data, method=method.upper())  # noqa: S310
+    for name, value in _headers(has_body=data is not None).items():
+        request.add_header(name, value)
+    try:
+        with _opener.open(request, timeout=timeout) as answer:
+            return int(answer.status), answer.read()
+    except urllib.error.HTTPError as error:
+        try:
+            body = error.read()
+        finally:
+            error.close()
+        raise JobCallError(
+            job_name, version, path, error.code, _error_message(body, error.reason)
+        ) from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = error.reason if isinstance(error, urllib.error.URLError) else error
+        raise JobCallError(
+            job_name, version, path, None, f"cannot reach Pub at {url}: {reason}"
+        ) from None
 
 
 def _url(job_name: str, version: str, path: str) -> tuple[str, str]:

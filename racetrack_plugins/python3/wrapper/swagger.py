@@ -7,7 +7,6 @@ so that it works at the root and under ``/pub/job/NAME/VERSION`` alike.
 from __future__ import annotations
 
 import html
-import importlib
 from pathlib import Path
 
 from starlette.requests import Request
@@ -46,8 +45,13 @@ PAGE = """<!DOCTYPE html>
 
 
 def assets_directory() -> Path:
-    """Where ``swagger-ui-bundle`` keeps the Swagger UI files (untyped package: no stubs)."""
-    return Path(str(importlib.import_module("swagger_ui_bundle").swagger_ui_path))
+    """Where ``swagger-ui-bundle`` keeps the Swagger UI files.
+
+    A plain import statement, so that vendoring (``vendoring.py``) finds and renames it.
+    """
+    import swagger_ui_bundle  # type: ignore[import-untyped]  # no type information
+
+    return Path(str(swagger_ui_bundle.swagger_ui_path))
 
 
 async def docs(request: Request) -> HTMLResponse:

@@ -27,7 +27,8 @@ def test_every_fixture_of_the_plugin_is_named_racetrack_something(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makepyfile("def test_nothing():\n    pass\n")
-    result = pytester.runpytest_subprocess("--fixtures", "-p", "no:cacheprovider")
+    # kmock's pytest plugin needs pytest-asyncio, which we do not install (pyproject's addopts).
+    result = pytester.runpytest_subprocess("--fixtures", "-p", "no:cacheprovider", "-p", "no:kmock")
     names = _fixtures_of_the_plugin(result.stdout.str())
     assert "racetrack_git_server" in names, result.stdout.str()
     assert [name for name in names if not name.startswith("racetrack_")] == []

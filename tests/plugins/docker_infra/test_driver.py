@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from racetrack_core.infrastructure import JobSpec, Replica, ReplicaStatus
+from racetrack_plugins.docker_infra.containers import LABEL_HOME, home_digest
 from tests.plugins.docker_infra.conftest import DOCKER_CLI, Jobs
 
 SECRET = "zebra-s3cr3t-5150"
@@ -204,6 +206,60 @@ def test_two_replicas_are_two_containers_that_both_serve(jobs: Jobs) -> None:
     )
 
 
+def test_an_instance_stopped_or_removed_by_hand_is_lost_and_restore_brings_back_only_it(
+    jobs: Jobs,
+) -> None:
+    """``docker kill`` leaves a container stopped (its restart policy does not apply) and
+    ``docker rm -f`` leaves none: each such instance is LOST, with its name, and ``restore``
+    starts it again on its own port, leaving the other instance's container alone."""
+    driver = jobs.driver()
+    spec = jobs.spec(
+        version="0.0.5",
+        deployment_id="l5",
+        manifest={"replicas": 2, "jobtype_extra": {"entrypoint_path": "entrypoint.py"}},
+    )
+    driver.prepare(spec, jobs.build_log.append)
+    replica = driver.start(spec)
+    for url in replica.urls:
+        jobs.wait_until(functools.partial(jobs.live, url), f"{url}/live")
+
+    def instance(number: int) -> Any:
+        labels = [f"racetrack.replica={replica.id}", f"racetrack.instance={number}"]
+        found = jobs.client.containers.list(all=True, filters={"label": labels})
+        return found[0] if found else None
+
+    def state() -> Any:
+        [found] = [s for s in driver.replicas() if s.replica.id == replica.id]
+        return found
+
+    kept = instance(0)
+    for stop_by_hand in ("kill", "remove"):
+        container = instance(1)
+        if stop_by_hand == "kill":
+            container.kill()
+        else:
+            container.remove(force=True)
+        lost = jobs.wait_until(
+            lambda: state().instances[1].status == ReplicaStatus.LOST and state(), "LOST"
+        )
+        assert lost.replica == replica
+        assert lost.status == ReplicaStatus.STARTING  # one instance still serves
+        assert lost.instances[0].status == ReplicaStatus.RUNNING
+        assert lost.instances[1].name == f"{replica.id}-1"
+        assert lost.instances[1].url == replica.urls[1]
+
+        assert driver.restore(spec, replica) == replica  # the same ports
+        jobs.wait_until(functools.partial(jobs.live, replica.urls[1]), "the instance back")
+        assert [i.status for i in state().instances] == [ReplicaStatus.RUNNING] * 2
+        assert instance(0).id == kept.id  # the other instance was left alone
+        if stop_by_hand == "kill":
+            assert instance(1).id == container.id  # the same container, started again
+    ports = {int(url.rsplit(":", 1)[1]) for url in replica.urls}
+    assert ports <= jobs.ports.taken()
+    driver.delete("primer", "0.0.5")
+    assert not ports & jobs.ports.taken()
+
+
 def test_system_dependencies_are_installed_into_the_image(jobs: Jobs) -> None:
     driver = jobs.driver()
     spec = jobs.spec(
@@ -239,3 +295,28 @@ def test_a_redeploy_keeps_the_previous_image_and_drops_older_ones(jobs: Jobs) ->
     assert [tag_exists(spec) for spec in specs] == [False, True, True]
     driver.delete("primer", "0.0.9")
     assert not [tag_exists(spec) for spec in specs if tag_exists(spec)]
+
+
+def test_the_image_listens_where_job_host_says(jobs: Jobs, primer: Replica) -> None:
+    """JOB_HOST moves the listening address (the Kubernetes target sets 0.0.0.0 in a pod);
+    here another loopback address, so that nothing leaves the host."""
+    image = container_of(jobs, primer).image
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.2", 0))
+        port = probe.getsockname()[1]
+    other = jobs.client.containers.run(
+        image.id,
+        detach=True,
+        network_mode="host",
+        environment={
+            "JOB_HOST": "127.0.0.2",
+            "JOB_PORT": str(port),
+            "JOB_DEPLOYMENT_TIMESTAMP": "7",
+        },
+        labels={LABEL_HOME: home_digest(jobs.home)},  # removed with the test's containers
+    )
+    try:
+        found = jobs.wait_until(lambda: jobs.live(f"http://127.0.0.2:{port}"), "127.0.0.2/live")
+        assert found == {"live": True, "deployment_timestamp": 7}
+    finally:
+        other.remove(force=True)

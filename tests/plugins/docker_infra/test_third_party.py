@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from racetrack_core.registry import JobTypeRegistry
-from tests.plugins.docker_infra.conftest import REPO, Jobs
-
-SAMPLE = REPO / "sample" / "plugins" / "racetrack-hello-jobtype"
+from tests.plugins.docker_infra.conftest import Jobs
+from tests.samples.hello import SAMPLE, hello_base_image
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,10 @@ def hello() -> Iterator[ModuleType]:
         sys.path.remove(str(SAMPLE))
 
 
-def test_the_hello_job_type_runs_in_a_container(jobs: Jobs, hello: ModuleType) -> None:
+def test_the_hello_job_type_runs_in_a_container(
+    jobs: Jobs, hello: ModuleType, tmp_path: Path
+) -> None:
+    hello_base_image(tmp_path)  # FROM the image its recipe declares, bootstrapped from Debian
     registry = JobTypeRegistry()
     hello.register_job_types(registry=registry.registrar("hello"))
     spec = jobs.spec(
@@ -42,5 +45,5 @@ def test_the_hello_job_type_runs_in_a_container(jobs: Jobs, hello: ModuleType) -
     live = jobs.wait_until(lambda: jobs.live(replica.url), f"{replica.url}/live")
     assert live == {"live": True, "deployment_timestamp": 100}
     answer = jobs.http.post(replica.url + "/pub/job/greeter/1.0.0/perform").json()
-    assert answer == {"greeting": "Hello from a container"}
+    assert answer == {"greeting": "Hello from a container", "job_type": "hello:1.0.0"}
     driver.delete("greeter", "1.0.0")

@@ -29,7 +29,7 @@ from racetrack_plugins.golang import EXTRA_SCHEMA, VERSION
 from racetrack_plugins.golang.process import GolangProcessRecipe
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-SAMPLE = REPO_ROOT / "sample" / "golang-function"
+SAMPLE = REPO_ROOT / "sample" / "golang-primer"
 VENDORED_SAMPLE = REPO_ROOT / "sample" / "golang-vendored"
 GO_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "racetrack-tests"
 
@@ -65,9 +65,9 @@ def job_spec(
         "golang", VERSION, EXTRA_SCHEMA, recipes=Recipes(process=GolangProcessRecipe())
     )
     return JobSpec(
-        name="golang-function",
+        name="golang-primer",
         version="0.0.1",
-        manifest=manifest or {"name": "golang-function", "jobtype": "golang:latest"},
+        manifest=manifest or {"name": "golang-primer", "jobtype": "golang:latest"},
         job_type=job_type,
         workspace=workspace,
         env={},
@@ -136,7 +136,7 @@ def running_job(env_dir: Path, workspace: Path, log: Path, **env: str) -> Iterat
     command = GolangProcessRecipe().command(job_spec(workspace, log.parent), env_dir, port)
     environ = {
         "PATH": os.environ["PATH"],
-        "JOB_NAME": "golang-function",
+        "JOB_NAME": "golang-primer",
         "JOB_VERSION": "0.0.1",
         "JOB_DEPLOYMENT_TIMESTAMP": "1700000123",
         "JOB_PORT": str(port),

@@ -148,7 +148,7 @@ def test_the_sample_image_is_small_and_answers_on_loopback(
         "-e",
         f"JOB_PORT={port}",
         "-e",
-        "JOB_NAME=golang-function",
+        "JOB_NAME=golang-primer",
         "-e",
         "JOB_VERSION=0.0.1",
         "-e",
@@ -167,7 +167,7 @@ def test_the_sample_image_is_small_and_answers_on_loopback(
                     assert time.monotonic() < deadline, docker("logs", name).stderr
                     time.sleep(0.1)
             answer = client.post(
-                "/pub/job/golang-function/0.0.1/api/v1/perform", json={"number": 7907}
+                "/pub/job/golang-primer/0.0.1/api/v1/perform", json={"number": 7907}
             )
             assert answer.json() is True
             assert client.get("/live").json() == {"live": True, "deployment_timestamp": 7}
@@ -199,7 +199,7 @@ def test_go_settings_and_build_secrets_reach_the_build_and_stay_out_of_the_image
     tag, output = build_image(job, tmp_path / "context", builder_image, built_images, secrets)
     assert not output.startswith("FAILED"), output
     # go build -v (GOFLAGS from the secret file) names the packages it compiles: the changed one.
-    assert re.search(r"^#\d+ [\d.]+ example\.com/racetrack/golang-function$", output, re.M)
+    assert re.search(r"^#\d+ [\d.]+ example\.com/racetrack/golang-primer$", output, re.M)
     kept = docker("history", "--no-trunc", tag).stdout + docker("image", "inspect", tag).stdout
     for value in ("s3cret-build-value", "private-marker"):
         assert value not in kept

@@ -58,6 +58,6 @@ def test_other_job_types_are_not_checked(monkeypatch: pytest.MonkeyPatch, tmp_pa
 def test_racetrack_validate_accepts_the_samples(go: str) -> None:
     plugins = PluginManager().load()
     samples = Path(__file__).resolve().parents[3] / "sample"
-    for name in ("golang-function", "golang-vendored"):
+    for name in ("golang-primer", "golang-vendored"):
         validated = validate_manifest(load_manifest(samples / name / "job.yaml"), plugins)
         assert validated.job_type.name == "golang"

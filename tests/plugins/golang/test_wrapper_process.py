@@ -17,7 +17,7 @@ from racetrack_plugins.golang.process import GolangProcessRecipe
 from .conftest import SAMPLE, BuildJob, RunningJob, WriteModule, job_spec, running_job
 
 pytestmark = pytest.mark.slow
-PREFIX = "/pub/job/golang-function/0.0.1"
+PREFIX = "/pub/job/golang-primer/0.0.1"
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_perform_and_the_probes_answer_at_the_root_and_under_the_prefix(
     assert client.get(f"{prefix}/ready").json() == {"ready": True}
     assert client.get(f"{prefix}/health").json() == {
         "service": "job",
-        "job_name": "golang-function",
+        "job_name": "golang-primer",
         "job_version": "0.0.1",
         "live": True,
         "ready": True,
@@ -102,7 +102,7 @@ def test_docs_are_swagger_ui_with_local_assets_over_openapi(job: RunningJob) -> 
     client = job.client
     page = client.get(f"{PREFIX}/docs")
     assert page.headers["content-type"] == "text/html; charset=utf-8"
-    assert "<title>golang-function - Swagger UI</title>" in page.text
+    assert "<title>golang-primer - Swagger UI</title>" in page.text
     assert "http" not in page.text.split("<body>")[1]  # no CDN: every URL is relative
     for asset in ("swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png"):
         answer = client.get(f"{PREFIX}/swagger-ui/{asset}")
@@ -111,7 +111,7 @@ def test_docs_are_swagger_ui_with_local_assets_over_openapi(job: RunningJob) -> 
     assert client.get(f"{PREFIX}/swagger-ui/%2e%2e/job.go").status_code == 404
     document = client.get(f"{PREFIX}/openapi.json").json()
     assert document["servers"] == [{"url": PREFIX}]
-    assert document["info"] == {"title": "golang-function", "version": "0.0.1"}
+    assert document["info"] == {"title": "golang-primer", "version": "0.0.1"}
     body = document["paths"]["/api/v1/perform"]["post"]["requestBody"]["content"]
     assert body["application/json"]["example"] == {"number": 7907}
     assert client.get("/openapi.json").json()["servers"] == [{"url": "/"}]

@@ -75,8 +75,10 @@ def test_it_renders_an_image_that_runs_the_wrapper_as_a_user() -> None:
     assert keywords.index("USER") > max(i for i, k in enumerate(keywords) if k == "RUN")
     [environment] = [arguments for keyword, arguments in steps if keyword == "ENV"]
     assert "JOB_PORT=7000" in environment.split()
+    # The address comes from JOB_HOST, so that a target can change it (a Kubernetes pod).
+    assert "JOB_HOST=127.0.0.1" in environment.split()
     assert json.loads(steps[-1][1]) == [
-        "python", "-m", "racetrack_job_wrapper", "--job-dir", "/job", "--host", "127.0.0.1",
+        "python", "-m", "racetrack_job_wrapper", "--job-dir", "/job",
         "--entrypoint-path", "entrypoint.py", "--entrypoint-class", "PlanetCatalogue",
         "--home-page", "/api/v1/guide", "--max-concurrency", "4",
         "--max-concurrency-queue", "0",
@@ -92,7 +94,12 @@ def test_build_secrets_are_mounted_for_one_step_and_never_kept() -> None:
     [install] = [arguments for keyword, arguments in steps if "id=build_secrets" in arguments]
     assert install.startswith("--mount=type=secret,id=build_secrets ")
     assert "--requirement /opt/racetrack/job-requirements.txt" in install
-    assert "--constraint /opt/racetrack/wrapper/constraints.txt" in install
+    # The wrapper's pins never meet the job's: they are installed apart and vendored.
+    assert "wrapper/constraints.txt" not in install
+    [vendoring] = [arguments for keyword, arguments in steps if "vendoring.py" in arguments]
+    assert "id=build_secrets" not in vendoring
+    assert "--target /opt/racetrack/wrapper/_install" in vendoring
+    assert "--constraint /opt/racetrack/wrapper/constraints.txt" in vendoring
     assert not [keyword for keyword, _ in steps if keyword == "ARG"]
 
 

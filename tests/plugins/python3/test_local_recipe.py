@@ -230,10 +230,13 @@ def test_build_streams_the_tools_output_to_the_log(built: BuiltEnvironment) -> N
 def test_the_environment_imports_the_wrapper_and_the_requirements(built: BuiltEnvironment):
     done = run_python(
         built.env_dir,
-        "import racetrack_job_wrapper, starlette, humanize; print(starlette.__version__)",
+        "import racetrack_job_wrapper, humanize; "
+        "from racetrack_job_wrapper._vendor import starlette; print(starlette.__version__)",
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == metadata.version("starlette")
+    # The wrapper's dependencies are vendored: the job's own namespace holds its requirements.
+    assert run_python(built.env_dir, "import starlette").returncode != 0
     # The environment needs no part of Racetrack itself.
     assert run_python(built.env_dir, "import racetrack_core").returncode != 0
 

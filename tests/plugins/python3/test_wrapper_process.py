@@ -106,3 +106,13 @@ def test_the_access_log_is_off_unless_asked_for(monkeypatch, tmp_path, flags, ac
     assert command_module.main(arguments) == 0
     assert seen["access_log"] is access_log
     assert seen["log_level"] == logging.INFO
+
+
+def test_the_listening_address_comes_from_job_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Images leave the address to JOB_HOST, so that a Kubernetes pod can listen on its own."""
+    monkeypatch.delenv("JOB_HOST", raising=False)
+    assert command_module.parse_arguments(["--entrypoint-path", "e.py"]).host == "127.0.0.1"
+    monkeypatch.setenv("JOB_HOST", "127.0.0.2")
+    assert command_module.parse_arguments(["--entrypoint-path", "e.py"]).host == "127.0.0.2"
+    explicit = ["--entrypoint-path", "e.py", "--host", "127.0.0.1"]
+    assert command_module.parse_arguments(explicit).host == "127.0.0.1"

@@ -1,10 +1,15 @@
 """The ``hello`` job type: a sample third-party Racetrack plugin.
 
-It registers one job type, ``hello:1.0.0``, whose manifests carry a greeting::
+It registers the job type ``hello`` in every version this release supports
+(``JOB_TYPE_VERSIONS``), whose manifests carry a greeting::
 
-    jobtype: hello:latest
+    jobtype: hello:1.0.0
     jobtype_extra:
       greeting: Hello, world
+
+A release keeps registering the versions that deployed jobs may still use, so that upgrading
+the plugin never leaves a running job without its job type: add a version, drop one only when
+no job runs on it any more.
 
 The JSON-schema fragment checks the shape of ``jobtype_extra``; the ``validate_manifest`` hook
 checks what a schema cannot say. Its recipes (``recipes.py``) let every target run it: a
@@ -23,7 +28,8 @@ from racetrack_core.registry import JobType, JobTypeRegistrar
 from racetrack_hello_jobtype.recipes import HelloImageRecipe, HelloProcessRecipe
 
 JOB_TYPE = "hello"
-VERSION = "1.0.0"
+#: The job type versions this release registers, oldest first.
+JOB_TYPE_VERSIONS = ("1.0.0",)
 
 EXTRA_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -43,13 +49,15 @@ EXTRA_SCHEMA: dict[str, Any] = {
 
 @hookimpl
 def register_job_types(registry: JobTypeRegistrar) -> None:
-    registry.register(
-        JOB_TYPE,
-        VERSION,
-        extra_schema=EXTRA_SCHEMA,
-        description="Answers every call with the manifest's greeting.",
-        recipes=Recipes(process=HelloProcessRecipe(), image=HelloImageRecipe()),
-    )
+    recipes = Recipes(process=HelloProcessRecipe(), image=HelloImageRecipe())
+    for version in JOB_TYPE_VERSIONS:
+        registry.register(
+            JOB_TYPE,
+            version,
+            extra_schema=EXTRA_SCHEMA,
+            description="Answers every call with the manifest's greeting.",
+            recipes=recipes,
+        )
 
 
 @hookimpl

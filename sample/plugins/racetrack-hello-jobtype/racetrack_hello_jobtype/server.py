@@ -17,6 +17,7 @@ import os
 def main() -> None:
     parser = argparse.ArgumentParser(description="Answer every call with a greeting.")
     parser.add_argument("--greeting", required=True)
+    parser.add_argument("--job-type", default="hello", help="the job type version it runs on")
     arguments = parser.parse_args()
     prefix = f"/pub/job/{os.environ.get('JOB_NAME', '')}/{os.environ.get('JOB_VERSION', '')}"
     timestamp = int(os.environ.get("JOB_DEPLOYMENT_TIMESTAMP", "0"))
@@ -30,7 +31,8 @@ def main() -> None:
                 "/ready": {"ready": True},
                 "/health": {"status": "pass", "deployment_timestamp": timestamp},
             }
-            body = json.dumps(answers.get(path, {"greeting": arguments.greeting})).encode()
+            greeting = {"greeting": arguments.greeting, "job_type": arguments.job_type}
+            body = json.dumps(answers.get(path, greeting)).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

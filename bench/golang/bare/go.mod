@@ -1,0 +1,3 @@
+module racetrack.local/bench/bare
+
+go 1.19

@@ -1,0 +1,3 @@
+module racetrack.local/dockerproxy
+
+go 1.19

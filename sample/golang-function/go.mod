@@ -1,5 +1,0 @@
-module example.com/racetrack/golang-function
-
-go 1.22.0
-
-toolchain go1.22.4
