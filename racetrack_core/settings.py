@@ -104,7 +104,8 @@ class Settings:
     #: uv is configured with on the server (its configuration files or its default).
     plugin_index_url: str = ""
     #: Loopback or private hosts (``name`` or ``name:port``, comma-separated) that sources fetched
-    #: by the server (a plugin's package index or git URL) may be on; others are refused.
+    #: by the server (a job's git remote, a plugin's package index or git URL) may be on; others
+    #: are refused.
     source_allowed_hosts: str = ""
     #: Seconds between checks of the installed plugins that the database records, so that a
     #: running Lifecycle follows an install made through another replica (0: only at start).

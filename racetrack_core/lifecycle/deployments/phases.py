@@ -36,6 +36,7 @@ from racetrack_core.lifecycle.jobs import job_dto
 from racetrack_core.lifecycle.service import LifecycleService
 from racetrack_core.manifest import dump_yaml, find_manifest, load_manifest
 from racetrack_core.source import fetch_git, remove_secret_files, unpack_build_context
+from racetrack_core.source_hosts import allowed_hosts
 from racetrack_core.storage.models import Job
 
 log = logging.getLogger("racetrack.pipeline")
@@ -191,6 +192,7 @@ class Phases:
             credentials=request.git_credentials,
             dest=dest,
             log=recorder.line,
+            allowed_hosts=allowed_hosts(self._service.settings.source_allowed_hosts),
         )
         recorder.line(f"fetched commit {fetched.commit}")
         return fetched.path
