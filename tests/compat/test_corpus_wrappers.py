@@ -7,11 +7,13 @@ Both run with the interpreter of one virtual environment, cached outside the clo
 job's manifest: the original reads them from ``JOB_MANIFEST_YAML``, ours takes them as options.
 The differences that ``docs/job-types/python3.md`` lists as deliberate are asserted as such:
 error messages (only the statuses are compared), ``/health``'s fields, ``/live``'s timestamp
-type and the duration histogram's name.
+type, the duration histogram's name, a generic parameter type's name and the routes that
+``/openapi.json`` leaves out.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
 import subprocess
@@ -93,6 +95,7 @@ DOCUMENTED: dict[tuple[str, str, str], tuple[Any, Any]] = {
         (200, [{"name": "numbers", "type": "List"}]),
     ),
 }
+WRAPPERS = ("ours", "original")
 HEADERS = {"X-Request-Tracing-Id": "corpus-trace", "X-Caller-Name": "User admin"}
 
 
@@ -220,8 +223,7 @@ def test_every_corpus_job_has_requests() -> None:
 def test_the_job_answers_the_same_under_both_wrappers(
     folder: Path, ours_path: Path, tmp_path: Path
 ) -> None:
-    results: dict[str, Any] = {}
-    for which in ("ours", "original"):
+    def under(which: str) -> tuple[Any, ...]:
         with ExitStack() as stack:
             pub_url = ""
             if folder.name == "chain":  # calls adder, served by the same wrapper, as through Pub
@@ -231,16 +233,31 @@ def test_the_job_answers_the_same_under_both_wrappers(
                 pub_url = adder.pub_url
             job = stack.enter_context(serve(which, folder, tmp_path, ours_path, pub_url))
             answers = ask(job, routes_of(folder.name))
-            metrics = job.get("/metrics").text
-            health = job.get("/health")
-            live = job.get("/live")
-        results[which] = (answers, metrics, health, live)
-    (ours, ours_metrics, ours_health, ours_live) = results["ours"]
-    (theirs, their_metrics, their_health, their_live) = results["original"]
+            routes = {
+                path: sorted(methods)
+                for path, methods in job.get("/openapi.json").json()["paths"].items()
+            }
+            return answers, job.get("/metrics").text, job.get("/health"), job.get("/live"), routes
+
+    # Both at once (each on its own ports): the test takes the time of one.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = dict(
+            zip(("ours", "original"), pool.map(under, ("ours", "original")), strict=True)
+        )
+    (ours, ours_metrics, ours_health, ours_live, our_routes) = results["ours"]
+    (theirs, their_metrics, their_health, their_live, their_routes) = results["original"]
     for request, mine, original in zip(routes_of(folder.name), ours, theirs, strict=True):
         documented = DOCUMENTED.get((folder.name, request[0], request[1]))
         assert (mine, original) == documented if documented else mine == original, request
     assert ours[0][0] == 200, ours
+    # The routes in /openapi.json: the same, except those the docs' table lists (the redirect
+    # at /, static files and the webview app are served but not listed here).
+    shared = set(our_routes) & set(their_routes)
+    assert {path: our_routes[path] for path in shared} == {p: their_routes[p] for p in shared}
+    assert set(our_routes) - set(their_routes) <= {"/api/v1/webview/"}
+    static = {path for method, path, _ in REQUESTS["static-files"] if method == "GET"}
+    for path in set(their_routes) - set(our_routes):
+        assert path == "/" or path.startswith("/api/v1/webview") or path in static, path
     # Custom metrics: the same samples.
     custom = [line for line in ours_metrics.splitlines() if line.startswith("job_")]
     assert custom == [line for line in their_metrics.splitlines() if line.startswith("job_")]
