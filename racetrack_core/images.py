@@ -36,6 +36,10 @@ LABEL_DEPLOYMENT = "racetrack.deployment"
 #: Orders a job version's images: BuildKit keeps an image's creation time from its cached
 #: layers, so images built from the same layers all carry the same one.
 LABEL_TIMESTAMP = "racetrack.deployment-timestamp"
+#: An image whose server must be started through a program of its own (the docker-proxy job
+#: type's proxy) carries that program's path under this label; a target that cannot start it
+#: so refuses the image.
+LABEL_NETWORK_WRAPPER = "racetrack.network-wrapper"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,9 @@ import json
 import re
 from collections.abc import Iterable
 
+# The scheme's length is bounded so that a long value without "://" is scanned in linear time.
+_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://)[^/@\s']*@")
+
 MASK = "********"
 MIN_LENGTH = 3
 """Shorter values are not hidden: masking every ``a`` or ``10`` would garble the text and hide
@@ -97,3 +100,12 @@ def _base64_cores(secret: str) -> set[str]:
             forms.add(core)
             forms.add(core.translate(str.maketrans("+/", "-_")))
     return forms
+
+
+def mask_url_credentials(text: str) -> str:
+    """``text`` with the ``user:password@`` of each URL in it replaced by ``***@``.
+
+    For URLs whose credentials are not known as secrets (a ``git.remote`` a user wrote with
+    its token in it, a plugin's git URL); known secrets go through :class:`Redactor`.
+    """
+    return _URL_USERINFO.sub(r"\g<scheme>***@", text)

@@ -20,11 +20,12 @@ from typing import Any
 import jsonschema
 from jsonschema import Draft202012Validator
 
-from racetrack_core.errors import ManifestError, NotFoundError, PluginError
+from racetrack_core.errors import ManifestError, NotFoundError, PluginError, RacetrackError
 from racetrack_core.events import RESERVED_ENV
 from racetrack_core.manifest import Manifest, Problem, dump_yaml
 from racetrack_core.manifest_spellings import modernize_manifest
 from racetrack_core.plugins import PluginManager
+from racetrack_core.quantities import memory_bytes, millicores
 from racetrack_core.registry import JobType
 from racetrack_core.schema_problems import (
     Finding,
@@ -321,26 +322,15 @@ def _check_semantics(data: Mapping[str, Any], plugins: PluginManager) -> list[Fi
     return problems
 
 
-MEMORY_UNITS = {
-    "": 1,
-    "k": 1000,
-    "M": 1000**2,
-    "G": 1000**3,
-    "T": 1000**4,
-    "Ki": 1024,
-    "Mi": 1024**2,
-    "Gi": 1024**3,
-    "Ti": 1024**4,
-}
-
-
 def _memory_bytes(value: Any) -> float | None:
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?", str(value))
-    return float(match[1]) * MEMORY_UNITS[match[2] or ""] if match else None
+    try:
+        return memory_bytes(value, "resources")
+    except RacetrackError:
+        return None
 
 
 def _cpu_cores(value: Any) -> float | None:
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(m?)", str(value))
-    if not match:
+    try:
+        return millicores(value, "resources") / 1000
+    except RacetrackError:
         return None
-    return float(match[1]) / (1000 if match[2] else 1)

@@ -8,7 +8,6 @@ schema can express); this module words them.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,6 +15,7 @@ from typing import Any, Literal
 from jsonschema.exceptions import ValidationError
 
 from racetrack_core.manifest import FieldPath, Manifest
+from racetrack_core.redaction import mask_url_credentials
 
 FindingKind = Literal["field", "type", "unknown", "missing"]
 
@@ -117,7 +117,7 @@ def explain(error: ValidationError, prefix: FieldPath) -> list[Finding]:
             seen.append(item)
     if keyword == "maxProperties" and expected == 0:
         return [Finding(path, "takes no fields here")]
-    return [Finding(path, _shorten(mask_credentials(error.message)))]
+    return [Finding(path, _shorten(mask_url_credentials(error.message)))]
 
 
 def describe(value: Any) -> str:
@@ -136,22 +136,13 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
-# The scheme's length is bounded so that a long value without "://" is scanned in linear time.
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://)[^/@\s]*@")
-
-
-def mask_credentials(text: str) -> str:
-    """``text`` with the ``user:password@`` of each URL in it replaced by ``***@``."""
-    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
-
-
 def _shorten(text: str) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
 def show(value: Any) -> str:
     if isinstance(value, str):
-        value = mask_credentials(value)
+        value = mask_url_credentials(value)
         text = value if len(value) <= 60 else value[:57] + "..."
         return f"'{text}'"
     if isinstance(value, bool):

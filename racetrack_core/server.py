@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import gc
 import logging
 import signal
 import socket
 import sys
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -30,7 +32,7 @@ from racetrack_core.lifecycle import accounts
 from racetrack_core.lifecycle.app import create_app as create_lifecycle_app
 from racetrack_core.plugins import PluginManager
 from racetrack_core.pub.assembly import PubServer, assemble
-from racetrack_core.security import new_token, write_private_file
+from racetrack_core.security import SecretBox, new_token, write_private_file
 from racetrack_core.settings import INTERNAL_TOKEN_FILE, Settings
 from racetrack_core.storage.database import connect, migrate
 
@@ -54,16 +56,27 @@ def prepare(settings: Settings, say: Callable[[str], None]) -> Settings:
     make the services' internal token on the first start; return the settings with it."""
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.home.chmod(0o700)
-    if not settings.internal_token:
-        token = new_token()
-        write_private_file(settings.home / INTERNAL_TOKEN_FILE, token + "\n")
-        settings = settings.replace(internal_token=token)
-    engine = connect(settings.database_url)
-    try:
-        migrate(engine)
-        admin = accounts.ensure_admin(engine, settings.home, settings.admin_password)
-    finally:
-        engine.dispose()
+    # Replicas that share the home folder and start together make its files once, one at a
+    # time: the first writes the token and the key, the others read them.
+    with _home_lock(settings.home):
+        token_file = settings.home / INTERNAL_TOKEN_FILE
+        if not settings.internal_token and token_file.is_file():
+            settings = settings.replace(internal_token=token_file.read_text().strip())
+        if not settings.internal_token:
+            token = new_token()
+            write_private_file(token_file, token + "\n")
+            settings = settings.replace(internal_token=token)
+        SecretBox(settings.home / "secret.key")  # made now, while the lock is held
+        engine = connect(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
+        try:
+            migrate(engine)
+            admin = accounts.ensure_admin(engine, settings.home, settings.admin_password)
+        finally:
+            engine.dispose()
     if admin.generated_password:
         say(
             f"Created the admin account. Its password (shown once, also in "
@@ -72,6 +85,16 @@ def prepare(settings: Settings, say: Callable[[str], None]) -> Settings:
     elif admin.created:
         say("Created the admin account with the password from RACETRACK_ADMIN_PASSWORD.")
     return settings
+
+
+@contextlib.contextmanager
+def _home_lock(home: Path) -> Iterator[None]:
+    with (home / ".start.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def build_services(

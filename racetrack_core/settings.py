@@ -22,6 +22,8 @@ itself comes from an override, ``RACETRACK_HOME`` or ``~/.racetrack/server``.
     RACETRACK_PLUGIN_INDEX_URL      the package index plugins are installed from (uv's own)
     RACETRACK_SOURCE_ALLOWED_HOSTS  loopback or private hosts sources may come from (a,b:port)
     RACETRACK_PLUGIN_SYNC_INTERVAL  seconds between checks of the plugins other replicas installed
+    RACETRACK_DATABASE_POOL_SIZE, RACETRACK_DATABASE_MAX_OVERFLOW  PostgreSQL connections (10, 10)
+    RACETRACK_LEASE_TTL             seconds a replica's deployment claims live without a heartbeat
 
 Pub's settings are declared once, in :class:`racetrack_core.pub.config.PubConfig`: the fields
 marked there as server settings are read here under their setting names and kept in
@@ -76,6 +78,12 @@ class Settings:
     job_watch_interval: float = 2.0
     #: Deployments running at once; more wait in the queue.
     deploy_workers: int = 4
+    #: PostgreSQL connections each process keeps open, and how many more it may open under load.
+    database_pool_size: int = 10
+    database_max_overflow: int = 10
+    #: Seconds a Lifecycle process's claim on a deployment (and the job watcher's lease) holds
+    #: without a heartbeat; a process that is gone longer than that loses them (docs/replicas.md).
+    lease_ttl: float = 30.0
     #: Pub's configuration. Its server settings (``pub_auth_cache_ttl``, ``async_call_lifetime``
     #: and the others of :func:`racetrack_core.pub.config.server_settings`) are read with the
     #: others; ``lifecycle_url`` and ``internal_token`` always follow this object's.
@@ -96,7 +104,8 @@ class Settings:
     #: uv is configured with on the server (its configuration files or its default).
     plugin_index_url: str = ""
     #: Loopback or private hosts (``name`` or ``name:port``, comma-separated) that sources fetched
-    #: by the server (a plugin's package index or git URL) may be on; others are refused.
+    #: by the server (a job's git remote, a plugin's package index or git URL) may be on; others
+    #: are refused.
     source_allowed_hosts: str = ""
     #: Seconds between checks of the installed plugins that the database records, so that a
     #: running Lifecycle follows an install made through another replica (0: only at start).

@@ -14,6 +14,7 @@ from racetrack_core.lifecycle import accounts, audit, login_throttle
 from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.deploy_routes import read_json_body
+from racetrack_core.lifecycle.openapi import schemas
 from racetrack_core.lifecycle.permissions import authorize_admin
 from racetrack_core.lifecycle.responses import (
     BadRequest,
@@ -62,6 +63,23 @@ def text_fields(body: dict[str, Any], *names: str) -> list[str]:
     return [body[name] for name in names]
 
 
+CREDENTIALS_BODY = {
+    "type": "object",
+    "required": ["username", "password"],
+    "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+}
+USER_ANSWER = {
+    "type": "object",
+    "required": ["username", "token", "is_staff"],
+    "properties": {
+        "username": {"type": "string"},
+        "token": {"type": "string"},
+        "is_staff": {"type": "boolean"},
+    },
+}
+
+
+@schemas(body=CREDENTIALS_BODY, answer=USER_ANSWER)
 def login(request: Request) -> JSONAnswer:
     """Exchange a username and password for a token (also set as a cookie for the browser).
 
@@ -107,6 +125,7 @@ def logout(_request: Request) -> JSONAnswer:
     return answer
 
 
+@schemas(body=CREDENTIALS_BODY, answer={"type": "object", "required": ["username"]})
 def register(request: Request) -> JSONAnswer:
     """Register a user (open): the username is an e-mail address; the account is inactive
     until a staff member activates it."""

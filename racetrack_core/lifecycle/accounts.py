@@ -4,7 +4,7 @@ Users register with an e-mail address and a password that passes ``check_passwor
 account stays inactive until a staff member activates it. A token belongs to one subject (a
 user, an external service consumer or a job family), may expire, and may be revoked; only its
 SHA-256 digest is stored. Failed logins are counted per account and per client address by a
-``LoginThrottle`` kept in memory (one per Lifecycle process). Scopes and grants are in
+``LoginThrottle`` kept in the database (shared by every Lifecycle replica). Scopes and grants are in
 ``permissions.py``.
 """
 

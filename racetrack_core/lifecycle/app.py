@@ -28,7 +28,6 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-import racetrack_core
 from racetrack_core.lifecycle import (
     account_routes,
     async_routes,
@@ -49,12 +48,15 @@ from racetrack_core.lifecycle import (
 from racetrack_core.lifecycle.body_limits import BodyLimit
 from racetrack_core.lifecycle.context import caller_of
 from racetrack_core.lifecycle.deployments import Pipeline
+from racetrack_core.lifecycle.openapi import document
 from racetrack_core.lifecycle.plugin_follower import PluginFollower
 from racetrack_core.lifecycle.responses import (
+    DATABASE_UNAVAILABLE,
     ApiError,
     JSONAnswer,
     error_answer,
     handle_api_error,
+    handle_database_unavailable,
     handle_http_exception,
     handle_unexpected,
 )
@@ -74,7 +76,15 @@ def create_app(
 ) -> Starlette:
     """Build the Lifecycle API. ``engine`` defaults to ``settings.database_url``."""
     plugins.load()
-    engine = engine if engine is not None else connect(settings.database_url)
+    engine = (
+        engine
+        if engine is not None
+        else connect(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
+    )
     api = [
         *service_routes.routes(),
         *deploy_routes.routes(),
@@ -107,7 +117,10 @@ def create_app(
         follower = PluginFollower(service)
         follower.start()
         pipeline = Pipeline(service)
-        watcher = JobWatcher(service, pipeline)
+        # SQLite is one process's database: that process always watches, even right after
+        # a crash. Over PostgreSQL, replicas take turns through the watcher's lease.
+        leader = pipeline.leases if engine.dialect.name == "postgresql" else None
+        watcher = JobWatcher(service, pipeline, leader)
         app.state.service = service
         app.state.pipeline = pipeline
         app.state.watcher = watcher
@@ -127,6 +140,7 @@ def create_app(
         exception_handlers={
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
+            **dict.fromkeys(DATABASE_UNAVAILABLE, handle_database_unavailable),
             Exception: handle_unexpected,
         },
     )
@@ -170,45 +184,8 @@ def _authenticated(app: ASGIApp) -> ASGIApp:
 
 
 def openapi(request: Request) -> JSONAnswer:
-    """The OpenAPI document of every API route, summarised from the handlers' docstrings."""
-    paths: dict[str, dict[str, Any]] = {}
-    for route in request.app.state.api_routes:
-        if not isinstance(route, Route) or not route.path.startswith("/api/"):
-            continue
-        doc = (route.endpoint.__doc__ or route.name).strip()
-        summary, _, description = doc.partition("\n")
-        for method in sorted((route.methods or set()) - {"HEAD"}):
-            operation: dict[str, Any] = {
-                "summary": summary.strip(),
-                "description": " ".join(description.split()),
-                "operationId": f"{method.lower()}_{route.name}",
-                "responses": {"200": {"description": "JSON answer"}},
-            }
-            if not _is_public(route.path):
-                operation["security"] = [{"RacetrackAuth": []}]
-            paths.setdefault(route.path, {})[method.lower()] = operation
-    return JSONAnswer(
-        {
-            "openapi": "3.1.0",
-            "info": {"title": "Racetrack Lifecycle API", "version": racetrack_core.__version__},
-            "servers": [{"url": MOUNT}],
-            "paths": paths,
-            "components": {
-                "securitySchemes": {
-                    "RacetrackAuth": {"type": "apiKey", "in": "header", "name": "X-Racetrack-Auth"}
-                }
-            },
-        }
-    )
-
-
-def _is_public(path: str) -> bool:
-    return path in {
-        "/api/v1/info",
-        "/api/v1/users/login",
-        "/api/v1/users/logout",
-        "/api/v1/users/register",
-    }
+    """The OpenAPI document of every API route (see ``racetrack_core.lifecycle.openapi``)."""
+    return JSONAnswer(document(request.app.state.api_routes, MOUNT))
 
 
 PAGE = """<!DOCTYPE html>

@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Route
 
 from racetrack_core.auth import Caller
 from racetrack_core.lifecycle.context import caller_of, pipeline_of, service_of
-from racetrack_core.lifecycle.deployments.request import parse_deploy_body
+from racetrack_core.lifecycle.deployments.request import check_git_host, parse_deploy_body
 from racetrack_core.lifecycle.jobs import (
     deployment_dto,
     find_deployment,
@@ -50,6 +50,7 @@ def deploy(request: Request) -> JSONAnswer:
             authorize(
                 session, caller, Scope.DEPLOY_JOB, deploy_request.name, deploy_request.version
             )
+    check_git_host(deploy_request, service.settings)  # after authorizing: it resolves names
     deployment_id = pipeline.admit(deploy_request, force=bool(body.get("force")))
     pipeline.submit(deployment_id, deploy_request)
     return JSONAnswer({"id": deployment_id})

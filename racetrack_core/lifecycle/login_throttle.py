@@ -1,16 +1,19 @@
-"""The login rate limit: failed logins counted per account and per client address."""
+"""The login rate limit: failed logins counted per account and per client address, in the
+database that every Lifecycle replica shares."""
 
 from __future__ import annotations
 
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, delete, select
 from starlette.requests import Request
 
 from racetrack_core.lifecycle.responses import ApiError
+from racetrack_core.storage.models import LoginFailure
 
 
 class TooManyAttempts(ApiError):
@@ -25,61 +28,62 @@ class TooManyAttempts(ApiError):
 
 
 class LoginThrottle:
-    """Failed logins in a sliding window, per account and per client address, in memory.
+    """Failed logins in a sliding window, per account and per client address, in the database.
 
     An account with ``account_limit`` failures, or an address with ``address_limit``, within
-    the last ``window`` seconds is refused until the oldest of them leaves the window. Each
-    Lifecycle process counts on its own, and a restart forgets the counts.
+    the last ``window`` seconds is refused until the oldest of them leaves the window. Every
+    Lifecycle replica over one database counts the same failures, and a restart keeps them.
     """
 
     def __init__(
         self,
+        engine: Engine,
         account_limit: int = 5,
         address_limit: int = 20,
         window: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.engine = engine
         self.account_limit = account_limit
         self.address_limit = address_limit
         self.window = window
         self._clock = clock
-        self._lock = threading.Lock()
-        self._failures: dict[str, deque[float]] = {}
 
     def check(self, username: str, address: str) -> None:
         """TooManyAttempts if the account or the address has failed too often lately."""
         now = self._clock()
-        with self._lock:
+        with Session(self.engine) as session:
             for key, limit, what in (
-                (f"user:{username.lower()}", self.account_limit, f"account {username}"),
+                (_account(username), self.account_limit, f"account {username}"),
                 (f"addr:{address}", self.address_limit, f"address {address}"),
             ):
-                times = self._recent(key, now)
-                if len(times) >= limit:
-                    wait = max(1, math.ceil(times[0] + self.window - now))
+                recent = select(func.count(), func.min(LoginFailure.at)).where(
+                    col(LoginFailure.key) == key, col(LoginFailure.at) > now - self.window
+                )
+                count, oldest = session.exec(recent).one()
+                if count >= limit and oldest is not None:
+                    wait = max(1, math.ceil(oldest + self.window - now))
                     raise TooManyAttempts(
                         f"too many failed logins for {what}; try again in {wait} s", wait
                     )
 
     def failed(self, username: str, address: str) -> None:
         now = self._clock()
-        with self._lock:
-            for key in (f"user:{username.lower()}", f"addr:{address}"):
-                self._recent(key, now).append(now)
+        with Session(self.engine) as session:
+            # Failures older than the window count no more: drop them as new ones come.
+            session.exec(delete(LoginFailure).where(col(LoginFailure.at) <= now - self.window))
+            session.add(LoginFailure(key=_account(username), at=now))
+            session.add(LoginFailure(key=f"addr:{address}", at=now))
+            session.commit()
 
     def succeeded(self, username: str) -> None:
-        with self._lock:
-            self._failures.pop(f"user:{username.lower()}", None)
+        with Session(self.engine) as session:
+            session.exec(delete(LoginFailure).where(col(LoginFailure.key) == _account(username)))
+            session.commit()
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if not times and len(self._failures) > 10_000:
-            # Forget keys with no recent failure, so that the table cannot grow without end.
-            for stale in [k for k, v in self._failures.items() if not v and k != key]:
-                del self._failures[stale]
-        return times
+
+def _account(username: str) -> str:
+    return f"user:{username.lower()}"
 
 
 _THROTTLE_LOCK = threading.Lock()
@@ -91,7 +95,7 @@ def login_throttle(request: Request) -> LoginThrottle:
     with _THROTTLE_LOCK:
         throttle = getattr(state, "login_throttle", None)
         if not isinstance(throttle, LoginThrottle):
-            throttle = LoginThrottle()
+            throttle = LoginThrottle(state.service.engine)
             state.login_throttle = throttle
         return throttle
 

@@ -1,8 +1,9 @@
 """JSON answers and the errors that become them, as the wire rules in DESIGN.md require.
 
 Every answer is JSON with a Content-Type (an empty answer is ``null``); an error is
-``{"error": "<sentence>", "type": "<kind>"}`` with 400, 401, 403, 404, 409 or 413. Anything
-unexpected is logged with its traceback and answered with a 500 that shows no internals.
+``{"error": "<sentence>", "type": "<kind>"}`` with 400, 401, 403, 404, 409 or 413, and 503 when
+the database cannot be reached. Anything unexpected is logged with its traceback and answered
+with a 500 that shows no internals.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import json
 import logging
 from typing import Any
 
+import jsonschema
+import sqlalchemy.exc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from racetrack_core.errors import RacetrackError
+from racetrack_core.lifecycle.openapi import declared_body
 
 log = logging.getLogger("racetrack.lifecycle")
 
@@ -101,6 +105,34 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     return error_answer(exc.status_code, message, kind)
 
 
+#: Database errors that mean "unreachable for now", not "this request is wrong": a lost or
+#: refused connection (OperationalError, InterfaceError), a pool with no connection to give.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+)
+
+
+async def handle_database_unavailable(request: Request, exc: Exception) -> Response:
+    """503 for a database that cannot be reached; the driver's message stays in the log (it
+    names hosts and ports), and the next request tries again (pooled connections are checked
+    before use)."""
+    log.warning(
+        "the database is unavailable answering %s %s: %s",
+        request.method,
+        request.url.path,
+        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+    )
+    answer = error_answer(
+        503,
+        "the database is unavailable; try again shortly (the server log has the details)",
+        Unavailable.kind,
+    )
+    answer.headers["Retry-After"] = "5"
+    return answer
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error answering %s %s", request.method, request.url.path)
     return error_answer(
@@ -144,4 +176,20 @@ async def read_json_object(request: Request) -> dict[str, Any]:
         )
     if not isinstance(data, dict):
         raise BadRequest(f"the request body must be a JSON object, not {type(data).__name__}")
+    check_declared_body(request.scope.get("endpoint"), data)
     return data
+
+
+def check_declared_body(endpoint: object, data: dict[str, Any]) -> None:
+    """BadRequest naming the first field of ``data`` that breaks the body schema ``endpoint``
+    declared for its OpenAPI document (``racetrack_core.lifecycle.openapi.schemas``)."""
+    schema = declared_body(endpoint)
+    if schema is None:
+        return
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(data)
+    )
+    if error is not None:
+        where = "/".join(str(part) for part in error.absolute_path)
+        field = f"field '{where}'" if where else "the request body"
+        raise BadRequest(f"{field}: {error.message}")

@@ -5,10 +5,15 @@ Then, every few seconds, the watcher compares the database with what each driver
 probes every instance of every job (``job_health``): a replica that crashed for good makes its
 job ``error`` (with the driver's reason), a job whose replica is gone is ``lost``, a recovered
 one is ``running`` again, each instance's state goes into the job record's ``instances``, and a
-replica that no job record names is logged once as orphaned. An instance that the driver
-reports gone for good (a container removed or stopped by hand) is started again by the driver,
-on the port its replica holds; when that fails and nothing of the replica is left, the replica
-is stopped, which releases its ports.
+replica that no job record names, two rounds running, is logged once as orphaned (one round
+could fall between a deployment starting a replica and recording it as in flight). An
+instance that the driver reports gone for good (a container removed or stopped by hand) is
+started again by the driver, on the port its replica holds; when that fails and nothing of the
+replica is left, the replica is stopped, which releases its ports.
+
+With several Lifecycle replicas, one watches at a time: the holder of the ``job-watcher`` lease
+(``leases``), renewed on each round. When it stops, another takes the lease once it expires,
+restores the jobs (adopting what still runs) and watches from then on.
 """
 
 from __future__ import annotations
@@ -36,23 +41,44 @@ log = logging.getLogger("racetrack.watcher")
 RESTORE_BACKOFF = 30.0
 
 
+#: The lease that the watching replica holds.
+WATCHER_LEASE = "job-watcher"
+
+
 class DeploymentsInFlight(Protocol):
     """What the watcher asks the deployment pipeline."""
 
-    def is_in_flight(self, replica_id: str) -> bool:
-        """Whether a deployment still running has started this replica."""
+    def in_flight_replicas(self) -> frozenset[str]:
+        """The replicas that deployments still running (on any replica) have started."""
         ...
+
+
+class Leader(Protocol):
+    """The watcher's lease: held by one Lifecycle replica at a time."""
+
+    def hold(self, name: str) -> bool:
+        """Take or renew the lease ``name``; False while another process holds it."""
+        ...
+
+    def release(self, name: str) -> None: ...
 
 
 class JobWatcher:
     """Restores jobs once, then reconciles job statuses with the drivers until stopped."""
 
-    def __init__(self, service: LifecycleService, deployments: DeploymentsInFlight) -> None:
+    def __init__(
+        self,
+        service: LifecycleService,
+        deployments: DeploymentsInFlight,
+        leader: Leader | None = None,
+    ) -> None:
         self.service = service
         self._deployments = deployments
+        self._leader = leader
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="job-watcher", daemon=True)
         self._reported_orphans: set[str] = set()
+        self._unnamed: set[str] = set()
         self._restore_after: dict[str, float] = {}
         self._client = httpx.Client(timeout=2.0, trust_env=False)
         self.restored = threading.Event()
@@ -65,15 +91,37 @@ class JobWatcher:
         if self._thread.is_alive():
             self._thread.join(timeout=30)
         self._client.close()
+        if self._leader is not None:
+            try:
+                self._leader.release(WATCHER_LEASE)
+            except Exception:
+                log.exception("giving up the job watcher's lease failed")
+
+    def _leading(self) -> bool:
+        if self._leader is None:
+            return True
+        try:
+            return self._leader.hold(WATCHER_LEASE)
+        except Exception:
+            log.exception("renewing the job watcher's lease failed")
+            return False
 
     def _loop(self) -> None:
+        leading = False
         try:
-            self.restore_all()
+            leading = self._leading()
+            if leading:
+                self.restore_all()
         finally:
             self.restored.set()
         while not self._stop.wait(self.service.settings.job_watch_interval):
+            was_leading, leading = leading, self._leading()
             try:
-                self.reconcile()
+                if leading and not was_leading:
+                    log.info("this replica now watches the jobs; restoring them")
+                    self.restore_all()
+                if leading:
+                    self.reconcile()
             except Exception:
                 log.exception("checking jobs failed; trying again")
 
@@ -132,6 +180,7 @@ class JobWatcher:
             ).where(col(Job.replica).is_not(None))
             jobs = list(session.connection().execute(watched))
         known = set()
+        in_flight = self._deployments.in_flight_replicas()
         for job in jobs:
             replica = replica_from_json(job.replica)
             if replica is None or job.infrastructure_target not in drivers:
@@ -142,19 +191,20 @@ class JobWatcher:
                 self._move(job.id, state.replica)
             health = job_health.judge(self._client, replica, state)
             self._record(job.id, health)
-            if health.restore and not self._deployments.is_in_flight(replica.id):
+            if health.restore and replica.id not in in_flight:
                 self._restore_instances(job.id, state.replica if state else replica)
-        for replica_id, state in states.items():
-            orphan = replica_id not in known and not self._deployments.is_in_flight(replica_id)
-            if orphan and replica_id not in self._reported_orphans:
-                self._reported_orphans.add(replica_id)
-                log.warning(
-                    "orphaned replica %s of job %s %s at %s: no job record names it",
-                    replica_id,
-                    state.replica.name,
-                    state.replica.version,
-                    state.replica.url,
-                )
+        unnamed = {rid for rid in states if rid not in known and rid not in in_flight}
+        for replica_id in sorted(unnamed & self._unnamed - self._reported_orphans):
+            self._reported_orphans.add(replica_id)
+            state = states[replica_id]
+            log.warning(
+                "orphaned replica %s of job %s %s at %s: no job record names it",
+                replica_id,
+                state.replica.name,
+                state.replica.version,
+                state.replica.url,
+            )
+        self._unnamed = unnamed
 
     def _restore_instances(self, job_id: str, replica: Replica) -> None:
         """Some instance of ``replica`` is gone (its container removed or stopped by hand):

@@ -1,7 +1,10 @@
 """Fetching a job's source: a git clone of one commit, or an uploaded build context.
 
-    fetch_git(remote, branch=..., directory=..., credentials=..., dest=..., log=...)
-        -> FetchedSource(path, commit)       one commit of one branch, credentials kept secret
+    fetch_git(remote, branch=..., directory=..., credentials=..., dest=..., log=...,
+              allowed_hosts=...)
+        -> FetchedSource(path, commit)       one commit of one branch, credentials kept secret,
+                                             loopback and private hosts refused unless allowed
+    check_remote_host(remote, allowed_hosts)  the same host check alone, before a deployment
     unpack_build_context(b64, dest)  -> dest  a base64 tar.gz from `racetrack deploy`, checked
     check_context_size(b64, max_bytes) -> int its compressed size, refused over the limit
     pack_build_context(directory)    -> str   the same format, made from a folder (stdlib only)
@@ -21,8 +24,9 @@ from racetrack_core.source.archive import (
     unpack_build_context,
 )
 from racetrack_core.source.errors import SourceError
-from racetrack_core.source.git import GIT_TIMEOUT, Credentials, FetchedSource, fetch_git
+from racetrack_core.source.git import GIT_TIMEOUT, FetchedSource, fetch_git
 from racetrack_core.source.packing import BuildContextError, pack_build_context
+from racetrack_core.source.remotes import Credentials, check_remote_host
 from racetrack_core.source.secret_files import remove_secret_files, secret_file_names
 
 __all__ = [
@@ -35,6 +39,7 @@ __all__ = [
     "FetchedSource",
     "SourceError",
     "check_context_size",
+    "check_remote_host",
     "fetch_git",
     "pack_build_context",
     "remove_secret_files",

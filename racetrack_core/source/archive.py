@@ -3,8 +3,10 @@
 Limits are checked while reading, never after: the compressed size before decoding, the
 uncompressed stream as it is decompressed (a reader that stops at the limit, so a gzip bomb
 or a huge pax header costs at most the limit), and the member count as members arrive. Each
-member is checked by name and type before it is written, then by ``tarfile``'s ``data`` filter,
-and everything goes to a scratch directory that is renamed into place only when all of it is in.
+member is checked by name and type before it is written, then by ``tarfile``'s ``data`` filter;
+links are made by this module itself (tarfile's fallback for a link it cannot make reads the
+rest of the archive). Everything goes to a scratch directory that is renamed into place only
+when all of it is in.
 """
 
 from __future__ import annotations
@@ -127,7 +129,10 @@ def _extract(data: bytes, root: Path, max_unpacked_bytes: int, max_members: int)
                 if posixpath.normpath(member.name) == "." and member.isdir():
                     continue
                 _check_member(member, root)
-                archive.extract(member, root, **_filter_arguments())
+                if member.issym() or member.islnk():
+                    _make_link(member, root)
+                else:
+                    archive.extract(member, root, **_filter_arguments())
     except _StreamTooLarge:
         raise _unpacked_too_large(max_unpacked_bytes) from None
     except (gzip.BadGzipFile, zlib.error, EOFError):
@@ -182,6 +187,31 @@ def _check_member(member: tarfile.TarInfo, root: Path) -> None:
         raise SourceError(f"{what} is of an unsupported type; only files, directories and links")
     if not _inside(os.path.realpath(root / name), root):
         raise SourceError(f"{what} would be written outside the job directory through a link")
+
+
+def _make_link(member: tarfile.TarInfo, root: Path) -> None:
+    """Create a link member that ``_check_member`` accepted, without tarfile.
+
+    When ``os.symlink`` or ``os.link`` fails, tarfile falls back to looking for the target
+    among the members, which in a stream means reading (and, for huge declared sizes, skipping
+    block by block) the whole rest of the archive: a hang that one small archive could cause.
+    Here a link that cannot be made is a SourceError. A hard link takes the mode of the file
+    it links to, which was already unpacked (and filtered) as an earlier member.
+    """
+    path = root / member.name
+    what = f"build context member {member.name!r}"
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise SourceError(f"{what} is a link where the context already has a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(path):  # a later member replaces an earlier one, as tar does
+            path.unlink()
+        if member.issym():
+            os.symlink(member.linkname, path)
+        else:
+            os.link(root / member.linkname, path, follow_symlinks=False)
+    except OSError as error:
+        raise SourceError(f"{what} could not be made as a link: {error.strerror}") from None
 
 
 def _inside(path: str, root: Path) -> bool:

@@ -6,6 +6,11 @@ process group, the scrubbing of stderr). Credentials reach git through a credent
 declared in ``GIT_CONFIG_*`` environment variables: the helper is a shell function that prints
 two other environment variables, so the secret is on no command line, in no file, and in no
 ``.git/config``; the helper is scoped to the remote's host, so a redirect elsewhere gets nothing.
+
+The remote's host must be a global address unless the setting ``source_allowed_hosts`` names it
+(``racetrack_core.source_hosts``). An http(s) clone connects only to the addresses that were
+checked (``http.curloptResolve``) and follows no redirect, so neither a DNS answer that changes
+after the check nor a redirect leads it to a private address.
 """
 
 from __future__ import annotations
@@ -13,26 +18,29 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import posixpath
 import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
+from racetrack_core.redaction import mask_url_credentials
 from racetrack_core.source.errors import SourceError
+from racetrack_core.source.remotes import (
+    ALLOWED_PROTOCOLS,
+    Credentials,
+    check_branch,
+    check_directory,
+    check_remote,
+    check_remote_host,
+    split_credentials,
+)
 
 GIT_TIMEOUT = 300.0
 """Seconds a clone may take, all of it, before it is killed."""
-
-ALLOWED_PROTOCOLS = ("https", "http", "ssh", "git")
-"""Transports a remote may use; ``file://`` and local paths would expose the server's disk."""
-
-Credentials = tuple[str, str]
-"""``(username, password)``; the password is usually an access token."""
 
 _USERNAME_VAR = "RACETRACK_GIT_USERNAME"
 _PASSWORD_VAR = "RACETRACK_GIT_PASSWORD"  # noqa: S105 (the variable's name, not a secret)
@@ -54,8 +62,6 @@ _REPOSITORY_ENV = {
     "GIT_CONFIG_COUNT",
     "SSH_ASKPASS",
 }
-_SCP_LIKE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*@[A-Za-z0-9.-]+:.+")  # git@host:owner/repo
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s']+@", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -75,17 +81,21 @@ def fetch_git(
     dest: Path,
     log: Callable[[str], None],
     timeout: float = GIT_TIMEOUT,
+    allowed_hosts: Iterable[str] = (),
 ) -> FetchedSource:
     """Clone the tip of ``branch`` (default: the remote's default branch) of ``remote`` into
     ``dest``, one commit deep, and return the job directory ``directory`` inside it.
 
     ``dest`` must not exist or be empty; on failure it is left as it was found. Credentials
     written into an http(s) URL (``https://user:token@host/...``) are taken out of it and used
-    like ``credentials``. Raises :class:`SourceError` with a message for the user.
+    like ``credentials``. A remote on a loopback or private address is refused unless
+    ``allowed_hosts`` (the entries of ``source_allowed_hosts``) names it. Raises
+    :class:`SourceError` with a message for the user.
     """
     remote, url_credentials = split_credentials(remote)
     credentials = credentials or url_credentials
     check_remote(remote)
+    addresses = check_remote_host(remote, allowed_hosts)
     check_branch(branch)
     relative = check_directory(directory)
     if credentials is not None and any(c in value for value in credentials for c in "\n\0"):
@@ -102,7 +112,8 @@ def fetch_git(
         args = ["clone", "--depth", "1", "--single-branch", "--no-tags"]
         args += ["--branch", branch] if branch else []
         args += ["--", remote, str(dest)]
-        returncode, stderr = _run_git(args, _git_env(remote, credentials), timeout, remote)
+        env = _git_env(remote, credentials, addresses)
+        returncode, stderr = _run_git(args, env, timeout, remote)
         stderr = scrub(stderr, secrets)
         for line in stderr.splitlines():
             if line.strip():
@@ -111,7 +122,7 @@ def fetch_git(
             raise _clone_failure(stderr, remote, branch, credentials is not None)
         returncode, commit = _run_git(
             ["-C", str(dest), "rev-parse", "--verify", "--quiet", "HEAD"],
-            _git_env(remote, None),
+            _git_env(remote, None, ()),
             timeout,
             remote,
             capture="stdout",
@@ -125,58 +136,6 @@ def fetch_git(
     except BaseException:
         _clear(dest, created)
         raise
-
-
-# -- checking what the manifest says ---------------------------------------------------------
-
-
-def split_credentials(remote: str) -> tuple[str, Credentials | None]:
-    """``remote`` without the ``user:password@`` part of an http(s) URL, and those credentials."""
-    parts = urlsplit(remote)
-    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
-        return remote, None
-    userinfo, _, host = parts.netloc.rpartition("@")
-    username, has_password, password = userinfo.partition(":")
-    clean = urlunsplit(parts._replace(netloc=host))
-    if not has_password:
-        return clean, None
-    return clean, (unquote(username), unquote(password))
-
-
-def check_remote(remote: str) -> None:
-    """Refuse a remote that is not a URL of an allowed transport (or ``user@host:path``)."""
-    scheme = urlsplit(remote).scheme.lower()
-    if scheme in ALLOWED_PROTOCOLS and not remote.startswith("-"):
-        return
-    if _SCP_LIKE.fullmatch(remote):
-        return
-    allowed = ", ".join(f"{name}://" for name in ALLOWED_PROTOCOLS)
-    raise SourceError(
-        f"manifest field 'git.remote': {remote!r} is not a supported git URL; "
-        f"use one of {allowed} (for example https://github.com/owner/repository)"
-    )
-
-
-def check_branch(branch: str | None) -> None:
-    if branch is None:
-        return
-    if not branch or branch.startswith("-") or any(c.isspace() or ord(c) < 32 for c in branch):
-        raise SourceError(f"manifest field 'git.branch': {branch!r} is not a valid branch name")
-
-
-def check_directory(directory: str) -> PurePosixPath:
-    """``git.directory`` normalized; refused when absolute, escaping with ``..``, or in ``.git``."""
-    field = f"manifest field 'git.directory': {directory!r}"
-    if "\0" in directory:
-        raise SourceError(f"{field} contains a NUL character")
-    if directory.startswith("/"):
-        raise SourceError(f"{field} must be a path relative to the repository's root, not absolute")
-    normalized = PurePosixPath(posixpath.normpath(directory or "."))
-    if normalized.parts[:1] == ("..",):
-        raise SourceError(f"{field} points outside the repository")
-    if normalized.parts[:1] == (".git",):
-        raise SourceError(f"{field} points into git's own .git directory")
-    return normalized
 
 
 def _job_directory(root: Path, relative: PurePosixPath, directory: str, where: str) -> Path:
@@ -197,7 +156,9 @@ def _job_directory(root: Path, relative: PurePosixPath, directory: str, where: s
 # -- running git -----------------------------------------------------------------------------
 
 
-def _git_env(remote: str, credentials: Credentials | None) -> dict[str, str]:
+def _git_env(
+    remote: str, credentials: Credentials | None, addresses: Sequence[str]
+) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -218,7 +179,10 @@ def _git_env(remote: str, credentials: Credentials | None) -> dict[str, str]:
         env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
     # An empty credential.helper empties the list of helpers from the server's own git config,
     # so that no helper stores the token (credential.helper=store) or offers another one.
-    config = [("credential.helper", "")]
+    config = [("credential.helper", ""), ("http.followRedirects", "false")]
+    pin = _resolve_pin(remote, addresses)
+    if pin:
+        config.append(("http.curloptResolve", pin))
     if credentials is not None:
         parts = urlsplit(remote)
         config.append((f"credential.{parts.scheme}://{parts.netloc}.helper", _CREDENTIAL_HELPER))
@@ -228,6 +192,20 @@ def _git_env(remote: str, credentials: Credentials | None) -> dict[str, str]:
         env[f"GIT_CONFIG_KEY_{index}"] = key
         env[f"GIT_CONFIG_VALUE_{index}"] = value
     return env
+
+
+def _resolve_pin(remote: str, addresses: Sequence[str]) -> str:
+    """curl's ``HOST:PORT:ADDRESS,...`` entry that makes an http(s) clone connect to the checked
+    addresses only; empty for other transports, an address as host, or nothing checked."""
+    parts = urlsplit(remote)
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not addresses or ":" in host:
+        return ""
+    if host.replace(".", "").isdigit():
+        return ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    shown = ",".join(f"[{address}]" if ":" in address else address for address in addresses)
+    return f"{host}:{port}:{shown}"
 
 
 def _run_git(
@@ -301,6 +279,12 @@ def _clone_failure(
             f"git repository {remote} was not found: check manifest field 'git.remote'. "
             f"If the repository is private, give Racetrack read access with: {hint}"
         )
+    if re.search(r"returned error: 30[1278]|[Rr]edirect", stderr):
+        return SourceError(
+            f"git repository {remote} answered with a redirect, which Racetrack does not "
+            "follow (it could lead to a private address): set manifest field 'git.remote' "
+            "to the URL it redirects to"
+        )
     if re.search(r"transport '.*' not allowed", stderr):
         return SourceError(f"git repository {remote} redirected to a transport that is not allowed")
     if re.search(r"Could not resolve host|Failed to connect|Connection refused|timed out", stderr):
@@ -328,7 +312,7 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    return _URL_USERINFO.sub(r"\g<scheme>***@", text)
+    return mask_url_credentials(text)
 
 
 # -- the destination directory ---------------------------------------------------------------

@@ -2,22 +2,29 @@
 
 ``connect(url)`` opens SQLite (WAL journal, foreign keys enforced) or PostgreSQL (psycopg 3);
 ``migrate(engine)`` brings the schema to the newest Alembic revision. Both are safe to call on
-every start.
+every start, and ``migrate`` from several processes at once: on PostgreSQL it holds an advisory
+lock while it upgrades, so the replicas that start together migrate one after the other (the
+later ones find nothing left to do).
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
 from racetrack_core.errors import RacetrackError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+#: The PostgreSQL advisory lock that migrations hold (any constant; "racetrack" in ASCII).
+MIGRATION_LOCK = 0x72616365747261
+_SQLITE_MIGRATIONS = threading.Lock()
 
 
 class DatabaseError(RacetrackError):
@@ -29,8 +36,17 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def connect(url: str) -> Engine:
-    """Create the engine for ``url``: ``sqlite:///path`` or ``postgresql://user@host/db``."""
+def connect(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
+    """Create the engine for ``url``: ``sqlite:///path`` or ``postgresql://user@host/db``.
+
+    On PostgreSQL a process keeps up to ``pool_size`` connections open and opens up to
+    ``max_overflow`` more under load (settings ``database_pool_size``, ``database_max_overflow``).
+    """
+    if pool_size < 1 or max_overflow < 0:
+        raise DatabaseError(
+            f"database_pool_size must be at least 1 (got {pool_size}) and "
+            f"database_max_overflow at least 0 (got {max_overflow})"
+        )
     try:
         parsed = make_url(url)
     except Exception:
@@ -48,7 +64,9 @@ def connect(url: str) -> Engine:
     if backend == "postgresql":
         if parsed.drivername in {"postgresql", "postgres"}:
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(
+            parsed, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
+        )
     raise DatabaseError(
         f"database '{backend}' is not supported; use sqlite:///path/to/file.db or "
         "postgresql://user:password@host:5432/dbname"
@@ -71,8 +89,19 @@ def _alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` (the newest by default)."""
-    command.upgrade(_alembic_config(engine), revision)
+    """Upgrade the schema to ``revision`` (the newest by default), one process at a time."""
+    if engine.dialect.name != "postgresql":
+        # A SQLite database belongs to one process: a lock in it serializes the upgrades.
+        with _SQLITE_MIGRATIONS:
+            command.upgrade(_alembic_config(engine), revision)
+        return
+    with engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        try:
+            command.upgrade(_alembic_config(engine), revision)
+        finally:
+            holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            holder.commit()
 
 
 def downgrade(engine: Engine, revision: str) -> None:

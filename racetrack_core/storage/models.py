@@ -94,6 +94,12 @@ class Deployment(SQLModel, table=True):
     created_at: float = Field(default_factory=now, index=True)
     updated_at: float = Field(default_factory=now)
     finished_at: float | None = None
+    #: The Lifecycle process running it, and until when its lease holds unless renewed
+    #: (``racetrack_core.lifecycle.leases``); an expired lease means that process is gone.
+    claimed_by: str | None = Field(default=None, max_length=64)
+    lease_expires_at: float | None = Field(default=None, index=True)
+    #: The replica it has started and not yet handed to the job record (the watcher leaves it be).
+    replica_id: str | None = Field(default=None, max_length=128)
 
 
 class User(SQLModel, table=True):
@@ -258,3 +264,25 @@ class InstalledPlugin(SQLModel, table=True):
     installed_by: str | None = Field(default=None, max_length=255)
     installed_at: float = Field(default_factory=now)
     uninstalled_at: float | None = None
+
+
+class Lease(SQLModel, table=True):
+    """A named role that one Lifecycle process holds at a time (the job watcher's), until
+    ``expires_at`` unless its holder renews it."""
+
+    __tablename__ = "lease"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=64)
+    expires_at: float
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed login, counted against an account (``user:NAME``) or an address
+    (``addr:IP``) by every Lifecycle process."""
+
+    __tablename__ = "login_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=320, index=True)
+    at: float = Field(index=True)

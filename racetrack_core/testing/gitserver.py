@@ -16,6 +16,11 @@ random password); the HTTP side is in :mod:`racetrack_core.testing.githttp`.
 
 The request log (:attr:`GitServer.requests`) records paths and whether credentials were sent,
 never the credentials themselves.
+
+A Racetrack server refuses git remotes on loopback addresses unless its setting
+``source_allowed_hosts`` names them: start a server that deploys from a ``GitServer`` with
+:data:`ALLOW_LOOPBACK_SOURCES` in its environment (``racetrack_server`` does), and give
+``fetch_git`` the server's :attr:`GitServer.allowed_host`.
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ AUTHOR = {
     "GIT_COMMITTER_EMAIL": "tests@racetrack.invalid",
 }
 _REPO_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*")
+
+
+ALLOW_LOOPBACK_SOURCES: Mapping[str, str] = {"RACETRACK_SOURCE_ALLOWED_HOSTS": "127.0.0.1"}
+"""Server settings that let it fetch sources from 127.0.0.1, where every GitServer listens."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,11 @@ class GitServer:
     def url(self) -> str:
         """The server's base URL, ``http://127.0.0.1:PORT`` (no trailing slash)."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def allowed_host(self) -> str:
+        """``127.0.0.1:PORT``: the entry of ``source_allowed_hosts`` that allows this server."""
+        return f"127.0.0.1:{self.port}"
 
     @property
     def requests(self) -> list[GitRequest]:

@@ -139,10 +139,12 @@ def racetrack_database_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def racetrack_server_env() -> Mapping[str, str]:
-    """Extra environment variables of ``racetrack_server``: its ``QUICK_ENV``."""
+    """Extra environment variables of ``racetrack_server``: its ``QUICK_ENV``, and 127.0.0.1
+    allowed as a source host so that it deploys from ``racetrack_git_server``."""
+    from racetrack_core.testing.gitserver import ALLOW_LOOPBACK_SOURCES
     from racetrack_core.testing.server import QUICK_ENV
 
-    return QUICK_ENV
+    return {**QUICK_ENV, **ALLOW_LOOPBACK_SOURCES}
 
 
 @pytest.fixture

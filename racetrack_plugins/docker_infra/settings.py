@@ -8,10 +8,9 @@ from typing import Any
 
 from racetrack_core.errors import RacetrackError
 from racetrack_core.images import BuilderSettings
+from racetrack_core.quantities import memory_bytes, millicores
 
 WHERE = "targets.docker"
-MEMORY_UNITS = {"": 1, "k": 1000, "M": 1000**2, "G": 1000**3, "Ki": 1024, "Mi": 1024**2}
-MEMORY_UNITS |= {"Gi": 1024**3}
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,9 @@ class DockerSettings:
                 isinstance(value, bool) and kinds[name] is not bool
             ):
                 raise RacetrackError(f"config.yaml, {WHERE}.{name}: {value!r} is not a valid value")
-            chosen[name] = memory_bytes(value) if name.startswith("memory") else value  # type: ignore[arg-type]
+            if name.startswith("memory") and isinstance(value, int | str):
+                value = memory_bytes(value, f"config.yaml, {WHERE}.{name}")
+            chosen[name] = value
         return cls(**chosen)
 
     def limits(self, resources: Mapping[str, Any] | None) -> tuple[int, float]:
@@ -81,26 +82,7 @@ class DockerSettings:
         resources = resources or {}
         memory = resources.get("memory_max") or resources.get("memory_min")
         cpu = resources.get("cpu_max") or resources.get("cpu_min")
-        memory_value = memory_bytes(memory) if memory is not None else self.memory_default
-        cpu_value = cpus(cpu) if cpu is not None else self.cpu_default
+        where = "manifest field 'resources'"
+        memory_value = memory_bytes(memory, where) if memory is not None else self.memory_default
+        cpu_value = millicores(cpu, where) / 1000 if cpu is not None else self.cpu_default
         return min(memory_value, self.memory_cap), min(cpu_value, self.cpu_cap)
-
-
-def memory_bytes(value: int | str) -> int:
-    """``512Mi``, ``1G`` or a number of bytes, as bytes."""
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    number = text.rstrip("kMGi")
-    unit = text[len(number) :]
-    if unit not in MEMORY_UNITS:
-        raise RacetrackError(f"memory {value!r}: use a number with k, M, G, Ki, Mi or Gi")
-    return int(float(number) * MEMORY_UNITS[unit])
-
-
-def cpus(value: int | float | str) -> float:
-    """``500m``, ``0.5`` or ``2`` CPUs, as a number of CPUs."""
-    text = str(value).strip()
-    if text.endswith("m"):
-        return float(text[:-1]) / 1000
-    return float(text)

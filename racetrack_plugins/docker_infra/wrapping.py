@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-WRAPPER_LABEL = "racetrack.network-wrapper"
+from racetrack_core.images import LABEL_NETWORK_WRAPPER as WRAPPER_LABEL
 
 _DENIED = [
     "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import re
 
+from racetrack_core.images import LABEL_NETWORK_WRAPPER as WRAPPER_LABEL
 from racetrack_core.infrastructure import DeployError
 
 #: The label that tells a container target to start the image's command through a wrapper.
-WRAPPER_LABEL = "racetrack.network-wrapper"
 WRAPPER_PATH = "/racetrack/proxy"
 PROXY_DIR = ".racetrack-proxy"
 JOB_STAGE = "racetrack-job"

@@ -25,6 +25,7 @@ from typing import Any
 
 import lightkube
 
+from racetrack_core.images import LABEL_NETWORK_WRAPPER as WRAPPER_LABEL
 from racetrack_core.images import ImageBuilder
 from racetrack_core.infrastructure import (
     BuildLog,
@@ -42,7 +43,6 @@ from racetrack_plugins.k8s_infra.settings import KubernetesSettings
 
 #: The label of images that must be started through a network wrapper (as the docker-proxy job
 #: type's are; ``racetrack_plugins.docker_infra.wrapping`` starts them on Docker).
-WRAPPER_LABEL = "racetrack.network-wrapper"
 #: How often a log follower waiting for a line looks at its stop event (seconds).
 POLL_SECONDS = 0.5
 

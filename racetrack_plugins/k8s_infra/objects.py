@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from racetrack_core.infrastructure import DeployError
+from racetrack_core.quantities import cpu_quantity, memory_quantity
 from racetrack_plugins.k8s_infra import names
-from racetrack_plugins.k8s_infra.quantities import cpu_quantity, memory_quantity
 from racetrack_plugins.k8s_infra.settings import KubernetesSettings, Resources
 
 CONTAINER = "job"

@@ -8,8 +8,8 @@ from typing import Any
 
 from racetrack_core.errors import RacetrackError
 from racetrack_core.images import BuilderSettings
+from racetrack_core.quantities import memory_bytes, millicores
 from racetrack_plugins.k8s_infra.image_registry import RegistrySettings
-from racetrack_plugins.k8s_infra.quantities import memory_bytes, millicores
 
 WHERE = "targets.kubernetes"
 AUTH_MODES = ("auto", "in-cluster", "kubeconfig")

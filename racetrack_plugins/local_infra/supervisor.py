@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from racetrack_core.infrastructure import JobSpec, Replica
-from racetrack_plugins.local_infra.logfiles import JobLog
+from racetrack_plugins.local_infra.logfiles import NOTE_PREFIX, JobLog
 from racetrack_plugins.local_infra.processes import JobProcess
 from racetrack_plugins.local_infra.settings import LocalSettings
 
@@ -67,14 +67,26 @@ class Supervised:
         self.restart_at = None
         crashes = f"{settings.crash_limit} times within {settings.crash_window_seconds:g} s"
         self.log.note(f"{self.replica.id} {how}; it crashed {crashes}, so it stays down")
+        output = self.log.tail(ERROR_TAIL_LINES)
+        last = last_printed(output)
+        printed = f" after printing: {last}" if last else " without printing anything"
+        # The first line is what a deployment's error shows: it carries the last line printed.
         self.error = (
-            f"the job crashed {crashes} and is no longer restarted. The last time, it {how}. "
-            f"Last lines of its output:\n{self.log.tail(ERROR_TAIL_LINES)}"
+            f"the job crashed {crashes} and is no longer restarted. The last time, it {how}"
+            f"{printed}\nLast lines of its output:\n{output}"
         )
 
     def restart_due(self, now: float) -> bool:
         """Whether a pending restart should happen now."""
         return self.process is None and self.restart_at is not None and now >= self.restart_at
+
+
+def last_printed(output: str) -> str:
+    """The last non-blank line of ``output`` that the job wrote (not a note of the driver's)."""
+    for line in reversed(output.splitlines()):
+        if line.strip() and not line.startswith(NOTE_PREFIX):
+            return line.strip()
+    return ""
 
 
 class Supervisor:

@@ -19,7 +19,12 @@ import jinja2
 
 from racetrack_core.infrastructure import DeployError, JobSpec
 from racetrack_core.recipes import BuildSettings, ImageContext
-from racetrack_plugins.python3.packaging import copy_wrapper, extra, requirements_file
+from racetrack_plugins.python3.packaging import (
+    check_entrypoint,
+    copy_wrapper,
+    extra,
+    requirements_file,
+)
 
 DOCKERFILE_TEMPLATE = Path(__file__).resolve().parent / "Dockerfile.jinja"
 #: The Python a job's image runs when ``jobtype_extra.python_version`` is left out (Debian 12's).
@@ -65,6 +70,7 @@ class Python3ImageRecipe:
         self, spec: JobSpec, directory: Path, secrets_dir: Path, settings: BuildSettings
     ) -> ImageContext:
         options = extra(spec)
+        check_entrypoint(spec)
         requirements = requirements_file(spec)
         if requirements is not None and not requirements.is_file():
             raise DeployError(

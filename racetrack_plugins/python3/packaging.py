@@ -169,3 +169,23 @@ def requirements_file(spec: JobSpec) -> Path | None:
             f"requirements file '{relative}' leaves the job directory; use a path inside it"
         )
     return path
+
+
+def check_entrypoint(spec: JobSpec) -> None:
+    """Raise DeployError unless ``jobtype_extra.entrypoint_path`` is a file inside the job
+    directory, so that a job without its code fails with that cause before it is started (and
+    does not crash again and again).
+    """
+    relative = str(extra(spec).get("entrypoint_path") or "")
+    workspace = spec.workspace.resolve()
+    path = (workspace / relative).resolve()
+    if not path.is_relative_to(workspace):
+        raise DeployError(
+            f"entrypoint file '{relative}' leaves the job directory; use a path inside it"
+        )
+    if not relative or not path.is_file():
+        raise DeployError(
+            f"entrypoint file '{relative}' (jobtype_extra.entrypoint_path) not found in the "
+            "job's source; add it, or set entrypoint_path to the .py file that holds the job's "
+            "class (relative to the job directory)"
+        )

@@ -29,6 +29,7 @@ from racetrack_plugins.python3.packaging import (
     VENDORING_SCRIPT,
     WRAPPER_PACKAGE,
     build_environment,
+    check_entrypoint,
     copy_wrapper,
     extra,
     requirements_digest,
@@ -123,6 +124,7 @@ class Python3ProcessRecipe:
         and counts the calls, and a line per call would cost the job a third of its throughput.
         """
         options = extra(spec)
+        check_entrypoint(spec)
         command = [str(_python(env_dir.absolute())), "-B", "-m", WRAPPER_PACKAGE]
         command += ["--entrypoint-path", str(options["entrypoint_path"])]
         if options.get("entrypoint_class"):

@@ -1,31 +1,35 @@
 """Jobs written for the original Racetrack, deployed unchanged and called through Pub.
 
-``tests/compat/jobs/`` holds small jobs in the original's style (its documentation's
-``perform`` signatures, ``docs_input_example(s)``, ``auxiliary_endpoints`` and
-``auxiliary_endpoints_v2``, ``call_job`` chaining, webview apps in Flask and FastAPI, custom
-``metrics``, ``static_endpoints``, ``runtime_env``, secret env files, ``extends`` overlays,
-``request_context`` and the logging switches, ``max_concurrency_queue``, pinned requirements).
+``tests/compat/jobs/`` holds small jobs written as the original documents them: its manifest
+spellings where its docs and samples used them (``fatman.yaml``, ``lang:``, ``python:``,
+``wrapper_properties:``, ``image_type``), its wrapper imports, ``perform`` signatures,
+``docs_input_example(s)``, ``auxiliary_endpoints`` and ``auxiliary_endpoints_v2``, ``call_job``
+chaining, webview apps in Flask and FastAPI, custom ``metrics``, ``static_endpoints``,
+``runtime_env``, secret env files, ``extends`` overlays, ``request_context`` and the logging
+switches, ``max_concurrency_queue``, pinned requirements (``corpus.py`` lists the checks).
 One ``racetrack up`` (SQLite, the local target, free ports) serves the whole module:
 
-- every job is deployed with Racetrack's own ``racetrack deploy`` from its folder, then called
-  through Pub for the feature it shows;
-- a subset is deployed again (``--force``) with the original client, ``racetrack-client``
-  2.35.1, installed by uv into a virtual environment cached outside the clone
-  (``compat/racetrack-client-2.35.1-py3.X`` in ``$RACETRACK_CI_CACHE``, by default
-  ``/var/cache/racetrack-ci``), and called with its ``racetrack call``;
+- every job is deployed unchanged with Racetrack's own ``racetrack deploy`` from its folder,
+  its deprecation warnings asserted in the CLI's output and in the deployment's record, then
+  called through Pub for the feature it shows;
+- every job is deployed again (``--force``, four at a time) with the original client,
+  ``racetrack-client`` 2.35.1, installed by uv into a virtual environment cached outside the
+  clone (``compat/racetrack-client-2.35.1-py3.X`` in ``$RACETRACK_CI_CACHE``, by default
+  ``/var/cache/racetrack-ci``): its own deprecation warnings and the server's are asserted,
+  and every job is called again for its feature (and with the client's ``racetrack call``);
 - the jobs' ``last_call_time`` (Pub's batched reports) shows in the API, both clients'
   ``racetrack list`` and the Dashboard, and ``/pub/fatman/...`` answers with its deprecation.
 """
 
 from __future__ import annotations
 
-import hashlib
+import concurrent.futures
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,20 +40,24 @@ import pytest
 from uv import find_uv_bin
 
 from racetrack_core.testing.server import QUICK_ENV, RacetrackServer
+from tests.compat.corpus import (
+    JOBS,
+    OLDER_FIELDS,
+    ORIGINAL_REPLACEMENT,
+    call,
+    check_all,
+    corpus,
+    manifest_file,
+    ok,
+    older_fields,
+)
+from tests.e2e.test_racetrack_client import in_terminal
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-JOBS = Path(__file__).resolve().parent / "jobs"
 PASSWORD = "an admin password for the compatibility corpus"
 CLIENT_REQUIREMENT = "racetrack-client==2.35.1"
 CLIENT_VERSION_LINE = "racetrack-client version 2.35.1"
-#: Deployed again with the original client: plain, auxiliary, extends, secrets, pinned, chained.
-ORIGINAL_CLIENT_JOBS = ("adder", "auxiliary", "extends-overlay", "secret-vars", "flask-jinja")
-SECRET_TOKEN = "s3cr3t-corpus-token-4711"
-
-
-def corpus() -> list[Path]:
-    return sorted(path for path in JOBS.iterdir() if (path / "job.yaml").is_file())
 
 
 # --- the server and the clients ---------------------------------------------------------------
@@ -123,9 +131,15 @@ def original(server: RacetrackServer, tmp_path_factory: pytest.TempPathFactory) 
         "HOME": str(home),
         "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
         "TERM": "dumb",
+        "PYTHONUNBUFFERED": "1",
     }
 
-    def run(*args: str, cwd: Path = JOBS, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, cwd: Path = JOBS, stdin: str = "", terminal: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        if terminal:  # the client shows its warnings and progress only on a terminal
+            code, shown = in_terminal([str(racetrack), *args], env, cwd, timeout=300)
+            return subprocess.CompletedProcess(args, code, shown, "")
         return subprocess.run(
             [str(racetrack), *args],
             cwd=cwd,
@@ -153,12 +167,34 @@ def _client_works(racetrack: Path) -> bool:
     return CLIENT_VERSION_LINE in done.stdout
 
 
+def deployment_warnings(server: RacetrackServer, name: str) -> str:
+    """The warnings of the job's newest deployment, as the API gives them."""
+    [newest] = server.api("GET", f"/deploy?job_name={name}&limit=1").json()
+    assert newest["status"] == "done", newest
+    return " ".join((newest["warnings"] or "").split())
+
+
+def assert_our_warnings(folder: Path, shown: str) -> None:
+    """Our server's deprecation warnings, one per older field (and our CLI's for fatman.yaml)."""
+    flat = " ".join(shown.split())
+    for name in older_fields(folder):
+        reason = "means nothing here" if name == "image_type" else "deprecated"
+        assert re.search(f"field '{name}'( \\([^)]*\\))?: {reason}", flat), (folder.name, flat)
+    if {"python", "wrapper_properties"} & set(older_fields(folder)):
+        assert "under 'jobtype_extra:' instead" in flat
+
+
 @pytest.fixture(scope="module")
 def deployed(server: RacetrackServer, ours: Any) -> dict[str, dict[str, Any]]:
-    """Every job of the corpus deployed with ``racetrack deploy`` from its folder."""
+    """Every job of the corpus deployed with ``racetrack deploy`` from its folder, unchanged."""
     for folder in corpus():
         done = ours("deploy", cwd=folder)
-        assert done.returncode == 0, f"{folder.name}: {done.stdout}{done.stderr}\n{server.log()}"
+        shown = done.stdout + done.stderr
+        assert done.returncode == 0, f"{folder.name}: {shown}\n{server.log()}"
+        assert_our_warnings(folder, shown)
+        if manifest_file(folder).name == "fatman.yaml":
+            assert "fatman.yaml is deprecated: rename it to job.yaml" in shown
+        assert_our_warnings(folder, deployment_warnings(server, folder.name))
     # The chained job calls adder: its family needs the grant, as in the original.
     granted = server.api("POST", "/auth/allow/job_family/chain/job/adder/scope/call_job")
     assert granted.status_code < 300, granted.text
@@ -166,195 +202,76 @@ def deployed(server: RacetrackServer, ours: Any) -> dict[str, dict[str, Any]]:
     return {record["name"]: record for record in records}
 
 
-def call(
-    server: RacetrackServer, name: str, path: str, payload: Any = None, method: str = "POST"
-) -> httpx.Response:
-    return httpx.request(
-        method,
-        f"{server.pub}/job/{name}/latest{path}",
-        json=payload if method != "GET" else None,
-        headers={"X-Racetrack-Auth": server.token},
-        timeout=30,
-    )
+def job_logs(run: Any) -> Any:
+    def logs(name: str) -> str:
+        return str(run("logs", name, "--tail", "200").stdout)
+
+    return logs
 
 
-def ok(answer: httpx.Response) -> Any:
-    assert answer.status_code == 200, answer.text
-    if answer.headers.get("content-type", "").startswith("application/json"):
-        return answer.json()
-    return answer.text
+# --- every job, deployed with racetrack deploy, then with the original client ----------------
 
 
-# --- every job, deployed with racetrack deploy ------------------------------------------------
-
-
-def test_the_corpus_holds_at_least_twelve_jobs_and_all_run(
+def test_the_corpus_holds_at_least_twelve_jobs_in_the_originals_spellings(
     deployed: dict[str, dict[str, Any]],
 ) -> None:
     names = [folder.name for folder in corpus()]
     assert len(names) >= 12
     assert {name: deployed[name]["status"] for name in names} == dict.fromkeys(names, "running")
-    assert deployed["extends-overlay"]["version"] == "1.2.3"  # from the overlay
+    spelled = {folder.name: older_fields(folder) for folder in corpus()}
+    assert sum(1 for fields in spelled.values() if "lang" in fields) >= 6
+    assert sum(1 for fields in spelled.values() if "python" in fields) >= 6
+    assert sum(1 for fields in spelled.values() if "wrapper_properties" in fields) >= 2
+    assert sum(1 for f in corpus() if manifest_file(f).name == "fatman.yaml") >= 3
 
 
-def test_perform_and_docs_input_example(server: RacetrackServer, deployed: Any) -> None:
-    assert ok(call(server, "adder", "/api/v1/perform", {"numbers": [40, 2]})) == 42
-    schema = ok(call(server, "adder", "/openapi.json", method="GET"))
-    assert json.dumps({"numbers": [40, 2]}) in json.dumps(schema)
-    assert ok(call(server, "adder", "/api/v1/parameters", method="GET")) == [
-        {"name": "numbers", "type": "List[float]"}
-    ]
-    assert call(server, "adder", "/api/v1/perform", {"numbers": "x", "y": 1}).status_code == 400
-
-
-def test_auxiliary_endpoints_and_their_examples(server: RacetrackServer, deployed: Any) -> None:
-    assert ok(call(server, "auxiliary", "/api/v1/perform", {"x": 3, "y": 4})) == 5.0
-    assert ok(call(server, "auxiliary", "/api/v1/explain", {"x": 1, "y": 3})) == {
-        "x_importance": 0.25,
-        "y_importance": 0.75,
-    }
-    assert ok(call(server, "auxiliary", "/api/v1/random", {"start": 0, "end": 100})) == 50
-    schema = json.dumps(ok(call(server, "auxiliary", "/openapi.json", method="GET")))
-    assert '"start": 0, "end": 100' in schema
-
-
-def test_call_job_chains_through_pub(server: RacetrackServer, deployed: Any) -> None:
-    assert ok(call(server, "chain", "/api/v1/perform", {"numbers": [1, 2, 3]})) == 12
-
-
-def test_webview_in_flask_with_pinned_jinja2(server: RacetrackServer, deployed: Any) -> None:
-    answer = ok(call(server, "flask-jinja", "/api/v1/perform", {"name": "Ada"}))
-    assert answer["jinja2"] == "3.1.4"
-    assert answer["flask"] == "2.2.5"
-    page = ok(call(server, "flask-jinja", "/api/v1/webview/", method="GET"))
-    assert "Hello, webview! (Jinja2 3.1.4)" in page
-
-
-def test_webview_in_fastapi_with_its_own_starlette(server: RacetrackServer, deployed: Any) -> None:
-    version = deployed["fastapi-webview"]["version"]
-    assert ok(call(server, "fastapi-webview", "/api/v1/perform", {}))["starlette"] == "0.37.2"
-    answer = httpx.get(
-        f"{server.pub}/job/fastapi-webview/{version}/api/v1/webview/items/3",
-        headers={"X-Racetrack-Auth": server.token},
-    )
-    assert ok(answer) == {"item_id": 3}
-
-
-def test_old_uvicorn_pins_are_the_jobs_own(server: RacetrackServer, deployed: Any) -> None:
-    answer = ok(call(server, "old-uvicorn", "/api/v1/perform", {}))
-    assert (answer["uvicorn"], answer["anyio"]) == ("0.20.0", "3.7.1")
-
-
-def test_custom_metrics(server: RacetrackServer, deployed: Any) -> None:
-    for expected in (1, 2):
-        assert ok(call(server, "custom-metrics", "/api/v1/perform", {})) == expected
-    text = ok(call(server, "custom-metrics", "/metrics", method="GET"))
-    assert 'job_calls_counted{color="blue"} 2.0' in text
-    assert "job_is_crazy 1.0" in text
-
-
-def test_runtime_env_and_racetracks_own_variables(server: RacetrackServer, deployed: Any) -> None:
-    assert ok(call(server, "env-vars", "/api/v1/perform", {})) == {
-        "greeting": "Hello from runtime_env",
-        "debug": "true",
-        "job_name": "env-vars",
-        "job_version": "0.0.1",
-        "has_pub_url": True,
-        "has_auth_token": True,
-    }
-
-
-def test_secrets_from_an_env_file_reach_the_job_and_nothing_else(
-    server: RacetrackServer, deployed: Any
-) -> None:
-    assert ok(call(server, "secret-vars", "/api/v1/perform", {})) == {
-        "token_sha256": hashlib.sha256(SECRET_TOKEN.encode()).hexdigest(),
-        "quoted": "quoted value",
-        "plain": "plain value",
-        "env_file_shipped": False,
-    }
-    record = server.api("GET", "/job/secret-vars/latest").text
-    assert SECRET_TOKEN not in record
-    assert SECRET_TOKEN not in server.api("GET", "/job/secret-vars/latest/build-logs").text
-
-
-def test_static_endpoints(server: RacetrackServer, deployed: Any) -> None:
-    assert ok(call(server, "static-files", "/api/v1/readme", method="GET")).startswith("# Static")
-    assert ok(call(server, "static-files", "/api/v1/config", method="GET")) == {"units": "metric"}
-    assert (
-        ok(call(server, "static-files", "/api/v1/docs/first.txt", method="GET")) == "first page\n"
-    )
-
-
-def test_extends_overlay(server: RacetrackServer, deployed: Any) -> None:
-    assert ok(call(server, "extends-overlay", "/api/v1/perform", {})) == {
-        "stage": "production",
-        "color": "blue",
-    }
-
-
-def test_request_context_and_the_caller_in_the_logs(
+def test_each_job_deployed_with_racetrack_deploy_shows_its_feature(
     server: RacetrackServer, deployed: Any, ours: Any
 ) -> None:
-    answer = httpx.post(
-        f"{server.pub}/job/request-context/latest/api/v1/perform",
-        json={},
-        headers={"X-Racetrack-Auth": server.token, "X-Request-Tracing-Id": "corpus-trace-1"},
-    )
-    assert ok(answer) == {"caller": "User admin", "tracing_id": "corpus-trace-1"}
-    logs = ours("logs", "request-context", "--tail", "50").stdout
-    [line] = [line for line in logs.splitlines() if '"called"' in line]
-    record = json.loads(line)
-    assert record["tracing_id"] == "corpus-trace-1"
-    assert record["caller_name"] == "User admin"
+    check_all(server, job_logs(ours))
 
 
-def test_auxiliary_endpoints_v2(server: RacetrackServer, deployed: Any) -> None:
-    assert ok(call(server, "endpoints-v2", "/api/v1/multiply/3", {"value": 2})) == 6.0
-    assert ok(call(server, "endpoints-v2", "/api/v1/square?x=7", method="GET")) == 49
-
-
-def test_max_concurrency_queues_then_refuses(server: RacetrackServer, deployed: Any) -> None:
-    statuses: list[int] = []
-
-    def slow() -> None:
-        statuses.append(
-            call(server, "concurrency", "/api/v1/perform", {"seconds": 1.5}).status_code
-        )
-
-    threads = [threading.Thread(target=slow) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-        time.sleep(0.2)
-    for thread in threads:
-        thread.join()
-    # One runs, one waits in the queue (max_concurrency_queue: 1), the third is refused.
-    assert sorted(statuses) == [200, 200, 429]
-
-
-# --- the original client, the oldest route, the last call time --------------------------------
-
-
-def test_the_original_client_deploys_and_calls_the_same_jobs(
-    server: RacetrackServer, deployed: Any, original: Any
+def test_the_original_client_deploys_every_job_unchanged_and_each_shows_its_feature(
+    server: RacetrackServer, deployed: Any, ours: Any, original: Any
 ) -> None:
-    for name in ORIGINAL_CLIENT_JOBS:
-        done = original("deploy", "--force", cwd=JOBS / name)
-        assert done.returncode == 0, f"{name}: {done.stdout}{done.stderr}\n{server.log()}"
+    def redeploy(folder: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+        return folder, original("deploy", "--force", cwd=folder, terminal=True)
+
+    # In parallel: the server builds nothing new (same manifests, same requirements).
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(redeploy, corpus()))
+    for folder, done in results:
+        shown = done.stdout + done.stderr
+        assert done.returncode == 0, f"{folder.name}: {shown}\n{server.log()}"
+        flat = " ".join(shown.split())
+        assert f'Job "{folder.name}" has been deployed.' in flat
+        if manifest_file(folder).name == "fatman.yaml":
+            assert 'You are using old manifest file name "fatman.yaml"' in flat
+        fields = older_fields(folder)
+        # The original client warns itself, in its words; then shows the server's warnings.
+        for name in fields:
+            if name in ORIGINAL_REPLACEMENT:
+                # (its replacement names end in a colon, and its sentence adds one)
+                warning = f"{name}: is deprecated. Use {ORIGINAL_REPLACEMENT[name]}:: instead."
+                assert warning in flat, (folder.name, flat)
+        assert_our_warnings(folder, shown)
+        assert_our_warnings(folder, deployment_warnings(server, folder.name))
+    records = {job["name"]: job for job in server.api("GET", "/job").json()}
+    for folder in corpus():
+        record = records[folder.name]
+        assert record["status"] == "running"
+        assert record["update_time"] >= deployed[folder.name]["update_time"]
+        assert not set(OLDER_FIELDS) & set(
+            server.api("GET", f"/job/{folder.name}/latest").json()["manifest"]
+        )
+    check_all(server, job_logs(ours))
     called = original("call", "adder", "/api/v1/perform", '{"numbers": [1, 2]}')
-    assert called.returncode == 0, called.stdout + called.stderr
-    assert called.stdout.strip() == "3"
+    assert (called.returncode, called.stdout.strip()) == (0, "3"), called.stderr
     called = original("call", "auxiliary", "/api/v1/explain", '{"x": 1, "y": 1}')
     assert json.loads(called.stdout) == {"x_importance": 0.5, "y_importance": 0.5}
-    assert ok(call(server, "extends-overlay", "/api/v1/perform", {}))["stage"] == "production"
-    assert ok(call(server, "secret-vars", "/api/v1/perform", {}))["token_sha256"] == (
-        hashlib.sha256(SECRET_TOKEN.encode()).hexdigest()
-    )
-    assert ok(call(server, "flask-jinja", "/api/v1/perform", {"name": "B"}))["jinja2"] == "3.1.4"
-    records = {job["name"]: job for job in server.api("GET", "/job").json()}
-    for name in ORIGINAL_CLIENT_JOBS:
-        assert records[name]["status"] == "running"
-        assert records[name]["update_time"] >= deployed[name]["update_time"]
+
+
+# --- the oldest route, the last call time ------------------------------------------------------
 
 
 def test_the_fatman_route_answers_with_its_deprecation(

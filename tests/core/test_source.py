@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import gzip
+import http.server
 import io
 import socket
 import subprocess
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -21,14 +23,16 @@ from racetrack_core.source import (
     pack_build_context,
     unpack_build_context,
 )
-from racetrack_core.source.git import _secret_forms, scrub
+from racetrack_core.source.git import _git_env, _secret_forms, scrub
 from racetrack_core.testing.gitserver import GitServer, Symlink
 
 JOB = {"job.yaml": "name: hello\n", "entrypoint.py": "class Job: ...\n"}
 
 
 def fetch(remote: str, dest: Path, log: list[str] | None = None, **kwargs: object) -> FetchedSource:
+    """``fetch_git`` with 127.0.0.1, where the test git servers listen, allowed by default."""
     lines = log if log is not None else []
+    kwargs.setdefault("allowed_hosts", ["127.0.0.1"])
     return fetch_git(remote, dest=dest, log=lines.append, **kwargs)  # type: ignore[arg-type]
 
 
@@ -269,6 +273,97 @@ def test_only_network_transports_are_allowed(tmp_path: Path, remote: str) -> Non
     message = fetch_error(remote, tmp_path / "src")
 
     assert "is not a supported git URL" in message
+
+
+# -- git remotes on loopback and private hosts --------------------------------------------------
+
+
+def test_a_loopback_remote_is_refused_unless_allowed(
+    racetrack_git_server: GitServer, tmp_path: Path
+) -> None:
+    url = racetrack_git_server.create_repo("job.git", JOB)
+    racetrack_git_server.clear_requests()
+
+    message = fetch_error(url, tmp_path / "src", allowed_hosts=[])
+
+    host = racetrack_git_server.allowed_host
+    assert message == (
+        f"manifest field 'git.remote': '{url}' is on a loopback or private address "
+        "(127.0.0.1), which the server does not fetch from unless allowed: add "
+        f"'{host}' to the setting source_allowed_hosts (RACETRACK_SOURCE_ALLOWED_HOSTS)"
+    )
+    assert racetrack_git_server.requests == []  # refused before connecting
+    assert fetch(url, tmp_path / "by-port", allowed_hosts=[host]).commit
+    assert fetch_error(url, tmp_path / "other-port", allowed_hosts=["127.0.0.1:1"])
+
+
+@pytest.mark.parametrize(
+    "remote",
+    [
+        "http://localhost:{port}/job.git",
+        "http://[::1]:{port}/job.git",
+        "http://[::ffff:127.0.0.1]:{port}/job.git",
+        "http://2130706433:{port}/job.git",
+        "http://127.1:{port}/job.git",
+        "http://0.0.0.0:{port}/job.git",
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.0.0.8/job.git",
+        "https://100.100.100.200/job.git",
+        "https://[fd00:ec2::254]/job.git",
+        "https://[64:ff9b::a9fe:a9fe]/job.git",
+        "ssh://git@127.0.0.1:{port}/job.git",
+        "git://127.0.0.1:{port}/job.git",
+        "git@localhost:owner/job.git",
+        "http://user:pw-7f3a@127.0.0.1:{port}/job.git",
+    ],
+)
+def test_every_spelling_of_an_internal_host_gets_the_same_refusal(
+    tmp_path: Path, remote: str
+) -> None:
+    # Listening or not, every port gets the same sentence: the answer tells nothing about it.
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        for port in (listening.getsockname()[1], 1):
+            message = fetch_error(remote.format(port=port), tmp_path / "src", allowed_hosts=[])
+            assert "is on a loopback or private address" in message
+            assert "source_allowed_hosts" in message
+            assert "pw-7f3a" not in message
+
+
+def test_a_redirect_is_not_followed(racetrack_git_server: GitServer, tmp_path: Path) -> None:
+    racetrack_git_server.create_repo("job.git", JOB)
+    target = racetrack_git_server.repo_url("job.git")
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(301)
+            self.send_header("Location", target + self.path.removeprefix("/moved.git"))
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect) as redirector:
+        threading.Thread(target=redirector.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{redirector.server_address[1]}/moved.git"
+        try:
+            message = fetch_error(url, tmp_path / "src")
+        finally:
+            redirector.shutdown()
+
+    assert "answered with a redirect, which Racetrack does not follow" in message
+    assert "set manifest field 'git.remote' to the URL it redirects to" in message
+
+
+def test_an_http_clone_connects_only_to_the_addresses_checked() -> None:
+    env = _git_env("https://git.example.com/job.git", None, ["93.184.216.34", "2606:2800::1"])
+    config = {
+        env[f"GIT_CONFIG_KEY_{index}"]: env[f"GIT_CONFIG_VALUE_{index}"]
+        for index in range(int(env["GIT_CONFIG_COUNT"]))
+    }
+    assert config["http.curloptResolve"] == "git.example.com:443:93.184.216.34,[2606:2800::1]"
+    assert config["http.followRedirects"] == "false"
+    plain = _git_env("http://93.184.216.34:8080/job.git", None, ["93.184.216.34"])
+    assert "http.curloptResolve" not in plain.values()
 
 
 def test_a_non_empty_destination_is_a_caller_error(

@@ -33,18 +33,12 @@ def call(pub: str, token: str, version: str = "latest") -> httpx.Response:
     )
 
 
-@pytest.mark.xfail(
-    reason="on main a deployment interrupted by a dead Lifecycle stays in progress for ever; "
-    "the hostile branch's heartbeat and the replicas branch's leases fail it: remove this "
-    "marker once either is merged",
-    strict=True,
-)
 def test_lifecycle_killed_during_a_deployment(
     make_server: Callable[..., RacetrackServer],
     standalone_pub: Callable[[RacetrackServer], StandalonePub],
     tmp_path: Path,
 ) -> None:
-    server = make_server(RACETRACK_LEASE_TTL="6", RACETRACK_DEPLOYMENT_ABANDON_SECONDS="6")
+    server = make_server(RACETRACK_LEASE_TTL="6")
     server.start()
     server.login()
     assert server.deploy_folder(PRIMER_DIR)["status"] == "done"

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from racetrack_core import PluginManager
 from racetrack_core.lifecycle import create_app
@@ -25,6 +26,15 @@ ADMIN_PASSWORD = "correct horse battery staple"
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(home=tmp_path / "home", database_url=database_url)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Engine]:
+    """A migrated database, SQLite and PostgreSQL, without an app."""
+    engine = connect(database_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
@@ -144,9 +145,9 @@ def test_login_failures_are_rate_limited_per_account(client: TestClient) -> None
     assert other.status_code == 401
 
 
-def test_the_throttle_counts_per_address_and_forgets_after_the_window() -> None:
+def test_the_throttle_counts_per_address_and_forgets_after_the_window(db: Engine) -> None:
     now = [1000.0]
-    throttle = LoginThrottle(account_limit=3, address_limit=4, window=60, clock=lambda: now[0])
+    throttle = LoginThrottle(db, account_limit=3, address_limit=4, window=60, clock=lambda: now[0])
     for user in ("a@x.io", "b@x.io", "c@x.io", "d@x.io"):
         throttle.check(user, "10.0.0.1")
         throttle.failed(user, "10.0.0.1")
@@ -163,8 +164,8 @@ def test_the_throttle_counts_per_address_and_forgets_after_the_window() -> None:
     throttle.check("e@x.io", "10.0.0.1")
 
 
-def test_a_success_clears_the_account_count() -> None:
-    throttle = LoginThrottle(account_limit=2, address_limit=100)
+def test_a_success_clears_the_account_count(db: Engine) -> None:
+    throttle = LoginThrottle(db, account_limit=2, address_limit=100)
     throttle.failed("a@x.io", "1")
     throttle.succeeded("a@x.io")
     throttle.failed("a@x.io", "1")

@@ -224,6 +224,29 @@ def test_openapi_lists_every_api_route_with_its_auth(client: TestClient) -> None
     assert client.get("/lifecycle/swagger-ui/swagger-ui-bundle.js").status_code == 200
 
 
+def test_openapi_describes_parameters_errors_and_declared_bodies(client: TestClient) -> None:
+    paths = client.get("/lifecycle/openapi.json").json()["paths"]
+    job = paths["/api/v1/job/{name}/{version}"]["get"]
+    assert [p["name"] for p in job["parameters"]] == ["name", "version"]
+    assert job["responses"]["404"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+    login = paths["/api/v1/users/login"]["post"]
+    body = login["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["username", "password"]
+    answer = login["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer["required"] == ["username", "token", "is_staff"]
+
+
+def test_a_declared_body_is_also_what_the_route_checks(client: TestClient) -> None:
+    wrong = client.post("/api/v1/users/login", json={"username": 5, "password": "x"})
+    assert wrong.status_code == 400
+    assert wrong.json()["error"] == "field 'username': 5 is not of type 'string'"
+    missing = client.post("/api/v1/users/register", json={"username": "a@example.com"})
+    assert missing.status_code == 400
+    assert missing.json()["error"] == "the request body: 'password' is a required property"
+
+
 def test_only_staff_change_plugins(client: TestClient, settings: Settings) -> None:
     from racetrack_core.lifecycle.accounts import issue_token
     from racetrack_core.security import hash_password

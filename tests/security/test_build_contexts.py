@@ -125,3 +125,54 @@ def test_a_sparse_member_with_a_huge_stored_size_is_refused_at_once(tmp_path: Pa
     with pytest.raises(SourceError, match="sparse"):
         unpack_build_context(base64.b64encode(gzip.compress(raw)).decode(), tmp_path / "dest")
     assert time.monotonic() - started < 1
+
+
+def huge_member(name: str) -> bytes:
+    """A file header that declares 8 GiB and carries nothing: skipping it reads block by block."""
+    header = tarfile.TarInfo(name)
+    header.size = 2**33 - 1
+    return header.tobuf(tarfile.GNU_FORMAT)
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("d", tarfile.DIRTYPE, ""), ("d", tarfile.SYMTYPE, "x")],  # a link over a directory
+        [("f", tarfile.REGTYPE, ""), ("f/l", tarfile.SYMTYPE, "x")],  # under a file
+        [("l", tarfile.SYMTYPE, "x" * 5000)],  # a target longer than the system takes
+    ],
+)
+def test_a_link_that_cannot_be_made_never_reads_the_rest_of_the_archive(
+    members: list[tuple[str, bytes, str]], tmp_path: Path
+) -> None:
+    """When os.symlink failed, tarfile looked for the link's target among all the members,
+    reading the rest of the stream: a later header declaring 8 GiB then kept the unpacker
+    skipping empty blocks for minutes (the fuzzer's hang past 60 examples)."""
+    raw = b""
+    for name, kind, target in members:
+        info = tarfile.TarInfo(name)
+        info.type = kind
+        info.linkname = target
+        raw += info.tobuf(tarfile.GNU_FORMAT)
+    raw += huge_member("big") + b"\0" * 1024
+    started = time.monotonic()
+    with pytest.raises(
+        SourceError, match=r"^build context member '.*' (is a link|could not be made)"
+    ):
+        unpack_build_context(base64.b64encode(gzip.compress(raw)).decode(), tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()
+    assert time.monotonic() - started < 2
+
+
+def test_links_are_made_inside_the_job_directory(tmp_path: Path) -> None:
+    def add(tar: tarfile.TarFile) -> None:
+        file_member("src/main.py", b"print(1)\n", 0o755)(tar)
+        link_member("main-link.py", "src/main.py", tarfile.SYMTYPE)(tar)
+        link_member("src/again.py", "src/main.py", tarfile.LNKTYPE)(tar)
+        link_member("nested/deeper/up.py", "../../src/main.py", tarfile.SYMTYPE)(tar)
+
+    dest = unpack_build_context(context(add), tmp_path / "dest")
+    assert (dest / "main-link.py").read_text() == "print(1)\n"
+    assert (dest / "main-link.py").is_symlink()
+    assert (dest / "src" / "again.py").stat().st_ino == (dest / "src" / "main.py").stat().st_ino
+    assert (dest / "nested" / "deeper" / "up.py").read_text() == "print(1)\n"

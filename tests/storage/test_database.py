@@ -22,6 +22,8 @@ TABLES = [
     "installed_plugin",
     "job",
     "job_family",
+    "lease",
+    "login_failure",
     "permission",
     "public_endpoint_request",
     "replica_port",

@@ -36,6 +36,7 @@ from racetrack_core.lifecycle.jobs import job_dto
 from racetrack_core.lifecycle.service import LifecycleService
 from racetrack_core.manifest import dump_yaml, find_manifest, load_manifest
 from racetrack_core.source import fetch_git, remove_secret_files, unpack_build_context
+from racetrack_core.source_hosts import allowed_hosts
 from racetrack_core.storage.models import Job
 
 log = logging.getLogger("racetrack.pipeline")
@@ -44,7 +45,7 @@ log = logging.getLogger("racetrack.pipeline")
 class ReplicaKeeper(Protocol):
     """What the phases need from the pipeline that runs them."""
 
-    def in_flight(self, replica_id: str) -> AbstractContextManager[None]:
+    def in_flight(self, deployment_id: str, replica_id: str) -> AbstractContextManager[None]:
         """Mark a started replica as a deployment's own until the block ends."""
         ...
 
@@ -120,7 +121,7 @@ class Phases:
 
         recorder.phase("starting")
         replica = driver.start(spec)
-        with self._keeper.in_flight(replica.id):
+        with self._keeper.in_flight(recorder.deployment_id, replica.id):
             try:
                 recorder.phase("waiting for live and ready")
                 probes.wait_until_serving(
@@ -191,6 +192,7 @@ class Phases:
             credentials=request.git_credentials,
             dest=dest,
             log=recorder.line,
+            allowed_hosts=allowed_hosts(self._service.settings.source_allowed_hosts),
         )
         recorder.line(f"fetched commit {fetched.commit}")
         return fetched.path

@@ -3,8 +3,12 @@
 The API answers at once with a deployment's id (``admit``, then ``submit``); a worker runs
 its phases (``phases.Phases``). The pipeline keeps what outlives one deployment: the replicas
 that deployments have started and not yet handed to a job record (``is_in_flight``, which
-the job watcher asks so as not to call them orphans) and the timers that stop replaced
-replicas.
+the job watcher asks so as not to call them orphans; recorded in the database, so that it
+answers for every Lifecycle replica) and the timers that stop replaced replicas.
+
+Each deployment admitted here is claimed by this process with a lease (``leases``); a
+heartbeat thread renews the claims every third of ``lease_ttl`` and fails the deployments
+whose process is gone (another replica's claim expired).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from racetrack_core.infrastructure import Replica
 from racetrack_core.lifecycle.deployments.phases import Phases
 from racetrack_core.lifecycle.deployments.records import admit_deployment
 from racetrack_core.lifecycle.deployments.request import DeployRequest
+from racetrack_core.lifecycle.leases import Leases, holder_name
 from racetrack_core.lifecycle.service import LifecycleService
 from racetrack_core.storage.models import Deployment, DeploymentStatus, Job
 
@@ -41,14 +46,26 @@ class Pipeline:
         #: Serializes the "is one already running?" check with the insert of a new deployment.
         self._admission = threading.Lock()
         self._lock = threading.Lock()
-        self._in_flight: set[str] = set()
+        self.leases = Leases(service.engine, holder_name(), service.settings.lease_ttl)
+        self._held: set[str] = set()
         self._retire_timers: list[threading.Timer] = []
+        self._stop = threading.Event()
+        self._heartbeat = threading.Thread(target=self._beat, name="deploy-leases", daemon=True)
+        self._heartbeat.start()
 
     def admit(self, request: DeployRequest, *, force: bool) -> str:
         """Record a new deployment and return its id; Conflict (409) when one of the job is
         running, or when the job exists and ``force`` is not set."""
         with self._admission:
-            return admit_deployment(self._service.engine, request, force=force)
+            deployment_id = admit_deployment(
+                self._service.engine,
+                request,
+                force=force,
+                claim=(self.leases.holder, self.leases.expiry()),
+            )
+        with self._lock:
+            self._held.add(deployment_id)
+        return deployment_id
 
     def submit(self, deployment_id: str, request: DeployRequest) -> None:
         """Run an admitted deployment in the background."""
@@ -56,28 +73,43 @@ class Pipeline:
 
     def run(self, deployment_id: str, request: DeployRequest) -> None:
         """Run an admitted deployment to its end in this thread; failures are recorded."""
-        self._phases.run(deployment_id, request)
+        with self._lock:
+            self._held.add(deployment_id)
+        try:
+            self._phases.run(deployment_id, request)
+        finally:
+            with self._lock:
+                self._held.discard(deployment_id)
 
     def is_in_flight(self, replica_id: str) -> bool:
-        """Whether a deployment still running has started this replica."""
-        with self._lock:
-            return replica_id in self._in_flight
+        """Whether a deployment still running (on any Lifecycle replica) has started it."""
+        return replica_id in self.leases.in_flight_replicas()
 
     def in_flight_replicas(self) -> frozenset[str]:
         """The ids of the replicas that deployments still running have started."""
-        with self._lock:
-            return frozenset(self._in_flight)
+        return self.leases.in_flight_replicas()
 
     @contextmanager
-    def in_flight(self, replica_id: str) -> Iterator[None]:
+    def in_flight(self, deployment_id: str, replica_id: str) -> Iterator[None]:
         """Count a replica a deployment has started as in flight until the block ends."""
-        with self._lock:
-            self._in_flight.add(replica_id)
+        self.leases.mark_in_flight(deployment_id, replica_id)
         try:
             yield
         finally:
-            with self._lock:
-                self._in_flight.discard(replica_id)
+            self.leases.mark_in_flight(deployment_id, None)
+
+    def _beat(self) -> None:
+        """Renew this process's claims; fail the deployments whose process is gone."""
+        while not self._stop.wait(self.leases.ttl / 3):
+            try:
+                with self._lock:
+                    held = set(self._held)
+                for lost in self.leases.renew(held):
+                    with self._lock:
+                        self._held.discard(lost)
+                self.leases.fail_abandoned()
+            except Exception:
+                log.exception("renewing the deployments' leases failed; trying again")
 
     def retire_later(
         self, target: str, replica: Replica, *, delete: bool, workdir: Path | None
@@ -102,6 +134,7 @@ class Pipeline:
         timer.start()
 
     def close(self) -> None:
+        self._stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             timers = list(self._retire_timers)

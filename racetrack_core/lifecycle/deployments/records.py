@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from racetrack_core.infrastructure import JobSpec, Replica
@@ -44,11 +44,21 @@ log = logging.getLogger("racetrack.pipeline")
 LOG_FLUSH_INTERVAL = 0.5
 
 
-def admit_deployment(engine: Engine, request: DeployRequest, *, force: bool) -> str:
+def admit_deployment(
+    engine: Engine, request: DeployRequest, *, force: bool, claim: tuple[str, float] | None = None
+) -> str:
     """Record a new deployment, refusing a second one of a job at once or a redeploy
-    without ``force``; return its id. The caller serializes admissions."""
+    without ``force``; return its id. ``claim`` is the admitting process's name and when its
+    lease on the deployment expires. The caller serializes the admissions of its process; on
+    PostgreSQL a transaction-scoped advisory lock on the job version serializes every
+    process's."""
     name, version = request.name, request.version
     with Session(engine) as session:
+        if engine.dialect.name == "postgresql":
+            session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                {"key": f"racetrack-deploy:{name}:{version}"},
+            )
         ongoing = ongoing_deployment(session, name, version)
         if ongoing is not None:
             raise Conflict(
@@ -70,6 +80,8 @@ def admit_deployment(engine: Engine, request: DeployRequest, *, force: bool) -> 
             infrastructure_target=request.target,
             job_type=request.job_type.ref,
             deployed_by=request.deployed_by,
+            claimed_by=claim[0] if claim else None,
+            lease_expires_at=claim[1] if claim else None,
         )
         session.add(deployment)
         session.commit()
@@ -101,6 +113,10 @@ class Recorder:
         with Session(self._engine) as session:
             row = session.get(Deployment, self.deployment_id)
             assert row is not None
+            if row.status != DeploymentStatus.IN_PROGRESS:
+                # Ended already: failed by another replica after this process missed its
+                # heartbeats. Its outcome stands.
+                return
             if lines:
                 row.build_log += "".join(f"{line}\n" for line in lines)
             for key, value in changes.items():

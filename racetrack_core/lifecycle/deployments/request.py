@@ -20,7 +20,9 @@ from racetrack_core.plugins import PluginManager
 from racetrack_core.registry import JobType
 from racetrack_core.schema import validate_manifest
 from racetrack_core.settings import Settings
-from racetrack_core.source import SourceError, check_context_size
+from racetrack_core.source import SourceError, check_context_size, check_remote_host
+from racetrack_core.source.remotes import check_remote, split_credentials
+from racetrack_core.source_hosts import allowed_hosts
 
 #: The fields a deploy request may have (racetrack-client's DeployRequest).
 DEPLOY_FIELDS = {
@@ -129,6 +131,24 @@ def parse_deploy_body(
         caller=caller,
         no_cache="--no-cache" in flags,
     )
+
+
+def check_git_host(request: DeployRequest, settings: Settings) -> None:
+    """BadRequest when ``request`` would clone a remote that is not a supported git URL or is
+    on a host the server does not fetch from. The clone checks the host again when it starts
+    (a name's addresses may change meanwhile) and connects only to the addresses it checked.
+    """
+    if request.build_context is not None or request.source_dir is not None:
+        return
+    remote = (request.manifest.get("git") or {}).get("remote")
+    if not remote:
+        return
+    remote = split_credentials(str(remote))[0]
+    try:
+        check_remote(remote)
+        check_remote_host(remote, allowed_hosts(settings.source_allowed_hosts))
+    except SourceError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def secret_vars(body: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:

@@ -63,6 +63,19 @@ def test_primer_deployed_through_the_api_answers_through_pub(server: RacetrackSe
     assert "building image racetrack-job/primer:0.0.1-" in logs or "building image" in logs
 
 
+def test_python_class_deployed_through_the_api_answers_through_pub(
+    server: RacetrackServer,
+) -> None:
+    record = server.deploy_folder(CLASS)
+    assert record["status"] == "done", f"{record.get('error')}\n{server.log()}"
+    [job] = [job for job in server.api("GET", "/job").json() if job["name"] == "python-class"]
+    assert job["infrastructure_target"] == "docker"
+    answer = server.call("python-class", job["version"], {"planet": "Venus"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["planet"] == "Venus"
+    server.api("DELETE", f"/job/python-class/{job['version']}")
+
+
 def test_python_class_deployed_with_racetrack_deploy(
     server: RacetrackServer, jobs: Jobs, tmp_path: Path
 ) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from racetrack_core.images import LABEL_NETWORK_WRAPPER as WRAPPER_LABEL
 from racetrack_core.infrastructure import DeployError
-from racetrack_plugins.docker_proxy.dockerfile import JOB_STAGE, WRAPPER_LABEL, fit
+from racetrack_plugins.docker_proxy.dockerfile import JOB_STAGE, fit
 
 REWRITE = {"python:3.11-slim": "mirror.example/python:3.11-slim", "golang:1.19-bookworm": "go"}
 

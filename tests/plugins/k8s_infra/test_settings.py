@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from racetrack_core.errors import RacetrackError
-from racetrack_plugins.k8s_infra.quantities import (
+from racetrack_core.quantities import (
     cpu_quantity,
     memory_bytes,
     memory_quantity,

@@ -219,3 +219,14 @@ def test_a_missing_ca_bundle_is_named(tmp_path: Path) -> None:
         Python3ImageRecipe().render(
             spec_of(CLASS_DIR, manifest), tmp_path / "ctx", tmp_path / "s", settings
         )
+
+
+def test_a_missing_entrypoint_file_is_named_before_anything_is_built(tmp_path: Path) -> None:
+    manifest = {"jobtype_extra": {"entrypoint_path": "nowhere.py"}}
+    with pytest.raises(
+        DeployError, match=r"entrypoint file 'nowhere\.py' \(jobtype_extra\.entrypoint_path\) "
+    ):
+        Python3ImageRecipe().render(
+            spec_of(CLASS_DIR, manifest), tmp_path / "ctx", tmp_path / "s", BuildSettings()
+        )
+    assert not (tmp_path / "ctx").exists()

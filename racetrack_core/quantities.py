@@ -1,7 +1,9 @@
-"""Kubernetes resource quantities (``512Mi``, ``500m``), read so that they can be compared.
+"""Resource quantities in Kubernetes' spelling (``512Mi``, ``500m``), read so that they can be
+compared: the manifest's ``resources``, the targets' defaults and caps.
 
-The Deployment carries quantities in Kubernetes' own canonical spelling (bytes as an integer,
-CPUs in millicores), so a value capped here reads the same as the value the cluster shows.
+Read once here for the schema's checks and every target. ``memory_quantity`` and
+``cpu_quantity`` write them back in Kubernetes' canonical spelling (bytes as an integer, CPUs in
+millicores), so a value capped by a target reads the same as the value a cluster shows.
 """
 
 from __future__ import annotations

@@ -1,0 +1,126 @@
+"""The Lifecycle API's OpenAPI document, built from the routes themselves.
+
+Each ``/api/`` route becomes an operation: its summary and description come from the handler's
+docstring, its path parameters from the route's path (``/job/{name}/{version}``), and its
+answers from what every route may answer: a JSON value with 200, or an error object
+``{"error", "type"}`` with one of the statuses in :data:`ERROR_STATUSES` (the rules in
+``docs/lifecycle.md``). A handler may declare the JSON body it takes and the answer it gives
+with :func:`schemas`; a body declared there is also what ``read_json_body`` validates, so one
+definition both documents and checks it.
+
+``tests/security/test_fuzz_lifecycle_api.py`` runs schemathesis against this document.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from starlette.routing import BaseRoute, Route
+
+import racetrack_core
+from racetrack_core.wire import AUTH_HEADER
+
+#: The statuses of an error answer, and what each means.
+ERROR_STATUSES = {
+    "400": "bad input: the error names the field or parameter and how to fix it",
+    "401": "no valid token or session",
+    "403": "no permission for this action",
+    "404": "no such resource",
+    "405": "the path exists for other methods",
+    "409": "already exists, or in use",
+    "413": "the body is larger than the route's limit",
+    "429": "too many attempts (logins)",
+    "503": "a dependency (the database, a target) is unavailable for now",
+}
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "type": {"type": "string"}},
+}
+
+PUBLIC_PATHS = frozenset(
+    {"/api/v1/info", "/api/v1/users/login", "/api/v1/users/logout", "/api/v1/users/register"}
+)
+
+_PARAMETER = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::[A-Za-z_]+)?}")
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def schemas(
+    *, body: Mapping[str, Any] | None = None, answer: Mapping[str, Any] | None = None
+) -> Callable[[Handler], Handler]:
+    """Declare the JSON ``body`` a handler takes and the ``answer`` it gives (JSON schemas)."""
+
+    def mark(handler: Handler) -> Handler:
+        handler.__racetrack_schemas__ = {"body": body, "answer": answer}  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+def declared_body(endpoint: object) -> Mapping[str, Any] | None:
+    """The body schema that ``endpoint`` declared with :func:`schemas`, if any."""
+    declared = getattr(endpoint, "__racetrack_schemas__", None)
+    return None if declared is None else declared["body"]
+
+
+def document(routes: Iterable[BaseRoute], server_url: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every ``/api/`` route in ``routes``."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        if isinstance(route, Route) and route.path.startswith("/api/"):
+            for method in sorted((route.methods or set()) - {"HEAD"}):
+                path = _PARAMETER.sub(r"{\1}", route.path)
+                paths.setdefault(path, {})[method.lower()] = _operation(route, method)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Racetrack Lifecycle API", "version": racetrack_core.__version__},
+        "servers": [{"url": server_url}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "RacetrackAuth": {"type": "apiKey", "in": "header", "name": AUTH_HEADER}
+            },
+            "schemas": {"Error": ERROR_SCHEMA},
+        },
+    }
+
+
+def _operation(route: Route, method: str) -> dict[str, Any]:
+    doc = (route.endpoint.__doc__ or route.name).strip()
+    summary, _, description = doc.partition("\n")
+    declared = getattr(route.endpoint, "__racetrack_schemas__", None) or {}
+    error = {"$ref": "#/components/schemas/Error"}
+    answer = declared.get("answer") or {}
+    responses: dict[str, Any] = {
+        "200": {"description": "JSON answer", "content": {"application/json": {"schema": answer}}}
+    }
+    for status, meaning in ERROR_STATUSES.items():
+        responses[status] = {
+            "description": meaning,
+            "content": {"application/json": {"schema": error}},
+        }
+    operation: dict[str, Any] = {
+        "summary": summary.strip(),
+        "description": " ".join(description.split()),
+        "operationId": f"{method.lower()}_{route.name}",
+        "responses": responses,
+    }
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        for name in _PARAMETER.findall(route.path)
+    ]
+    if parameters:
+        operation["parameters"] = parameters
+    body = declared.get("body")
+    if body is not None and method in ("POST", "PUT", "PATCH"):
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": dict(body)}},
+        }
+    if route.path not in PUBLIC_PATHS:
+        operation["security"] = [{"RacetrackAuth": []}]
+    return operation
