@@ -26,7 +26,8 @@ def wait_until_serving(
 
     ``/live`` must carry the replica's own ``deployment_timestamp``, so that an older process
     still answering on the address is never taken for the new one. Raise DeployError with the
-    reason and the job's last output when it crashes or does not answer in time.
+    reason and the job's last output when it crashes or does not answer in time (a timeout's
+    sentence also ends with the last lines the job printed, so that its cause is in the error).
     """
     for url in replica.urls:  # every instance of a replicated deployment
         with httpx.Client(base_url=url, timeout=5.0, trust_env=False) as client:
@@ -61,11 +62,22 @@ def _wait(
             last = f"{path} did not answer: {type(exc).__name__}"
         if time.monotonic() >= deadline:
             what = "live" if path == "/live" else "ready"
+            output = tail()
+            said = f". Last lines of its output:\n{_last_lines(output)}" if output.strip() else ""
             raise DeployError(
-                f"the job did not become {what} within {timeout:g} s ({last})", log_tail=tail()
+                f"the job did not become {what} within {timeout:g} s ({last}){said}",
+                log_tail=output,
             )
         time.sleep(delay)
         delay = min(delay * 1.5, LONGEST_DELAY)
+
+
+ERROR_TAIL_LINES = 5
+"""How many of the job's last output lines a timeout's error repeats (the build log has 20)."""
+
+
+def _last_lines(output: str) -> str:
+    return "\n".join(output.strip().splitlines()[-ERROR_TAIL_LINES:])
 
 
 def startup_failure(answer: httpx.Response) -> str | None:
