@@ -149,11 +149,11 @@ def test_a_restarted_server_adopts_the_running_container(jobs: Jobs, primer: Rep
 
 def test_a_crash_loop_is_an_error_with_the_exit_code_and_last_lines(jobs: Jobs) -> None:
     driver = jobs.driver(crash_limit=2)
-    spec = jobs.spec(
-        name="crasher",
-        manifest={"jobtype_extra": {"entrypoint_path": "no_such_file.py"}},
-        deployment_id="c1",
-    )
+    # A job whose code fails at import (a missing entrypoint file is refused before it runs).
+    workspace = jobs.root / "crasher"
+    workspace.mkdir()
+    (workspace / "entrypoint.py").write_text("import no_such_module_of_the_crasher\n")
+    spec = jobs.spec(name="crasher", workspace=workspace, deployment_id="c1")
     driver.prepare(spec, jobs.build_log.append)
     replica = driver.start(spec)
 
@@ -163,7 +163,7 @@ def test_a_crash_loop_is_an_error_with_the_exit_code_and_last_lines(jobs: Jobs) 
 
     state = jobs.wait_until(failed, "the crash loop to be reported", timeout=60)
     assert "exit code" in str(state.error)
-    assert "no_such_file.py" in str(state.error)
+    assert "no_such_module_of_the_crasher" in str(state.error)
     driver.delete("crasher", "0.0.1")
     assert not [s for s in driver.replicas() if s.replica.name == "crasher"]
     assert not jobs.client.images.list(filters={"label": "racetrack.job=crasher"})
