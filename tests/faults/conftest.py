@@ -43,6 +43,21 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., RacetrackServer]]:
         finally:
             if server.process is not None and server.process.poll() is None:
                 server.process.kill()
+            kill_processes_under(server.home)
+
+
+def kill_processes_under(home: Path) -> None:
+    """SIGKILL every process whose command line names ``home``: the jobs that a killed server
+    started live on after it (that is the point of the fault), and a test must not leave them."""
+    marker = str(home).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker in (entry / "cmdline").read_bytes():
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue  # gone already, or not ours to read
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:

@@ -9,10 +9,6 @@ clear error once its lease has gone without a heartbeat for ``lease_ttl``
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
 import textwrap
 import time
 from collections.abc import Iterator
@@ -21,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from racetrack_core.testing.server import QUICK_ENV, RacetrackServer
+from tests.faults.conftest import kill_processes_under
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -43,10 +40,7 @@ def server(tmp_path: Path) -> Iterator[RacetrackServer]:
     home = tmp_path / "racetrack-home"
     with RacetrackServer(home, env=env) as running:
         yield running
-    for pid_file in (home / "targets" / "local" / "replicas").glob("*.json"):
-        pid = json.loads(pid_file.read_text())["pid"]  # a job left by the killed server
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+    kill_processes_under(home)  # the jobs that the killed server left running
 
 
 def test_a_deployment_whose_lifecycle_was_killed_ends_failed(
