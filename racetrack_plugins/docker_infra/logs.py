@@ -2,46 +2,28 @@
 
 from __future__ import annotations
 
-import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-#: How often a follower waiting for a line looks at its stop event (seconds).
-POLL_SECONDS = 0.5
+from racetrack_core.following import follow_lines
 
 
 def follow(container: Any, tail: int, stop: threading.Event | None) -> Iterator[str]:
     """The last ``tail`` lines, then each new one, until the iterator is closed, ``stop`` is
     set (noticed within a second even when no line comes) or the container's output ends.
 
-    The engine's stream blocks, so a thread reads it into a queue; closing the stream is how
-    that thread is released.
+    The engine's stream blocks and comes in chunks; ``follow_lines`` reads it in a thread and
+    closes it when the reader stops.
     """
     stream = container.logs(stream=True, follow=True, tail=tail)
-    lines: queue.Queue[str | None] = queue.Queue()
+    return follow_lines(_lines(stream), stream.close, stop, "docker-logs")
 
-    def pump() -> None:
-        pending = b""
-        try:
-            for chunk in stream:
-                pending += chunk
-                while b"\n" in pending:
-                    line, pending = pending.split(b"\n", 1)
-                    lines.put(line.decode("utf-8", "replace"))
-        except Exception:  # noqa: S110 - closing the stream is how a follower stops it
-            pass
-        lines.put(None)
 
-    threading.Thread(target=pump, daemon=True, name="docker-logs").start()
-    try:
-        while stop is None or not stop.is_set():
-            try:
-                line = lines.get(timeout=POLL_SECONDS)
-            except queue.Empty:
-                continue
-            if line is None:
-                return
-            yield line
-    finally:
-        stream.close()
+def _lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            yield line.decode("utf-8", "replace")

@@ -21,7 +21,7 @@ import re
 from racetrack_core.images import LABEL_NETWORK_WRAPPER as WRAPPER_LABEL
 from racetrack_core.infrastructure import DeployError
 
-#: The label that tells a container target to start the image's command through a wrapper.
+#: Where the proxy sits in the job's image (the value of the network-wrapper label).
 WRAPPER_PATH = "/racetrack/proxy"
 PROXY_DIR = ".racetrack-proxy"
 JOB_STAGE = "racetrack-job"

@@ -18,13 +18,13 @@ naming the deployment, so that Lifecycle tells the new rollout from the one it r
 from __future__ import annotations
 
 import json
-import queue
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import lightkube
 
+from racetrack_core.following import follow_lines
 from racetrack_core.images import LABEL_NETWORK_WRAPPER as WRAPPER_LABEL
 from racetrack_core.images import ImageBuilder
 from racetrack_core.infrastructure import (
@@ -40,11 +40,6 @@ from racetrack_plugins.k8s_infra.cluster import Cluster, connect, interrupt
 from racetrack_plugins.k8s_infra.image_registry import ImageRegistry, engine_client
 from racetrack_plugins.k8s_infra.objects import Release
 from racetrack_plugins.k8s_infra.settings import KubernetesSettings
-
-#: The label of images that must be started through a network wrapper (as the docker-proxy job
-#: type's are; ``racetrack_plugins.docker_infra.wrapping`` starts them on Docker).
-#: How often a log follower waiting for a line looks at its stop event (seconds).
-POLL_SECONDS = 0.5
 
 
 class KubernetesDriver:
@@ -190,28 +185,9 @@ class KubernetesDriver:
         if pod is None:
             return
         response = self.cluster.stream_logs(pod, objects.CONTAINER, tail)
-        lines: queue.Queue[str | None] = queue.Queue()
-
-        def pump() -> None:
-            try:
-                for line in response.iter_lines():
-                    lines.put(line)
-            except Exception:  # noqa: S110 - closing the response is how a follower stops it
-                pass
-            lines.put(None)
-
-        threading.Thread(target=pump, daemon=True, name="k8s-logs").start()
-        try:
-            while stop is None or not stop.is_set():
-                try:
-                    line = lines.get(timeout=POLL_SECONDS)
-                except queue.Empty:
-                    continue
-                if line is None:
-                    return
-                yield line
-        finally:
-            interrupt(response)
+        yield from follow_lines(
+            response.iter_lines(), lambda: interrupt(response), stop, "k8s-logs"
+        )
 
     # ------------------------------------------------------------ internals
 
