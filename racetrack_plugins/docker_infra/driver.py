@@ -35,6 +35,8 @@ from racetrack_plugins.docker_infra.containers import LABEL_HOME, LABEL_PORT, LA
 from racetrack_plugins.docker_infra.settings import DockerSettings
 
 ERROR_TAIL_LINES = 20
+#: How long a removal that another thread or process started may take beyond the stop grace.
+REMOVAL_WAIT_SECONDS = 30.0
 
 
 class DockerDriver:
@@ -277,11 +279,26 @@ class DockerDriver:
             return ""
 
     def _remove(self, container: Any) -> None:
+        """Stop and remove a container. Another thread or Lifecycle may be removing it at the
+        same time (a delete while the replaced replica is retired): the engine then answers
+        409 "removal ... is already in progress", and this waits until it is gone."""
+        grace = self.settings.stop_grace_seconds
         try:
-            container.stop(timeout=int(self.settings.stop_grace_seconds))
+            container.stop(timeout=int(grace))
             container.remove(force=True)
         except docker.errors.NotFound:
-            pass
+            return
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:
+                raise
+            deadline = time.monotonic() + grace + REMOVAL_WAIT_SECONDS
+            while time.monotonic() < deadline:
+                try:
+                    container.reload()
+                except docker.errors.NotFound:
+                    return
+                time.sleep(0.1)
+            raise
 
     def _image_exists(self, tag: str) -> bool:
         try:

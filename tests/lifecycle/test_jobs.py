@@ -212,6 +212,19 @@ def test_a_replica_a_deployment_still_holds_is_no_orphan(api: Api) -> None:
         driver.stop(replica)
 
 
+def test_the_replica_a_redeploy_replaced_is_no_orphan_while_it_is_retired(api: Api) -> None:
+    """After a redeploy the old replica serves calls in flight until its retirement timer stops
+    it; it is being retired, not orphaned."""
+    watcher = api.client.app.state.watcher  # type: ignore[attr-defined]
+    watcher._stop.set()
+    watcher._thread.join()
+    assert api.wait(api.deploy())["status"] == "done"
+    assert api.wait(api.deploy(force=True))["status"] == "done"
+    watcher.reconcile()
+    watcher.reconcile()
+    assert watcher.orphans() == []
+
+
 def _start_stray(api: Api) -> tuple[InfrastructureDriver, Replica]:
     """Start a replica of a job version that no record names, beside the deployed primer."""
     driver = api.service.driver("local")

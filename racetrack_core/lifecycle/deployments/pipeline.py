@@ -2,9 +2,10 @@
 
 The API answers at once with a deployment's id (``admit``, then ``submit``); a worker runs
 its phases (``phases.Phases``). The pipeline keeps what outlives one deployment: the replicas
-that deployments have started and not yet handed to a job record (``is_in_flight``, which
-the job watcher asks so as not to call them orphans; recorded in the database, so that it
-answers for every Lifecycle replica) and the timers that stop replaced replicas.
+that deployments have started and not yet handed to a job record (recorded in the database,
+so that it answers for every Lifecycle replica), the replaced replicas it is retiring, which
+the job watcher asks about so as not to call them orphans (``in_flight_replicas``), and the
+timers that stop replaced replicas.
 
 Each deployment admitted here is claimed by this process with a lease (``leases``); a
 heartbeat thread renews the claims every third of ``lease_ttl`` and fails the deployments
@@ -49,6 +50,8 @@ class Pipeline:
         self.leases = Leases(service.engine, holder_name(), service.settings.lease_ttl)
         self._held: set[str] = set()
         self._retire_timers: list[threading.Timer] = []
+        #: Replaced replicas waiting for their retirement timer (serving calls in flight).
+        self._retiring: set[str] = set()
         self._stop = threading.Event()
         self._heartbeat = threading.Thread(target=self._beat, name="deploy-leases", daemon=True)
         self._heartbeat.start()
@@ -86,8 +89,11 @@ class Pipeline:
         return replica_id in self.leases.in_flight_replicas()
 
     def in_flight_replicas(self) -> frozenset[str]:
-        """The ids of the replicas that deployments still running have started."""
-        return self.leases.in_flight_replicas()
+        """The ids of the replicas that deployments still running have started, and of the
+        replaced ones this process is retiring: none of them is an orphan."""
+        with self._lock:
+            retiring = frozenset(self._retiring)
+        return self.leases.in_flight_replicas() | retiring
 
     @contextmanager
     def in_flight(self, deployment_id: str, replica_id: str) -> Iterator[None]:
@@ -120,16 +126,21 @@ class Pipeline:
         driver = self._service.driver(target)
 
         def retire(old: Replica) -> None:
-            driver.retire(old)
-            # A quick move back to the former target must keep its new replica.
-            if delete and _left_for_good(self._service, old.name, old.version, target):
-                driver.delete(old.name, old.version)
-            if workdir is not None:
-                shutil.rmtree(workdir, ignore_errors=True)
+            try:
+                driver.retire(old)
+                # A quick move back to the former target must keep its new replica.
+                if delete and _left_for_good(self._service, old.name, old.version, target):
+                    driver.delete(old.name, old.version)
+                if workdir is not None:
+                    shutil.rmtree(workdir, ignore_errors=True)
+            finally:
+                with self._lock:
+                    self._retiring.discard(old.id)
 
         timer = threading.Timer(delay, _retire_quietly, args=(retire, replica))
         timer.daemon = True
         with self._lock:
+            self._retiring.add(replica.id)
             self._retire_timers = [t for t in self._retire_timers if t.is_alive()] + [timer]
         timer.start()
 

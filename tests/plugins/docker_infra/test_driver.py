@@ -14,8 +14,14 @@ from typing import Any
 
 import pytest
 
+from racetrack_core.images import LABEL_JOB, LABEL_VERSION
 from racetrack_core.infrastructure import JobSpec, Replica, ReplicaStatus
-from racetrack_plugins.docker_infra.containers import LABEL_HOME, home_digest
+from racetrack_plugins.docker_infra.containers import (
+    LABEL_HOME,
+    LABEL_PORT,
+    LABEL_REPLICA,
+    home_digest,
+)
 from tests.plugins.docker_infra.conftest import DOCKER_CLI, Jobs
 
 SECRET = "zebra-s3cr3t-5150"
@@ -320,3 +326,33 @@ def test_the_image_listens_where_job_host_says(jobs: Jobs, primer: Replica) -> N
         assert found == {"live": True, "deployment_timestamp": 7}
     finally:
         other.remove(force=True)
+
+
+def test_a_delete_waits_for_a_removal_that_another_remover_started(jobs: Jobs) -> None:
+    """A redeploy retires the old replica on a timer (or another Lifecycle removes it) while a
+    delete removes the same containers. The engine refuses the second removal of a container
+    ("removal ... is already in progress", 409): the container is going, so the delete waits
+    for it instead of failing with a 500. A container with many files is slow enough to remove
+    that the delete always meets the removal in progress."""
+    driver = jobs.driver()
+    labels = {
+        LABEL_HOME: home_digest(jobs.home),
+        LABEL_JOB: "slow",
+        LABEL_VERSION: "0.0.1",
+        LABEL_REPLICA: "rt-slow-0.0.1-0000",
+        LABEL_PORT: "1",
+    }
+    script = "mkdir /tmp/many && cd /tmp/many && seq 1 40000 | xargs touch && touch /tmp/done"
+    container = jobs.client.containers.run(
+        jobs.base_image, ["sh", "-c", script + " && exec sleep 600"], labels=labels, detach=True
+    )
+    jobs.wait_until(
+        lambda: container.exec_run(["test", "-e", "/tmp/done"]).exit_code == 0, "40000 files"
+    )
+    other = threading.Thread(target=jobs.client.api.remove_container, args=(container.id,),
+                             kwargs={"force": True})  # fmt: skip
+    other.start()
+    time.sleep(0.05)
+    driver.delete("slow", "0.0.1")
+    other.join(timeout=60)
+    assert not jobs.client.containers.list(all=True, filters={"id": container.id})
