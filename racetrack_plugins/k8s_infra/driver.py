@@ -170,7 +170,11 @@ class KubernetesDriver:
             selector = names.selector(self.settings.owner, job, str(version))
             own = [pod for pod in pods if _labelled(pod, selector)]
             url = self._url(job, str(version))
-            found.append(status.state_of(deployment, own, url, self.settings.crash_limit))
+            found.append(
+                status.state_of(
+                    deployment, own, url, self.settings.crash_limit, self.settings.job_port
+                )
+            )
         return found
 
     def logs(self, name: str, version: str, tail: int = 0) -> str:

@@ -1,0 +1,344 @@
+"""Pub spreads a Kubernetes job's calls across its pods, not over kept-alive Service connections.
+
+The driver (real lightkube client, kmock's emulator) reports each ready pod of a job version
+as an instance of its replica; Lifecycle records them as the job's ``replica_internal_names``;
+Pub sends each call to the next ready one. The emulator runs no kubelet, so the tests write the
+pods' addresses and readiness through the API. The addresses are loopback ones (127.0.0.2-4),
+where real servers stand for the pods' job containers on the job's port: no traffic goes
+anywhere but the loopback. The Service URL, used when fewer than two pods serve, is only
+asserted, never called.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from lightkube import codecs
+from lightkube.resources.core_v1 import Pod
+from lightkube.types import PatchType
+
+from racetrack_core.infrastructure import ReplicaStatus, TargetContext
+from racetrack_core.lifecycle import job_health
+from racetrack_core.lifecycle.jobs import job_dto
+from racetrack_core.lifecycle.service import replica_to_json
+from racetrack_core.pub import PubConfig, create_app
+from racetrack_core.pub.asgi.serving import PubHttpProtocol
+from racetrack_core.storage.models import Job
+from racetrack_plugins.k8s_infra import KubernetesDriver, names, objects
+from tests.pub.servers import LifecycleStandIn, Server, admin
+
+from .conftest import NAMESPACE, job_spec, write_kubeconfig
+from .emulator import RunningEmulator
+
+D1 = "d1" + "0" * 30
+POD_ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+
+
+class PodServer(ThreadingHTTPServer):
+    """What a pod's job container answers: the contract's probes, and its own name."""
+
+    daemon_threads = True
+
+    def __init__(self, name: str, address: tuple[str, int]) -> None:
+        self.name = name
+        self.ready = True
+        self.calls = 0
+        super().__init__(address, PodHandler)
+
+
+class PodHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the job servers do
+    server: PodServer
+
+    def do_GET(self) -> None:
+        if self.path == "/live":
+            self._answer(200, {"live": True, "deployment_timestamp": 100})
+        elif self.path == "/ready":
+            self._answer(200 if self.server.ready else 503, {"ready": self.server.ready})
+        else:
+            self.server.calls += 1
+            self._answer(200, {"pod": self.server.name})
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def serve_pods() -> list[PodServer]:
+    """Three pod servers on one port, each on its own loopback address (as pods share the job
+    port, each on its own IP)."""
+    for _ in range(20):
+        with socket.socket() as probe:
+            probe.bind((POD_ADDRESSES[0], 0))
+            port = int(probe.getsockname()[1])
+        servers: list[PodServer] = []
+        try:
+            for number, address in enumerate(POD_ADDRESSES):
+                servers.append(PodServer(f"primer-{'abc'[number]}", (address, port)))
+        except OSError as error:
+            for server in servers:
+                server.server_close()
+            if error.errno != errno.EADDRINUSE:
+                raise
+            continue
+        for server in servers:
+            threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        return servers
+    raise RuntimeError("no port free on every pod address")
+
+
+@pytest.fixture
+def pods() -> Iterator[list[PodServer]]:
+    servers = serve_pods()
+    yield servers
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def spread_driver(
+    emulator: RunningEmulator, tmp_path: Path, pods: list[PodServer]
+) -> Iterator[KubernetesDriver]:
+    """The target with ``job_port`` set to the pod servers' port."""
+    settings = {
+        "auth": "kubeconfig",
+        "kubeconfig": str(write_kubeconfig(tmp_path / "kubeconfig", emulator.url)),
+        "namespace": NAMESPACE,
+        "job_port": pods[0].server_address[1],
+        "build": {"repository": "registry.test/racetrack-job"},
+    }
+    made = KubernetesDriver(TargetContext(tmp_path / "home", settings))
+    yield made
+    made.close()
+
+
+def add_pod(driver: KubernetesDriver, name: str, address: str | None, ready: bool) -> None:
+    """A pod of the current deployment as the kubelet reports it: its IP and readiness."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "labels": {
+                **names.labels("racetrack", "primer", "1.0.0"),
+                names.LABEL_DEPLOYMENT: D1,
+            },
+        },
+        "spec": {"containers": [{"name": "job", "image": "i"}]},
+        "status": {
+            **({"podIP": address} if address else {}),
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+    driver.cluster.client.create(codecs.from_dict(pod))
+
+
+def set_ready(driver: KubernetesDriver, name: str, ready: bool) -> None:
+    """The kubelet's readiness probe changed its verdict."""
+    condition = {"type": "Ready", "status": "True" if ready else "False"}
+    driver.cluster.client.patch(
+        Pod.Status, name, {"status": {"conditions": [condition]}},
+        namespace=NAMESPACE, patch_type=PatchType.MERGE,
+    )  # fmt: skip
+
+
+def recorded(state_replica: Any) -> dict[str, Any]:
+    """The job record Lifecycle answers Pub with, once the watcher wrote the driver's replica
+    (``internal_name`` and ``replica`` as ``JobWatcher._move`` writes them)."""
+    job = Job(
+        family_id="f",
+        name="primer",
+        version="1.0.0",
+        manifest_yaml="name: primer\n",
+        job_type="python3:1.0.0",
+        infrastructure_target="kubernetes",
+        internal_name=state_replica.url,
+        replica=replica_to_json(state_replica),
+        status="running",
+    )
+    return job_dto(job, "http://127.0.0.1/pub")
+
+
+def test_each_ready_pod_is_an_instance_and_two_or_more_become_the_endpoints(
+    spread_driver: KubernetesDriver, tmp_path: Path, pods: list[PodServer]
+) -> None:
+    port = pods[0].server_address[1]
+    replica = spread_driver.start(job_spec(tmp_path, manifest={"replicas": 3}))
+    service = f"http://job-primer-1-0-0.{NAMESPACE}.svc.cluster.local:{port}"
+    assert replica.url == service
+    assert replica.endpoints == ()
+
+    add_pod(spread_driver, "primer-a", "127.0.0.2", ready=True)
+    add_pod(spread_driver, "primer-b", None, ready=False)  # scheduled, no address yet
+    [state] = spread_driver.replicas()
+    # One serving pod: the Service is the address (it reaches that pod alone anyway).
+    assert state.replica.urls == (service,)
+    assert [(i.name, i.url, i.status) for i in state.instances] == [
+        ("primer-a", f"http://127.0.0.2:{port}", ReplicaStatus.RUNNING),
+        ("primer-b", service, ReplicaStatus.STARTING),
+    ]
+
+    set_ready(spread_driver, "primer-b", True)  # still no address: not an endpoint
+    add_pod(spread_driver, "primer-c", "127.0.0.4", ready=True)
+    add_pod(spread_driver, "primer-d", "127.0.0.3", ready=False)
+    [state] = spread_driver.replicas()
+    assert state.status == ReplicaStatus.RUNNING
+    assert state.replica.url == service
+    assert state.replica.endpoints == (f"http://127.0.0.2:{port}", f"http://127.0.0.4:{port}")
+    assert state.replica.id == replica.id
+
+
+def test_a_stopping_pod_is_neither_an_endpoint_nor_an_instance(
+    spread_driver: KubernetesDriver, tmp_path: Path, pods: list[PodServer]
+) -> None:
+    port = pods[0].server_address[1]
+    spread_driver.start(job_spec(tmp_path, manifest={"replicas": 3}))
+    for name, address in zip(("primer-a", "primer-b", "primer-c"), POD_ADDRESSES, strict=True):
+        add_pod(spread_driver, name, address, ready=True)
+    # The API marks a pod being deleted with a deletionTimestamp; the kubelet may still
+    # report it ready while it finishes its calls. kmock keeps what is written.
+    stopping = spread_driver.cluster.get("Pod", "primer-c")
+    assert stopping is not None
+    stopping["metadata"]["deletionTimestamp"] = "2026-12-07T04:00:00Z"
+    spread_driver.cluster.write(stopping)
+    [state] = spread_driver.replicas()
+    assert state.replica.endpoints == (f"http://127.0.0.2:{port}", f"http://127.0.0.3:{port}")
+    assert [instance.name for instance in state.instances] == ["primer-a", "primer-b"]
+
+
+def test_the_network_policy_admits_pub_on_the_port_pub_calls_pods_at(
+    spread_driver: KubernetesDriver, emulator: RunningEmulator, tmp_path: Path,
+    pods: list[PodServer],
+) -> None:  # fmt: skip
+    spread_driver.start(job_spec(tmp_path, manifest={"replicas": 2}))
+    for name, address in zip(("primer-a", "primer-b"), POD_ADDRESSES[:2], strict=True):
+        add_pod(spread_driver, name, address, ready=True)
+    [state] = spread_driver.replicas()
+    [policy] = emulator.stored("networkpolicies")
+    [rule] = policy["spec"]["ingress"]
+    ports = {entry["port"] for entry in rule["ports"]}
+    assert {int(url.rsplit(":", 1)[1]) for url in state.replica.endpoints} <= ports
+    peers = [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
+    assert dict(spread_driver.settings.pub_pod_labels) in peers
+    # The policy selects the very pods whose addresses Pub calls (every pod of the version).
+    selected = policy["spec"]["podSelector"]["matchLabels"]
+    for pod in emulator.stored("pods"):
+        assert selected.items() <= pod["metadata"]["labels"].items()
+    # And the pods listen there: the container's port is the job port.
+    [deployment] = emulator.stored("deployments")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["ports"][0]["containerPort"] in ports
+    assert container["ports"][0]["name"] == objects.PORT_NAME
+
+
+@pytest.fixture
+def pub(pods: list[PodServer]) -> Iterator[tuple[LifecycleStandIn, str]]:
+    """Pub (its ASGI app, as served) in front of a Lifecycle stand-in that answers with the
+    job record the test sets; grants are kept 0.2 s."""
+    lifecycle = LifecycleStandIn()
+    lifecycle.server = Server(lifecycle.app())
+    config = PubConfig(
+        lifecycle_url=lifecycle.server.url,
+        auth_cache_ttl=0.2,
+        instance_probe_interval=0.1,
+        instance_probe_timeout=0.5,
+    )
+    protocol = functools.partial(PubHttpProtocol, pub_config=config)
+    server = Server(create_app(config), lifespan="on", proxy_headers=False, http=protocol)
+    yield lifecycle, server.url
+    server.stop()
+    lifecycle.server.stop()
+
+
+def answered_by(client: httpx.Client, url: str, calls: int) -> list[str]:
+    names_ = []
+    for _ in range(calls):
+        answer = client.get(url, headers=admin())
+        assert answer.status_code == 200, answer.text
+        names_.append(answer.json()["pod"])
+    return names_
+
+
+def test_pub_sends_calls_to_the_ready_pods_in_turn_and_drops_one_that_is_not_ready(
+    spread_driver: KubernetesDriver,
+    tmp_path: Path,
+    pods: list[PodServer],
+    pub: tuple[LifecycleStandIn, str],
+) -> None:
+    lifecycle, pub_url = pub
+    replica = spread_driver.start(job_spec(tmp_path, manifest={"replicas": 3}))
+    for name, address in zip(("primer-a", "primer-b", "primer-c"), POD_ADDRESSES, strict=True):
+        add_pod(spread_driver, name, address, ready=True)
+
+    def publish() -> dict[str, Any]:
+        """One watcher round: the driver's report, judged by probing each pod, written into
+        the job record that Lifecycle then answers Pub's permission checks with."""
+        [state] = spread_driver.replicas()
+        with httpx.Client(timeout=2.0, trust_env=False) as client:
+            health = job_health.judge(client, replica, state)
+        record = recorded(state.replica)
+        lifecycle.jobs["primer"] = {"1.0.0": record["internal_name"]}
+        lifecycle.instances["primer"] = record["replica_internal_names"]
+        return {"health": health, "record": record}
+
+    first = publish()
+    assert [i["status"] for i in first["health"].instances] == ["ready"] * 3
+    assert first["record"]["replica_internal_names"] == [
+        f"http://{address}:{pods[0].server_address[1]}" for address in POD_ADDRESSES
+    ]
+    job_url = f"{pub_url}/pub/job/primer/1.0.0/perform"
+    with httpx.Client(timeout=10.0, trust_env=False) as client:
+        # One client, one kept-alive connection to Pub; every pod still takes its turn.
+        answered = answered_by(client, job_url, 6)
+        assert sorted(answered) == ["primer-a"] * 2 + ["primer-b"] * 2 + ["primer-c"] * 2
+        assert answered[:3] == answered[3:]  # in turn, not by chance
+
+        # The kubelet finds primer-c not ready: it leaves the endpoints, and Pub's calls.
+        # (Its server still answers /ready here, so that Pub's own probes, which would drop
+        # it too, cannot be what leaves it out: the record is.)
+        set_ready(spread_driver, "primer-c", False)
+        second = publish()
+        assert "http://127.0.0.4" not in " ".join(second["record"]["replica_internal_names"])
+        assert len(second["record"]["replica_internal_names"]) == 2
+        before = pods[2].calls
+        answered_by(client, job_url, 2)  # the grant cached 0.2 s ago may still name it
+        _wait_until(lambda: set(answered_by(client, job_url, 4)) == {"primer-a", "primer-b"})
+        calls = pods[2].calls
+        assert answered_by(client, job_url, 6).count("primer-c") == 0
+        assert pods[2].calls == calls
+        assert calls - before <= 2
+
+        # Down to one serving pod: the record names the Service, which Pub would call.
+        set_ready(spread_driver, "primer-b", False)
+        third = publish()
+        service = f"http://job-primer-1-0-0.{NAMESPACE}.svc.cluster.local"
+        assert third["record"]["internal_name"].startswith(service)
+        assert third["record"]["replica_internal_names"] == [third["record"]["internal_name"]]
+
+
+def _wait_until(condition: Any, timeout: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
