@@ -6,13 +6,16 @@ Deployment's pod template starts a rolling update that the cluster runs: new pod
 through the Service only once ready, and no old pod stops before a new one is ready
 (``maxUnavailable: 0``). The replica a deployment returns is the Service's address, with an id
 naming the deployment, so that Lifecycle tells the new rollout from the one it replaced.
+``prepare`` reads the built image's labels: one that asks for a network wrapper (a docker-proxy
+job's) runs the command of its ``racetrack.pod-proxy`` label in a second container of the pod.
 
 - ``stop`` (the new deployment failed) puts back the pod template it replaced, kept in an
   annotation, or removes the job version when there was none;
 - ``retire`` (the new deployment serves) drops the replaced deployment's Secret;
 - ``replicas`` lists the Deployments and pods of this owner by label and judges each
-  (``status``); nothing is kept in this process's memory, so every Lifecycle replica sees the
-  same thing.
+  (``status``), reporting every pod as an instance and the serving pods' own addresses, over
+  which Pub spreads calls; nothing is kept in this process's memory, so every Lifecycle
+  replica sees the same thing.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import lightkube
 
 from racetrack_core.following import follow_lines
 from racetrack_core.images import LABEL_NETWORK_WRAPPER as WRAPPER_LABEL
-from racetrack_core.images import ImageBuilder
+from racetrack_core.images import LABEL_POD_PROXY, ImageBuilder
 from racetrack_core.infrastructure import (
     BuildLog,
     DeployError,
@@ -50,7 +53,8 @@ class KubernetesDriver:
         self.cluster = Cluster(client or connect(self.settings), self.settings.namespace)
         self.builder = ImageBuilder(self.settings.build, context.home / "builds")
         self._lock = threading.Lock()
-        self._images: dict[tuple[str, str, str], str] = {}
+        #: What ``prepare`` made for ``start``: the image's reference and its proxy's command.
+        self._images: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = {}
         self._registry: ImageRegistry | None = None
         self._engine: Any = None
 
@@ -60,21 +64,19 @@ class KubernetesDriver:
         """Build the job's image and push it to the registry; the Deployment that ``start``
         writes names it by digest."""
         built = self.builder.build(spec, log)
-        self._refuse_wrapped(built.tag)
+        pod_proxy = self._pod_proxy(built.tag)
         reference = built.tag
         registry = self._image_registry()
         if registry is not None:
             reference = registry.push(built.tag, spec.name, log)
         with self._lock:
-            self._images[_key(spec)] = reference
+            self._images[_key(spec)] = (reference, pod_proxy)
 
     def start(self, spec: JobSpec) -> Replica:
         """Write the job version's objects for ``spec`` and return its Service at once."""
         with self._lock:
-            image = self._images.pop(_key(spec), None)
-        if image is None:
-            image = self.builder.tag_of(spec)
-        release = self.release(spec, image)
+            image, pod_proxy = self._images.pop(_key(spec), (self.builder.tag_of(spec), ()))
+        release = self.release(spec, image, pod_proxy)
         rendered = objects.render(release, spec.env, self.settings)
         secret, *rest = rendered
         self._write_secret(secret)
@@ -83,7 +85,7 @@ class KubernetesDriver:
         self._write_deployment(rest[-1])
         return self._replica(release)
 
-    def release(self, spec: JobSpec, image: str) -> Release:
+    def release(self, spec: JobSpec, image: str, pod_proxy: tuple[str, ...] = ()) -> Release:
         """What ``objects`` renders for one deployment of ``spec``."""
         return Release(
             name=spec.name,
@@ -93,6 +95,7 @@ class KubernetesDriver:
             image=image,
             replicas=replicas_of(spec),
             resources=self.settings.resources(spec.manifest.get("resources")),
+            pod_proxy=pod_proxy,
         )
 
     def stop(self, replica: Replica) -> None:
@@ -222,16 +225,25 @@ class KubernetesDriver:
                 self._engine = engine_client(self.settings.build.engine)
             return self._engine
 
-    def _refuse_wrapped(self, tag: str) -> None:
-        """Refuse an image that asks to be started through a network wrapper (the docker-proxy
-        job type's): only the Docker target knows how to start one yet."""
+    def _pod_proxy(self, tag: str) -> tuple[str, ...]:
+        """The command of the proxy that serves beside the image's own server in its pods
+        (label ``racetrack.pod-proxy``); empty for an image that serves alone. An image that
+        asks for a network wrapper without naming that command is refused."""
         labels = self._engine_client().images.get(tag).labels or {}
-        if WRAPPER_LABEL in labels:
+        command = tuple(str(labels.get(LABEL_POD_PROXY) or "").split())
+        if command and not command[0].startswith("/"):
+            raise DeployError(
+                f"this job's image names {command[0]!r} in its label {LABEL_POD_PROXY}; the "
+                "label must start with the absolute path of a program in the image"
+            )
+        if WRAPPER_LABEL in labels and not command:
             raise DeployError(
                 "this job's image must be started through a network wrapper (label "
-                f"{WRAPPER_LABEL}), which the kubernetes target cannot do yet; deploy it to "
+                f"{WRAPPER_LABEL}) and names no command to serve beside it in a pod (label "
+                f"{LABEL_POD_PROXY}), so the kubernetes target cannot run it; deploy it to "
                 "the docker target"
             )
+        return command
 
     def _url(self, name: str, version: str) -> str:
         return objects.service_url(names.object_name(name, version), self.settings)
