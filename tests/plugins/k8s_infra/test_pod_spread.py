@@ -1,12 +1,12 @@
 """Pub spreads a Kubernetes job's calls across its pods, not over kept-alive Service connections.
 
 The driver (real lightkube client, kmock's emulator) reports each ready pod of a job version
-as an instance of its replica; Lifecycle records them as the job's ``replica_internal_names``;
-Pub sends each call to the next ready one. The emulator runs no kubelet, so the tests write the
-pods' addresses and readiness through the API. The addresses are loopback ones (127.0.0.2-4),
-where real servers stand for the pods' job containers on the job's port: no traffic goes
-anywhere but the loopback. The Service URL, used when fewer than two pods serve, is only
-asserted, never called.
+as an instance of its replica; the real Lifecycle's job watcher records them, Lifecycle answers
+them to Pub as the job's ``replica_internal_names``, and the real Pub sends each call to the
+next ready one. The emulator runs no kubelet, so the tests write the pods' addresses and
+readiness through the API. The addresses are loopback ones (127.0.0.2-4), where real servers
+stand for the pods' job containers on the job's port: no traffic goes anywhere but the
+loopback. The Service URL, used when fewer than two pods serve, is only asserted, never called.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import functools
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,15 +28,19 @@ from lightkube import codecs
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
+from racetrack_core import PluginManager
 from racetrack_core.infrastructure import ReplicaStatus, TargetContext
-from racetrack_core.lifecycle import job_health
-from racetrack_core.lifecycle.jobs import job_dto
+from racetrack_core.lifecycle import create_app as create_lifecycle
+from racetrack_core.lifecycle.accounts import ensure_admin, issue_token
 from racetrack_core.lifecycle.service import replica_to_json
 from racetrack_core.pub import PubConfig, create_app
 from racetrack_core.pub.asgi.serving import PubHttpProtocol
-from racetrack_core.storage.models import Job
+from racetrack_core.settings import Settings
+from racetrack_core.storage.database import connect, migrate
+from racetrack_core.storage.models import SubjectKind
 from racetrack_plugins.k8s_infra import KubernetesDriver, names, objects
-from tests.pub.servers import LifecycleStandIn, Server, admin
+from tests.lifecycle.records import add_jobs
+from tests.pub.servers import Server
 
 from .conftest import NAMESPACE, job_spec, write_kubeconfig
 from .emulator import RunningEmulator
@@ -161,23 +166,6 @@ def set_ready(driver: KubernetesDriver, name: str, ready: bool) -> None:
     )  # fmt: skip
 
 
-def recorded(state_replica: Any) -> dict[str, Any]:
-    """The job record Lifecycle answers Pub with, once the watcher wrote the driver's replica
-    (``internal_name`` and ``replica`` as ``JobWatcher._move`` writes them)."""
-    job = Job(
-        family_id="f",
-        name="primer",
-        version="1.0.0",
-        manifest_yaml="name: primer\n",
-        job_type="python3:1.0.0",
-        infrastructure_target="kubernetes",
-        internal_name=state_replica.url,
-        replica=replica_to_json(state_replica),
-        status="running",
-    )
-    return job_dto(job, "http://127.0.0.1/pub")
-
-
 def test_each_ready_pod_is_an_instance_and_two_or_more_become_the_endpoints(
     spread_driver: KubernetesDriver, tmp_path: Path, pods: list[PodServer]
 ) -> None:
@@ -250,94 +238,148 @@ def test_the_network_policy_admits_pub_on_the_port_pub_calls_pods_at(
     assert container["ports"][0]["name"] == objects.PORT_NAME
 
 
+class Lifecycle:
+    """The real Lifecycle app on 127.0.0.1, its Kubernetes target on the emulator, with the
+    job ``primer`` 1.0.0 recorded as a deployment leaves it (its replica the Service)."""
+
+    def __init__(self, tmp_path: Path, emulator: RunningEmulator, port: int) -> None:
+        target = {
+            "auth": "kubeconfig",
+            "kubeconfig": str(write_kubeconfig(tmp_path / "kubeconfig", emulator.url)),
+            "namespace": NAMESPACE,
+            "job_port": port,
+        }
+        # The watcher's own rounds are the test's: the background one waits an hour.
+        self.settings = Settings(
+            home=tmp_path / "lifecycle", job_watch_interval=3600, targets={"kubernetes": target}
+        )
+        self.engine = connect(self.settings.database_url)
+        migrate(self.engine)
+        ensure_admin(self.engine, self.settings.home, "a password for the test")
+        self.token = issue_token(self.engine, SubjectKind.USER, "admin")
+        self.app = create_lifecycle(self.settings, PluginManager(), self.engine)
+        self.server = Server(self.app, lifespan="on")
+        self.url = self.server.url
+
+    @property
+    def driver(self) -> KubernetesDriver:
+        made = self.app.state.service.driver("kubernetes")
+        assert isinstance(made, KubernetesDriver)
+        return made
+
+    def record(self, replica: Any) -> None:
+        add_jobs(
+            self.settings,
+            ("primer", "1.0.0"),
+            infrastructure_target="kubernetes",
+            internal_name=replica.url,
+            replica=replica_to_json(replica),
+        )
+
+    def watch_once(self) -> dict[str, Any]:
+        """One round of the job watcher, then the job record as Lifecycle serves it."""
+        self.app.state.watcher.reconcile()
+        with httpx.Client(timeout=5.0, trust_env=False) as client:
+            answer = client.get(
+                f"{self.url}/api/v1/job/primer/1.0.0", headers={"X-Racetrack-Auth": self.token}
+            )
+        assert answer.status_code == 200, answer.text
+        record: dict[str, Any] = answer.json()
+        return record
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.engine.dispose()
+
+
 @pytest.fixture
-def pub(pods: list[PodServer]) -> Iterator[tuple[LifecycleStandIn, str]]:
-    """Pub (its ASGI app, as served) in front of a Lifecycle stand-in that answers with the
-    job record the test sets; grants are kept 0.2 s."""
-    lifecycle = LifecycleStandIn()
-    lifecycle.server = Server(lifecycle.app())
+def lifecycle(
+    tmp_path: Path, emulator: RunningEmulator, pods: list[PodServer]
+) -> Iterator[Lifecycle]:
+    running = Lifecycle(tmp_path, emulator, pods[0].server_address[1])
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def pub(lifecycle: Lifecycle) -> Iterator[str]:
+    """Pub (its ASGI app, as served) in front of that Lifecycle; grants are kept 0.2 s."""
     config = PubConfig(
-        lifecycle_url=lifecycle.server.url,
+        lifecycle_url=lifecycle.url,
         auth_cache_ttl=0.2,
         instance_probe_interval=0.1,
         instance_probe_timeout=0.5,
     )
     protocol = functools.partial(PubHttpProtocol, pub_config=config)
     server = Server(create_app(config), lifespan="on", proxy_headers=False, http=protocol)
-    yield lifecycle, server.url
+    yield server.url
     server.stop()
-    lifecycle.server.stop()
 
 
-def answered_by(client: httpx.Client, url: str, calls: int) -> list[str]:
+def answered_by(client: httpx.Client, url: str, calls: int, token: str) -> list[str]:
     names_ = []
     for _ in range(calls):
-        answer = client.get(url, headers=admin())
+        answer = client.get(url, headers={"X-Racetrack-Auth": token})
         assert answer.status_code == 200, answer.text
         names_.append(answer.json()["pod"])
     return names_
 
 
 def test_pub_sends_calls_to_the_ready_pods_in_turn_and_drops_one_that_is_not_ready(
-    spread_driver: KubernetesDriver,
-    tmp_path: Path,
-    pods: list[PodServer],
-    pub: tuple[LifecycleStandIn, str],
+    tmp_path: Path, pods: list[PodServer], lifecycle: Lifecycle, pub: str
 ) -> None:
-    lifecycle, pub_url = pub
-    replica = spread_driver.start(job_spec(tmp_path, manifest={"replicas": 3}))
+    port = pods[0].server_address[1]
+    driver = lifecycle.driver
+    replica = driver.start(job_spec(tmp_path, manifest={"replicas": 3}))
+    lifecycle.record(replica)  # as the deployment's switch leaves it: the Service's address
     for name, address in zip(("primer-a", "primer-b", "primer-c"), POD_ADDRESSES, strict=True):
-        add_pod(spread_driver, name, address, ready=True)
+        add_pod(driver, name, address, ready=True)
 
-    def publish() -> dict[str, Any]:
-        """One watcher round: the driver's report, judged by probing each pod, written into
-        the job record that Lifecycle then answers Pub's permission checks with."""
-        [state] = spread_driver.replicas()
-        with httpx.Client(timeout=2.0, trust_env=False) as client:
-            health = job_health.judge(client, replica, state)
-        record = recorded(state.replica)
-        lifecycle.jobs["primer"] = {"1.0.0": record["internal_name"]}
-        lifecycle.instances["primer"] = record["replica_internal_names"]
-        return {"health": health, "record": record}
-
-    first = publish()
-    assert [i["status"] for i in first["health"].instances] == ["ready"] * 3
-    assert first["record"]["replica_internal_names"] == [
-        f"http://{address}:{pods[0].server_address[1]}" for address in POD_ADDRESSES
+    first = lifecycle.watch_once()
+    assert first["status"] == "running"
+    assert first["internal_name"] == replica.url  # the Service, kept as the fallback
+    assert first["replica_internal_names"] == [
+        f"http://{address}:{port}" for address in POD_ADDRESSES
     ]
-    job_url = f"{pub_url}/pub/job/primer/1.0.0/perform"
+    # Lifecycle probed each pod (/live, /ready) and names each one's state.
+    assert [(i["name"], i["status"]) for i in first["instances"]] == [
+        ("primer-a", "ready"),
+        ("primer-b", "ready"),
+        ("primer-c", "ready"),
+    ]
+    job_url = f"{pub}/pub/job/primer/1.0.0/perform"
+    token = lifecycle.token
     with httpx.Client(timeout=10.0, trust_env=False) as client:
         # One client, one kept-alive connection to Pub; every pod still takes its turn.
-        answered = answered_by(client, job_url, 6)
+        answered = answered_by(client, job_url, 6, token)
         assert sorted(answered) == ["primer-a"] * 2 + ["primer-b"] * 2 + ["primer-c"] * 2
         assert answered[:3] == answered[3:]  # in turn, not by chance
 
         # The kubelet finds primer-c not ready: it leaves the endpoints, and Pub's calls.
         # (Its server still answers /ready here, so that Pub's own probes, which would drop
         # it too, cannot be what leaves it out: the record is.)
-        set_ready(spread_driver, "primer-c", False)
-        second = publish()
-        assert "http://127.0.0.4" not in " ".join(second["record"]["replica_internal_names"])
-        assert len(second["record"]["replica_internal_names"]) == 2
+        set_ready(driver, "primer-c", False)
+        second = lifecycle.watch_once()
+        assert second["replica_internal_names"] == [
+            f"http://{address}:{port}" for address in POD_ADDRESSES[:2]
+        ]
+        assert second["instances"][2]["status"] == "starting"
         before = pods[2].calls
-        answered_by(client, job_url, 2)  # the grant cached 0.2 s ago may still name it
-        _wait_until(lambda: set(answered_by(client, job_url, 4)) == {"primer-a", "primer-b"})
+        answered_by(client, job_url, 2, token)  # a grant cached 0.2 s ago may still name it
+        _wait_until(lambda: set(answered_by(client, job_url, 4, token)) == {"primer-a", "primer-b"})
         calls = pods[2].calls
-        assert answered_by(client, job_url, 6).count("primer-c") == 0
+        assert answered_by(client, job_url, 6, token).count("primer-c") == 0
         assert pods[2].calls == calls
         assert calls - before <= 2
 
-        # Down to one serving pod: the record names the Service, which Pub would call.
-        set_ready(spread_driver, "primer-b", False)
-        third = publish()
-        service = f"http://job-primer-1-0-0.{NAMESPACE}.svc.cluster.local"
-        assert third["record"]["internal_name"].startswith(service)
-        assert third["record"]["replica_internal_names"] == [third["record"]["internal_name"]]
+        # Down to one serving pod: the record names the Service alone, which Pub would call.
+        set_ready(driver, "primer-b", False)
+        third = lifecycle.watch_once()
+        assert third["replica_internal_names"] == [replica.url]
+        assert third["status"] == "running"
 
 
 def _wait_until(condition: Any, timeout: float = 10.0) -> None:
-    import time
-
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
