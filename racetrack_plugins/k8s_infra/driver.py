@@ -14,8 +14,9 @@ job's) runs the command of its ``racetrack.pod-proxy`` label in a second contain
 - ``retire`` (the new deployment serves) drops the replaced deployment's Secret;
 - ``replicas`` lists the Deployments and pods of this owner by label and judges each
   (``status``), reporting every pod as an instance and the serving pods' own addresses, over
-  which Pub spreads calls; nothing is kept in this process's memory, so every Lifecycle
-  replica sees the same thing.
+  which Pub spreads calls; during a rollout the deployment being replaced is reported too
+  (the job record names it until the switch). Nothing is kept in this process's memory, so
+  every Lifecycle replica sees the same thing.
 """
 
 from __future__ import annotations
@@ -162,7 +163,9 @@ class KubernetesDriver:
     # ------------------------------------------------------------ reporting
 
     def replicas(self) -> list[ReplicaState]:
-        """The state of every job version of this owner, from its Deployment and pods."""
+        """The state of every job version of this owner, from its Deployment and pods; while
+        a redeploy rolls out, the deployment it replaces too (its pods still serve, and the
+        job record names it until the new one is switched to)."""
         owner = {names.LABEL_OWNER: names.label_value(self.settings.owner)}
         deployments = self.cluster.list("Deployment", owner)
         pods = self.cluster.list("Pod", owner)
@@ -173,11 +176,13 @@ class KubernetesDriver:
             selector = names.selector(self.settings.owner, job, str(version))
             own = [pod for pod in pods if _labelled(pod, selector)]
             url = self._url(job, str(version))
-            found.append(
-                status.state_of(
-                    deployment, own, url, self.settings.crash_limit, self.settings.job_port
-                )
-            )
+            for described in (deployment, _replaced(deployment)):
+                if described is not None:
+                    found.append(
+                        status.state_of(
+                            described, own, url, self.settings.crash_limit, self.settings.job_port
+                        )
+                    )
         return found
 
     def logs(self, name: str, version: str, tail: int = 0) -> str:
@@ -307,6 +312,19 @@ def _replica_id(obj: dict[str, Any]) -> str:
 def _labelled(obj: dict[str, Any], labels: dict[str, str]) -> bool:
     found = (obj.get("metadata") or {}).get("labels") or {}
     return all(found.get(key) == value for key, value in labels.items())
+
+
+def _replaced(deployment: dict[str, Any]) -> dict[str, Any] | None:
+    """The deployment a redeploy replaces, described as its own Deployment (its pod template's
+    annotations; no status: the Deployment's conditions are the new rollout's), or None."""
+    kept = _annotations(deployment).get(names.ANNOTATION_PREVIOUS)
+    try:
+        template = json.loads(kept) if kept else None
+    except ValueError:
+        return None
+    if not isinstance(template, dict):
+        return None
+    return {"metadata": _without_previous(deployment.get("metadata") or {}, template)}
 
 
 def _without_previous(meta: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:

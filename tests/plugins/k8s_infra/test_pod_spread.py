@@ -45,7 +45,7 @@ from tests.pub.servers import Server
 from .conftest import NAMESPACE, job_spec, write_kubeconfig
 from .emulator import RunningEmulator
 
-D1 = "d1" + "0" * 30
+D1, D2 = "d1" + "0" * 30, "d2" + "0" * 30
 POD_ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 
 
@@ -135,8 +135,10 @@ def spread_driver(
     made.close()
 
 
-def add_pod(driver: KubernetesDriver, name: str, address: str | None, ready: bool) -> None:
-    """A pod of the current deployment as the kubelet reports it: its IP and readiness."""
+def add_pod(
+    driver: KubernetesDriver, name: str, address: str | None, ready: bool, deployment_id: str = D1
+) -> None:
+    """A pod of a deployment (the first) as the kubelet reports it: its IP and readiness."""
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -145,7 +147,7 @@ def add_pod(driver: KubernetesDriver, name: str, address: str | None, ready: boo
             "namespace": NAMESPACE,
             "labels": {
                 **names.labels("racetrack", "primer", "1.0.0"),
-                names.LABEL_DEPLOYMENT: D1,
+                names.LABEL_DEPLOYMENT: deployment_id,
             },
         },
         "spec": {"containers": [{"name": "job", "image": "i"}]},
@@ -384,3 +386,38 @@ def _wait_until(condition: Any, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+def test_a_redeploy_in_progress_leaves_the_serving_deployment_running_in_the_record(
+    tmp_path: Path, pods: list[PodServer], lifecycle: Lifecycle
+) -> None:
+    """Until the new deployment is switched to, the record names the one it replaces, whose
+    pods still serve: the watcher must find that replica (not call the job lost)."""
+    port = pods[0].server_address[1]
+    driver = lifecycle.driver
+    first = driver.start(job_spec(tmp_path, manifest={"replicas": 2}))
+    lifecycle.record(first)
+    for name, address in zip(("primer-a", "primer-b"), POD_ADDRESSES[:2], strict=True):
+        add_pod(driver, name, address, ready=True)
+    assert lifecycle.watch_once()["status"] == "running"
+
+    second = driver.start(job_spec(tmp_path, manifest={"replicas": 2}, deployment_id=D2))
+    add_pod(driver, "primer-new", POD_ADDRESSES[2], ready=False, deployment_id=D2)
+    during = lifecycle.watch_once()
+    assert (during["status"], during["error"]) == ("running", None)
+    assert [i["name"] for i in during["instances"]] == ["primer-a", "primer-b"]
+    states = {state.replica.id: state for state in driver.replicas()}
+    assert set(states) == {first.id, second.id}
+    assert states[first.id].replica.deployment_timestamp == 100
+    assert [i.name for i in states[second.id].instances] == ["primer-new"]
+    assert (
+        states[first.id].replica.endpoints
+        == states[second.id].replica.endpoints
+        == (
+            f"http://127.0.0.2:{port}",
+            f"http://127.0.0.3:{port}",
+        )
+    )
+
+    driver.retire(first)  # switched to the new one: the replaced one is no longer reported
+    assert {state.replica.id for state in driver.replicas()} == {second.id}
