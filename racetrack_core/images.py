@@ -40,6 +40,10 @@ LABEL_TIMESTAMP = "racetrack.deployment-timestamp"
 #: type's proxy) carries that program's path under this label; a target that cannot start it
 #: so refuses the image.
 LABEL_NETWORK_WRAPPER = "racetrack.network-wrapper"
+#: A wrapped image that can also serve from a second container of a Kubernetes pod carries, under
+#: this label, that container's command (words separated by spaces): it serves the job on
+#: ``JOB_PORT`` in front of the image's own server, which shares the pod's network.
+LABEL_POD_PROXY = "racetrack.pod-proxy"
 
 
 @dataclass(frozen=True)
