@@ -74,6 +74,7 @@ class SecondEngine:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        self._stop_leftover()
         if subprocess.run(["ip", "link", "show", self.bridge], capture_output=True).returncode:
             subprocess.run(["ip", "link", "add", "name", self.bridge, "type", "bridge"], check=True)
             address = BRIDGE_ADDRESS.format(4 * self.slot + 1)
@@ -106,7 +107,31 @@ class SecondEngine:
                 self.stop()
                 raise RuntimeError(f"the second dockerd did not start:\n{self.log()}")
             time.sleep(0.2)
+        self.pid_file.write_text(f"{self.process.pid}\n")
         self.remove_containers()  # left by a session that died
+
+    @property
+    def pid_file(self) -> Path:
+        """The pid of the dockerd running on this slot, kept while it runs."""
+        return self.data_root.parent / "dockerd.pid"
+
+    def _stop_leftover(self) -> None:
+        """Stop this slot's dockerd that a killed session left running (its pid, if it is
+        still a dockerd on this data root), so that two never share it."""
+        try:
+            pid = int(self.pid_file.read_text())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if (
+            command[0] != str(DOCKERD).encode()
+            or f"--data-root={self.data_root}".encode() not in command
+        ):
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
 
     def env(self) -> dict[str, str]:
         """The environment for a docker CLI or SDK that should reach this engine."""
@@ -143,15 +168,15 @@ class SecondEngine:
             ).stdout.strip()
             if self.cli("image", "inspect", "--format", "{{.Id}}", image, check=False) == first:
                 continue
-            save = subprocess.Popen([str(DOCKER_CLI), "save", image], stdout=subprocess.PIPE)
-            loaded = subprocess.run(
-                [str(DOCKER_CLI), "load", "--quiet"],
-                stdin=save.stdout,
-                capture_output=True,
-                env=self.env(),
-                timeout=600,
-                check=False,
-            )
+            with subprocess.Popen([str(DOCKER_CLI), "save", image], stdout=subprocess.PIPE) as save:
+                loaded = subprocess.run(
+                    [str(DOCKER_CLI), "load", "--quiet"],
+                    stdin=save.stdout,
+                    capture_output=True,
+                    env=self.env(),
+                    timeout=600,
+                    check=False,
+                )
             assert save.wait(60) == 0, f"docker save {image} failed"
             assert loaded.returncode == 0, loaded.stderr.decode()
 
@@ -178,6 +203,7 @@ class SecondEngine:
         for point in sorted((line.split()[1] for line in mounts), reverse=True):
             if point.startswith(f"{self.exec_root}/"):
                 subprocess.run(["umount", "--lazy", point], check=False)
+        self.pid_file.unlink(missing_ok=True)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
         shutil.rmtree(self.exec_root, ignore_errors=True)
         fcntl.flock(self._lock, fcntl.LOCK_UN)
