@@ -4,8 +4,9 @@ Two Lifecycle, two Pub and one Dashboard container of the image (the ``own_image
 run on the host's network, on free loopback ports, against one fresh PostgreSQL database. The
 Lifecycles share a home folder (``secret.key``, ``config.yaml``) and deploy to the Docker
 target on a second Docker engine that listens on loopback TCP only (``second_engine``), named
-to them by ``DOCKER_HOST``: the SDK and the docker CLI inside the containers reach it through
-that setting, with no engine socket mounted. Job containers use the host's network and listen
+to them by the target's settings in ``config.yaml`` (``base_url`` for the SDK, ``build.engine``
+for the docker CLI that builds), with no engine socket mounted. (``test_compose.py`` names the
+engine by ``DOCKER_HOST`` instead.) Job containers use the host's network and listen
 on 127.0.0.1, where both Pubs reach them.
 
 The checks are those of ``tests/e2e/test_replicas.py`` (``tests/support/replicas.py``): twenty
@@ -80,11 +81,13 @@ class ImageReplicas:
     def write_home(self) -> None:
         """The Lifecycles' home: config.yaml for the Docker target, owned by the image's user."""
         build = {
+            "engine": self.engine.host,
             "repository": JOB_REPOSITORY,
             "base_images": {"python:3.11-slim": BASE_IMAGE},
             **({"ca_bundle": "/run/site-ca.pem"} if CA_BUNDLE.is_file() else {}),
         }
-        docker = {"drain_seconds": 0, "stop_grace_seconds": 2, "build": build}
+        docker = {"base_url": self.engine.host, "drain_seconds": 0, "stop_grace_seconds": 2}
+        docker["build"] = build
         self.home.mkdir(mode=0o700)
         (self.home / "config.yaml").write_text(json.dumps({"targets": {"docker": docker}}))
         for path in (self.home, self.home / "config.yaml"):
@@ -114,9 +117,8 @@ class ImageReplicas:
         args = ["run", "--detach", "--name", f"{self.prefix}-{name}", "--label", LABEL]
         args += ["--network", "host", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
         if service == "lifecycle":
-            # The engine on loopback TCP, for the SDK and the CLI; the image has no docker
-            # CLI, so the host's (a static Go program with BuildKit) is lent read-only.
-            env["DOCKER_HOST"] = self.engine.host
+            # The image has no docker CLI: the host's (a Go program with BuildKit, needing
+            # only the C library) is lent read-only. No engine socket is mounted.
             args += ["--volume", f"{self.home}:/var/lib/racetrack"]
             args += ["--volume", f"{DOCKER}:/usr/bin/docker:ro"]
             if CA_BUNDLE.is_file():
