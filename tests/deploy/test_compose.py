@@ -147,10 +147,7 @@ def test_the_compose_project_runs_jobs_on_an_engine_over_tcp(
         assert jobs, "the primer job does not run on the engine that RACETRACK_DOCKER_HOST names"
     finally:
         second_engine.remove_containers()
-        tags = second_engine.cli("images", "--format", "{{.Repository}}:{{.Tag}}")
-        built = [t for t in tags.split() if t.startswith(f"{JOB_REPOSITORY}/")]
-        if built:
-            second_engine.cli("rmi", "--force", *built, check=False)
+        second_engine.remove_images(JOB_REPOSITORY)
 
 
 def _run_project(

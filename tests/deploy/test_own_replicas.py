@@ -172,10 +172,7 @@ def image_replicas(
     finally:
         racetrack.remove()
         second_engine.remove_containers()
-        tags = second_engine.cli("images", "--format", "{{.Repository}}:{{.Tag}}", JOB_REPOSITORY)
-        built = [t for t in tags.split() if t.startswith(f"{JOB_REPOSITORY}/")]
-        if built:
-            second_engine.cli("rmi", "--force", *built, check=False)
+        second_engine.remove_images(JOB_REPOSITORY)
 
 
 def test_the_image_runs_as_replicas_with_jobs_on_the_docker_target(

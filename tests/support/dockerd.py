@@ -185,6 +185,13 @@ class SecondEngine:
         if names:
             self.cli("rm", "--force", *names, check=False)
 
+    def remove_images(self, repository: str) -> None:
+        """Remove the images tagged under ``repository/`` (the build cache stays)."""
+        tags = self.cli("images", "--format", "{{.Repository}}:{{.Tag}}", check=False).split()
+        built = [tag for tag in tags if tag.startswith(f"{repository}/")]
+        if built:
+            self.cli("rmi", "--force", *built, check=False)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
