@@ -16,10 +16,10 @@ It must not disturb the engine already running here, nor the host:
   namespaces of its own) and cgroup parent;
 - no firewall or forwarding changes (``--iptables=false --ip6tables=false --ip-masq=false
   --ip-forward=false``);
-- a bridge of its own, ``rtci<N>``, made here with a /30 link-local address and deleted
-  afterwards. ``--bridge=none`` is not an option: dockerd then deletes the host's ``docker0``
-  (the first engine's default bridge) at start. Containers of the second engine use the host's
-  network only.
+- the host's network left as it is: the default bridge, which reuses the ``docker0`` that the
+  first engine made (its address and links untouched, never deleted), and only host-network
+  containers. ``--bridge=none`` is never used: dockerd then deletes the host's ``docker0``.
+  Where there is no ``docker0`` the second engine is not started (it would make one).
 
 The fixture stops dockerd by its pid at the end, after removing every container on it (the
 engine is this session's alone). ``load`` copies images from the first engine (``docker save |
@@ -47,8 +47,8 @@ DOCKERD = Path("/usr/sbin/dockerd")
 DOCKER_CLI = Path("/usr/bin/docker")
 CACHE = Path(os.environ.get("RACETRACK_TEST_DOCKERD_CACHE", "/var/cache/racetrack-ci/dockerd"))
 SLOTS = 4
-#: Each slot's bridge: 169.254.250.<4N+1>/30, a link-local block no route of the host uses.
-BRIDGE_ADDRESS = "169.254.250.{}/30"
+#: The first engine's bridge, which the second one reuses and must find.
+HOST_BRIDGE = Path("/sys/class/net/docker0")
 
 
 def _free_port() -> int:
@@ -65,7 +65,6 @@ class SecondEngine:
         self._lock = lock
         self.data_root = CACHE / f"slot-{slot}" / "data"
         self.data_root.mkdir(parents=True, exist_ok=True)
-        self.bridge = f"rtci{slot}"
         # Short: containerd's socket lives under it and Unix socket paths are short.
         self.exec_root = Path(tempfile.mkdtemp(prefix="rt-dockerd-", dir="/tmp"))
         self.port = _free_port()
@@ -75,16 +74,11 @@ class SecondEngine:
 
     def start(self) -> None:
         self._stop_leftover()
-        if subprocess.run(["ip", "link", "show", self.bridge], capture_output=True).returncode:
-            subprocess.run(["ip", "link", "add", "name", self.bridge, "type", "bridge"], check=True)
-            address = BRIDGE_ADDRESS.format(4 * self.slot + 1)
-            subprocess.run(["ip", "addr", "add", address, "dev", self.bridge], check=True)
         config = self.exec_root / "daemon.json"
         config.write_text("{}\n")  # not the host's /etc/docker/daemon.json
         command = [
             str(DOCKERD),
             f"--config-file={config}",
-            f"--bridge={self.bridge}",
             "--iptables=false",
             "--ip6tables=false",
             "--ip-masq=false",
@@ -211,7 +205,6 @@ class SecondEngine:
             if point.startswith(f"{self.exec_root}/"):
                 subprocess.run(["umount", "--lazy", point], check=False)
         self.pid_file.unlink(missing_ok=True)
-        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, check=False)
         shutil.rmtree(self.exec_root, ignore_errors=True)
         fcntl.flock(self._lock, fcntl.LOCK_UN)
         self._lock.close()
@@ -228,8 +221,8 @@ def unavailable() -> str | None:
     for needed in (DOCKERD, DOCKER_CLI):
         if not needed.is_file():
             return f"{needed} is not installed (Debian: docker.io)"
-    if shutil.which("ip") is None:
-        return "the ip command (iproute2) is not installed"
+    if not HOST_BRIDGE.exists():
+        return "the host has no docker0 (the running engine's bridge), which a second one reuses"
     return None
 
 
