@@ -159,9 +159,11 @@ def kill_during_deployments(
     cluster: Cluster, token: str, serving: str, lease_ttl: float, started: float = 0.3
 ) -> list[dict[str, Any]]:
     """Kill ``lc1`` ``started`` seconds after it admitted four deployments, while both Pubs are
-    called (job ``serving``): every call succeeds, and within about ``lease_ttl`` no deployment
-    is left in progress (each is done, or failed with the reason). Returns the four records."""
+    called (job ``serving``): every call succeeds, each Pub answers after the kill too, and
+    within about ``lease_ttl`` no deployment is left in progress (each is done, or failed with
+    the reason). Returns the four records."""
     failures: list[str] = []
+    answered: dict[str, list[float]] = {"pub1": [], "pub2": []}
     stop = threading.Event()
 
     def keep_calling() -> None:
@@ -170,6 +172,8 @@ def kill_during_deployments(
                 answer = call(cluster.url(pub), token, serving)
                 if answer.status_code != 200:
                     failures.append(f"{pub}: {answer.status_code} {answer.text[:200]}")
+                else:
+                    answered[pub].append(time.monotonic())
             time.sleep(0.05)
 
     caller = threading.Thread(target=keep_calling)
@@ -185,6 +189,9 @@ def kill_during_deployments(
         stop.set()
         caller.join()
     assert failures == []
+    # Both Pubs answered while lc1 was dead, pub1 (whose Lifecycle it was) included.
+    after = {pub: sum(t > killed_at for t in times) for pub, times in answered.items()}
+    assert all(count > 0 for count in after.values()), after
     for record in ended:
         assert record["status"] in {"done", "failed"}, record
         if record["status"] == "failed":
