@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from racetrack_core.infrastructure import DeployError
 from racetrack_core.lifecycle import (
     account_routes,
     async_routes,
@@ -58,6 +59,7 @@ from racetrack_core.lifecycle.responses import (
     handle_api_error,
     handle_database_unavailable,
     handle_http_exception,
+    handle_target_unavailable,
     handle_unexpected,
 )
 from racetrack_core.lifecycle.service import LifecycleService
@@ -141,6 +143,7 @@ def create_app(
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
             **dict.fromkeys(DATABASE_UNAVAILABLE, handle_database_unavailable),
+            DeployError: handle_target_unavailable,
             Exception: handle_unexpected,
         },
     )

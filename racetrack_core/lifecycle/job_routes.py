@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -198,6 +199,10 @@ def job_build_logs(request: Request) -> JSONAnswer:
     return JSONAnswer({"logs": tail_lines(text, request)})
 
 
+#: The answer to a delete that another delete of the same job overtook.
+DELETED_MEANWHILE = "job {name} {version} was deleted by another request meanwhile"
+
+
 def delete_job(request: Request) -> JSONAnswer:
     """Stop a job version and remove its files and its record (exact version only)."""
     service = service_of(request)
@@ -216,7 +221,12 @@ def delete_job(request: Request) -> JSONAnswer:
         target = job.infrastructure_target
     service.driver(target).delete(name, version)
     with Session(service.engine) as session:
-        job = session.exec(select(Job).where(Job.name == name, Job.version == version)).one()
+        # Locked (on PostgreSQL): a second delete of the job waits here, then finds it gone.
+        job = session.exec(
+            select(Job).where(Job.name == name, Job.version == version).with_for_update()
+        ).first()
+        if job is None:
+            raise NotFound(DELETED_MEANWHILE.format(name=name, version=version))
         for deployment in session.exec(select(Deployment).where(Deployment.job_id == job.id)):
             deployment.job_id = None
             session.add(deployment)
@@ -230,7 +240,11 @@ def delete_job(request: Request) -> JSONAnswer:
         audit.record(
             session, EventKind.JOB_DELETED, caller.name, job_name=name, job_version=version
         )
-        session.flush()
+        try:
+            session.flush()
+        except StaleDataError:  # SQLite: the other delete wrote first
+            session.rollback()
+            raise NotFound(DELETED_MEANWHILE.format(name=name, version=version)) from None
         if session.exec(select(Job).where(Job.name == name)).first() is None:
             # The family's last version is gone: its own token must not outlive it.
             for token in session.exec(

@@ -6,6 +6,7 @@ jobs are real processes in uv environments, so these tests are marked slow.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import signal
@@ -223,6 +224,17 @@ def test_the_replica_a_redeploy_replaced_is_no_orphan_while_it_is_retired(api: A
     watcher.reconcile()
     watcher.reconcile()
     assert watcher.orphans() == []
+
+
+def test_two_deletes_of_one_job_at_once_remove_it_once_and_answer_no_500(api: Api) -> None:
+    """Both requests find the job and stop it; the one that comes second to the record finds
+    it gone: 404 (or 200), never a 500, and the job is gone."""
+    assert api.wait(api.deploy())["status"] == "done"
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: api("DELETE", "/job/primer/0.0.1"), range(2)))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses in ([200, 200], [200, 404]), [answer.text for answer in answers]
+    assert api("GET", "/job/primer/0.0.1").status_code == 404
 
 
 def _start_stray(api: Api) -> tuple[InfrastructureDriver, Replica]:
