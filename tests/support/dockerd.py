@@ -60,10 +60,10 @@ def _free_port() -> int:
 class SecondEngine:
     """A running dockerd on ``tcp://127.0.0.1:<port>``; stop it with ``stop``."""
 
-    def __init__(self, slot: int, lock: IO[str]) -> None:
+    def __init__(self, slot: int, lock: IO[str], data_root: Path | None = None) -> None:
         self.slot = slot
         self._lock = lock
-        self.data_root = CACHE / f"slot-{slot}" / "data"
+        self.data_root = data_root or CACHE / f"slot-{slot}" / "data"
         self.data_root.mkdir(parents=True, exist_ok=True)
         # Short: containerd's socket lives under it and Unix socket paths are short.
         self.exec_root = Path(tempfile.mkdtemp(prefix="rt-dockerd-", dir="/tmp"))
@@ -226,8 +226,9 @@ def unavailable() -> str | None:
     return None
 
 
-def start_second_engine() -> SecondEngine:
-    """Take a free slot (waiting up to a minute for one) and start its engine there."""
+def start_second_engine(data_root: Path | None = None) -> SecondEngine:
+    """Take a free slot (waiting up to a minute for one) and start its engine there, on the
+    slot's cached data root or on ``data_root``."""
     CACHE.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + 60
     while True:
@@ -239,7 +240,7 @@ def start_second_engine() -> SecondEngine:
             except BlockingIOError:
                 lock.close()
                 continue
-            engine = SecondEngine(slot, lock)
+            engine = SecondEngine(slot, lock, data_root)
             engine.start()
             return engine
         if time.monotonic() > deadline:
