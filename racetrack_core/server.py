@@ -246,6 +246,9 @@ async def _serve_all(
 
 
 def _server(settings: Settings, service: Service) -> uvicorn.Server:
+    """Lifecycle's or the Dashboard's server (Pub has its own): the client is the TCP peer,
+    or, from the ``trusted_proxies``, the address they forward."""
+    proxies = settings.trusted_proxies.strip()
     server = uvicorn.Server(
         uvicorn.Config(
             service.app,
@@ -254,8 +257,8 @@ def _server(settings: Settings, service: Service) -> uvicorn.Server:
             log_level="warning",
             access_log=False,
             lifespan="on",
-            # Pub writes X-Forwarded-For itself; uvicorn must not trust callers' headers.
-            proxy_headers=False,
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies or None,
             timeout_graceful_shutdown=5,
         )
     )
