@@ -220,6 +220,15 @@ def test_the_config_and_secrets_are_settings_racetrack_accepts(tmp_path: Path) -
     assert settings.targets["kubernetes"]["namespace"] == JOBS_NAMESPACE
     assert settings.internal_lifecycle_url == "http://racetrack-lifecycle:7102/lifecycle"
     assert settings.database_url.startswith("postgresql://")
+    # The trusted proxy the ConfigMap shows (commented) for the Ingress is a setting too.
+    [shown] = [
+        line.split("#", 1)[1].strip()
+        for line in (BASE / "config.yaml").read_text().splitlines()
+        if line.strip().startswith("# RACETRACK_TRUSTED_PROXIES:")
+    ]
+    proxies = YAML(typ="safe").load(shown)
+    trusted = Settings.load({"home": str(tmp_path)}, environ={**environ, **proxies})
+    assert trusted.trusted_proxies == proxies["RACETRACK_TRUSTED_PROXIES"] != ""
     for obj, container in _containers(objects):
         if obj["kind"] == "Deployment":
             sources = {next(iter(s.values()))["name"] for s in container["envFrom"]}
