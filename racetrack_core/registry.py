@@ -48,6 +48,10 @@ class JobType:
     ``original_versions`` (a version or a wildcard such as ``2.*``) names the versions of the
     original Racetrack's job type of the same name whose jobs this version runs unchanged: a
     manifest that pins one of them, and no installed version matches, gets this one.
+    ``docs_page``: the job type's own runtime answers a job's ``/docs`` with Racetrack's Swagger
+    page, which no job's code can replace; Pub then serves that page on its own origin (its
+    "Try it out" calls the job with the visitor's cookie). Every other page a job serves is
+    sandboxed, ``/docs`` too when this is False.
     """
 
     name: str
@@ -58,6 +62,7 @@ class JobType:
     plugin: str = ""
     recipes: Recipes = field(default_factory=Recipes)
     original_versions: str = ""
+    docs_page: bool = False
 
     @property
     def ref(self) -> str:
@@ -211,12 +216,14 @@ class JobTypeRegistrar:
         options: Mapping[str, Any] | None = None,
         recipes: Recipes | None = None,
         original_versions: str = "",
+        docs_page: bool = False,
     ) -> JobType:
         """Register one version of a job type and return it.
 
         ``recipes`` says how its jobs are built for each kind of target (none: the job type
         validates manifests but no target can run its jobs). ``original_versions``: the
-        original Racetrack's versions of this job type whose jobs it runs (see JobType).
+        original Racetrack's versions of this job type whose jobs it runs; ``docs_page``: its
+        runtime serves Racetrack's Swagger page at ``/docs`` (see JobType).
         """
         job_type = JobType(
             name=name,
@@ -227,6 +234,7 @@ class JobTypeRegistrar:
             plugin=self.plugin,
             recipes=recipes if recipes is not None else Recipes(),
             original_versions=original_versions,
+            docs_page=docs_page,
         )
         self._registry.add(job_type)
         return job_type

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from racetrack_core import events, versions
 from racetrack_core.access import has_dot_segment
 from racetrack_core.auth import Caller
+from racetrack_core.errors import RacetrackError
 from racetrack_core.lifecycle import audit
 from racetrack_core.lifecycle.accounts import AUTH_HEADER, request_token
 from racetrack_core.lifecycle.audit import EventKind
@@ -48,6 +49,7 @@ from racetrack_core.lifecycle.responses import (
     NotFound,
     Unauthenticated,
 )
+from racetrack_core.lifecycle.service import LifecycleService
 from racetrack_core.redaction import Redactor
 from racetrack_core.storage.models import (
     AuthToken,
@@ -281,7 +283,9 @@ OPEN_PATHS = ("live", "ready", "health")
 
 
 def can_call_job(request: Request) -> JSONAnswer:
-    """Pub's question: may this caller call this job path? Answers the resolved job.
+    """Pub's question: may this caller call this job path? Answers the resolved job, the
+    caller, and whether the job's ``/docs`` is Racetrack's own Swagger page (``docs_page``,
+    from its job type: Pub sandboxes every other page a job serves).
 
     Needs ``call_job`` on the job (and endpoint). Without a token, only the job's probes and
     its approved public endpoints may be called.
@@ -303,7 +307,23 @@ def can_call_job(request: Request) -> JSONAnswer:
         if job.status == JobStatus.STARTING or not job.internal_name:
             raise NotFound(f"job {job.name} {job.version} is not running yet")
         dto = job_dto(job, service.settings.external_pub_url)
-    return JSONAnswer({"job": dto, "caller": caller.label if caller else None})
+        job_type = job.job_type
+    return JSONAnswer(
+        {
+            "job": dto,
+            "caller": caller.label if caller else None,
+            "docs_page": _serves_docs_page(service, job_type),
+        }
+    )
+
+
+def _serves_docs_page(service: LifecycleService, job_type: str) -> bool:
+    """Whether jobs of ``job_type`` (``name:version``) answer ``/docs`` with Racetrack's own
+    Swagger page; False for a job type no longer installed."""
+    try:
+        return service.plugins.job_types.resolve(job_type).docs_page
+    except RacetrackError:
+        return False
 
 
 def _require_call_permission(session: Session, caller: Caller | None, family: str) -> None:

@@ -47,9 +47,10 @@ JOB_PAGE_SANDBOX = (
     b"content-security-policy",
     b"sandbox allow-scripts allow-forms allow-popups allow-downloads",
 )
-#: The job's own Swagger page (python3 and golang wrappers): its "Try it out" calls the job
-#: from the page with the visitor's cookie, so it keeps Pub's origin. Its assets are not
-#: documents, so a policy on them would change nothing.
+#: Racetrack's Swagger page, which job types whose runtime serves it (``JobType.docs_page``:
+#: the python3 and golang wrappers, docker-proxy's proxy) answer at ``/docs``: its "Try it out"
+#: calls the job from the page with the visitor's cookie, so it keeps Pub's origin. Its assets
+#: are not documents, so a policy on them would change nothing.
 SWAGGER_PAGES = frozenset({"/docs", "/docs/"})
 
 RawHeaders = list[tuple[bytes, bytes]]
@@ -201,9 +202,11 @@ def legacy_route_headers(path: str) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def job_answer_headers(tail: str) -> list[tuple[bytes, bytes]]:
-    """What Pub adds to a job's answer for the path ``tail`` within the job (still encoded)."""
-    return [] if tail in SWAGGER_PAGES else [JOB_PAGE_SANDBOX]
+def job_answer_headers(tail: str, docs_page: bool) -> list[tuple[bytes, bytes]]:
+    """What Pub adds to a job's answer for the path ``tail`` within the job (still encoded):
+    the sandbox, except on Racetrack's Swagger page of a job type that serves it
+    (``docs_page``)."""
+    return [] if docs_page and tail in SWAGGER_PAGES else [JOB_PAGE_SANDBOX]
 
 
 def response_headers(raw: tuple[tuple[bytes, bytes], ...], base_url: str) -> RawHeaders:

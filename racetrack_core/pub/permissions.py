@@ -10,6 +10,7 @@ Concurrent checks of one key share a single request to Lifecycle.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -44,7 +45,8 @@ class Grant:
 
     ``base_urls`` holds every instance of a replicated job (``base_url`` is the one chosen for
     this call, a ready one: :mod:`racetrack_core.pub.instances`); empty for a job with one
-    instance.
+    instance. ``docs_page``: the job's ``/docs`` is Racetrack's own Swagger page (its job
+    type says so), left unsandboxed.
     """
 
     job_name: str
@@ -52,6 +54,7 @@ class Grant:
     base_url: str
     caller: str
     base_urls: tuple[str, ...] = ()
+    docs_page: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +145,7 @@ class Permissions:
             return None
         if chosen == grant.base_url:
             return grant
-        return Grant(grant.job_name, grant.job_version, chosen, grant.caller, grant.base_urls)
+        return dataclasses.replace(grant, base_url=chosen)
 
     async def close(self) -> None:
         """Stop probing the instances of replicated jobs."""
@@ -218,6 +221,7 @@ class Permissions:
                     base_url,
                     str(caller or ""),
                     urls,
+                    docs_page=payload.get("docs_page") is True,
                 )
         message = payload.get("error") if isinstance(payload, dict) else None
         if status in DENIAL_PREFIXES and isinstance(message, str):

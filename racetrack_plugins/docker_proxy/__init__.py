@@ -54,6 +54,7 @@ def register_job_types(registry: JobTypeRegistrar) -> None:
         extra_schema=EXTRA_SCHEMA,
         description="Any HTTP server built from the job's own Dockerfile (containers only).",
         recipes=Recipes(image=DockerProxyImageRecipe()),
+        docs_page=True,  # the proxy's docs.go; the job's server is reached under /api/v1 only
     )
 
 

@@ -47,6 +47,7 @@ def register_job_types(registry: JobTypeRegistrar) -> None:
         extra_schema=EXTRA_SCHEMA,
         description="A Go function `Perform(map[string]interface{}) (interface{}, error)`.",
         recipes=Recipes(process=GolangProcessRecipe(), image=GolangImageRecipe()),
+        docs_page=True,  # the wrapper's docs.go; the job's code is only Perform
     )
 
 

@@ -104,6 +104,7 @@ def register_job_types(registry: JobTypeRegistrar) -> None:
         # The original Racetrack's python3 job type 2.x: its wrapper contract is served
         # unchanged (tests/compat runs original-style jobs on both wrappers).
         original_versions="2.*",
+        docs_page=True,  # the wrapper's own /docs, before any route of the job
     )
 
 

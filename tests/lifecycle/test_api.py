@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from racetrack_core.settings import Settings
 from racetrack_core.storage.database import connect
+from tests.lifecycle.records import add_jobs
 
 PRIMER = {
     "name": "primer",
@@ -335,3 +336,24 @@ def test_a_family_token_is_revoked_with_the_familys_last_version(
     refused = client.get("/api/v1/grants/mine", headers=as_family)
     assert refused.status_code == 401
     assert "revoked" in refused.json()["error"]
+
+
+def test_can_call_job_says_whether_the_jobs_docs_is_racetracks_swagger_page(
+    client: TestClient, token: str, settings: Settings
+) -> None:
+    """From the job's type (``JobType.docs_page``): python3's wrapper serves it; a job type
+    that is not installed (or does not declare it) does not, and Pub then sandboxes /docs."""
+    add_jobs(settings, ("primer", "0.0.1"))
+    add_jobs(settings, ("foreign", "0.0.1"), job_type="made-up:1.0.0")
+    answers = {
+        name: client.get(
+            f"/api/v1/auth/can-call-job/{name}/0.0.1/docs", headers={"X-Racetrack-Auth": token}
+        )
+        for name in ("primer", "foreign")
+    }
+    assert {name: answer.status_code for name, answer in answers.items()} == {
+        "primer": 200,
+        "foreign": 200,
+    }
+    assert answers["primer"].json()["docs_page"] is True
+    assert answers["foreign"].json()["docs_page"] is False

@@ -129,6 +129,8 @@ class LifecycleStandIn:
 
     jobs: dict[str, dict[str, str]] = field(default_factory=dict)
     instances: dict[str, list[str]] = field(default_factory=dict)
+    #: Jobs whose job type serves no Swagger page of Racetrack's at /docs (``docs_page``).
+    foreign_docs: set[str] = field(default_factory=set)
     calls: int = 0
     seen_headers: list[dict[str, str]] = field(default_factory=list)
     #: Pub's reports of last call times: each body, with the token and the status answered.
@@ -172,7 +174,8 @@ class LifecycleStandIn:
         }
         if name in self.instances:
             job["replica_internal_names"] = self.instances[name]
-        return JSONResponse({"job": job, "caller": "User admin"})
+        docs_page = name not in self.foreign_docs
+        return JSONResponse({"job": job, "caller": "User admin", "docs_page": docs_page})
 
     @staticmethod
     def error(status: int, message: str, kind: str) -> JSONResponse:

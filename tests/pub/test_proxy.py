@@ -365,3 +365,18 @@ def test_job_answers_are_sandboxed_except_the_jobs_swagger_page(
     assert nested.headers["content-security-policy"] == policy
     assert [answer.status_code for answer in docs] == [200, 200]
     assert all("content-security-policy" not in answer.headers for answer in docs)
+
+
+def test_the_docs_of_a_job_type_that_serves_no_swagger_page_of_racetracks_are_sandboxed(
+    client: httpx.Client, pub: str, lifecycle: LifecycleStandIn
+) -> None:
+    """A job type whose runtime may let the job's own code answer /docs (a third-party one
+    that does not declare docs_page): that page gets the sandbox like any other (it was
+    exempt by its path alone, and could call other jobs with the visitor's cookie)."""
+    lifecycle.foreign_docs.add("adder")
+    docs = [
+        client.get(f"{pub}/pub/job/adder/1.0.0/{d}", headers=admin()) for d in ("docs", "docs/")
+    ]
+
+    policy = "sandbox allow-scripts allow-forms allow-popups allow-downloads"
+    assert [answer.headers.get("content-security-policy") for answer in docs] == [policy] * 2

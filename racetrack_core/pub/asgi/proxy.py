@@ -95,7 +95,7 @@ class JobProxy:
         if isinstance(verdict, Refusal):
             await send_json(send, verdict.status, failures.error(verdict.message), tracing)
             return
-        extra = tracing + job_answer_headers(target.tail)
+        extra = tracing + job_answer_headers(target.tail, verdict.docs_page)
         await self._forward(scope, receive, send, verdict, target, call, extra)
 
     async def _forward(

@@ -95,7 +95,7 @@ async def handle_job_call(
         return
     if conn.closed or request.finished:
         return
-    extra = tracing + job_answer_headers(target.tail)
+    extra = tracing + job_answer_headers(target.tail, verdict.docs_page)
     await JobCall(gateway, conn, request, call, extra).forward(verdict, target)
 
 
