@@ -24,6 +24,7 @@ from starlette.requests import Request
 
 from racetrack_core.auth import Caller
 from racetrack_core.lifecycle import audit
+from racetrack_core.lifecycle.answers import TokenRecord
 from racetrack_core.lifecycle.login_throttle import LoginThrottle
 from racetrack_core.lifecycle.permissions import grant_new_user
 from racetrack_core.lifecycle.responses import (
@@ -302,7 +303,7 @@ def change_password(
 # --- tokens ---------------------------------------------------------------------------------
 
 
-def token_dto(row: AuthToken, now: float | None = None) -> dict[str, object]:
+def token_dto(row: AuthToken, now: float | None = None) -> TokenRecord:
     """A token's record as the API shows it: never the token, only its last characters."""
     now = time.time() if now is None else now
     expired = row.expires_at is not None and row.expires_at <= now

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from racetrack_core import events, versions
 from racetrack_core.access import has_dot_segment
 from racetrack_core.auth import Caller
-from racetrack_core.lifecycle import audit
+from racetrack_core.lifecycle import answers, audit, bodies
 from racetrack_core.lifecycle.accounts import AUTH_HEADER, request_token
 from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
@@ -32,6 +32,7 @@ from racetrack_core.lifecycle.jobs import (
     jobs_json,
     ongoing_deployment,
 )
+from racetrack_core.lifecycle.openapi import schemas
 from racetrack_core.lifecycle.permissions import (
     authorize,
     authorize_family,
@@ -68,6 +69,7 @@ def readable_job(session: Session, caller: Caller, request: Request) -> Job:
     return job
 
 
+@schemas(query=bodies.JobsQuery, answer=list[answers.JobRecord])
 def list_jobs(request: Request) -> Response:
     """Every job the caller may read, most recently updated first.
 
@@ -89,6 +91,7 @@ def list_jobs(request: Request) -> Response:
     return Response(body, media_type=JSONAnswer.media_type)
 
 
+@schemas(answer=list[answers.FamilyRecord])
 def list_families(request: Request) -> JSONAnswer:
     """Every family, by name, that the caller holds ``read_job`` on (on every job, on the
     family, or on a version or endpoint of it)."""
@@ -106,6 +109,7 @@ def list_families(request: Request) -> JSONAnswer:
         )
 
 
+@schemas(answer=answers.JobRecord)
 def get_job(request: Request) -> JSONAnswer:
     """One job; the version may be exact, ``latest`` or a pattern such as ``1.x``."""
     service = service_of(request)
@@ -115,6 +119,7 @@ def get_job(request: Request) -> JSONAnswer:
         return JSONAnswer(job_dto(job, service.settings.external_pub_url))
 
 
+@schemas(query=bodies.TailQuery, answer=answers.Logs)
 def job_logs(request: Request) -> JSONAnswer:
     """The job's recent output (``?tail=N``, default 20; 0 for all)."""
     service = service_of(request)
@@ -127,6 +132,7 @@ def job_logs(request: Request) -> JSONAnswer:
     return JSONAnswer({"logs": redact(tail_lines(text, request, default=20))})
 
 
+@schemas(query=bodies.TailQuery, answer={"type": "string"}, answer_media="text/plain")
 async def follow_job_logs(request: Request) -> Response:
     """The job's output as it is written: the last ``tail`` lines (default 20), then each new
     line, as ``text/plain``, until the client goes away."""
@@ -179,6 +185,7 @@ async def follow_job_logs(request: Request) -> Response:
     return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")
 
 
+@schemas(query=bodies.TailQuery, answer=answers.Logs)
 def job_build_logs(request: Request) -> JSONAnswer:
     """The build log of the deployment that produced the job (``?tail=N``, 0 for all)."""
     service = service_of(request)
@@ -198,6 +205,7 @@ def job_build_logs(request: Request) -> JSONAnswer:
     return JSONAnswer({"logs": tail_lines(text, request)})
 
 
+@schemas(answer=None)
 def delete_job(request: Request) -> JSONAnswer:
     """Stop a job version and remove its files and its record (exact version only)."""
     service = service_of(request)
@@ -252,6 +260,7 @@ def delete_job(request: Request) -> JSONAnswer:
 OPEN_PATHS = ("live", "ready", "health")
 
 
+@schemas(answer=answers.CallPermission)
 def can_call_job(request: Request) -> JSONAnswer:
     """Pub's question: may this caller call this job path? Answers the resolved job.
 
