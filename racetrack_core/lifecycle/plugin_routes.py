@@ -29,10 +29,11 @@ from racetrack_core.lifecycle.responses import (
     BadRequest,
     Conflict,
     JSONAnswer,
+    NotFound,
     PayloadTooLarge,
     read_json_object,
 )
-from racetrack_core.plugin_install import InstallError
+from racetrack_core.plugin_install import InstallError, NotInstalled
 from racetrack_core.plugin_sources import SourceError, parse
 from racetrack_core.plugins import PluginInfo
 from racetrack_core.wire import MAX_WHEEL_BYTES
@@ -149,6 +150,8 @@ def _changed(make: Any) -> Change:
         change: Change = make()
     except InUseError as exc:
         raise Conflict(str(exc)) from None
+    except NotInstalled as exc:
+        raise NotFound(str(exc)) from None
     except (InstallError, SourceError) as exc:
         raise BadRequest(str(exc)) from None
     except PluginError as exc:
