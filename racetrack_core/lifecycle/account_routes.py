@@ -115,7 +115,7 @@ def logout(_request: Request) -> JSONAnswer:
     return answer
 
 
-@schemas(body=bodies.Credentials, answer=answers.UserRecord)
+@schemas(body=bodies.Registration, answer=answers.UserRecord)
 def register(request: Request) -> JSONAnswer:
     """Register a user (open): the username is an e-mail address; the account is inactive
     until a staff member activates it."""

@@ -20,7 +20,7 @@ from pydantic import ConfigDict, Field, with_config
 from typing_extensions import TypedDict
 
 from racetrack_core.access import Scope, SubjectKind
-from racetrack_core.wire import JobStatus
+from racetrack_core.wire import MIN_PASSWORD_LENGTH, JobStatus
 
 #: Fields a body refuses when it does not name them.
 CLOSED = ConfigDict(extra="forbid", use_attribute_docstrings=True)
@@ -36,6 +36,24 @@ class Credentials(TypedDict):
 
     username: Text
     password: Text
+
+
+#: What the route takes as an e-mail address (``accounts.USERNAME_PATTERN``), spelled so that
+#: ECMA-262 and Python read it alike: ``\s`` is not the same set in both, so the characters
+#: only Python counts as space are named too.
+NO_SPACE = r"@\s\x1c-\x1f\x85"
+EMAIL = rf"^[^{NO_SPACE}]+@[^{NO_SPACE}]+\.[^{NO_SPACE}.]+$"
+
+
+@with_config(OPEN)
+class Registration(TypedDict):
+    """A new account: an e-mail address, and a password of 8 characters or more, not all
+    digits (nor one of the most common passwords, nor the username: checked by the route)."""
+
+    username: Annotated[str, Field(max_length=255, pattern=EMAIL)]
+    password: Annotated[
+        str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024, pattern=r"[^0-9]")
+    ]
 
 
 @with_config(OPEN)
@@ -232,3 +250,9 @@ class PublicEndpointsQuery(TypedDict, total=False):
 class TasksQuery(TypedDict, total=False):
     status: Literal["ongoing", "completed", "failed"]
     idle_for: float
+
+
+class ScopePath(TypedDict):
+    """The path parameter of the original's ``/auth/allow/.../scope/{scope}`` routes."""
+
+    scope: Scope

@@ -201,14 +201,14 @@ def delete_grant(request: Request) -> JSONAnswer:
     return JSONAnswer(None)
 
 
-@schemas(answer=answers.GrantRecord)
+@schemas(answer=answers.GrantRecord, path=bodies.ScopePath)
 def allow_esc(request: Request) -> JSONAnswer:
     """The original's path: grant an ESC a scope on a job family (staff)."""
     params = request.path_params
     return _allow(request, "esc", params["esc_id"], params["scope"], params["family"])
 
 
-@schemas(answer=answers.GrantRecord)
+@schemas(answer=answers.GrantRecord, path=bodies.ScopePath)
 def allow_job_family(request: Request) -> JSONAnswer:
     """The original's path: grant job family ``src`` a scope on family ``dst`` (staff)."""
     params = request.path_params

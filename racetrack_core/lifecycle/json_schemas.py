@@ -10,7 +10,8 @@ a body is closed only when its type says so (``extra="forbid"``), as routes that
 fields do.
 
 In the OpenAPI document each named type is one component (``#/components/schemas/Name``);
-for validating a request, :func:`standalone` gives a self-contained schema (``$defs``).
+for validating a request, :func:`standalone` gives a self-contained schema (``$defs``), read
+with ``pattern`` as ECMA-262, as the document's readers (and schemathesis) read it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import jsonschema
 from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
+
+from racetrack_core.schema_validator import ManifestValidator
 
 COMPONENTS = "#/components/schemas/"
 DEFS = "#/$defs/"
@@ -96,7 +99,7 @@ class Components:
         return schema
 
     def query_parameters(self, declared: type) -> dict[str, Any]:
-        """Each key of the TypedDict ``declared`` as a query parameter's schema."""
+        """Each key of the TypedDict ``declared`` as a query (or path) parameter's schema."""
         schema = _derive(declared, COMPONENTS, closed=False)
         for name, definition in schema.pop("$defs", {}).items():
             self._add(name, definition)
@@ -113,9 +116,7 @@ class Components:
 def problem(schema: Mapping[str, Any], data: Any) -> str | None:
     """The first thing wrong with ``data`` under ``schema``, as a sentence naming the field,
     or None. The sentence never repeats the value sent (it may be a password or a secret)."""
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(data)
-    )
+    error = jsonschema.exceptions.best_match(ManifestValidator(schema).iter_errors(data))
     if error is None:
         return None
     path = _dotted(error.absolute_path)

@@ -65,6 +65,7 @@ class Declaration:
     body_media: str = "application/json"
     answer_media: str = "application/json"
     optional_body: bool = False
+    path: type | None = None
 
 
 def schemas(
@@ -76,15 +77,20 @@ def schemas(
     body_media: str = "application/json",
     answer_media: str = "application/json",
     optional_body: bool = False,
+    path: type | None = None,
 ) -> Callable[[Handler], Handler]:
     """Declare the ``body`` a handler takes, the ``answer`` it gives with ``status``, and the
     ``query`` parameters it reads (a TypedDict whose keys are the parameters, all optional).
 
     ``body`` and ``answer`` are types (TypedDicts, dataclasses) or JSON schemas; a JSON body
     declared here is what ``read_json_object`` checks; ``answer=None`` is a JSON ``null``.
-    ``optional_body``: the route takes a request without a body too.
+    ``optional_body``: the route takes a request without a body too. ``path``: a TypedDict
+    narrowing some of the route's path parameters (an enum, say); the others are any
+    non-empty string.
     """
-    declaration = Declaration(answer, body, query, status, body_media, answer_media, optional_body)
+    declaration = Declaration(
+        answer, body, query, status, body_media, answer_media, optional_body, path
+    )
 
     def mark(handler: Handler) -> Handler:
         handler.__racetrack_schemas__ = declaration  # type: ignore[attr-defined]
@@ -157,8 +163,16 @@ def _operation(route: Route, method: str, components: json_schemas.Components) -
         "operationId": f"{method.lower()}_{route.name}",
         "responses": responses,
     }
+    narrowed = {}
+    if declared is not None and declared.path is not None:
+        narrowed = components.query_parameters(declared.path)
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": narrowed.get(name, {"type": "string", "minLength": 1}),
+        }
         for name in _PARAMETER.findall(route.path)
     ]
     if declared is not None and declared.query is not None:
