@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
+import sqlalchemy.exc
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -56,6 +57,7 @@ from racetrack_core.lifecycle.responses import (
     JSONAnswer,
     error_answer,
     handle_api_error,
+    handle_database_error,
     handle_database_unavailable,
     handle_http_exception,
     handle_unexpected,
@@ -141,6 +143,7 @@ def create_app(
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
             **dict.fromkeys(DATABASE_UNAVAILABLE, handle_database_unavailable),
+            sqlalchemy.exc.DatabaseError: handle_database_error,
             Exception: handle_unexpected,
         },
     )

@@ -133,6 +133,14 @@ async def handle_database_unavailable(request: Request, exc: Exception) -> Respo
     return answer
 
 
+async def handle_database_error(request: Request, exc: Exception) -> Response:
+    """Any other database error: 503 when the driver lost its connection (an unreadable SQLite
+    file counts, see ``storage.database``), else a bug (500)."""
+    if getattr(exc, "connection_invalidated", False):
+        return await handle_database_unavailable(request, exc)
+    return await handle_unexpected(request, exc)
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error answering %s %s", request.method, request.url.path)
     return error_answer(
