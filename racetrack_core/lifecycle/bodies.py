@@ -143,7 +143,10 @@ class PluginSourceBody(TypedDict, total=False):
     force: bool | str | None
 
 
-Base64 = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]*={0,2}$")]
+#: Standard base64 with its padding, in groups of four, as ``b64decode(validate=True)`` takes it.
+Base64 = Annotated[
+    str, Field(pattern=r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
+]
 HeaderPairs = list[Annotated[list[str], Field(min_length=2, max_length=2)]]
 TaskKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{16,32}$")]
 
