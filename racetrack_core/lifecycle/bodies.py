@@ -176,7 +176,7 @@ class TaskUpdate(TypedDict, total=False):
     response_status: int | None
     response_headers: HeaderPairs | None
     response_body: Base64 | None
-    error: Annotated[str, Field(max_length=4000)] | None
+    error: Annotated[str, Field(min_length=1, max_length=4000)] | None
     if_attempts: int | None
     """change the task only if it has had this many attempts"""
 

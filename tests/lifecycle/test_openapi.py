@@ -68,6 +68,8 @@ def test_answers_are_closed_and_name_no_secret(shared_client: TestClient) -> Non
         if name.endswith(sent) or name in {"NewTask", "TaskUpdate"}:
             continue  # what a client sends
         assert secret == set(), name
+    error = components["TaskUpdate"]["properties"]["error"]["anyOf"][0]
+    assert error["minLength"] == 1  # the route refuses an empty error (found by schemathesis)
     assert components["JobRecord"]["additionalProperties"] is False
     assert components["TokenRecord"]["additionalProperties"] is False
     assert "token" not in components["TokenRecord"]["properties"]
