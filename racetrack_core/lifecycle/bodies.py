@@ -149,6 +149,8 @@ Base64 = Annotated[
 ]
 HeaderPairs = list[Annotated[list[str], Field(min_length=2, max_length=2)]]
 TaskKey = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{16,32}$")]
+#: A count a database column holds (a 32-bit integer in PostgreSQL).
+Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
 @with_config(CLOSED)
@@ -172,12 +174,12 @@ class TaskUpdate(TypedDict, total=False):
     """An attempt, a heartbeat or the end of an asynchronous call."""
 
     status: Literal["ongoing", "completed", "failed"] | None
-    attempts: int | None
-    response_status: int | None
+    attempts: Count | None
+    response_status: Annotated[int, Field(ge=100, le=599)] | None
     response_headers: HeaderPairs | None
     response_body: Base64 | None
     error: Annotated[str, Field(min_length=1, max_length=4000)] | None
-    if_attempts: int | None
+    if_attempts: Count | None
     """change the task only if it has had this many attempts"""
 
 
