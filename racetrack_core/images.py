@@ -11,13 +11,17 @@ Container targets (Docker now, Kubernetes later) call ``ImageBuilder.build(spec,
    between builds (``--no-cache`` when the deployer asks); the image is labelled with the job,
    its version and the deployment, so that targets find their images again.
 
-Both folders are removed when the build ends, whatever its outcome.
+Both folders are removed when the build ends, whatever its outcome. A build that fills the
+engine's disk also removes the copies of build contexts that BuildKit keeps (the failed one's
+among them), which would otherwise keep the disk full for every later build.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +32,9 @@ from racetrack_core.buildsteps import run_logged
 from racetrack_core.errors import RacetrackError
 from racetrack_core.infrastructure import BuildLog, DeployError, JobSpec
 from racetrack_core.recipes import BuildSettings, ImageContext
+
+#: How a build that ran out of disk space says so (lower-cased).
+NO_SPACE = "no space left on device"
 
 #: Labels every job image and container carries.
 LABEL_JOB = "racetrack.job"
@@ -40,6 +47,10 @@ LABEL_TIMESTAMP = "racetrack.deployment-timestamp"
 #: type's proxy) carries that program's path under this label; a target that cannot start it
 #: so refuses the image.
 LABEL_NETWORK_WRAPPER = "racetrack.network-wrapper"
+#: A wrapped image that can also serve from a second container of a Kubernetes pod carries, under
+#: this label, that container's command (words separated by spaces): it serves the job on
+#: ``JOB_PORT`` in front of the image's own server, which shares the pod's network.
+LABEL_POD_PROXY = "racetrack.pod-proxy"
 
 
 @dataclass(frozen=True)
@@ -175,9 +186,39 @@ class ImageBuilder:
         if self.settings.engine:
             environ["DOCKER_HOST"] = self.settings.engine
         tail = run_logged(command, environ, log)
-        if tail is not None:
-            reason = next((line for line in reversed(tail) if "ERROR" in line), "")
+        if tail is None:
+            return
+        reason = next((line for line in reversed(tail) if "ERROR" in line), "").strip()
+        if any(NO_SPACE in line.lower() for line in tail):
             raise DeployError(
-                "building the job's image failed" + (f": {reason.strip()}" if reason else ""),
+                f"building the job's image failed: the Docker engine's disk is full ({reason}). "
+                f"{self._free_kept_contexts(environ, log)} If it stays full, free space on the "
+                "engine (docker system df shows what uses it) or deploy a smaller source",
                 "\n".join(tail),
             )
+        raise DeployError(
+            "building the job's image failed" + (f": {reason}" if reason else ""), "\n".join(tail)
+        )
+
+    def _free_kept_contexts(self, environ: Mapping[str, str], log: BuildLog) -> str:
+        """Remove the copies of build contexts that BuildKit keeps after a build, the failed
+        one's too (left there, a large one keeps the disk full for every later build); the
+        layer cache stays. A sentence saying what was freed."""
+        log("the engine's disk is full: removing the build contexts its build cache keeps")
+        command = [str(self.settings.docker_cli), "builder", "prune", "--force"]
+        command += ["--filter", "type=source.local"]
+        try:
+            done = subprocess.run(
+                command, env=environ, capture_output=True, text=True, timeout=120, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"The build contexts its build cache keeps could not be removed: {error}."
+        if done.returncode != 0:
+            return (
+                "The build contexts its build cache keeps could not be removed: "
+                f"{done.stderr.strip()[-300:]}."
+            )
+        freed = re.search(r"Total reclaimed space:\s*(\S+)", done.stdout)
+        return "The build contexts its build cache kept were removed" + (
+            f" ({freed.group(1)} freed)." if freed else "."
+        )

@@ -45,6 +45,9 @@ class JobType:
     recipe, an image recipe; see ``racetrack_core.recipes``): a target runs the job type when
     it accepts one of those kinds.
     ``options`` holds whatever else the plugin wants to hand its own build and run code.
+    ``original_versions`` (a version or a wildcard such as ``2.*``) names the versions of the
+    original Racetrack's job type of the same name whose jobs this version runs unchanged: a
+    manifest that pins one of them, and no installed version matches, gets this one.
     """
 
     name: str
@@ -54,6 +57,7 @@ class JobType:
     options: Mapping[str, Any] = field(default_factory=dict)
     plugin: str = ""
     recipes: Recipes = field(default_factory=Recipes)
+    original_versions: str = ""
 
     @property
     def ref(self) -> str:
@@ -116,6 +120,12 @@ class JobTypeRegistry:
                 "a JSON-schema object"
             )
         _check_recipes(job_type.recipes, f"{who} registered job type '{job_type.ref}' with")
+        original = job_type.original_versions
+        if original and (original == "latest" or not versions.is_pattern(original)):
+            raise RegistrationError(
+                f"{who} registered job type '{job_type.ref}' with original_versions "
+                f"'{original}': give a version or a wildcard such as '2.*'"
+            )
         base = debian_base_of(job_type.recipes.image)
         if base is not None:
             base_image_of(base, job_type.plugin)
@@ -162,11 +172,26 @@ class JobTypeRegistry:
             )
         chosen = versions.resolve(pattern, known)
         if chosen is None:
+            stand_in = self._stand_in(name, pattern)
+            if stand_in is not None:
+                return stand_in
             raise NotFoundError(
                 f"no version of job type '{name}' matches '{pattern}'. "
                 f"Installed versions: {', '.join(known)}"
             )
         return self._types[(name, chosen)]
+
+    def _stand_in(self, name: str, pattern: str) -> JobType | None:
+        """The highest version of ``name`` that runs the original Racetrack's versions that
+        ``pattern`` selects (exactly, or by the wildcards' common prefix)."""
+        found = [
+            job_type
+            for (type_name, _), job_type in self._types.items()
+            if type_name == name
+            and job_type.original_versions
+            and versions.overlap(pattern, job_type.original_versions)
+        ]
+        return max(found, key=lambda t: versions.parse(t.version), default=None)
 
 
 class JobTypeRegistrar:
@@ -185,11 +210,13 @@ class JobTypeRegistrar:
         description: str = "",
         options: Mapping[str, Any] | None = None,
         recipes: Recipes | None = None,
+        original_versions: str = "",
     ) -> JobType:
         """Register one version of a job type and return it.
 
         ``recipes`` says how its jobs are built for each kind of target (none: the job type
-        validates manifests but no target can run its jobs).
+        validates manifests but no target can run its jobs). ``original_versions``: the
+        original Racetrack's versions of this job type whose jobs it runs (see JobType).
         """
         job_type = JobType(
             name=name,
@@ -199,6 +226,7 @@ class JobTypeRegistrar:
             options=dict(options or {}),
             plugin=self.plugin,
             recipes=recipes if recipes is not None else Recipes(),
+            original_versions=original_versions,
         )
         self._registry.add(job_type)
         return job_type

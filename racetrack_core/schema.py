@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 from jsonschema import Draft202012Validator
 
+from racetrack_core import versions
 from racetrack_core.errors import ManifestError, NotFoundError, PluginError, RacetrackError
 from racetrack_core.events import RESERVED_ENV
 from racetrack_core.manifest import Manifest, Problem, dump_yaml
@@ -167,6 +168,8 @@ def validate_manifest(
         job_type, problem = _resolve_job_type(plugins, str(data["jobtype"]))
         if problem:
             problems.append(Finding(("jobtype",), problem))
+        elif job_type is not None and (stand_in := _stand_in_note(str(data["jobtype"]), job_type)):
+            notes.append(Finding(("jobtype",), stand_in))
     if job_type is not None and isinstance(data.get("jobtype_extra", {}), Mapping):
         extra = data.get("jobtype_extra", {})
         problems.extend(_drop_after_type_errors(_check_extra(job_type, extra)))
@@ -233,6 +236,19 @@ def _resolve_job_type(plugins: PluginManager, reference: str) -> tuple[JobType |
         if name not in registry.names():
             message += did_you_mean(name, registry.names())
         return None, message
+
+
+def _stand_in_note(reference: str, job_type: JobType) -> str:
+    """A sentence when ``job_type`` was chosen for a version of the original Racetrack's job
+    type (``python3:2.15.1``) that no installed version matches; else an empty one."""
+    pattern = reference.partition(":")[2] or "latest"
+    if versions.matches(job_type.version, pattern):
+        return ""
+    return (
+        f"job type '{reference}' is a version of the original Racetrack's {job_type.name} job "
+        f"type; {job_type.ref} runs its jobs unchanged and is used. Write 'jobtype: "
+        f"{job_type.ref}' (or '{job_type.name}:latest') to say so"
+    )
 
 
 def _check_extra(job_type: JobType, extra: Mapping[str, Any]) -> list[Finding]:

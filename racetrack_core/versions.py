@@ -58,6 +58,23 @@ def matches(version: str, pattern: str) -> bool:
     return numbers[: len(prefix)] == prefix
 
 
+def overlap(first: str, second: str) -> bool:
+    """Tell whether some version is selected by both patterns (``latest``, exact versions or
+    wildcards): ``2.15.1`` and ``2.*`` overlap, ``2.*`` and ``2.1.x`` too, ``1.*`` and ``2.*``
+    do not."""
+    if "latest" in (first, second):
+        return True
+    if is_semver(first):
+        return matches(first, second)
+    if is_semver(second):
+        return matches(second, first)
+    a, b = _wildcard_prefix(first), _wildcard_prefix(second)
+    if a is None or b is None:
+        return False
+    common = min(len(a), len(b))
+    return a[:common] == b[:common]
+
+
 def resolve(pattern: str, versions: Iterable[str], *, stable_only: bool = False) -> str | None:
     """Pick the version that ``pattern`` selects among ``versions``.
 

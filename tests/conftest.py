@@ -8,6 +8,9 @@ them, so a skip there means something is broken.
 ``RACETRACK_TEST_POSTGRES_URL`` (a role that may create databases); each test gets a database
 of its own, dropped afterwards. `.ci/run` starts PostgreSQL and sets the variable.
 
+``second_engine`` (``tests/support/dockerd.py``) is a second dockerd of the session's own,
+listening on loopback TCP only, for what reaches an engine through a setting.
+
 Hypothesis (``tests/security/test_fuzz_*.py``) runs under a profile: ``ci`` when CI=true (few
 examples, derandomized so that a run repeats), ``dev`` otherwise, or the one HYPOTHESIS_PROFILE
 names (``long`` for a fuzzing session; see docs/security.md).
@@ -28,6 +31,9 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from racetrack_core.storage.database import connect
+from tests.support.dockerd import second_engine
+
+__all__ = ["second_engine"]  # a session fixture: a second dockerd on loopback TCP
 
 
 def in_ci() -> bool:

@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from racetrack_core.infrastructure import DeployError
 from racetrack_core.lifecycle import (
     account_routes,
     async_routes,
@@ -60,6 +61,7 @@ from racetrack_core.lifecycle.responses import (
     handle_database_error,
     handle_database_unavailable,
     handle_http_exception,
+    handle_target_unavailable,
     handle_unexpected,
 )
 from racetrack_core.lifecycle.service import LifecycleService
@@ -144,6 +146,7 @@ def create_app(
             HTTPException: handle_http_exception,
             **dict.fromkeys(DATABASE_UNAVAILABLE, handle_database_unavailable),
             sqlalchemy.exc.DatabaseError: handle_database_error,
+            DeployError: handle_target_unavailable,
             Exception: handle_unexpected,
         },
     )

@@ -12,6 +12,8 @@ import time
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
+from sqlalchemy import Engine
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -23,7 +25,7 @@ from racetrack_core.auth import Caller
 from racetrack_core.lifecycle import answers, audit, bodies
 from racetrack_core.lifecycle.accounts import AUTH_HEADER, request_token
 from racetrack_core.lifecycle.audit import EventKind
-from racetrack_core.lifecycle.context import caller_of, service_of
+from racetrack_core.lifecycle.context import caller_of, pipeline_of, service_of
 from racetrack_core.lifecycle.deploy_routes import query_flag, tail_lines
 from racetrack_core.lifecycle.jobs import (
     find_job,
@@ -205,9 +207,17 @@ def job_build_logs(request: Request) -> JSONAnswer:
     return JSONAnswer({"logs": tail_lines(text, request)})
 
 
+#: The answer to a delete that another delete of the same job overtook.
+DELETED_MEANWHILE = "job {name} {version} was deleted by another request meanwhile"
+
+
 @schemas(answer=None)
 def delete_job(request: Request) -> JSONAnswer:
-    """Stop a job version and remove its files and its record (exact version only)."""
+    """Stop a job version and remove its files and its record (exact version only).
+
+    No deployment of the version is admitted while it is deleted: one sent meanwhile waits,
+    then deploys it anew (admitted during the target's stop, it was left running with no
+    record)."""
     service = service_of(request)
     caller = caller_of(request)
     name, version = request.path_params["name"], request.path_params["version"]
@@ -218,13 +228,32 @@ def delete_job(request: Request) -> JSONAnswer:
             find_job(session, name, "latest")  # "no job named X" when the family is unknown
             raise NotFound(f"job {name} has no version {version}; give the exact version")
         authorize(session, caller, Scope.DELETE_JOB, name, version)
-        if ongoing_deployment(session, name, version) is not None:
-            raise Conflict(f"job {name} {version} is being deployed right now; try again after")
-        dto = job_dto(job, service.settings.external_pub_url)
-        target = job.infrastructure_target
-    service.driver(target).delete(name, version)
-    with Session(service.engine) as session:
-        job = session.exec(select(Job).where(Job.name == name, Job.version == version)).one()
+    with pipeline_of(request).holding_version(name, version):
+        with Session(service.engine) as session:
+            job = session.exec(select(Job).where(Job.name == name, Job.version == version)).first()
+            if job is None:
+                raise NotFound(DELETED_MEANWHILE.format(name=name, version=version))
+            if ongoing_deployment(session, name, version) is not None:
+                raise Conflict(f"job {name} {version} is being deployed right now; try again after")
+            dto = job_dto(job, service.settings.external_pub_url)
+            target = job.infrastructure_target
+        service.driver(target).delete(name, version)
+        _remove_job_record(service.engine, caller.name, name, version)
+        shutil.rmtree(service.jobs_dir / name / version, ignore_errors=True)
+    events.notify_job_deleted(service.plugins, dto, caller.name)
+    return JSONAnswer(None)
+
+
+def _remove_job_record(engine: Engine, deleted_by: str, name: str, version: str) -> None:
+    """Remove a job version's record and its public endpoint requests, keeping its
+    deployments; revoke the family's token with its last version."""
+    with Session(engine) as session:
+        # Locked (on PostgreSQL): a second delete of the job waits here, then finds it gone.
+        job = session.exec(
+            select(Job).where(Job.name == name, Job.version == version).with_for_update()
+        ).first()
+        if job is None:
+            raise NotFound(DELETED_MEANWHILE.format(name=name, version=version))
         for deployment in session.exec(select(Deployment).where(Deployment.job_id == job.id)):
             deployment.job_id = None
             session.add(deployment)
@@ -235,10 +264,12 @@ def delete_job(request: Request) -> JSONAnswer:
             )
         ):
             session.delete(public)
-        audit.record(
-            session, EventKind.JOB_DELETED, caller.name, job_name=name, job_version=version
-        )
-        session.flush()
+        audit.record(session, EventKind.JOB_DELETED, deleted_by, job_name=name, job_version=version)
+        try:
+            session.flush()
+        except StaleDataError:  # SQLite: the other delete wrote first
+            session.rollback()
+            raise NotFound(DELETED_MEANWHILE.format(name=name, version=version)) from None
         if session.exec(select(Job).where(Job.name == name)).first() is None:
             # The family's last version is gone: its own token must not outlive it.
             for token in session.exec(
@@ -251,9 +282,6 @@ def delete_job(request: Request) -> JSONAnswer:
                 token.revoked_at = time.time()
                 session.add(token)
         session.commit()
-    shutil.rmtree(service.jobs_dir / name / version, ignore_errors=True)
-    events.notify_job_deleted(service.plugins, dto, caller.name)
-    return JSONAnswer(None)
 
 
 #: Job paths anyone may call: the runtime contract's probes.

@@ -141,6 +141,15 @@ async def handle_database_error(request: Request, exc: Exception) -> Response:
     return await handle_unexpected(request, exc)
 
 
+async def handle_target_unavailable(request: Request, exc: Exception) -> Response:
+    """503 for an infrastructure target that cannot do what a request needs (its engine or
+    cluster cannot be reached): the driver's sentence names the target and what to do."""
+    log.warning("a target failed answering %s %s: %s", request.method, request.url.path, exc)
+    answer = error_answer(503, str(exc), Unavailable.kind)
+    answer.headers["Retry-After"] = "5"
+    return answer
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error answering %s %s", request.method, request.url.path)
     return error_answer(

@@ -26,6 +26,7 @@ from typing import Protocol
 
 import httpx
 from sqlalchemy import select as select_columns
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, col, select
 
 from racetrack_core.infrastructure import Replica, ReplicaStatus
@@ -162,7 +163,7 @@ class JobWatcher:
             row.error = None
             row.updated_at = now()
             session.add(row)
-            session.commit()
+            _commit_unless_deleted(session)
         log.info("restored job %s %s at %s", job.name, job.version, live.url)
 
     def reconcile(self) -> None:
@@ -245,7 +246,7 @@ class JobWatcher:
             row.internal_name = replica.url
             row.updated_at = now()
             session.add(row)
-            session.commit()
+            _commit_unless_deleted(session)
 
     def orphans(self) -> list[str]:
         return sorted(self._reported_orphans)
@@ -281,4 +282,12 @@ class JobWatcher:
             row.instances = instances
             row.updated_at = now()
             session.add(row)
-            session.commit()
+            _commit_unless_deleted(session)
+
+
+def _commit_unless_deleted(session: Session) -> None:
+    """Commit a change to a job row; a job that a delete removed meanwhile is left gone."""
+    try:
+        session.commit()
+    except StaleDataError:
+        session.rollback()

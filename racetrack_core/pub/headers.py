@@ -12,8 +12,9 @@ job's internal address relative. Every job answer but the job's Swagger page get
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 #: Token headers, in the order they are looked at; the legacy names come after the current one.
 TOKEN_HEADERS = (b"x-racetrack-auth", b"x-racetrack-esc-auth", b"x-racetrack-user-auth")
@@ -130,6 +131,31 @@ def read_call(
         forwarded_host=(forwarded_host or host).decode("latin-1"),
         wants_websocket=upgrade.lower() == b"websocket",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CallReader:
+    """How one of Pub's ASGI handlers reads its callers: the tracing header as configured
+    (``header``) and as the lower-case bytes the server hands over (``key``), and the request
+    headers that never reach a job (``dropped``)."""
+
+    header: str
+    key: bytes
+    dropped: frozenset[bytes]
+
+    @classmethod
+    def of(cls, tracing_header: str, also_dropped: Iterable[bytes] = ()) -> CallReader:
+        key = tracing_header.lower().encode("latin-1")
+        return cls(tracing_header, key, dropped_request_headers(key) | frozenset(also_dropped))
+
+    def read(self, scope: Mapping[str, Any]) -> tuple[IncomingCall, list[tuple[bytes, bytes]]]:
+        """The call an ASGI ``scope`` holds, and the tracing header every answer to it carries."""
+        call = read_call(scope["headers"], scope.get("client"), self.key, self.dropped)
+        return call, self.tracing(call.tracing_id)
+
+    def tracing(self, tracing_id: str) -> list[tuple[bytes, bytes]]:
+        """The tracing header of an answer."""
+        return [(self.key, tracing_id.encode("latin-1"))]
 
 
 def job_request_headers(

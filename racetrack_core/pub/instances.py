@@ -1,8 +1,10 @@
 """Which instances of a replicated job are ready, and which one takes the next call.
 
 A job that runs as several instances (the manifest's ``replicas``) reaches Pub as one grant
-that lists every instance's base URL (Lifecycle's ``replica_internal_names``). Each call goes to
-the next *ready* instance in turn. An instance leaves the rotation
+that lists every instance's base URL (Lifecycle's ``replica_internal_names``): a Docker
+container's port, or a Kubernetes pod's own address (the Kubernetes target lists a job's serving
+pods, so that calls are spread per call rather than per kept-alive connection to the job's
+Service). Each call goes to the next *ready* instance in turn. An instance leaves the rotation
 
 - at once, when it refuses a connection or does not accept one within the connect timeout (the
   call is then sent to the next ready instance: nothing of it had reached the job), or

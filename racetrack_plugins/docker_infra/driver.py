@@ -233,10 +233,14 @@ class DockerDriver:
             filters.append(f"{LABEL_JOB}={name}")
         if version is not None:
             filters.append(f"{LABEL_VERSION}={version}")
-        try:
-            found = self.client.containers.list(all=True, filters={"label": filters})
-        except docker.errors.NotFound:  # one was removed while being listed
-            found = self.client.containers.list(all=True, filters={"label": filters})
+        return self._list(filters)
+
+    def _list(self, filters: list[str]) -> list[Any]:
+        """The containers with these labels that can be inspected: the engine lists one that
+        another Lifecycle is removing, or still creating, then answers 404 for it."""
+        found = self.client.containers.list(
+            all=True, filters={"label": filters}, ignore_removed=True
+        )
         return list(found)
 
     def _claim_ports(
@@ -262,11 +266,7 @@ class DockerDriver:
 
     def _group(self, replica_id: str) -> list[Any]:
         """The containers (instances) of one replica."""
-        found = self.client.containers.list(
-            all=True,
-            filters={"label": [f"{LABEL_HOME}={self.home}", f"{LABEL_REPLICA}={replica_id}"]},
-        )
-        return list(found)
+        return self._list([f"{LABEL_HOME}={self.home}", f"{LABEL_REPLICA}={replica_id}"])
 
     def _newest(self, name: str, version: str) -> Any | None:
         found = self._containers(name, version)

@@ -8,7 +8,8 @@
 - the last stage gets a name (``racetrack-job``) when it has none;
 - two stages follow: one builds the proxy (``proxy/``, Go standard library only) in the Go
   builder image, the last copies it into the job's image as ``/racetrack/proxy`` and labels
-  the image so that a container target starts the image's own command through it.
+  the image so that a container target starts the image's own command through it (Docker), or
+  runs it beside that command as a second container of the pod (Kubernetes).
 
 Lines are only ever changed in place, so the line numbers of a failing step in the build log
 are the author's.
@@ -19,10 +20,13 @@ from __future__ import annotations
 import re
 
 from racetrack_core.images import LABEL_NETWORK_WRAPPER as WRAPPER_LABEL
+from racetrack_core.images import LABEL_POD_PROXY
 from racetrack_core.infrastructure import DeployError
 
 #: Where the proxy sits in the job's image (the value of the network-wrapper label).
 WRAPPER_PATH = "/racetrack/proxy"
+#: The proxy's argument to serve beside the job's server in a pod (a Kubernetes target's).
+POD_MODE = "-racetrack-pod"
 PROXY_DIR = ".racetrack-proxy"
 JOB_STAGE = "racetrack-job"
 _FROM = re.compile(
@@ -65,6 +69,15 @@ def fit(text: str, rewrite: dict[str, str], builder: str, port: int) -> str:
     return "\n".join(lines) + "\n" + _added_stages(builder, name, port)
 
 
+def _labels() -> str:
+    """The job image's labels: which wrapper starts it (Docker), which command serves beside
+    it in a pod (Kubernetes)."""
+    return (
+        f'racetrack-component="job" {WRAPPER_LABEL}="{WRAPPER_PATH}" '
+        f'{LABEL_POD_PROXY}="{WRAPPER_PATH} {POD_MODE}"'
+    )
+
+
 def _added_stages(builder: str, job_stage: str, port: int) -> str:
     return f"""
 # Added by Racetrack (the docker-proxy job type): the proxy that serves the runtime contract
@@ -80,5 +93,5 @@ RUN --mount=type=cache,target=/root/.cache/go-build \\
 FROM {job_stage}
 COPY --from=racetrack-proxy-build /out/proxy {WRAPPER_PATH}
 ENV JOB_USER_MODULE_PORT={port}
-LABEL racetrack-component="job" {WRAPPER_LABEL}="{WRAPPER_PATH}"
+LABEL {_labels()}
 """

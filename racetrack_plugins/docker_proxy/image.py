@@ -22,7 +22,16 @@ from racetrack_core.recipes import BuildSettings, ImageContext
 from racetrack_plugins.docker_proxy.dockerfile import PROXY_DIR, fit
 
 PROXY_SOURCE = Path(__file__).resolve().parent / "proxy"
-PROXY_FILES = ("go.mod", "main.go", "outer.go", "inner.go", "config.go", "server.go", "docs.go")
+PROXY_FILES = (
+    "go.mod",
+    "main.go",
+    "outer.go",
+    "inner.go",
+    "pod.go",
+    "config.go",
+    "server.go",
+    "docs.go",
+)
 SWAGGER_ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js")
 DEFAULT_BUILDER_IMAGE = "golang:1.19-bookworm"
 DEFAULT_DOCKERFILE = "Dockerfile"

@@ -6,13 +6,17 @@ Deployment's pod template starts a rolling update that the cluster runs: new pod
 through the Service only once ready, and no old pod stops before a new one is ready
 (``maxUnavailable: 0``). The replica a deployment returns is the Service's address, with an id
 naming the deployment, so that Lifecycle tells the new rollout from the one it replaced.
+``prepare`` reads the built image's labels: one that asks for a network wrapper (a docker-proxy
+job's) runs the command of its ``racetrack.pod-proxy`` label in a second container of the pod.
 
 - ``stop`` (the new deployment failed) puts back the pod template it replaced, kept in an
   annotation, or removes the job version when there was none;
 - ``retire`` (the new deployment serves) drops the replaced deployment's Secret;
 - ``replicas`` lists the Deployments and pods of this owner by label and judges each
-  (``status``); nothing is kept in this process's memory, so every Lifecycle replica sees the
-  same thing.
+  (``status``), reporting every pod as an instance and the serving pods' own addresses, over
+  which Pub spreads calls; during a rollout the deployment being replaced is reported too
+  (the job record names it until the switch). Nothing is kept in this process's memory, so
+  every Lifecycle replica sees the same thing.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import lightkube
 
 from racetrack_core.following import follow_lines
 from racetrack_core.images import LABEL_NETWORK_WRAPPER as WRAPPER_LABEL
-from racetrack_core.images import ImageBuilder
+from racetrack_core.images import LABEL_POD_PROXY, ImageBuilder
 from racetrack_core.infrastructure import (
     BuildLog,
     DeployError,
@@ -50,7 +54,8 @@ class KubernetesDriver:
         self.cluster = Cluster(client or connect(self.settings), self.settings.namespace)
         self.builder = ImageBuilder(self.settings.build, context.home / "builds")
         self._lock = threading.Lock()
-        self._images: dict[tuple[str, str, str], str] = {}
+        #: What ``prepare`` made for ``start``: the image's reference and its proxy's command.
+        self._images: dict[tuple[str, str, str], tuple[str, tuple[str, ...]]] = {}
         self._registry: ImageRegistry | None = None
         self._engine: Any = None
 
@@ -60,21 +65,19 @@ class KubernetesDriver:
         """Build the job's image and push it to the registry; the Deployment that ``start``
         writes names it by digest."""
         built = self.builder.build(spec, log)
-        self._refuse_wrapped(built.tag)
+        pod_proxy = self._pod_proxy(built.tag)
         reference = built.tag
         registry = self._image_registry()
         if registry is not None:
             reference = registry.push(built.tag, spec.name, log)
         with self._lock:
-            self._images[_key(spec)] = reference
+            self._images[_key(spec)] = (reference, pod_proxy)
 
     def start(self, spec: JobSpec) -> Replica:
         """Write the job version's objects for ``spec`` and return its Service at once."""
         with self._lock:
-            image = self._images.pop(_key(spec), None)
-        if image is None:
-            image = self.builder.tag_of(spec)
-        release = self.release(spec, image)
+            image, pod_proxy = self._images.pop(_key(spec), (self.builder.tag_of(spec), ()))
+        release = self.release(spec, image, pod_proxy)
         rendered = objects.render(release, spec.env, self.settings)
         secret, *rest = rendered
         self._write_secret(secret)
@@ -83,7 +86,7 @@ class KubernetesDriver:
         self._write_deployment(rest[-1])
         return self._replica(release)
 
-    def release(self, spec: JobSpec, image: str) -> Release:
+    def release(self, spec: JobSpec, image: str, pod_proxy: tuple[str, ...] = ()) -> Release:
         """What ``objects`` renders for one deployment of ``spec``."""
         return Release(
             name=spec.name,
@@ -93,6 +96,7 @@ class KubernetesDriver:
             image=image,
             replicas=replicas_of(spec),
             resources=self.settings.resources(spec.manifest.get("resources")),
+            pod_proxy=pod_proxy,
         )
 
     def stop(self, replica: Replica) -> None:
@@ -159,7 +163,9 @@ class KubernetesDriver:
     # ------------------------------------------------------------ reporting
 
     def replicas(self) -> list[ReplicaState]:
-        """The state of every job version of this owner, from its Deployment and pods."""
+        """The state of every job version of this owner, from its Deployment and pods; while
+        a redeploy rolls out, the deployment it replaces too (its pods still serve, and the
+        job record names it until the new one is switched to)."""
         owner = {names.LABEL_OWNER: names.label_value(self.settings.owner)}
         deployments = self.cluster.list("Deployment", owner)
         pods = self.cluster.list("Pod", owner)
@@ -170,7 +176,13 @@ class KubernetesDriver:
             selector = names.selector(self.settings.owner, job, str(version))
             own = [pod for pod in pods if _labelled(pod, selector)]
             url = self._url(job, str(version))
-            found.append(status.state_of(deployment, own, url, self.settings.crash_limit))
+            for described in (deployment, _replaced(deployment)):
+                if described is not None:
+                    found.append(
+                        status.state_of(
+                            described, own, url, self.settings.crash_limit, self.settings.job_port
+                        )
+                    )
         return found
 
     def logs(self, name: str, version: str, tail: int = 0) -> str:
@@ -218,16 +230,25 @@ class KubernetesDriver:
                 self._engine = engine_client(self.settings.build.engine)
             return self._engine
 
-    def _refuse_wrapped(self, tag: str) -> None:
-        """Refuse an image that asks to be started through a network wrapper (the docker-proxy
-        job type's): only the Docker target knows how to start one yet."""
+    def _pod_proxy(self, tag: str) -> tuple[str, ...]:
+        """The command of the proxy that serves beside the image's own server in its pods
+        (label ``racetrack.pod-proxy``); empty for an image that serves alone. An image that
+        asks for a network wrapper without naming that command is refused."""
         labels = self._engine_client().images.get(tag).labels or {}
-        if WRAPPER_LABEL in labels:
+        command = tuple(str(labels.get(LABEL_POD_PROXY) or "").split())
+        if command and not command[0].startswith("/"):
+            raise DeployError(
+                f"this job's image names {command[0]!r} in its label {LABEL_POD_PROXY}; the "
+                "label must start with the absolute path of a program in the image"
+            )
+        if WRAPPER_LABEL in labels and not command:
             raise DeployError(
                 "this job's image must be started through a network wrapper (label "
-                f"{WRAPPER_LABEL}), which the kubernetes target cannot do yet; deploy it to "
+                f"{WRAPPER_LABEL}) and names no command to serve beside it in a pod (label "
+                f"{LABEL_POD_PROXY}), so the kubernetes target cannot run it; deploy it to "
                 "the docker target"
             )
+        return command
 
     def _url(self, name: str, version: str) -> str:
         return objects.service_url(names.object_name(name, version), self.settings)
@@ -291,6 +312,19 @@ def _replica_id(obj: dict[str, Any]) -> str:
 def _labelled(obj: dict[str, Any], labels: dict[str, str]) -> bool:
     found = (obj.get("metadata") or {}).get("labels") or {}
     return all(found.get(key) == value for key, value in labels.items())
+
+
+def _replaced(deployment: dict[str, Any]) -> dict[str, Any] | None:
+    """The deployment a redeploy replaces, described as its own Deployment (its pod template's
+    annotations; no status: the Deployment's conditions are the new rollout's), or None."""
+    kept = _annotations(deployment).get(names.ANNOTATION_PREVIOUS)
+    try:
+        template = json.loads(kept) if kept else None
+    except ValueError:
+        return None
+    if not isinstance(template, dict):
+        return None
+    return {"metadata": _without_previous(deployment.get("metadata") or {}, template)}
 
 
 def _without_previous(meta: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:

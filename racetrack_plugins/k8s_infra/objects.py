@@ -14,7 +14,13 @@ schemas (``tests/plugins/k8s_infra/test_objects.py``). Per job version:
   environment mixes plain variables with the family token and runtime secrets, so all of it
   goes in the Secret and none in the Deployment);
 - a **NetworkPolicy** admitting traffic to the pods only from Pub's pods (and Lifecycle's, which
-  probe ``/live`` and ``/ready`` while deploying).
+  probe ``/live`` and ``/ready``).
+
+An image that asks for a network wrapper (the docker-proxy job type's) gets a second container
+in its pods, ``proxy``: the same image running its ``racetrack.pod-proxy`` command, which serves
+the job's port and answers the probes, in front of the image's own server on the pod's
+loopback. The pod is the private network that the Docker target makes with namespaces, so no
+system call beyond the runtime's default profile is needed.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ from racetrack_plugins.k8s_infra import names
 from racetrack_plugins.k8s_infra.settings import KubernetesSettings, Resources
 
 CONTAINER = "job"
+PROXY_CONTAINER = "proxy"
+#: What the ``proxy`` container of a wrapped job may use (a small static Go binary).
+PROXY_MEMORY = ("32Mi", "128Mi")
+PROXY_CPU = ("20m", "500m")
 PORT_NAME = "http"
 _SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 #: How often the startup probe asks ``/live`` (seconds).
@@ -49,6 +59,9 @@ class Release:
     image: str
     replicas: int
     resources: Resources
+    #: The command of the ``proxy`` container serving in front of the image's own server
+    #: (the image's ``racetrack.pod-proxy`` label); empty: the job's container serves alone.
+    pod_proxy: tuple[str, ...] = ()
 
     @property
     def object_name(self) -> str:
@@ -122,7 +135,8 @@ def deployment(release: Release, settings: KubernetesSettings) -> dict[str, Any]
 def pod_spec(
     release: Release, settings: KubernetesSettings, selector: Mapping[str, str]
 ) -> dict[str, Any]:
-    """The pods of ``release``: one container, no API token, spread across nodes."""
+    """The pods of ``release``: the job's container (and its proxy when the image asks for
+    one), no API token, spread across nodes."""
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -138,26 +152,22 @@ def pod_spec(
         ],
         "containers": [container(release, settings)],
     }
+    if release.pod_proxy:
+        spec["containers"].append(proxy_container(release, settings))
     if settings.image_pull_secret:
         spec["imagePullSecrets"] = [{"name": settings.image_pull_secret}]
     return spec
 
 
 def container(release: Release, settings: KubernetesSettings) -> dict[str, Any]:
-    """The job's container: its image, port, environment, resources and probes."""
+    """The job's container: its image, environment and resources; and, unless a proxy serves
+    in front of it, the job's port and the probes."""
     resources = release.resources
-    return {
+    job: dict[str, Any] = {
         "name": CONTAINER,
         "image": release.image,
         "imagePullPolicy": "IfNotPresent",
-        "ports": [{"name": PORT_NAME, "containerPort": settings.job_port, "protocol": "TCP"}],
-        "env": [
-            {"name": "JOB_PORT", "value": str(settings.job_port)},
-            # The pod's own address: the Service and the probes reach it there, and the
-            # NetworkPolicy admits only Pub and Lifecycle.
-            {"name": "JOB_HOST", "value": "0.0.0.0"},  # noqa: S104
-            {"name": "JOB_REPLICA", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        ],
+        "env": [_pod_name()],
         "envFrom": [{"secretRef": {"name": release.secret_name}}],
         "resources": {
             "requests": {
@@ -169,16 +179,73 @@ def container(release: Release, settings: KubernetesSettings) -> dict[str, Any]:
                 "cpu": cpu_quantity(resources.cpu_limit),
             },
         },
+        "securityContext": _security(),
+    }
+    if release.pod_proxy:
+        # The image's own server listens on its own port (JOB_USER_MODULE_PORT, set in the
+        # image): JOB_PORT is the proxy's, in the network namespace they share.
+        return job
+    return {**job, **_serving(settings), "env": [*_listening(settings), _pod_name()]}
+
+
+def proxy_container(release: Release, settings: KubernetesSettings) -> dict[str, Any]:
+    """The ``proxy`` container of a wrapped image: the same image running ``pod_proxy``, on
+    the job's port, answering the probes. It gets the job's identity, not its Secret: it needs
+    no runtime secret."""
+    identity = {
+        "JOB_NAME": release.name,
+        "JOB_VERSION": release.version,
+        "JOB_DEPLOYMENT_TIMESTAMP": str(release.deployment_timestamp),
+    }
+    return {
+        "name": PROXY_CONTAINER,
+        "image": release.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": list(release.pod_proxy),
+        "env": [
+            *_listening(settings),
+            *({"name": key, "value": value} for key, value in identity.items()),
+            _pod_name(),
+        ],
+        "resources": {
+            "requests": {"memory": PROXY_MEMORY[0], "cpu": PROXY_CPU[0]},
+            "limits": {"memory": PROXY_MEMORY[1], "cpu": PROXY_CPU[1]},
+        },
+        **_serving(settings),
+        "securityContext": _security(),
+    }
+
+
+def _pod_name() -> dict[str, Any]:
+    return {"name": "JOB_REPLICA", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+
+
+def _security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def _listening(settings: KubernetesSettings) -> list[dict[str, Any]]:
+    return [
+        {"name": "JOB_PORT", "value": str(settings.job_port)},
+        # The pod's own address: the Service, Pub and the probes reach it there, and the
+        # NetworkPolicy admits only Pub and Lifecycle.
+        {"name": "JOB_HOST", "value": "0.0.0.0"},  # noqa: S104
+    ]
+
+
+def _serving(settings: KubernetesSettings) -> dict[str, Any]:
+    """The port and probes of the container that serves the job's port."""
+    return {
+        "ports": [{"name": PORT_NAME, "containerPort": settings.job_port, "protocol": "TCP"}],
         "startupProbe": _probe(
             "/live", STARTUP_PERIOD, math.ceil(settings.startup_seconds / STARTUP_PERIOD)
         ),
         "livenessProbe": _probe("/live", 10, 3),
         "readinessProbe": _probe("/ready", 5, 2),
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "capabilities": {"drop": ["ALL"]},
-        },
     }
 
 

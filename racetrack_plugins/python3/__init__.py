@@ -101,6 +101,9 @@ def register_job_types(registry: JobTypeRegistrar) -> None:
         extra_schema=EXTRA_SCHEMA,
         description="A Python class with a perform method, served over HTTP with Swagger docs.",
         recipes=RECIPES,
+        # The original Racetrack's python3 job type 2.x: its wrapper contract is served
+        # unchanged (tests/compat runs original-style jobs on both wrappers).
+        original_versions="2.*",
     )
 
 

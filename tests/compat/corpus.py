@@ -48,6 +48,14 @@ def older_fields(folder: Path) -> list[str]:
     return [name for name in OLDER_FIELDS if name in data]
 
 
+def original_pin(folder: Path) -> str:
+    """The job type reference of a manifest that pins a version of the original's python3
+    job type (2.x), else an empty string."""
+    data = load_manifest(manifest_file(folder)).data
+    reference = str(data.get("jobtype") or data.get("lang") or "")
+    return reference if reference.startswith("python3:2.") else ""
+
+
 def call(
     server: RacetrackServer,
     name: str,

@@ -50,6 +50,7 @@ from tests.compat.corpus import (
     manifest_file,
     ok,
     older_fields,
+    original_pin,
 )
 from tests.e2e.test_racetrack_client import in_terminal
 
@@ -182,6 +183,9 @@ def assert_our_warnings(folder: Path, shown: str) -> None:
         assert re.search(f"field '{name}'( \\([^)]*\\))?: {reason}", flat), (folder.name, flat)
     if {"python", "wrapper_properties"} & set(older_fields(folder)):
         assert "under 'jobtype_extra:' instead" in flat
+    pinned = original_pin(folder)
+    if pinned:
+        assert f"job type '{pinned}' is a version of the original Racetrack's" in flat
 
 
 @pytest.fixture(scope="module")
@@ -223,6 +227,7 @@ def test_the_corpus_holds_at_least_twelve_jobs_in_the_originals_spellings(
     assert sum(1 for fields in spelled.values() if "python" in fields) >= 6
     assert sum(1 for fields in spelled.values() if "wrapper_properties" in fields) >= 2
     assert sum(1 for f in corpus() if manifest_file(f).name == "fatman.yaml") >= 3
+    assert sum(1 for folder in corpus() if original_pin(folder)) >= 2
 
 
 def test_each_job_deployed_with_racetrack_deploy_shows_its_feature(

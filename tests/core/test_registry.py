@@ -290,3 +290,34 @@ def test_the_pair_of_job_type_and_target_names_the_targets_that_can_run_it() -> 
     assert str(alone.mismatch(image, "local")).endswith(
         "No installed target accepts image recipes; install one"
     )
+
+
+def test_a_version_of_the_original_job_type_resolves_to_the_one_that_stands_in_for_it() -> None:
+    """Jobs written for the original Racetrack pin its versions (``python3:2.15.1``); the
+    version that declares it runs them unchanged (``original_versions``) is chosen for them."""
+    registry = JobTypeRegistry()
+    registrar = registry.registrar("python3")
+    registrar.register("python3", "1.0.0", original_versions="2.*")
+    registrar.register("python3", "1.1.0", original_versions="2.*")
+    registrar.register("python3", "1.2.0")
+    assert registry.resolve("python3:2.15.1").ref == "python3:1.1.0"
+    assert registry.resolve("python3:2.x").ref == "python3:1.1.0"
+    assert registry.resolve("python3:1.0.0").ref == "python3:1.0.0"
+    with pytest.raises(NotFoundError, match=r"no version of job type 'python3' matches '3\.0\.0'"):
+        registry.resolve("python3:3.0.0")
+
+
+def test_an_installed_version_wins_over_a_stand_in() -> None:
+    registry = JobTypeRegistry()
+    registry.registrar("python3").register("python3", "1.0.0", original_versions="2.*")
+    registry.registrar("python-next").register("python3", "2.15.1")
+    assert registry.resolve("python3:2.15.1").ref == "python3:2.15.1"
+
+
+def test_original_versions_must_be_a_version_pattern() -> None:
+    with pytest.raises(RegistrationError) as caught:
+        JobTypeRegistry().registrar("python3").register("python3", "1.0.0", original_versions="2")
+    assert str(caught.value) == (
+        "plugin 'python3' registered job type 'python3:1.0.0' with original_versions '2': "
+        "give a version or a wildcard such as '2.*'"
+    )

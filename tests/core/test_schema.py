@@ -301,3 +301,16 @@ def test_python3_runs_on_every_built_in_target(plugins: PluginManager) -> None:
     for target in plugins.infrastructure_targets.names():
         manifest = parse_manifest(base + f"infrastructure_target: {target}\n")
         assert validate_manifest(manifest, plugins, default_target="local").data["name"] == "p"
+
+
+def test_a_job_pinned_to_an_original_python3_version_runs_on_ours_with_a_warning(
+    plugins: PluginManager,
+) -> None:
+    text = (ROOT / "sample" / "python-primer" / "job.yaml").read_text(encoding="utf-8")
+    valid = validate_manifest(
+        parse_manifest(text.replace("python3:latest", "python3:2.15.1")), plugins
+    )
+    assert valid.job_type.ref == "python3:1.0.0"
+    [warning] = [w for w in valid.warnings if "2.15.1" in w]
+    assert "original Racetrack" in warning
+    assert "jobtype: python3:1.0.0" in warning

@@ -118,3 +118,20 @@ def test_parse_names_the_offending_text() -> None:
 )
 def test_is_semver(text: str, expected: bool) -> None:
     assert versions.is_semver(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        ("2.15.1", "2.*", True),
+        ("2.*", "2.15.1", True),
+        ("2.*", "2.1.x", True),
+        ("1.*", "2.*", False),
+        ("2.15.1", "2.15.1", True),
+        ("2.15.1", "2.15.2", False),
+        ("3.0.0", "2.*", False),
+        ("latest", "2.*", True),
+    ],
+)
+def test_overlap(first: str, second: str, expected: bool) -> None:
+    assert versions.overlap(first, second) is expected

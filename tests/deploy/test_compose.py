@@ -7,10 +7,15 @@ their own, on free loopback ports, against a fresh database of the machine's Pos
 PostgreSQL image can be pulled here, so the bundled one is not started): a user registers and
 logs in, a job is deployed and called through Pub. ``docker-compose down -v`` removes the
 project's containers and volumes afterwards.
+
+With the optional ``docker-target.yml`` on top, the same walk runs with the job on the Docker
+target, built and run on a second Docker engine (``second_engine``) that Lifecycle reaches over
+loopback TCP by ``RACETRACK_DOCKER_HOST`` alone.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -22,13 +27,23 @@ import pytest
 from ruamel.yaml import YAML
 
 from racetrack_core.testing.server import free_port
-from tests.deploy.ownimage import CA_BUNDLE, LABEL, PASSED_THROUGH, wait_until_ok, walk_through
+from tests.deploy.ownimage import (
+    BASE_IMAGE,
+    CA_BUNDLE,
+    LABEL,
+    PASSED_THROUGH,
+    wait_until_ok,
+    walk_through,
+)
+from tests.support.dockerd import SecondEngine
 
 pytestmark = [pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "deploy" / "compose" / "docker-compose.yml"
 EXAMPLE_ENV = REPO / "deploy" / "compose" / "racetrack.env.example"
+DOCKER_TARGET_FILE = REPO / "deploy" / "compose" / "docker-target.yml"
+JOB_REPOSITORY = "racetrack-test-compose"
 SERVICES = ("lifecycle", "pub", "dashboard")
 
 
@@ -44,8 +59,10 @@ def _compose(
     )
 
 
-def _config(*args: str, env: dict[str, str]) -> dict[str, Any]:
-    done = _compose(*args, "config", env=env)
+def _config(
+    *args: str, env: dict[str, str], files: tuple[Path, ...] = (COMPOSE_FILE,)
+) -> dict[str, Any]:
+    done = _compose(*args, "config", env=env, files=files)
     assert done.returncode == 0, done.stderr
     loaded: dict[str, Any] = YAML(typ="safe").load(done.stdout)
     return loaded
@@ -81,8 +98,67 @@ def test_docker_compose_refuses_a_missing_environment_file(tmp_path: Path) -> No
     assert "absent.env" in done.stderr
 
 
+def test_the_docker_target_override_points_lifecycle_at_an_engine() -> None:
+    env = {"RACETRACK_ENV_FILE": str(EXAMPLE_ENV), "RACETRACK_DOCKER_HOST": "tcp://127.0.0.1:2375"}
+    config = _config(env=env, files=(COMPOSE_FILE, DOCKER_TARGET_FILE))
+    lifecycle = config["services"]["lifecycle"]
+    assert lifecycle["environment"]["RACETRACK_INFRASTRUCTURE_TARGET"] == "docker"
+    assert lifecycle["environment"]["DOCKER_HOST"] == "tcp://127.0.0.1:2375"
+    assert "/usr/bin/docker:/usr/bin/docker:ro" in lifecycle["volumes"]
+    assert any(v.startswith("racetrack-home:") for v in lifecycle["volumes"])
+    for name in ("pub", "dashboard"):
+        assert "DOCKER_HOST" not in config["services"][name]["environment"]
+    env.pop("RACETRACK_DOCKER_HOST")
+    done = _compose("config", env=env, files=(COMPOSE_FILE, DOCKER_TARGET_FILE))
+    assert done.returncode != 0
+    assert "set RACETRACK_DOCKER_HOST" in done.stderr
+
+
 @pytest.mark.slow
 def test_the_compose_project_runs(own_image: str, postgres_url: str, tmp_path: Path) -> None:
+    _run_project(own_image, postgres_url, tmp_path)
+
+
+@pytest.mark.slow
+def test_the_compose_project_runs_jobs_on_an_engine_over_tcp(
+    own_image: str, postgres_url: str, second_engine: SecondEngine, tmp_path: Path
+) -> None:
+    """With ``docker-target.yml``, the primer job is built and run by the Docker target on the
+    second engine, which Lifecycle reaches over loopback TCP only."""
+    second_engine.load(BASE_IMAGE)
+    build: dict[str, Any] = {
+        "repository": JOB_REPOSITORY,
+        "base_images": {"python:3.11-slim": BASE_IMAGE},  # no registry to pull from here
+        **({"ca_bundle": "/run/site-ca.pem"} if CA_BUNDLE.is_file() else {}),
+    }
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({"targets": {"docker": {"drain_seconds": 0, "build": build}}}))
+    config.chmod(0o644)
+    try:
+        _run_project(
+            own_image,
+            postgres_url,
+            tmp_path,
+            files=(DOCKER_TARGET_FILE,),
+            lifecycle={"volumes": [f"{config}:/var/lib/racetrack/config.yaml:ro"]},
+            env={"RACETRACK_DOCKER_HOST": second_engine.host},
+        )
+        jobs = second_engine.cli("ps", "--filter", "label=racetrack.job=primer", "--quiet")
+        assert jobs, "the primer job does not run on the engine that RACETRACK_DOCKER_HOST names"
+    finally:
+        second_engine.remove_containers()
+        second_engine.remove_images(JOB_REPOSITORY)
+
+
+def _run_project(
+    own_image: str,
+    postgres_url: str,
+    tmp_path: Path,
+    files: tuple[Path, ...] = (),
+    lifecycle: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Run the project (``docker-compose.yml``, then ``files``) and walk through it."""
     admin_password = "an admin password for the compose test"
     ports = {name: free_port() for name in SERVICES}
     env_file = tmp_path / "racetrack.env"
@@ -100,15 +176,19 @@ def test_the_compose_project_runs(own_image: str, postgres_url: str, tmp_path: P
     if CA_BUNDLE.is_file():
         extra["volumes"] = [f"{CA_BUNDLE}:/run/site-ca.pem:ro"]
         extra["environment"] = {"SSL_CERT_FILE": "/run/site-ca.pem"}
+    services = {name: dict(extra) for name in SERVICES}
+    for name, values in (lifecycle or {}).items():
+        services["lifecycle"][name] = [*services["lifecycle"].get(name, []), *values]
     override = tmp_path / "docker-compose.test.yml"
-    YAML().dump({"version": "3.9", "services": dict.fromkeys(SERVICES, extra)}, override)
+    YAML().dump({"version": "3.9", "services": services}, override)
     env = {
+        **(env or {}),
         "RACETRACK_IMAGE": own_image,
         "RACETRACK_ENV_FILE": str(env_file),
         **{f"RACETRACK_{name.upper()}_PORT": str(port) for name, port in ports.items()},
     }
     project = ("--project-name", f"racetrack-ownimage-{uuid.uuid4().hex[:8]}")
-    files = (COMPOSE_FILE, override)
+    files = (COMPOSE_FILE, *files, override)
 
     def logs() -> str:
         done = _compose(*project, "logs", "--no-color", "--tail", "60", env=env, files=files)

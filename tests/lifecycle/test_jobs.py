@@ -6,6 +6,7 @@ jobs are real processes in uv environments, so these tests are marked slow.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import signal
@@ -223,6 +224,68 @@ def test_the_replica_a_redeploy_replaced_is_no_orphan_while_it_is_retired(api: A
     watcher.reconcile()
     watcher.reconcile()
     assert watcher.orphans() == []
+
+
+def test_two_deletes_of_one_job_at_once_remove_it_once_and_answer_no_500(api: Api) -> None:
+    """Both requests find the job and stop it; the one that comes second to the record finds
+    it gone: 404 (or 200), never a 500, and the job is gone."""
+    assert api.wait(api.deploy())["status"] == "done"
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: api("DELETE", "/job/primer/0.0.1"), range(2)))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses in ([200, 200], [200, 404]), [answer.text for answer in answers]
+    assert api("GET", "/job/primer/0.0.1").status_code == 404
+
+
+def test_a_deploy_sent_while_the_version_is_being_deleted_waits_for_the_delete(
+    api: Api, tmp_path: Path
+) -> None:
+    """The delete holds the job version until its record is gone: a deploy of that version
+    sent meanwhile is admitted after it, as a new job, and is the one left serving (it was
+    admitted at once; the delete then removed its record and workspace, leaving its process
+    running with no record)."""
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    (slow / "entrypoint.py").write_text(
+        "import time\n"
+        "class JobEntrypoint:\n"
+        "    def perform(self, seconds: float) -> bool:\n"
+        "        time.sleep(seconds)\n"
+        "        return True\n"
+    )
+    context = pack_build_context(slow)
+    assert api.wait(api.deploy(build_context=context))["status"] == "done"
+    replica = replica_from_json(_replica_json(api, "primer", "0.0.1"))
+    assert replica is not None
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        # A call in flight keeps the stopping job alive (a graceful stop waits for it), so
+        # the delete stays in the target's stop for several seconds.
+        call = pool.submit(
+            httpx.post,
+            f"{replica.url}/pub/job/primer/0.0.1/api/v1/perform",
+            json={"seconds": 6},
+            timeout=30,
+        )
+        time.sleep(1)
+        delete = pool.submit(api, "DELETE", "/job/primer/0.0.1")
+        time.sleep(1.5)
+        assert not delete.done(), "the delete ended before the deploy was sent"
+        deploy = pool.submit(api.deploy, build_context=context, force=True)
+        assert delete.result().status_code == 200, delete.result().text
+        record = api.wait(deploy.result())
+        call.result()
+    assert record["status"] == "done", record
+    job = api("GET", "/job/primer/0.0.1")
+    assert job.status_code == 200, job.text
+    assert job.json()["status"] == "running"
+    serving = [
+        state.replica.id
+        for state in api.service.driver("local").replicas()
+        if state.replica.name == "primer"
+    ]
+    now_serving = replica_from_json(_replica_json(api, "primer", "0.0.1"))
+    assert now_serving is not None
+    assert serving == [now_serving.id]
 
 
 def _start_stray(api: Api) -> tuple[InfrastructureDriver, Replica]:

@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from racetrack_core.lifecycle.deployments.records import Recorder
+from racetrack_core import PluginManager
+from racetrack_core.lifecycle.deployments.records import Recorder, admit_deployment, version_lock
+from racetrack_core.lifecycle.deployments.request import DeployRequest
 from racetrack_core.lifecycle.leases import Leases
 from racetrack_core.lifecycle.login_throttle import LoginThrottle, TooManyAttempts
 from racetrack_core.storage.database import connect, migrate, table_names
@@ -161,3 +163,33 @@ def test_a_late_replica_does_not_overwrite_the_failure_of_its_deployment(db: Eng
         assert row is not None
         assert row.status == DeploymentStatus.FAILED
         assert "still building" not in row.build_log
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_held_job_version_admits_no_deployment_from_another_process_until_released(
+    db: Engine, database_url: str
+) -> None:
+    """What a delete holds on PostgreSQL: another Lifecycle's admission of that version waits
+    for it (SQLite has one process, whose pipeline holds the version itself)."""
+    other = connect(database_url)  # another replica's pool
+    request = DeployRequest(
+        manifest={"name": "primer", "version": "1.0.0"},
+        job_type=PluginManager().load().job_types.resolve("python3:latest"),
+        target="local",
+        deployed_by="admin",
+    )
+    admitted: list[str] = []
+    try:
+        with version_lock(db, "primer", "1.0.0"):
+            admitting = threading.Thread(
+                target=lambda: admitted.append(admit_deployment(other, request, force=True))
+            )
+            admitting.start()
+            admitting.join(1.0)
+            assert admitted == [], "admitted while the version was held"
+            with version_lock(db, "primer", "2.0.0"):
+                pass  # another version is not held
+        admitting.join(10)
+        assert len(admitted) == 1
+    finally:
+        other.dispose()

@@ -26,7 +26,7 @@ from sqlmodel import Session, select
 
 from racetrack_core.infrastructure import Replica
 from racetrack_core.lifecycle.deployments.phases import Phases
-from racetrack_core.lifecycle.deployments.records import admit_deployment
+from racetrack_core.lifecycle.deployments.records import admit_deployment, version_lock
 from racetrack_core.lifecycle.deployments.request import DeployRequest
 from racetrack_core.lifecycle.leases import Leases, holder_name
 from racetrack_core.lifecycle.service import LifecycleService
@@ -44,8 +44,10 @@ class Pipeline:
             max_workers=service.settings.deploy_workers, thread_name_prefix="deploy"
         )
         self._phases = Phases(service, self)
-        #: Serializes the "is one already running?" check with the insert of a new deployment.
-        self._admission = threading.Lock()
+        #: Serializes the "is one already running?" check with the insert of a new deployment;
+        #: notified when a job version being deleted (``_deleting``) is free again.
+        self._admission = threading.Condition()
+        self._deleting: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self.leases = Leases(service.engine, holder_name(), service.settings.lease_ttl)
         self._held: set[str] = set()
@@ -58,8 +60,10 @@ class Pipeline:
 
     def admit(self, request: DeployRequest, *, force: bool) -> str:
         """Record a new deployment and return its id; Conflict (409) when one of the job is
-        running, or when the job exists and ``force`` is not set."""
+        running, or when the job exists and ``force`` is not set. A deployment of a job version
+        being deleted waits for the delete to end, then is admitted as the version's first."""
         with self._admission:
+            self._admission.wait_for(lambda: (request.name, request.version) not in self._deleting)
             deployment_id = admit_deployment(
                 self._service.engine,
                 request,
@@ -69,6 +73,23 @@ class Pipeline:
         with self._lock:
             self._held.add(deployment_id)
         return deployment_id
+
+    @contextmanager
+    def holding_version(self, name: str, version: str) -> Iterator[None]:
+        """Admit no deployment of the job version, in this process or another that shares
+        the database, until the block ends (a delete of it runs in the block); one block of a
+        version at a time."""
+        key = (name, version)
+        with self._admission:
+            self._admission.wait_for(lambda: key not in self._deleting)
+            self._deleting.add(key)
+        try:
+            with version_lock(self._service.engine, name, version):
+                yield
+        finally:
+            with self._admission:
+                self._deleting.discard(key)
+                self._admission.notify_all()
 
     def submit(self, deployment_id: str, request: DeployRequest) -> None:
         """Run an admitted deployment in the background."""

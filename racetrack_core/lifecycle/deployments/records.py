@@ -12,6 +12,8 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +59,7 @@ def admit_deployment(
         if engine.dialect.name == "postgresql":
             session.execute(
                 text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                {"key": f"racetrack-deploy:{name}:{version}"},
+                {"key": _version_key(name, version)},
             )
         ongoing = ongoing_deployment(session, name, version)
         if ongoing is not None:
@@ -86,6 +88,29 @@ def admit_deployment(
         session.add(deployment)
         session.commit()
         return deployment.id
+
+
+@contextmanager
+def version_lock(engine: Engine, name: str, version: str) -> Iterator[None]:
+    """Keep every process that shares this PostgreSQL database from admitting a deployment
+    of the job version until the block ends (it takes the lock admissions take, for the
+    session of a connection held meanwhile). Nothing on SQLite, which one process uses."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    key = {"key": _version_key(name, version)}
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(hashtext(:key))"), key)
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(hashtext(:key))"), key)
+            connection.commit()
+
+
+def _version_key(name: str, version: str) -> str:
+    return f"racetrack-deploy:{name}:{version}"
 
 
 class Recorder:

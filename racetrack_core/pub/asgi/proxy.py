@@ -21,12 +21,11 @@ from racetrack_core.pub import failures
 from racetrack_core.pub.asgi.responses import Message, Receive, Scope, Send, send_json
 from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.headers import (
+    CallReader,
     IncomingCall,
-    dropped_request_headers,
     job_answer_headers,
     job_request_headers,
     legacy_route_headers,
-    read_call,
     response_headers,
 )
 from racetrack_core.pub.jobcalls import (
@@ -73,17 +72,14 @@ class JobProxy:
         self._buffer_limit = config.buffer_limit
         self._upstream_timeout = config.upstream_timeout
         self._connect_timeout = config.connect_timeout
-        self._tracing_header = config.request_tracing_header
-        self._tracing_key = config.request_tracing_header.lower().encode("latin-1")
-        self._dropped = dropped_request_headers(self._tracing_key)
+        self._calls = CallReader.of(config.request_tracing_header)
 
     async def __call__(
         self, scope: Scope, receive: Receive, send: Send, path: str, legacy: bool = False
     ) -> None:
         """Answer a call; ``path`` is the request path after ``/job/`` (or, with ``legacy``,
         after the deprecated ``/fatman/``), still percent-encoded."""
-        call = read_call(scope["headers"], scope.get("client"), self._tracing_key, self._dropped)
-        tracing = [(self._tracing_key, call.tracing_id.encode("latin-1"))]
+        call, tracing = self._calls.read(scope)
         if legacy:
             tracing += legacy_route_headers(path)
         target = parse_job_path(path)
@@ -114,7 +110,7 @@ class JobProxy:
     ) -> None:
         started = time.perf_counter()
         proto = scope.get("scheme", "http")
-        headers = job_request_headers(call, grant.caller, proto, self._tracing_header)
+        headers = job_request_headers(call, grant.caller, proto, self._calls.header)
         query = scope.get("query_string", b"")
         suffix = target.tail + ("?" + query.decode("latin-1") if query else "")
         method = scope["method"]

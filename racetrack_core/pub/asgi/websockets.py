@@ -29,10 +29,9 @@ from racetrack_core.pub import failures
 from racetrack_core.pub.asgi.responses import Receive, Scope, Send
 from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.headers import (
+    CallReader,
     IncomingCall,
-    dropped_request_headers,
     job_request_headers,
-    read_call,
 )
 from racetrack_core.pub.jobcalls import (
     JobPath,
@@ -87,16 +86,13 @@ class WebSocketProxy:
         self._metrics = metrics
         self._connect_timeout = config.connect_timeout
         self._upstream_timeout = config.upstream_timeout
-        self._tracing_header = config.request_tracing_header
-        self._tracing_key = config.request_tracing_header.lower().encode("latin-1")
-        self._dropped = dropped_request_headers(self._tracing_key) | _HANDSHAKE_HEADERS
+        self._calls = CallReader.of(config.request_tracing_header, _HANDSHAKE_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         """Answer a handshake; ``path`` is the request path after ``/job/``, still encoded."""
         if (await receive())["type"] != "websocket.connect":
             return  # the caller left before its handshake was answered
-        call = read_call(scope["headers"], scope.get("client"), self._tracing_key, self._dropped)
-        tracing = [(self._tracing_key, call.tracing_id.encode("latin-1"))]
+        call, tracing = self._calls.read(scope)
         target = parse_job_path(path)
         if target is None:
             await _refuse(scope, send, 404, failures.NOT_A_JOB_PATH, tracing)
@@ -121,7 +117,7 @@ class WebSocketProxy:
     ) -> None:
         started = time.perf_counter()
         proto = "https" if scope.get("scheme") == "wss" else "http"
-        headers = job_request_headers(call, grant.caller, proto, self._tracing_header)
+        headers = job_request_headers(call, grant.caller, proto, self._calls.header)
         query = scope.get("query_string", b"")
         suffix = target.tail + ("?" + query.decode("latin-1") if query else "")
         retried = False

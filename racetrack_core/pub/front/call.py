@@ -19,6 +19,7 @@ from racetrack_core.pub.front.pool import ConnectTimeout, JobPool
 from racetrack_core.pub.front.relay import REFRAMED, Relay
 from racetrack_core.pub.front.request import Request
 from racetrack_core.pub.headers import (
+    CallReader,
     IncomingCall,
     job_answer_headers,
     job_request_headers,
@@ -59,13 +60,7 @@ class CallGateway(Protocol):
     def metrics(self) -> Metrics: ...
 
     @property
-    def tracing_header(self) -> str: ...
-
-    @property
-    def tracing_key(self) -> bytes: ...
-
-    @property
-    def dropped(self) -> frozenset[bytes]: ...
+    def calls(self) -> CallReader: ...
 
     def answer_json(
         self,
@@ -82,8 +77,9 @@ async def handle_job_call(
 ) -> None:
     """Answer a call; ``path`` is the request path after ``/job/`` (or, with ``legacy``, after
     the deprecated ``/fatman/``), still percent-encoded."""
-    call = read_call(request.headers, conn.peer, gateway.tracing_key, gateway.dropped)
-    tracing = [(gateway.tracing_key, call.tracing_id.encode("latin-1"))]
+    calls = gateway.calls
+    call = read_call(request.headers, conn.peer, calls.key, calls.dropped)
+    tracing = calls.tracing(call.tracing_id)
     if legacy:
         tracing += legacy_route_headers(path)
     target = parse_job_path(path)
@@ -173,7 +169,7 @@ class JobCall(Relay[CallGateway]):
             target += "?" + request.query.decode("latin-1")
         lines = [f"{request.method} {target} HTTP/1.1", f"host: {netloc}"]
         # The front has no TLS towards callers: they always came over http.
-        headers = job_request_headers(self.call, grant.caller, "http", gateway.tracing_header)
+        headers = job_request_headers(self.call, grant.caller, "http", gateway.calls.header)
         lines.extend(f"{k}: {v}" for k, v in headers if k not in REFRAMED)
         return lines
 

@@ -28,7 +28,7 @@ from racetrack_core.pub.front.connection import CallerConnection
 from racetrack_core.pub.front.pool import JobPool
 from racetrack_core.pub.front.request import Request
 from racetrack_core.pub.front.tunnel import open_tunnel
-from racetrack_core.pub.headers import LEGACY_PREFIX, dropped_request_headers
+from racetrack_core.pub.headers import LEGACY_PREFIX, CallReader
 from racetrack_core.pub.metrics import CONTENT_TYPE_LATEST, Metrics
 from racetrack_core.pub.permissions import Permissions
 
@@ -57,9 +57,7 @@ class PubFront:
         self.backend = backend
         self.keep_alive_timeout = keep_alive_timeout
         self.max_body_size = max_body_size
-        self.tracing_header = config.request_tracing_header
-        self.tracing_key = config.request_tracing_header.lower().encode("latin-1")
-        self.dropped = dropped_request_headers(self.tracing_key)
+        self.calls = CallReader.of(config.request_tracing_header)
         self.connections: set[CallerConnection] = set()
         #: Stopping: each connection closes after its current answer.
         self.draining = False

@@ -11,7 +11,9 @@
 // The outer half serves /live, /ready, /health, /metrics, /docs and /openapi.json and forwards
 // every other path (a call to /api/v1/X reaches the server's /X, as in the original). The
 // inner half brings the loopback up, relays to the server, and relays the server's calls to
-// PUB_URL back out. Standard library only.
+// PUB_URL back out. With -racetrack-pod, the proxy is instead a second container of the job's
+// pod: the pod is the private network, and the outer half reaches the server on the pod's
+// loopback (pod.go). Standard library only.
 package main
 
 import (
@@ -19,11 +21,19 @@ import (
 	"os"
 )
 
-const innerMode = "-racetrack-inner"
+const (
+	innerMode = "-racetrack-inner"
+	// podMode serves beside the job's server, which the target started in the same network
+	// namespace (a Kubernetes pod): no namespace of the proxy's own, no command to start.
+	podMode = "-racetrack-pod"
+)
 
 func main() {
 	if len(os.Args) > 2 && os.Args[1] == innerMode {
 		os.Exit(runInner(os.Args[2], os.Args[3:]))
+	}
+	if len(os.Args) == 2 && os.Args[1] == podMode {
+		os.Exit(runBeside(os.Getenv))
 	}
 	command := os.Args[1:]
 	if len(command) > 0 && command[0] == "--" {

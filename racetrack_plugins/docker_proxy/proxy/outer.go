@@ -57,7 +57,7 @@ func runOuter(command []string) int {
 	}
 	server := &http.Server{
 		Addr:              net.JoinHostPort(config.Host, fmt.Sprint(config.Port)),
-		Handler:           newHandler(config, jobSocket),
+		Handler:           newHandler(config, socketUpstream(jobSocket)),
 		ReadHeaderTimeout: 30 * time.Second,
 	}
 	listener, err := net.Listen("tcp", server.Addr)

@@ -1,6 +1,12 @@
 package main
 
-import "testing"
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
 
 func TestJobPathStripsPubPrefix(t *testing.T) {
 	cases := map[string][2]string{
@@ -41,5 +47,41 @@ func TestConfigRefusesMalformedPort(t *testing.T) {
 	env := map[string]string{"JOB_USER_MODULE_PORT": "seven"}
 	if _, err := configFromEnv(func(name string) string { return env[name] }); err == nil {
 		t.Fatal("a malformed JOB_USER_MODULE_PORT was accepted")
+	}
+}
+
+func TestBesideModeForwardsToTheServerOnTheLoopback(t *testing.T) {
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("server saw " + r.URL.Path))
+	}))
+	_, port, _ := net.SplitHostPort(server.Listener.Addr().String())
+	env := map[string]string{"JOB_USER_MODULE_PORT": port, "JOB_DEPLOYMENT_TIMESTAMP": "42"}
+	config, err := configFromEnv(func(name string) string { return env[name] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHandler(config, tcpUpstream(config))
+
+	answer := httptest.NewRecorder()
+	h.ServeHTTP(answer, httptest.NewRequest("GET", "/pub/job/web/1.0.0/api/v1/perform", nil))
+	if got := answer.Body.String(); got != "server saw /perform" {
+		t.Errorf("forwarded call answered %q", got)
+	}
+	ready := httptest.NewRecorder()
+	h.ServeHTTP(ready, httptest.NewRequest("GET", "/ready", nil))
+	if ready.Code != http.StatusOK {
+		t.Errorf("/ready answered %d with the server up", ready.Code)
+	}
+	live := httptest.NewRecorder()
+	h.ServeHTTP(live, httptest.NewRequest("GET", "/live", nil))
+	if !strings.Contains(live.Body.String(), `"deployment_timestamp":42`) {
+		t.Errorf("/live answered %q", live.Body.String())
+	}
+
+	server.Close()
+	notReady := httptest.NewRecorder()
+	h.ServeHTTP(notReady, httptest.NewRequest("GET", "/ready", nil))
+	if notReady.Code != http.StatusServiceUnavailable {
+		t.Errorf("/ready answered %d with the server gone", notReady.Code)
 	}
 }

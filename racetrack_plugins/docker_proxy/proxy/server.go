@@ -29,20 +29,33 @@ type handler struct {
 	config  Config
 	forward *httputil.ReverseProxy
 	dial    func() (net.Conn, error)
+	accepts func(h *handler) error
 	metrics *metrics
 }
 
-func newHandler(config Config, jobSocket string) *handler {
-	dial := func() (net.Conn, error) { return net.Dial("unix", jobSocket) }
+// upstream is how the outer half reaches the job's server: the inner half's Unix socket (a
+// private network namespace), or the server's own TCP port (beside it in a pod).
+type upstream struct {
+	network, address string
+	// accepts is nil once the job's server accepts connections.
+	accepts func(h *handler) error
+}
+
+func socketUpstream(jobSocket string) upstream {
+	return upstream{"unix", jobSocket, (*handler).innerHalfAccepts}
+}
+
+func newHandler(config Config, up upstream) *handler {
+	dial := func() (net.Conn, error) { return net.DialTimeout(up.network, up.address, time.Second) }
 	transport := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var dialer net.Dialer
-			return dialer.DialContext(ctx, "unix", jobSocket)
+			return dialer.DialContext(ctx, up.network, up.address)
 		},
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     60 * time.Second,
 	}
-	h := &handler{config: config, dial: dial, metrics: &metrics{codes: map[int]int64{}}}
+	h := &handler{config: config, dial: dial, accepts: up.accepts, metrics: &metrics{codes: map[int]int64{}}}
 	h.forward = &httputil.ReverseProxy{
 		Director: func(r *http.Request) {
 			r.URL.Scheme, r.URL.Host = "http", "127.0.0.1:"+config.UserPortText()
@@ -89,7 +102,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/live":
 		writeJSON(w, http.StatusOK, map[string]interface{}{"live": true, "deployment_timestamp": h.config.DeploymentTimestamp})
 	case path == "/ready":
-		if err := h.serverAccepts(); err != nil {
+		if err := h.accepts(h); err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]interface{}{"ready": false, "reason": err.Error()})
 			return
 		}
@@ -140,8 +153,8 @@ func (h *handler) proxy(w http.ResponseWriter, r *http.Request, path string) {
 	h.metrics.observe(recorder.status, time.Since(started).Seconds())
 }
 
-// serverAccepts is nil once the job's server accepts connections.
-func (h *handler) serverAccepts() error {
+// innerHalfAccepts is nil once the job's server, behind the inner half, accepts connections.
+func (h *handler) innerHalfAccepts() error {
 	conn, err := h.dial()
 	if err != nil {
 		return fmt.Errorf("the proxy's inner half is not up yet")

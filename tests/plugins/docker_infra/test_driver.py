@@ -356,3 +356,41 @@ def test_a_delete_waits_for_a_removal_that_another_remover_started(jobs: Jobs) -
     driver.delete("slow", "0.0.1")
     other.join(timeout=60)
     assert not jobs.client.containers.list(all=True, filters={"id": container.id})
+
+
+def test_listing_skips_containers_that_vanish_between_list_and_inspect(jobs: Jobs) -> None:
+    """The engine lists a container, then answers 404 when it is inspected: it was removed
+    meanwhile, or is still being created (listed before it can be inspected). With several
+    Lifecycles deploying at once on one engine this happens on every listing for a while; the
+    driver lists what it can inspect instead of failing the deployment that asked. Here each
+    inspection of a churning container first removes it on the real engine and creates the
+    next one, so that every listing meets one that vanished."""
+    driver = jobs.driver()
+    labels = {
+        LABEL_HOME: home_digest(jobs.home),
+        LABEL_JOB: "churn",
+        LABEL_VERSION: "0.0.1",
+        LABEL_PORT: "1",
+    }
+
+    def churning(n: int) -> Any:
+        replica = {LABEL_REPLICA: f"rt-churn-0.0.1-{n:04d}"}
+        return jobs.client.containers.create(jobs.base_image, ["true"], labels=labels | replica)
+
+    current = [churning(0)]
+    inspect = driver.client.api.inspect_container
+
+    def vanishing_inspect(container_id: str) -> Any:
+        if container_id == current[-1].id and len(current) < 4:
+            current[-1].remove(force=True)
+            current.append(churning(len(current)))
+        return inspect(container_id)
+
+    driver.client.api.inspect_container = vanishing_inspect
+    try:
+        listed = {state.replica.id for state in driver.replicas()}
+        assert "rt-churn-0.0.1-0000" not in listed
+    finally:
+        driver.client.api.inspect_container = inspect
+        current[-1].remove(force=True)
+    assert len(current) >= 2, "the listing met no vanished container"

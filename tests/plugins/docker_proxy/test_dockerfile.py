@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from racetrack_core.images import LABEL_NETWORK_WRAPPER as WRAPPER_LABEL
+from racetrack_core.images import LABEL_POD_PROXY
 from racetrack_core.infrastructure import DeployError
 from racetrack_plugins.docker_proxy.dockerfile import JOB_STAGE, fit
 
@@ -20,6 +21,7 @@ def test_from_lines_go_through_the_sites_map_and_keep_their_numbers() -> None:
     assert fitted[-4] == f"FROM {JOB_STAGE}"
     assert "ENV JOB_USER_MODULE_PORT=7004" in fitted
     assert f'{WRAPPER_LABEL}="/racetrack/proxy"' in fitted[-1]
+    assert f'{LABEL_POD_PROXY}="/racetrack/proxy -racetrack-pod"' in fitted[-1]
 
 
 def test_stages_keep_their_names_and_stage_references_are_not_rewritten() -> None:

@@ -30,6 +30,7 @@ from racetrack_plugins.k8s_infra.cluster import Cluster
 
 from .conftest import NAMESPACE, TOKEN, job_spec
 from .emulator import RunningEmulator
+from .test_objects import NEWEST, OLDEST
 
 OBJECT = "job-primer-1-0-0"
 D1, D2 = "d1" + "0" * 30, "d2" + "0" * 30
@@ -46,6 +47,18 @@ def sent(emulator: RunningEmulator, method: str, path_part: str = "") -> list[An
 def only(emulator: RunningEmulator, plural: str, name: str = OBJECT) -> dict[str, Any]:
     [found] = emulator.stored(plural, name)
     return found
+
+
+def assert_all_valid(emulator: RunningEmulator) -> None:
+    """Every object the target wrote, as the API stored it, is what a cluster of either
+    supported version accepts (strict: no unknown field), and a Deployment's annotations (the
+    kept pod template among them) stay far below the API's 256 KiB limit on their size."""
+    for plural in ("secrets", "services", "networkpolicies", "deployments"):
+        for stored in emulator.stored(plural):
+            for version in (OLDEST, NEWEST):
+                kubernetes_validate.validate(stored, version, strict=True)
+            notes = stored["metadata"].get("annotations") or {}
+            assert sum(len(key) + len(value) for key, value in notes.items()) < 64 * 1024
 
 
 def add_pod(driver: KubernetesDriver, name: str, deployment_id: str, **status: Any) -> None:
@@ -88,9 +101,7 @@ def test_start_writes_the_job_versions_objects(
     secret = only(emulator, "secrets", f"{OBJECT}-{D1[:12]}")
     assert base64.b64decode(secret["data"]["API_KEY"]) == b"s3cret"
     # What the API stored is what a cluster of either supported version accepts.
-    for stored in (deployment, secret, only(emulator, "services")):
-        for version in ("1.25", "1.37"):
-            kubernetes_validate.validate(stored, version, strict=True)
+    assert_all_valid(emulator)
     # Created in order (the Secret before the pods that read it), in the jobs' namespace,
     # authenticated with the kubeconfig's token, and no secret in any other object.
     posts = sent(emulator, "POST")
@@ -124,6 +135,7 @@ def test_a_redeploy_replaces_the_deployment_and_retire_drops_the_old_secret(
     # The replaced Service keeps what the cluster gave it, and the write is conditional.
     assert puts[0].data["metadata"].get("resourceVersion") is None  # none was stored yet
     assert len(emulator.stored("secrets")) == 2  # the old pods still read theirs
+    assert_all_valid(emulator)  # the kept template is an annotation the API accepts
 
     driver.retire(first)
     [secret] = emulator.stored("secrets")
@@ -131,6 +143,7 @@ def test_a_redeploy_replaces_the_deployment_and_retire_drops_the_old_secret(
     deployment = only(emulator, "deployments")
     assert names.ANNOTATION_PREVIOUS not in deployment["metadata"]["annotations"]
     assert deployment["metadata"]["annotations"][names.ANNOTATION_REPLICA] == second.id
+    assert_all_valid(emulator)
 
 
 def test_a_replace_carries_the_stored_resource_version(
@@ -161,6 +174,7 @@ def test_a_failed_redeploy_puts_the_previous_template_back(
     [secret] = emulator.stored("secrets")
     assert secret["metadata"]["name"] == f"{OBJECT}-{D1[:12]}"
     assert len(emulator.stored("services")) == 1
+    assert_all_valid(emulator)  # the template put back, as stored
 
 
 def test_a_failed_first_deployment_leaves_nothing(

@@ -1,23 +1,18 @@
 """Images in a registry: built by the shared image builder, pushed with credentials to a real
 registry on 127.0.0.1 (Debian's ``docker-registry`` with htpasswd auth), named by digest in the
 Deployment, and pulled back. The builder reaches its engine through the ``build.engine`` setting
-over loopback TCP.
-
-The engine over TCP is the engine already running here, reached through a TCP-to-socket relay on
-127.0.0.1: a second dockerd would manage the host's bridge and firewall next to the first, which
-these shared machines do not allow. The relay carries the CLI's and the SDK's HTTP, BuildKit's
-upgraded session included, as a dockerd listening on TCP would.
+over loopback TCP: a second dockerd of its own listening on 127.0.0.1 only (the session fixture
+``second_engine``, ``tests/support/dockerd.py``), so an image built there is absent from the
+engine running here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +31,7 @@ from racetrack_core.recipes import BuildSettings, ImageContext, Recipes
 from racetrack_core.registry import JobType
 from racetrack_plugins.k8s_infra import KubernetesDriver
 from racetrack_plugins.k8s_infra.image_registry import RegistrySettings
+from tests.support.dockerd import SecondEngine
 
 from .conftest import NAMESPACE, write_kubeconfig
 from .emulator import RunningEmulator
@@ -111,56 +107,6 @@ class Registry:
         self.log.close()
 
 
-class EngineRelay:
-    """127.0.0.1:<port> relayed to the engine's Unix socket, byte for byte, both ways."""
-
-    def __init__(self, socket_path: str) -> None:
-        self.socket_path = socket_path
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.listener.getsockname()[1])
-        self.connections = 0
-        self._closed = threading.Event()
-        threading.Thread(target=self._accept, daemon=True, name="engine-relay").start()
-
-    def _accept(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            engine = socket.socket(socket.AF_UNIX)
-            engine.connect(self.socket_path)
-            pair = _Pair(client, engine)
-            for source, sink in ((client, engine), (engine, client)):
-                threading.Thread(target=pair.pump, args=(source, sink), daemon=True).start()
-
-    def close(self) -> None:
-        self._closed.set()
-        self.listener.close()
-
-
-class _Pair:
-    """The two sockets of one relayed connection, closed once both directions ended."""
-
-    def __init__(self, *sockets: socket.socket) -> None:
-        self.sockets = sockets
-        self.running = 2
-        self.lock = threading.Lock()
-
-    def pump(self, source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while chunk := source.recv(65536):
-                sink.sendall(chunk)
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
-        with self.lock:
-            self.running -= 1
-            if self.running == 0:
-                for each in self.sockets:
-                    each.close()
-
-
 class TinyImage:
     """An image recipe with nothing to pull: ``FROM scratch`` and one file."""
 
@@ -182,13 +128,17 @@ def engine() -> Iterator[Any]:
     if not DOCKER_CLI.is_file():
         pytest.skip(f"{DOCKER_CLI} (a docker CLI with BuildKit) is not installed")
     yield client
+    _remove_images(client)
+    client.close()
+
+
+def _remove_images(client: Any) -> None:
     for image in client.images.list():
         # Built ones are tagged; ones pulled back by digest have only a repository digest.
         names = [*image.tags, *(image.attrs.get("RepoDigests") or [])]
         if any(f"/{REPOSITORY}/" in name or name.startswith(REPOSITORY) for name in names):
             with contextlib.suppress(docker.errors.APIError):
                 client.images.remove(image.id, force=True)
-    client.close()
 
 
 @pytest.fixture(scope="module")
@@ -201,14 +151,12 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 
 
 @pytest.fixture(scope="module")
-def relay(engine: Any) -> Iterator[EngineRelay]:
-    base_url = str(engine.api.base_url)
-    socket_path = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if "http+docker://localhost" not in base_url or not socket_path.startswith("unix://"):
-        pytest.skip(f"the engine is not on a Unix socket here ({base_url})")
-    running = EngineRelay(socket_path.removeprefix("unix://"))
-    yield running
-    running.close()
+def tcp_engine(engine: Any, second_engine: SecondEngine) -> Iterator[Any]:
+    """The second engine's SDK client; this module's images on it are removed afterwards."""
+    client = second_engine.client()
+    yield client
+    _remove_images(client)
+    client.close()
 
 
 def tiny_spec(tmp_path: Path, deployment_id: str) -> JobSpec:
@@ -255,15 +203,24 @@ def make_driver(
 
 
 def test_a_built_image_is_pushed_deployed_by_digest_and_pulled_back(
-    engine: Any, registry: Registry, relay: EngineRelay, emulator: RunningEmulator, tmp_path: Path
+    engine: Any,
+    tcp_engine: Any,
+    second_engine: SecondEngine,
+    registry: Registry,
+    emulator: RunningEmulator,
+    tmp_path: Path,
 ) -> None:
     deployment_id = "a1" + secrets.token_hex(15)
-    driver = make_driver(tmp_path, emulator, registry, engine=f"tcp://127.0.0.1:{relay.port}")
+    driver = make_driver(tmp_path, emulator, registry, engine=second_engine.host)
     log: list[str] = []
     spec = tiny_spec(tmp_path, deployment_id)
     driver.prepare(spec, log.append)
     driver.start(spec)
-    assert relay.connections > 0  # the build and the push went through loopback TCP
+    # The build and the push went to the engine on loopback TCP, not to the one running here.
+    local = driver.builder.tag_of(spec)
+    built_id = tcp_engine.images.get(local).id
+    with pytest.raises(docker.errors.ImageNotFound):
+        engine.images.get(local)
 
     [deployment] = emulator.stored("deployments")
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -280,16 +237,14 @@ def test_a_built_image_is_pushed_deployed_by_digest_and_pulled_back(
     assert registry.manifest(name, digest, auth=False).status_code == 401
     # The registry tag was only for the push: the engine keeps the builder's tag alone.
     with pytest.raises(docker.errors.ImageNotFound):
-        engine.images.get(f"{registry.address}/{name}:1.0.0-{deployment_id}")
+        tcp_engine.images.get(f"{registry.address}/{name}:1.0.0-{deployment_id}")
 
     # Pulled back by digest into an engine without it, it is the image that was built.
-    local = driver.builder.tag_of(spec)
-    built_id = engine.images.get(local).id
-    engine.images.remove(local, force=True)
+    tcp_engine.images.remove(local, force=True)
     with pytest.raises(docker.errors.ImageNotFound):
-        engine.images.get(built_id)
+        tcp_engine.images.get(built_id)
     auth = {"username": USER, "password": registry.password}
-    pulled = engine.images.pull(image, auth_config=auth)
+    pulled = tcp_engine.images.pull(image, auth_config=auth)
     assert pulled.id == built_id  # the id is the digest of the image's config and layers
     assert image in pulled.attrs["RepoDigests"]
     driver.close()
@@ -333,17 +288,18 @@ def test_registry_settings_are_checked() -> None:
 
 
 def test_the_builder_reaches_its_engine_through_the_engine_setting(
-    engine: Any, relay: EngineRelay, tmp_path: Path
+    engine: Any, tcp_engine: Any, second_engine: SecondEngine, tmp_path: Path
 ) -> None:
     settings = BuilderSettings.from_mapping(
-        {"repository": REPOSITORY, "engine": f"tcp://127.0.0.1:{relay.port}"}, "build"
+        {"repository": REPOSITORY, "engine": second_engine.host}, "build"
     )
-    before = relay.connections
     built = ImageBuilder(settings, tmp_path / "builds").build(
         tiny_spec(tmp_path, "c3" + secrets.token_hex(15)), lambda line: None
     )
-    assert relay.connections > before  # the docker CLI went through loopback TCP
-    assert engine.images.get(built.tag).labels["racetrack.job"] == "tiny"
+    # The docker CLI built on the engine the setting names, over loopback TCP.
+    assert tcp_engine.images.get(built.tag).labels["racetrack.job"] == "tiny"
+    with pytest.raises(docker.errors.ImageNotFound):
+        engine.images.get(built.tag)
 
 
 def test_restore_writes_a_vanished_job_again_from_a_fresh_build(

@@ -40,9 +40,8 @@ from racetrack_core.pub.asgi.responses import Receive, Scope, Send, send_json
 from racetrack_core.pub.config import PubConfig
 from racetrack_core.pub.headers import (
     JOB_PAGE_SANDBOX,
-    dropped_request_headers,
+    CallReader,
     job_request_headers,
-    read_call,
 )
 from racetrack_core.pub.jobcalls import Refusal, authorise, parse_job_path
 from racetrack_core.pub.metrics import Metrics
@@ -83,8 +82,7 @@ class AsyncCalls:
             if self._store is not None
             else None
         )
-        self._tracing_key = config.request_tracing_header.lower().encode("latin-1")
-        self._dropped = dropped_request_headers(self._tracing_key)
+        self._calls = CallReader.of(config.request_tracing_header)
         self._running: dict[str, asyncio.Task[None]] = {}
         self._ended: dict[str, asyncio.Event] = {}
         self._worker: asyncio.Task[None] | None = None
@@ -158,8 +156,7 @@ class AsyncCalls:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         """Answer ``path``, the part after ``/async/``."""
-        tracing_id = _tracing_of(scope, self._tracing_key)
-        tracing = [(self._tracing_key, tracing_id.encode("latin-1"))]
+        tracing = self._calls.tracing(_tracing_of(scope, self._calls.key))
         if self._store is None:
             message = "asynchronous calls are off: Pub has no internal token for Lifecycle"
             await send_json(send, 503, failures.error(message), tracing)
@@ -183,8 +180,7 @@ class AsyncCalls:
     async def _submit(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         assert self._store is not None
         config = self._config
-        call = read_call(scope["headers"], scope.get("client"), self._tracing_key, self._dropped)
-        tracing = [(self._tracing_key, call.tracing_id.encode("latin-1"))]
+        call, tracing = self._calls.read(scope)
         target = parse_job_path(path)
         if target is None:
             await send_json(send, 404, failures.error(failures.NOT_AN_ASYNC_JOB_PATH), tracing)
