@@ -239,6 +239,8 @@ def update_task(request: Request) -> JSONAnswer:
         values["status"] = status
     for name in ("attempts", "response_status", "if_attempts"):
         value = data.get(name)
+        if isinstance(value, float) and value.is_integer():
+            data[name] = value = int(value)  # JSON does not tell 2.0 from 2; its schemas neither
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise BadRequest(f"field '{name}' must be a whole number")
         if value is not None and name != "if_attempts":
