@@ -25,6 +25,7 @@ from starlette.requests import Request
 from racetrack_core.auth import Caller
 from racetrack_core.lifecycle import audit
 from racetrack_core.lifecycle.answers import TokenRecord
+from racetrack_core.lifecycle.bodies import MAX_PASSWORD_LENGTH as MAX_PASSWORD_LENGTH
 from racetrack_core.lifecycle.login_throttle import LoginThrottle
 from racetrack_core.lifecycle.permissions import grant_new_user
 from racetrack_core.lifecycle.responses import (
@@ -215,7 +216,6 @@ def _dummy_hash() -> str:
 
 #: An e-mail address, loosely: something@domain.tld, no spaces.
 USERNAME_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
-MAX_PASSWORD_LENGTH = 1024
 
 
 @functools.cache

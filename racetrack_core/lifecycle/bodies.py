@@ -20,6 +20,7 @@ from pydantic import ConfigDict, Field, with_config
 from typing_extensions import TypedDict
 
 from racetrack_core.access import Scope, SubjectKind
+from racetrack_core.lifecycle.json_schemas import REFUSALS
 from racetrack_core.wire import MIN_PASSWORD_LENGTH, JobStatus
 
 #: Fields a body refuses when it does not name them.
@@ -45,14 +46,35 @@ NO_SPACE = r"@\s\x1c-\x1f\x85"
 EMAIL = rf"^[^{NO_SPACE}]+@[^{NO_SPACE}]+\.[^{NO_SPACE}.]+$"
 
 
+MAX_PASSWORD_LENGTH = 1024
+#: Registration's own sentences for the rules its fields break (``json_schemas.REFUSALS``).
+NOT_AN_EMAIL = (
+    "is not an e-mail address; register with your e-mail address, such as jane@example.com"
+)
+AN_EMAIL: dict[str, Any] = {REFUSALS: dict.fromkeys(("pattern", "maxLength"), NOT_AN_EMAIL)}
+PASSWORD_RULES: dict[str, Any] = {
+    REFUSALS: {
+        "minLength": f"is too short: use at least {MIN_PASSWORD_LENGTH} characters",
+        "maxLength": f"is too long: use at most {MAX_PASSWORD_LENGTH} characters",
+        "pattern": "is all digits: mix in letters or other characters",
+    }
+}
+
+
 @with_config(OPEN)
 class Registration(TypedDict):
     """A new account: an e-mail address, and a password of 8 characters or more, not all
     digits (nor one of the most common passwords, nor the username: checked by the route)."""
 
-    username: Annotated[str, Field(max_length=255, pattern=EMAIL)]
+    username: Annotated[str, Field(max_length=255, pattern=EMAIL, json_schema_extra=AN_EMAIL)]
     password: Annotated[
-        str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024, pattern=r"[^0-9]")
+        str,
+        Field(
+            min_length=MIN_PASSWORD_LENGTH,
+            max_length=MAX_PASSWORD_LENGTH,
+            pattern=r"[^0-9]",
+            json_schema_extra=PASSWORD_RULES,
+        ),
     ]
 
 

@@ -28,6 +28,10 @@ from pydantic_core import core_schema
 
 from racetrack_core.schema_validator import ManifestValidator
 
+#: A schema's own sentences for its rules (``{"pattern": "is not an e-mail address; ..."}``),
+#: said after the field's name instead of the general one ("must match the pattern ...").
+#: An OpenAPI extension keyword: other readers of the document ignore it.
+REFUSALS = "x-refusals"
 COMPONENTS = "#/components/schemas/"
 DEFS = "#/$defs/"
 
@@ -130,7 +134,8 @@ def problem(schema: Mapping[str, Any], data: Any) -> str | None:
         extra = sorted(set(error.instance) - set(known))
         where = f" in {field}" if path else ""
         return f"unknown field '{extra[0]}'{where}; expected: {', '.join(known) or 'none'}"
-    return f"{field} {_rule_sentence(str(rule), limit, error.schema)}"
+    own = error.schema.get(REFUSALS, {}) if isinstance(error.schema, Mapping) else {}
+    return f"{field} {own.get(str(rule)) or _rule_sentence(str(rule), limit, error.schema)}"
 
 
 def _dotted(parts: Any) -> str:

@@ -132,7 +132,13 @@ def test_registration_rules_are_in_the_document(shared_client: TestClient) -> No
         "/api/v1/users/register", json={"username": "a@example.com", "password": "short1"}
     )
     assert short.status_code == 400
-    assert short.json()["error"] == "field 'password' must be at least 8 characters long"
+    assert short.json()["error"] == "field 'password' is too short: use at least 8 characters"
+    digits = shared_client.post(
+        "/api/v1/users/register", json={"username": "a@example.com", "password": "123456789"}
+    )
+    assert digits.json()["error"] == (
+        "field 'password' is all digits: mix in letters or other characters"
+    )
 
 
 def test_uninstalling_a_plugin_that_is_not_installed_is_404(client: TestClient, token: str) -> None:
