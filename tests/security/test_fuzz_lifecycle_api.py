@@ -32,8 +32,6 @@ from schemathesis.core.result import Ok
 from racetrack_core.settings import INTERNAL_TOKEN_FILE
 from racetrack_core.testing.server import AUTH_HEADER, QUICK_ENV, RacetrackServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
 #: Operations left out, and why.
 EXCLUDED = {
     "/api/v1/plugin/install": "installs from a package index or a git URL: no network in tests",
@@ -48,6 +46,8 @@ INTERNAL = ("/api/v1/async/task", "/api/v1/job/call-times")
 #: Revokes the token it is called with and answers a new one, which the run then uses.
 REGENERATE = "POST /api/v1/auth/token/user/regenerate"
 EXAMPLES = max(5, (settings().max_examples or 100) // 10)
+#: About 60 operations, each example well under a second; ``long`` takes about 15 minutes.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(max(600, 60 * EXAMPLES))]
 #: What every answer must satisfy; positive_data_acceptance: a request that the document
 #: says is valid is not refused as bad input (400, 405, 413, ...), now that every route
 #: declares its body and query parameters (``racetrack_core/lifecycle/bodies.py``).
