@@ -59,12 +59,14 @@ CHECKS = [
     checks.positive_data_acceptance,
 ]
 #: Refusals that depend on what the server holds, which a document cannot say: a request of
-#: the right shape may still name a job type, a target, a user or a family this server lacks,
+#: the right shape may still name a job type, a target, a user or a family this server lacks
+#: (or a plugin built into it, which cannot be uninstalled),
 #: or a time that has passed (a document cannot say "after now"); and two rules between
 #: fields (a version needs its family) that this document leaves to the route. On these
 #: operations a 400 passes the acceptance check when its error is such a sentence (any other
 #: 400 still fails it).
 NO_SUBJECT = r"^no (user|job family|external service consumer) (named|with id or name)"
+BUILT_IN = r"^'[^']*' is a built-in plugin"
 REFUSALS_BY_STATE = {
     "POST /api/v1/deploy": r"^manifest is not valid|^manifest field|^unknown job type",
     "POST /api/v1/job/{name}/{version}/move": r"^unknown infrastructure target '.*'\. Installed",
@@ -74,6 +76,8 @@ REFUSALS_BY_STATE = {
     "POST /api/v1/auth/allow/job_family/{src}/job/{dst}/scope/{scope}": NO_SUBJECT,
     "POST /api/v1/escs/{id}/auth_token": r"^field 'expiry_time' is in the past",
     "POST /api/v1/users/register": r"^the password is (the username|one of the most common)",
+    "DELETE /api/v1/plugin/{name}": BUILT_IN,
+    "DELETE /api/v1/plugin/{name}/{version}": BUILT_IN,
 }
 
 
