@@ -84,7 +84,14 @@ class SecretBox:
     def __init__(self, key_file: Path) -> None:
         if not key_file.exists():
             write_private_file(key_file, Fernet.generate_key().decode())
-        self._fernet = Fernet(key_file.read_text().strip().encode())
+        try:
+            self._fernet = Fernet(key_file.read_text().strip().encode())
+        except ValueError:
+            raise SecretsError(
+                f"{key_file} holds no Fernet key (32 url-safe base64-encoded bytes); make one "
+                "with: python3 -c 'import base64, os; "
+                "print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+            ) from None
         self._key_file = key_file
 
     def seal(self, values: Mapping[str, Mapping[str, str] | str]) -> str:

@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import gc
 import logging
+import os
 import signal
 import socket
 import sys
@@ -55,7 +56,10 @@ def prepare(settings: Settings, say: Callable[[str], None]) -> Settings:
     """Create the home folder, migrate the database, make sure the admin account exists, and
     make the services' internal token on the first start; return the settings with it."""
     settings.home.mkdir(parents=True, exist_ok=True)
-    settings.home.chmod(0o700)
+    # A volume's root (Kubernetes: owned by root, its group the pod's fsGroup) keeps the mode
+    # its owner gave it; only its owner may change that. The files written below are 0600.
+    if settings.home.stat().st_uid == os.geteuid():
+        settings.home.chmod(0o700)
     # Replicas that share the home folder and start together make its files once, one at a
     # time: the first writes the token and the key, the others read them.
     with _home_lock(settings.home):
@@ -242,6 +246,9 @@ async def _serve_all(
 
 
 def _server(settings: Settings, service: Service) -> uvicorn.Server:
+    """Lifecycle's or the Dashboard's server (Pub has its own): the client is the TCP peer,
+    or, from the ``trusted_proxies``, the address they forward."""
+    proxies = settings.trusted_proxies.strip()
     server = uvicorn.Server(
         uvicorn.Config(
             service.app,
@@ -250,8 +257,8 @@ def _server(settings: Settings, service: Service) -> uvicorn.Server:
             log_level="warning",
             access_log=False,
             lifespan="on",
-            # Pub writes X-Forwarded-For itself; uvicorn must not trust callers' headers.
-            proxy_headers=False,
+            proxy_headers=bool(proxies),
+            forwarded_allow_ips=proxies or None,
             timeout_graceful_shutdown=5,
         )
     )

@@ -107,6 +107,11 @@ class Settings:
     #: by the server (a job's git remote, a plugin's package index or git URL) may be on; others
     #: are refused.
     source_allowed_hosts: str = ""
+    #: Reverse proxies (addresses or networks, comma-separated, like ``10.0.0.0/8``) whose
+    #: ``X-Forwarded-For`` Lifecycle and the Dashboard believe, so that the login limit per
+    #: address counts each client behind an Ingress; empty: the TCP peer is the client. Pub
+    #: never believes callers' forwarding headers (it writes its own).
+    trusted_proxies: str = ""
     #: Seconds between checks of the installed plugins that the database records, so that a
     #: running Lifecycle follows an install made through another replica (0: only at start).
     plugin_sync_interval: float = 10.0

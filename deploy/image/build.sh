@@ -1,5 +1,7 @@
 #!/bin/sh
-# Build Racetrack's own image from this checkout, offline but for the package index.
+# Build Racetrack's own image from this checkout. It needs no registry, but it does reach the
+# package index (Racetrack's Python dependencies) and the Debian mirror the base image's apt
+# sources name (git, and Debian's docker.io package for the docker CLI).
 #
 #   deploy/image/build.sh [TAG]        (default: racetrack/racetrack:<version>)
 #

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from starlette.requests import Request
 
@@ -73,9 +74,10 @@ def ensure_admin(engine: Engine, home: Path, password: str | None) -> AdminBoots
     The password comes from ``password`` (RACETRACK_ADMIN_PASSWORD) or is generated, printed
     once by the caller and written to ``<home>/admin-password`` with mode 600.
     """
+    existing = AdminBootstrap(created=False, generated_password=None, password_file=None)
     with Session(engine) as session:
         if session.exec(select(User).where(User.username == ADMIN)).first() is not None:
-            return AdminBootstrap(created=False, generated_password=None, password_file=None)
+            return existing
         generated = None
         password_file = None
         if not password:
@@ -90,7 +92,12 @@ def ensure_admin(engine: Engine, home: Path, password: str | None) -> AdminBoots
                 is_staff=True,
             )
         )
-        session.commit()
+        try:
+            session.commit()
+        except IntegrityError:  # another replica, starting at the same time, created it
+            if password_file is not None:
+                password_file.unlink(missing_ok=True)  # not that admin's password
+            return existing
     return AdminBootstrap(created=True, generated_password=generated, password_file=password_file)
 
 

@@ -80,6 +80,7 @@ def create_app(
 ) -> Starlette:
     """Build the Lifecycle API. ``engine`` defaults to ``settings.database_url``."""
     plugins.load()
+    owns_engine = engine is None  # disposed when the app stops
     engine = (
         engine
         if engine is not None
@@ -136,6 +137,8 @@ def create_app(
         finally:
             await anyio.to_thread.run_sync(follower.stop)
             await anyio.to_thread.run_sync(_shut_down, service, pipeline, watcher)
+            if owns_engine:
+                engine.dispose()
 
     return Starlette(
         routes=[Mount(MOUNT, routes=[*api, *docs]), *api, *docs],

@@ -11,6 +11,9 @@ runs at a time.
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
+import sysconfig
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -73,6 +76,7 @@ def install(
 
     Raise InUseError for a refused upgrade, InstallError for any other failure.
     """
+    _check_writable_environment()
     if source is not None:
         plugin_sources.check_hosts(
             source, service.settings.plugin_index_url, service.settings.source_allowed_hosts
@@ -135,6 +139,7 @@ def install(
 def uninstall(service: LifecycleService, actor: str, name: str, *, force: bool = False) -> Change:
     """Uninstall the distribution providing plugin ``name``; refuse it while jobs use its job
     types unless ``force``. Raise InUseError or InstallError."""
+    _check_writable_environment()
     with changing:
         distribution, plugin_names = plugin_install.removable_distribution(name)
         refs = {
@@ -215,3 +220,14 @@ def _record(
         source_sealed=service.secrets.seal({"source": source.spec}),
         installed_by=actor,
     )
+
+
+def _check_writable_environment() -> None:
+    """Refuse a change up front when this server cannot write its own Python environment (a
+    container image run as a non-root user on a read-only root file system)."""
+    if not os.access(sysconfig.get_paths()["purelib"], os.W_OK):
+        raise InstallError(
+            f"this server's Python environment ({sys.prefix}) is read-only, so plugins cannot "
+            "be installed or removed on it: add them to a derived image instead (FROM "
+            "Racetrack's image, RUN pip install the plugin's wheel), see docs/plugins.md"
+        )

@@ -53,3 +53,13 @@ def test_sealed_secrets_open_with_the_same_key_only(tmp_path: Path) -> None:
     other = SecretBox(tmp_path / "other.key")
     with pytest.raises(SecretsError, match="cannot be opened"):
         other.open(sealed)
+
+
+def test_a_key_file_without_a_fernet_key_is_refused_naming_it(tmp_path: Path) -> None:
+    """A key given from outside (a Kubernetes Secret's placeholder left in) stops the start
+    with a sentence that names the file and how to make a key, and is never replaced."""
+    key_file = tmp_path / "secret.key"
+    key_file.write_text("change-me-generate-a-key\n")
+    with pytest.raises(SecretsError, match=r"secret\.key holds no Fernet key.*urandom\(32\)"):
+        SecretBox(key_file)
+    assert key_file.read_text() == "change-me-generate-a-key\n"

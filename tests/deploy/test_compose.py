@@ -104,7 +104,8 @@ def test_the_docker_target_override_points_lifecycle_at_an_engine() -> None:
     lifecycle = config["services"]["lifecycle"]
     assert lifecycle["environment"]["RACETRACK_INFRASTRUCTURE_TARGET"] == "docker"
     assert lifecycle["environment"]["DOCKER_HOST"] == "tcp://127.0.0.1:2375"
-    assert "/usr/bin/docker:/usr/bin/docker:ro" in lifecycle["volumes"]
+    # The image's own docker CLI builds: nothing of the host's is lent.
+    assert not any("/usr/bin/docker" in v for v in lifecycle["volumes"])
     assert any(v.startswith("racetrack-home:") for v in lifecycle["volumes"])
     for name in ("pub", "dashboard"):
         assert "DOCKER_HOST" not in config["services"][name]["environment"]

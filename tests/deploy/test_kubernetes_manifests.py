@@ -7,8 +7,9 @@ list every manifest file of the folder; when a ``kubectl`` with kustomize is ins
 built base and the ``external-postgres`` overlay are validated too. Then what the deployment
 promises is asserted on the objects: replicas, rollouts that never drop below the asked number
 of ready pods, probes, resources, a non-root read-only container, least-privilege RBAC in the
-jobs' namespace only, Services and an Ingress that reach the pods, and settings that Racetrack
-accepts.
+jobs' namespace only, Services and an Ingress that reach the pods, Lifecycle's replicas sharing
+one home (a ReadWriteMany claim) and one ``secret.key`` (from a Secret), and settings that
+Racetrack accepts.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import kubernetes_validate
 import pytest
 from ruamel.yaml import YAML
 
+from racetrack_core.security import SecretBox, SecretsError
 from racetrack_core.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +37,8 @@ VERSIONS = ("1.25.0", "1.37.0")
 SERVICES = {"lifecycle": 7102, "pub": 7105, "dashboard": 7103}
 JOBS_NAMESPACE = "racetrack-jobs"
 CONFIG, SECRETS = "racetrack-config", "racetrack-secrets"
+#: Racetrack's home in its image (RACETRACK_HOME, deploy/image/Dockerfile).
+HOME = "/var/lib/racetrack"
 #: The pod labels the Kubernetes target's NetworkPolicy admits to jobs by default.
 PUB_POD_LABELS = {"app.kubernetes.io/name": "racetrack", "app.kubernetes.io/component": "pub"}
 LIFECYCLE_POD_LABELS = {**PUB_POD_LABELS, "app.kubernetes.io/component": "lifecycle"}
@@ -216,6 +220,15 @@ def test_the_config_and_secrets_are_settings_racetrack_accepts(tmp_path: Path) -
     assert settings.targets["kubernetes"]["namespace"] == JOBS_NAMESPACE
     assert settings.internal_lifecycle_url == "http://racetrack-lifecycle:7102/lifecycle"
     assert settings.database_url.startswith("postgresql://")
+    # The trusted proxy the ConfigMap shows (commented) for the Ingress is a setting too.
+    [shown] = [
+        line.split("#", 1)[1].strip()
+        for line in (BASE / "config.yaml").read_text().splitlines()
+        if line.strip().startswith("# RACETRACK_TRUSTED_PROXIES:")
+    ]
+    proxies = YAML(typ="safe").load(shown)
+    trusted = Settings.load({"home": str(tmp_path)}, environ={**environ, **proxies})
+    assert trusted.trusted_proxies == proxies["RACETRACK_TRUSTED_PROXIES"] != ""
     for obj, container in _containers(objects):
         if obj["kind"] == "Deployment":
             sources = {next(iter(s.values()))["name"] for s in container["envFrom"]}
@@ -242,3 +255,83 @@ def test_the_kubernetes_target_accepts_its_settings_and_finds_the_callers_pods()
         expected = {"pub": module.PUB_POD_LABELS, "lifecycle": module.LIFECYCLE_POD_LABELS}
     for component, labels in expected.items():
         assert labels.items() <= templates[f"racetrack-{component}"].items(), component
+
+
+def _lifecycle_home(objects: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Lifecycle's pod spec and its container's mounts by path."""
+    [deployment] = [
+        d for d in _by_kind(objects, "Deployment") if "lifecycle" in d["metadata"]["name"]
+    ]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    return pod, {m["mountPath"]: m for m in container["volumeMounts"]}
+
+
+@pytest.mark.parametrize("which", ["base (assembled)", "base (kustomize)", "external-postgres"])
+def test_lifecycle_replicas_share_one_home_and_one_secret_key(which: str) -> None:
+    """Replicas share the home (job sources, the first-start lock) on a ReadWriteMany claim,
+    with no storage class chosen for the operator, and ``secret.key`` from one Secret; a
+    per-pod ``emptyDir`` would lose job sources and sealed secrets on every restart."""
+    objects = assembled_base() if which == "base (assembled)" else None
+    if objects is None:
+        objects = _kustomize(BASE if which == "base (kustomize)" else OVERLAY)
+        if objects is None:
+            pytest.skip("kubectl (with kustomize) is not installed")
+    pod, mounts = _lifecycle_home(objects)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    home = volumes[mounts[HOME]["name"]]
+    assert "emptyDir" not in home
+    claims = {c["metadata"]["name"]: c for c in _by_kind(objects, "PersistentVolumeClaim")}
+    claim = claims[home["persistentVolumeClaim"]["claimName"]]
+    assert claim["metadata"]["namespace"] == "racetrack"
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert "storageClassName" not in claim["spec"]
+    assert deployment_replicas(objects, "racetrack-lifecycle") >= 2
+
+    key_mount = mounts[f"{HOME}/secret.key"]
+    assert key_mount["subPath"] == "secret.key"
+    assert key_mount["readOnly"] is True
+    source = volumes[key_mount["name"]]["secret"]
+    assert source["items"] == [{"key": "secret.key", "path": "secret.key"}]
+    assert source["defaultMode"] == 0o440
+    secrets = {s["metadata"]["name"]: s for s in _by_kind(objects, "Secret")}
+    assert "secret.key" in secrets[source["secretName"]]["stringData"]
+    assert mounts[f"{HOME}/config.yaml"]["subPath"] == "config.yaml"
+    assert pod["securityContext"]["fsGroup"] == 10001
+
+
+def deployment_replicas(objects: list[dict[str, Any]], name: str) -> int:
+    [deployment] = [d for d in _by_kind(objects, "Deployment") if d["metadata"]["name"] == name]
+    return int(deployment["spec"]["replicas"])
+
+
+def test_the_secret_key_placeholder_is_refused_by_lifecycle(tmp_path: Path) -> None:
+    """Left in, the base's placeholder key stops Lifecycle at its start, naming the file (a
+    known key would seal every installation's secrets alike)."""
+    secrets = {s["metadata"]["name"]: s for s in _by_kind(assembled_base(), "Secret")}
+    (tmp_path / "secret.key").write_text(
+        secrets["racetrack-secret-key"]["stringData"]["secret.key"]
+    )
+    with pytest.raises(SecretsError, match="holds no Fernet key"):
+        SecretBox(tmp_path / "secret.key")
+
+
+def test_the_commented_builder_and_registry_settings_are_accepted() -> None:
+    """The ConfigMap shows where to name the engine that builds and the registry; uncommented,
+    the Kubernetes target accepts them."""
+    [config] = [
+        c for c in _by_kind(assembled_base(), "ConfigMap") if c["metadata"]["name"] == CONFIG
+    ]
+    lines = config["data"]["config.yaml"].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "# build:")
+    block = [line.replace("# ", "", 1) for line in lines[start:] if line.strip().startswith("# ")]
+    text = "\n".join(line for line in lines if line not in lines[start:]) + "\n" + "\n".join(block)
+    target = YAML(typ="safe").load(text)["targets"]["kubernetes"]
+    assert target["build"]["engine"].startswith("tcp://")
+    assert target["registry"]["address"]
+    if importlib.util.find_spec("racetrack_plugins.k8s_infra") is None:
+        pytest.skip("the Kubernetes target (racetrack_plugins.k8s_infra) is not installed")
+    module = importlib.import_module("racetrack_plugins.k8s_infra.settings")
+    parsed = module.KubernetesSettings.from_mapping(target)
+    assert parsed.build.engine == target["build"]["engine"]
+    assert parsed.registry is not None

@@ -5,9 +5,9 @@ run on the host's network, on free loopback ports, against one fresh PostgreSQL 
 Lifecycles share a home folder (``secret.key``, ``config.yaml``) and deploy to the Docker
 target on a second Docker engine that listens on loopback TCP only (``second_engine``), named
 to them by the target's settings in ``config.yaml`` (``base_url`` for the SDK, ``build.engine``
-for the docker CLI that builds), with no engine socket mounted. (``test_compose.py`` names the
-engine by ``DOCKER_HOST`` instead.) Job containers use the host's network and listen
-on 127.0.0.1, where both Pubs reach them.
+for the image's own docker CLI that builds), with no engine socket and no host binary mounted.
+(``test_compose.py`` names the engine by ``DOCKER_HOST`` instead.) Job containers use the
+host's network and listen on 127.0.0.1, where both Pubs reach them.
 
 The checks are those of ``tests/e2e/test_replicas.py`` (``tests/support/replicas.py``): twenty
 deployments at once through both Lifecycles each finish once, by the Lifecycle that received
@@ -117,10 +117,9 @@ class ImageReplicas:
         args = ["run", "--detach", "--name", f"{self.prefix}-{name}", "--label", LABEL]
         args += ["--network", "host", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
         if service == "lifecycle":
-            # The image has no docker CLI: the host's (a Go program with BuildKit, needing
-            # only the C library) is lent read-only. No engine socket is mounted.
+            # The image's own docker CLI builds on the second engine; no engine socket and no
+            # host binary is mounted.
             args += ["--volume", f"{self.home}:/var/lib/racetrack"]
-            args += ["--volume", f"{DOCKER}:/usr/bin/docker:ro"]
             if CA_BUNDLE.is_file():
                 args += ["--volume", f"{CA_BUNDLE}:/run/site-ca.pem:ro"]
         for key, value in env.items():

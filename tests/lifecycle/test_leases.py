@@ -6,18 +6,24 @@ several processes at once."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Session, select
+from starlette.testclient import TestClient
 
 from racetrack_core import PluginManager
+from racetrack_core.lifecycle import create_app
+from racetrack_core.lifecycle.accounts import AdminBootstrap, ensure_admin
 from racetrack_core.lifecycle.deployments.records import Recorder, admit_deployment, version_lock
 from racetrack_core.lifecycle.deployments.request import DeployRequest
 from racetrack_core.lifecycle.leases import Leases
 from racetrack_core.lifecycle.login_throttle import LoginThrottle, TooManyAttempts
+from racetrack_core.settings import Settings
 from racetrack_core.storage.database import connect, migrate, table_names
-from racetrack_core.storage.models import AuditEvent, Deployment, DeploymentStatus
+from racetrack_core.storage.models import AuditEvent, Deployment, DeploymentStatus, User
 
 
 class Clock:
@@ -149,6 +155,24 @@ def test_a_pool_size_below_one_is_refused_with_the_setting_named() -> None:
         connect("postgresql://u@127.0.0.1/db", pool_size=0)
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_pool_settings_from_the_environment_size_lifecycles_pool(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = Settings.load(
+        {"home": str(tmp_path / "home")},
+        {
+            "RACETRACK_DATABASE_URL": database_url,
+            "RACETRACK_DATABASE_POOL_SIZE": "3",
+            "RACETRACK_DATABASE_MAX_OVERFLOW": "2",
+        },
+    )
+    with TestClient(create_app(settings, PluginManager())) as client:
+        engine = client.app.state.service.engine  # type: ignore[attr-defined]
+        assert isinstance(engine.pool, QueuePool)
+        assert (engine.pool.size(), engine.pool._max_overflow) == (3, 2)
+
+
 def test_a_late_replica_does_not_overwrite_the_failure_of_its_deployment(db: Engine) -> None:
     clock = Clock()
     late, other = Leases(db, "late-replica", 30, clock), Leases(db, "other-replica", 30, clock)
@@ -193,3 +217,41 @@ def test_a_held_job_version_admits_no_deployment_from_another_process_until_rele
         assert len(admitted) == 1
     finally:
         other.dispose()
+
+
+def test_replicas_first_started_at_once_make_one_admin_and_all_start(
+    db: Engine, database_url: str, tmp_path: Path
+) -> None:
+    """Lifecycles with homes of their own (no shared lock file) starting on an empty database
+    at once: one creates the admin, the others find it (one of them failed on the admin's
+    unique name, and its replica did not start)."""
+    engines = [connect(database_url) for _ in range(4)]
+    start = threading.Barrier(len(engines))
+    outcomes: list[object] = []
+
+    def first_start(index: int) -> None:
+        start.wait()
+        try:
+            outcomes.append(ensure_admin(engines[index], tmp_path / f"home-{index}", None))
+        except Exception as error:  # the outcome under test
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=first_start, args=(i,)) for i in range(len(engines))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        for engine in engines:
+            engine.dispose()
+    assert all(isinstance(outcome, AdminBootstrap) for outcome in outcomes), outcomes
+    created = [o for o in outcomes if isinstance(o, AdminBootstrap) and o.created]
+    assert len(created) == 1, outcomes
+    # Only the replica whose admin was kept wrote a password file: others' would be wrong.
+    files = sorted(path.parent.name for path in tmp_path.glob("home-*/admin-password"))
+    kept = created[0].password_file
+    assert kept is not None
+    assert files == [kept.parent.name]
+    with Session(db) as session:
+        assert len(session.exec(select(User).where(User.username == "admin")).all()) == 1

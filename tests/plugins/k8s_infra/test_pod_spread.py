@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 from lightkube import codecs
+from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
@@ -421,3 +422,33 @@ def test_a_redeploy_in_progress_leaves_the_serving_deployment_running_in_the_rec
 
     driver.retire(first)  # switched to the new one: the replaced one is no longer reported
     assert {state.replica.id for state in driver.replicas()} == {second.id}
+
+
+def test_the_watcher_names_an_unrecorded_deployment_orphaned_and_a_removed_one_lost(
+    tmp_path: Path, pods: list[PodServer], lifecycle: Lifecycle
+) -> None:
+    """The job watcher's judgement on what the Kubernetes target lists by its owner label: a
+    Deployment that no job record names is reported orphaned (after two rounds, as on the
+    other targets), and a recorded one deleted behind Lifecycle's back makes its job lost."""
+    driver = lifecycle.driver
+    recorded = driver.start(job_spec(tmp_path, manifest={"replicas": 2}))
+    lifecycle.record(recorded)
+    for name, address in zip(("primer-a", "primer-b"), POD_ADDRESSES[:2], strict=True):
+        add_pod(driver, name, address, ready=True)
+    assert lifecycle.watch_once()["status"] == "running"
+
+    stray = driver.start(
+        job_spec(tmp_path, name="stray", version="2.0.0", deployment_id="d3" + "0" * 30)
+    )
+    watcher = lifecycle.app.state.watcher
+    assert lifecycle.watch_once()["status"] == "running"
+    assert watcher.orphans() == []  # one round: it may be a deployment about to be recorded
+    assert lifecycle.watch_once()["status"] == "running"
+    assert watcher.orphans() == [stray.id]
+    assert recorded.id not in watcher.orphans()
+
+    driver.cluster.client.delete(
+        Deployment, names.object_name("primer", "1.0.0"), namespace=NAMESPACE
+    )  # kubectl delete deployment, by hand
+    lost = lifecycle.watch_once()
+    assert (lost["status"], lost["error"]) == ("lost", "the job's replica is not running")
