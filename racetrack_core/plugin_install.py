@@ -51,6 +51,10 @@ class InstallError(RacetrackError):
         super().__init__(f"{message}; uv said:\n{output}" if output else message)
 
 
+class NotInstalled(InstallError):
+    """An uninstall of a plugin or distribution that is not installed."""
+
+
 @dataclass
 class InstallReport:
     """What an install changed: distributions (name to version) and the plugins they provide."""
@@ -234,7 +238,7 @@ def plugin_distribution(name: str) -> tuple[str, list[str]]:
         metadata.distribution(name)
     except metadata.PackageNotFoundError:
         installed = ", ".join(sorted(n for names in plugins_of.values() for n in names)) or "none"
-        raise InstallError(
+        raise NotInstalled(
             f"no plugin or distribution named '{name}' is installed. Installed plugins: {installed}"
         ) from None
     raise InstallError(

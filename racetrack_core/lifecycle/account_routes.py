@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from racetrack_core.auth import Caller
-from racetrack_core.lifecycle import accounts, audit, login_throttle
+from racetrack_core.lifecycle import accounts, answers, audit, bodies, login_throttle
 from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.deploy_routes import read_json_body
@@ -63,23 +63,7 @@ def text_fields(body: dict[str, Any], *names: str) -> list[str]:
     return [body[name] for name in names]
 
 
-CREDENTIALS_BODY = {
-    "type": "object",
-    "required": ["username", "password"],
-    "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
-}
-USER_ANSWER = {
-    "type": "object",
-    "required": ["username", "token", "is_staff"],
-    "properties": {
-        "username": {"type": "string"},
-        "token": {"type": "string"},
-        "is_staff": {"type": "boolean"},
-    },
-}
-
-
-@schemas(body=CREDENTIALS_BODY, answer=USER_ANSWER)
+@schemas(body=bodies.Credentials, answer=answers.Session)
 def login(request: Request) -> JSONAnswer:
     """Exchange a username and password for a token (also set as a cookie for the browser).
 
@@ -100,24 +84,30 @@ def login(request: Request) -> JSONAnswer:
         refused = error_answer(exc.status, str(exc), exc.kind)
         refused.headers["Retry-After"] = str(exc.retry_after)
         return refused
-    answer = JSONAnswer({"username": user.username, "token": token, "is_staff": user.is_staff})
+    session: answers.Session = {
+        "username": user.username,
+        "token": token,
+        "is_staff": user.is_staff,
+    }
+    answer = JSONAnswer(session)
     set_auth_cookie(answer, token)
     return answer
 
 
+@schemas(answer=answers.Session)
 def validate_user_auth(request: Request) -> JSONAnswer:
     """Tell a client whose token it holds."""
     caller = caller_of(request)
-    return JSONAnswer(
-        {
-            "username": caller.name,
-            "token": accounts.request_token(request),
-            "is_staff": caller.is_staff,
-            "kind": caller.kind,
-        }
-    )
+    session: answers.Session = {
+        "username": caller.name,
+        "token": accounts.request_token(request),
+        "is_staff": caller.is_staff,
+        "kind": caller.kind,
+    }
+    return JSONAnswer(session)
 
 
+@schemas(answer=None)
 def logout(_request: Request) -> JSONAnswer:
     """Clear the session cookie (open; the token itself stays valid until revoked)."""
     answer = JSONAnswer(None)
@@ -125,7 +115,7 @@ def logout(_request: Request) -> JSONAnswer:
     return answer
 
 
-@schemas(body=CREDENTIALS_BODY, answer={"type": "object", "required": ["username"]})
+@schemas(body=bodies.Registration, answer=answers.UserRecord)
 def register(request: Request) -> JSONAnswer:
     """Register a user (open): the username is an e-mail address; the account is inactive
     until a staff member activates it."""
@@ -134,6 +124,7 @@ def register(request: Request) -> JSONAnswer:
     return JSONAnswer(user_dto(user))
 
 
+@schemas(body=bodies.PasswordChange, answer=None)
 def change_password(request: Request) -> JSONAnswer:
     """Change the caller's own password: ``{old_password, new_password}``."""
     caller = caller_of(request)
@@ -156,7 +147,7 @@ def change_password(request: Request) -> JSONAnswer:
     return JSONAnswer(None)
 
 
-def user_dto(user: User) -> dict[str, Any]:
+def user_dto(user: User) -> answers.UserRecord:
     """A user as the API shows it: never the password hash."""
     return {
         "id": user.id,
@@ -168,6 +159,7 @@ def user_dto(user: User) -> dict[str, Any]:
     }
 
 
+@schemas(answer=list[answers.UserRecord])
 def list_users(request: Request) -> JSONAnswer:
     """Every user, by username (staff)."""
     caller = caller_of(request)
@@ -209,16 +201,19 @@ def _refuse_locking_out(caller: Caller, user: User, change: str, value: bool) ->
         raise BadRequest(f"you cannot {what}; ask another staff member")
 
 
+@schemas(answer=answers.UserRecord)
 def activate_user(request: Request) -> JSONAnswer:
     """Activate a user, who may then log in (staff)."""
     return _change_user(request, "is_active", True)
 
 
+@schemas(answer=answers.UserRecord)
 def deactivate_user(request: Request) -> JSONAnswer:
     """Deactivate a user: logging in and every token of theirs stop working (staff)."""
     return _change_user(request, "is_active", False)
 
 
+@schemas(body=bodies.StaffChange, answer=answers.UserRecord)
 def set_staff(request: Request) -> JSONAnswer:
     """Make a user staff, or not: ``{is_staff: bool}`` (staff only)."""
     is_staff = read_json_body(request).get("is_staff")

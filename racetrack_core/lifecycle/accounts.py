@@ -25,6 +25,8 @@ from starlette.requests import Request
 
 from racetrack_core.auth import Caller
 from racetrack_core.lifecycle import audit
+from racetrack_core.lifecycle.answers import TokenRecord
+from racetrack_core.lifecycle.bodies import MAX_PASSWORD_LENGTH as MAX_PASSWORD_LENGTH
 from racetrack_core.lifecycle.login_throttle import LoginThrottle
 from racetrack_core.lifecycle.permissions import grant_new_user
 from racetrack_core.lifecycle.responses import (
@@ -221,7 +223,6 @@ def _dummy_hash() -> str:
 
 #: An e-mail address, loosely: something@domain.tld, no spaces.
 USERNAME_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
-MAX_PASSWORD_LENGTH = 1024
 
 
 @functools.cache
@@ -309,7 +310,7 @@ def change_password(
 # --- tokens ---------------------------------------------------------------------------------
 
 
-def token_dto(row: AuthToken, now: float | None = None) -> dict[str, object]:
+def token_dto(row: AuthToken, now: float | None = None) -> TokenRecord:
     """A token's record as the API shows it: never the token, only its last characters."""
     now = time.time() if now is None else now
     expired = row.expires_at is not None and row.expires_at <= now

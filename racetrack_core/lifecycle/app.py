@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
+import sqlalchemy.exc
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -57,6 +58,7 @@ from racetrack_core.lifecycle.responses import (
     JSONAnswer,
     error_answer,
     handle_api_error,
+    handle_database_error,
     handle_database_unavailable,
     handle_http_exception,
     handle_target_unavailable,
@@ -146,6 +148,7 @@ def create_app(
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
             **dict.fromkeys(DATABASE_UNAVAILABLE, handle_database_unavailable),
+            sqlalchemy.exc.DatabaseError: handle_database_error,
             DeployError: handle_target_unavailable,
             Exception: handle_unexpected,
         },

@@ -29,8 +29,10 @@ from sqlmodel import Session, col, select
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
+from racetrack_core.lifecycle import answers, bodies
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.deploy_routes import read_json_body
+from racetrack_core.lifecycle.openapi import schemas
 from racetrack_core.lifecycle.responses import (
     BadRequest,
     Conflict,
@@ -74,9 +76,9 @@ def _internal_only(request: Request) -> None:
         )
 
 
-def task_dto(row: AsyncJobCall, with_bodies: bool = True) -> dict[str, Any]:
+def task_dto(row: AsyncJobCall, with_bodies: bool = True) -> answers.AsyncTask:
     """A task as JSON; bodies as base64."""
-    data: dict[str, Any] = {
+    data: answers.AsyncTask = {
         "id": row.id,
         "job_name": row.job_name,
         "job_version": row.job_version,
@@ -144,6 +146,7 @@ def _key(request: Request) -> str:
     return key
 
 
+@schemas(body=bodies.NewTask, answer=answers.AsyncTask, status=201)
 def create_task(request: Request) -> JSONAnswer:
     """Store a new asynchronous call (Pub only)."""
     _internal_only(request)
@@ -183,6 +186,7 @@ def create_task(request: Request) -> JSONAnswer:
         return JSONAnswer(task_dto(row), status_code=201)
 
 
+@schemas(answer=answers.AsyncTask)
 def get_task(request: Request) -> JSONAnswer:
     """One asynchronous call, with its answer once it has one (Pub only)."""
     _internal_only(request)
@@ -194,6 +198,7 @@ def get_task(request: Request) -> JSONAnswer:
         return JSONAnswer(task_dto(row))
 
 
+@schemas(query=bodies.TasksQuery, answer=list[answers.AsyncTask])
 def list_tasks(request: Request) -> JSONAnswer:
     """Ongoing asynchronous calls, oldest first; ``idle_for``: untouched for that many s."""
     _internal_only(request)
@@ -219,6 +224,7 @@ def list_tasks(request: Request) -> JSONAnswer:
         return JSONAnswer([task_dto(row) for row in rows])
 
 
+@schemas(body=bodies.TaskUpdate, answer=answers.AsyncTask)
 def update_task(request: Request) -> JSONAnswer:
     """Record an attempt, a heartbeat, or the task's end (Pub only)."""
     _internal_only(request)
@@ -233,6 +239,8 @@ def update_task(request: Request) -> JSONAnswer:
         values["status"] = status
     for name in ("attempts", "response_status", "if_attempts"):
         value = data.get(name)
+        if isinstance(value, float) and value.is_integer():
+            data[name] = value = int(value)  # JSON does not tell 2.0 from 2; its schemas neither
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise BadRequest(f"field '{name}' must be a whole number")
         if value is not None and name != "if_attempts":
@@ -265,6 +273,7 @@ def update_task(request: Request) -> JSONAnswer:
         return JSONAnswer(task_dto(row, with_bodies=False))
 
 
+@schemas(answer=answers.Deleted)
 def purge_tasks(request: Request) -> JSONAnswer:
     """Delete every expired asynchronous call (Pub only)."""
     _internal_only(request)

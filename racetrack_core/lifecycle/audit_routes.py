@@ -14,7 +14,9 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from racetrack_core.auth import Caller
+from racetrack_core.lifecycle import answers, bodies
 from racetrack_core.lifecycle.context import caller_of, service_of
+from racetrack_core.lifecycle.openapi import schemas
 from racetrack_core.lifecycle.permissions import (
     JobFilter,
     grants_of,
@@ -61,7 +63,7 @@ def explain(event: AuditEvent, details: dict[str, Any]) -> str:
     )
 
 
-def event_dto(event: AuditEvent) -> dict[str, Any]:
+def event_dto(event: AuditEvent) -> answers.EventRecord:
     try:
         details = json.loads(event.details or "{}")
     except json.JSONDecodeError:
@@ -94,6 +96,7 @@ def _visible(
     return event.job_name is not None and readable(event.job_name, event.job_version)
 
 
+@schemas(query=bodies.ActivityQuery, answer=answers.Activity)
 def activity(request: Request) -> JSONAnswer:
     """Audit events, newest first: ``?job_name=&job_version=&related_to_me=true&limit=100``."""
     caller = caller_of(request)
@@ -127,7 +130,7 @@ def activity(request: Request) -> JSONAnswer:
                 )
             )
         query = query.order_by(col(AuditEvent.time).desc(), col(AuditEvent.id))
-        events: list[dict[str, Any]] = []
+        events: list[answers.EventRecord] = []
         offset = 0
         while len(events) < limit:
             rows = list(session.exec(query.offset(offset).limit(BATCH)))

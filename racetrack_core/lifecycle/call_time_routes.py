@@ -21,8 +21,10 @@ from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
+from racetrack_core.lifecycle import answers, bodies
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.deploy_routes import read_json_body
+from racetrack_core.lifecycle.openapi import schemas
 from racetrack_core.lifecycle.responses import BadRequest, Forbidden, JSONAnswer
 from racetrack_core.storage.models import Job
 
@@ -32,6 +34,7 @@ MAX_CALLS = 1000
 CLOCK_SKEW = 60.0
 
 
+@schemas(body=bodies.CallTimes, answer=answers.Updated)
 def record_call_times(request: Request) -> JSONAnswer:
     """Move each named job version's last call time forwards (Pub only)."""
     caller = caller_of(request)

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 from sqlmodel import Session, col, select
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from racetrack_core.lifecycle import accounts, audit
+from racetrack_core.lifecycle import accounts, answers, audit, bodies
 from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.deploy_routes import query_flag
+from racetrack_core.lifecycle.openapi import schemas
 from racetrack_core.lifecycle.permissions import authorize_admin, permission_dto
 from racetrack_core.lifecycle.responses import BadRequest, Conflict, JSONAnswer, NotFound
 from racetrack_core.lifecycle.token_routes import (
@@ -32,7 +32,7 @@ from racetrack_core.storage.models import AuthToken, ExternalConsumer, Permissio
 ESC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
-def consumer_dto(consumer: ExternalConsumer) -> dict[str, Any]:
+def consumer_dto(consumer: ExternalConsumer) -> answers.ConsumerRecord:
     return {
         "id": consumer.id,
         "name": consumer.name,
@@ -57,6 +57,7 @@ def require_admin(request: Request) -> None:
         authorize_admin(session, caller_of(request))
 
 
+@schemas(query=bodies.ConsumersQuery, answer=list[answers.ConsumerRecord])
 def list_consumers(request: Request) -> JSONAnswer:
     """Every ESC, by name (staff).
 
@@ -94,6 +95,7 @@ def _esc_tokens(session: Session) -> dict[str, list[AuthToken]]:
     return tokens
 
 
+@schemas(body=bodies.ConsumerBody, answer=answers.ConsumerRecord)
 def create_consumer(request: Request) -> JSONAnswer:
     """Create an ESC, ``{name}`` (staff); give it a token with ``POST /escs/{id}/auth_token``."""
     caller = caller_of(request)
@@ -115,6 +117,7 @@ def create_consumer(request: Request) -> JSONAnswer:
         return JSONAnswer(consumer_dto(consumer))
 
 
+@schemas(answer=None)
 def delete_consumer(request: Request) -> JSONAnswer:
     """Delete an ESC with its grants; its tokens stop working at once (staff)."""
     caller = caller_of(request)
@@ -145,6 +148,7 @@ def delete_consumer(request: Request) -> JSONAnswer:
     return JSONAnswer(None)
 
 
+@schemas(answer=answers.ConsumerRecord)
 def auth_data(request: Request) -> JSONAnswer:
     """An ESC and its tokens: ``{id, name, tokens: [{id, hint, expiry_time, active, ...}]}``."""
     caller = caller_of(request)
@@ -161,6 +165,7 @@ def auth_data(request: Request) -> JSONAnswer:
         )
 
 
+@schemas(body=bodies.ConsumerTokenBody, answer=answers.NewToken, optional_body=True)
 def create_consumer_token(request: Request) -> JSONAnswer:
     """A new token for an ESC, ``{expiry_time: unix seconds | null}`` or ``{expires_in_days}``:
     ``{id, token, ...}``, the token shown once (staff)."""
@@ -181,6 +186,7 @@ def create_consumer_token(request: Request) -> JSONAnswer:
     return JSONAnswer(issue(request, caller, SubjectKind.ESC, name, expires_at))
 
 
+@schemas(answer=answers.TokenRecord)
 def revoke_consumer_token(request: Request) -> JSONAnswer:
     """Revoke one token of an ESC (staff)."""
     caller = caller_of(request)

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from racetrack_core.auth import Caller
+from racetrack_core.lifecycle import answers, bodies
 from racetrack_core.lifecycle.context import caller_of, pipeline_of, service_of
 from racetrack_core.lifecycle.deployments.request import check_git_host, parse_deploy_body
 from racetrack_core.lifecycle.jobs import (
@@ -17,6 +18,7 @@ from racetrack_core.lifecycle.jobs import (
     find_deployment,
     job_dto,
 )
+from racetrack_core.lifecycle.openapi import schemas
 from racetrack_core.lifecycle.permissions import JobFilter, authorize, grants_of, scope_filter
 from racetrack_core.lifecycle.responses import (
     BadRequest,
@@ -32,6 +34,7 @@ from racetrack_core.storage.models import (
 )
 
 
+@schemas(body=bodies.DeployBody, answer=answers.DeploymentStarted)
 def deploy(request: Request) -> JSONAnswer:
     """Start deploying a manifest; answer ``{"id"}`` at once (poll ``GET /deploy/{id}``).
 
@@ -56,6 +59,7 @@ def deploy(request: Request) -> JSONAnswer:
     return JSONAnswer({"id": deployment_id})
 
 
+@schemas(answer=answers.DeploymentRecord)
 def get_deployment(request: Request) -> JSONAnswer:
     """A deployment's status, phase (and phase history), error, warnings and, when done, job."""
     service = service_of(request)
@@ -71,6 +75,7 @@ def get_deployment(request: Request) -> JSONAnswer:
         return JSONAnswer(deployment_dto(deployment, job))
 
 
+@schemas(query=bodies.DeploymentsQuery, answer=list[answers.DeploymentRecord])
 def list_deployments(request: Request) -> JSONAnswer:
     """Recent deployments the caller may see, newest first (``?limit=``, default 100).
 
@@ -102,6 +107,7 @@ def list_deployments(request: Request) -> JSONAnswer:
         )
 
 
+@schemas(query=bodies.TailQuery, answer=answers.Logs)
 def deployment_build_log(request: Request) -> JSONAnswer:
     """A deployment's build log (``?tail=N``, 0 for all)."""
     service = service_of(request)

@@ -14,11 +14,12 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from racetrack_core.auth import Caller
-from racetrack_core.lifecycle import audit
+from racetrack_core.lifecycle import answers, audit, bodies
 from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.consumer_routes import find_consumer
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.deploy_routes import read_json_body
+from racetrack_core.lifecycle.openapi import schemas
 from racetrack_core.lifecycle.permissions import (
     authorize_admin,
     find_grant,
@@ -34,6 +35,7 @@ SCOPES = ", ".join(scope.value for scope in Scope)
 KINDS = ", ".join(kind.value for kind in SubjectKind)
 
 
+@schemas(query=bodies.GrantsQuery, answer=list[answers.GrantRecord])
 def list_grants(request: Request) -> JSONAnswer:
     """Grants, filtered by ``subject_kind``, ``subject_name`` and ``job_family`` (staff)."""
     caller = caller_of(request)
@@ -53,6 +55,7 @@ def list_grants(request: Request) -> JSONAnswer:
         return JSONAnswer([permission_dto(row) for row in session.exec(query)])
 
 
+@schemas(answer=list[answers.GrantRecord])
 def my_grants(request: Request) -> JSONAnswer:
     """The caller's own grants."""
     caller = caller_of(request)
@@ -60,6 +63,7 @@ def my_grants(request: Request) -> JSONAnswer:
         return JSONAnswer([permission_dto(row) for row in grants_of(session, caller)])
 
 
+@schemas(body=bodies.GrantBody, answer=answers.GrantRecord)
 def create_grant(request: Request) -> JSONAnswer:
     """Grant a scope, ``{subject_kind, subject_name, scope, job_family?, job_version?,
     endpoint?}`` (staff); answers the grant (the existing one if it was granted already)."""
@@ -174,6 +178,7 @@ def _family_exists(session: Session, name: str) -> bool:
     return session.exec(select(JobFamily).where(JobFamily.name == name)).first() is not None
 
 
+@schemas(answer=None)
 def delete_grant(request: Request) -> JSONAnswer:
     """Revoke a grant by id (staff)."""
     caller = caller_of(request)
@@ -196,12 +201,14 @@ def delete_grant(request: Request) -> JSONAnswer:
     return JSONAnswer(None)
 
 
+@schemas(answer=answers.GrantRecord, path=bodies.ScopePath)
 def allow_esc(request: Request) -> JSONAnswer:
     """The original's path: grant an ESC a scope on a job family (staff)."""
     params = request.path_params
     return _allow(request, "esc", params["esc_id"], params["scope"], params["family"])
 
 
+@schemas(answer=answers.GrantRecord, path=bodies.ScopePath)
 def allow_job_family(request: Request) -> JSONAnswer:
     """The original's path: grant job family ``src`` a scope on family ``dst`` (staff)."""
     params = request.path_params

@@ -16,8 +16,10 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from racetrack_core import versions
+from racetrack_core.lifecycle import answers, bodies
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.jobs import job_dto, owner_email
+from racetrack_core.lifecycle.openapi import schemas
 from racetrack_core.lifecycle.permissions import grants_of, scope_filter
 from racetrack_core.lifecycle.responses import BadRequest, JSONAnswer
 from racetrack_core.storage.models import Job, JobStatus, Scope
@@ -127,6 +129,7 @@ def _whole(request: Request, name: str, default: int, largest: int) -> int:
     return value
 
 
+@schemas(query=bodies.FamilyPageQuery, answer=answers.FamilyPage)
 def family_page(request: Request) -> JSONAnswer:
     """One page of the families the caller may read, with their jobs (records without the
     manifest): ``?q=&status=&sort=updated|name|status&page=1&per_page=50``.

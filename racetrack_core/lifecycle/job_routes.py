@@ -23,7 +23,7 @@ from racetrack_core import events, versions
 from racetrack_core.access import has_dot_segment
 from racetrack_core.auth import Caller
 from racetrack_core.errors import RacetrackError
-from racetrack_core.lifecycle import audit
+from racetrack_core.lifecycle import answers, audit, bodies
 from racetrack_core.lifecycle.accounts import AUTH_HEADER, request_token
 from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, pipeline_of, service_of
@@ -35,6 +35,7 @@ from racetrack_core.lifecycle.jobs import (
     jobs_json,
     ongoing_deployment,
 )
+from racetrack_core.lifecycle.openapi import schemas
 from racetrack_core.lifecycle.permissions import (
     authorize,
     authorize_family,
@@ -72,6 +73,7 @@ def readable_job(session: Session, caller: Caller, request: Request) -> Job:
     return job
 
 
+@schemas(query=bodies.JobsQuery, answer=list[answers.JobRecord])
 def list_jobs(request: Request) -> Response:
     """Every job the caller may read, most recently updated first.
 
@@ -93,6 +95,7 @@ def list_jobs(request: Request) -> Response:
     return Response(body, media_type=JSONAnswer.media_type)
 
 
+@schemas(answer=list[answers.FamilyRecord])
 def list_families(request: Request) -> JSONAnswer:
     """Every family, by name, that the caller holds ``read_job`` on (on every job, on the
     family, or on a version or endpoint of it)."""
@@ -110,6 +113,7 @@ def list_families(request: Request) -> JSONAnswer:
         )
 
 
+@schemas(answer=answers.JobRecord)
 def get_job(request: Request) -> JSONAnswer:
     """One job; the version may be exact, ``latest`` or a pattern such as ``1.x``."""
     service = service_of(request)
@@ -119,6 +123,7 @@ def get_job(request: Request) -> JSONAnswer:
         return JSONAnswer(job_dto(job, service.settings.external_pub_url))
 
 
+@schemas(query=bodies.TailQuery, answer=answers.Logs)
 def job_logs(request: Request) -> JSONAnswer:
     """The job's recent output (``?tail=N``, default 20; 0 for all)."""
     service = service_of(request)
@@ -131,6 +136,7 @@ def job_logs(request: Request) -> JSONAnswer:
     return JSONAnswer({"logs": redact(tail_lines(text, request, default=20))})
 
 
+@schemas(query=bodies.TailQuery, answer={"type": "string"}, answer_media="text/plain")
 async def follow_job_logs(request: Request) -> Response:
     """The job's output as it is written: the last ``tail`` lines (default 20), then each new
     line, as ``text/plain``, until the client goes away."""
@@ -183,6 +189,7 @@ async def follow_job_logs(request: Request) -> Response:
     return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")
 
 
+@schemas(query=bodies.TailQuery, answer=answers.Logs)
 def job_build_logs(request: Request) -> JSONAnswer:
     """The build log of the deployment that produced the job (``?tail=N``, 0 for all)."""
     service = service_of(request)
@@ -206,6 +213,7 @@ def job_build_logs(request: Request) -> JSONAnswer:
 DELETED_MEANWHILE = "job {name} {version} was deleted by another request meanwhile"
 
 
+@schemas(answer=None)
 def delete_job(request: Request) -> JSONAnswer:
     """Stop a job version and remove its files and its record (exact version only).
 
@@ -282,6 +290,7 @@ def _remove_job_record(engine: Engine, deleted_by: str, name: str, version: str)
 OPEN_PATHS = ("live", "ready", "health")
 
 
+@schemas(answer=answers.CallPermission)
 def can_call_job(request: Request) -> JSONAnswer:
     """Pub's question: may this caller call this job path? Answers the resolved job, the
     caller, and whether the job's ``/docs`` is Racetrack's own Swagger page (``docs_page``,

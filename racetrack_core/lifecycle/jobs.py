@@ -11,6 +11,7 @@ from ruamel.yaml import YAML
 from sqlmodel import Session, select
 
 from racetrack_core import versions
+from racetrack_core.lifecycle.answers import DeploymentRecord, JobRecord
 from racetrack_core.lifecycle.responses import NotFound
 from racetrack_core.redaction import Redactor
 from racetrack_core.security import SecretBox
@@ -20,21 +21,16 @@ from racetrack_core.storage.models import Deployment, DeploymentStatus, Job, Job
 RESOLVABLE = (JobStatus.RUNNING, JobStatus.ERROR, JobStatus.LOST)
 
 
-def job_dto(job: Job, external_pub_url: str, *, manifest: bool = True) -> dict[str, Any]:
+def job_dto(job: Job, external_pub_url: str, *, manifest: bool = True) -> JobRecord:
     """A job as the wire table of DESIGN.md (and racetrack-client's JobDto) describes it, plus
     its ``owner_email``; without ``manifest`` and ``manifest_yaml`` when ``manifest`` is False."""
-    return {
+    record: JobRecord = {
         "id": job.id,
         "name": job.name,
         "version": job.version,
-        "status": job.status,
+        "status": JobStatus(job.status),
         "create_time": int(job.created_at),
         "update_time": int(job.updated_at),
-        **(
-            {"manifest": _load_yaml(job.manifest_yaml), "manifest_yaml": job.manifest_yaml}
-            if manifest
-            else {}
-        ),
         "owner_email": owner_email(job.manifest_yaml),
         "internal_name": job.internal_name,
         "pub_url": f"{external_pub_url}/job/{job.name}/{job.version}",
@@ -50,6 +46,10 @@ def job_dto(job: Job, external_pub_url: str, *, manifest: bool = True) -> dict[s
         "deployment_timestamp": job.deployment_timestamp,
         "infrastructure_stats": {},
     }
+    if manifest:
+        record["manifest"] = _load_yaml(job.manifest_yaml)
+        record["manifest_yaml"] = job.manifest_yaml
+    return record
 
 
 def jobs_json(jobs: Iterable[Job], external_pub_url: str, *, manifest: bool = True) -> bytes:
@@ -68,11 +68,11 @@ def jobs_json(jobs: Iterable[Job], external_pub_url: str, *, manifest: bool = Tr
     return f"[{','.join(records)}]".encode()
 
 
-def deployment_dto(deployment: Deployment, job: dict[str, Any] | None) -> dict[str, Any]:
+def deployment_dto(deployment: Deployment, job: JobRecord | None) -> DeploymentRecord:
     warnings = json.loads(deployment.warnings or "[]")
     return {
         "id": deployment.id,
-        "status": deployment.status,
+        "status": DeploymentStatus(deployment.status),
         "phase": deployment.phase,
         "phases": [{"phase": p, "time": t} for p, t in json.loads(deployment.phases or "[]")],
         "create_time": int(deployment.created_at),

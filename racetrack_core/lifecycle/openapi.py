@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from starlette.routing import BaseRoute, Route
 
 import racetrack_core
+from racetrack_core.lifecycle import json_schemas
 from racetrack_core.wire import AUTH_HEADER
 
 #: The statuses of an error answer, and what each means.
@@ -47,34 +49,81 @@ PUBLIC_PATHS = frozenset(
 
 _PARAMETER = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::[A-Za-z_]+)?}")
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+#: A JSON schema as a mapping, or a type (a TypedDict, a dataclass, ``list[...]``, ``X | None``)
+#: from which :mod:`racetrack_core.lifecycle.json_schemas` derives one.
+Declared = Mapping[str, Any] | Any
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What a handler declared with :func:`schemas`."""
+
+    answer: Declared
+    body: Declared = None
+    query: type | None = None
+    status: int = 200
+    body_media: str = "application/json"
+    answer_media: str = "application/json"
+    optional_body: bool = False
+    path: type | None = None
 
 
 def schemas(
-    *, body: Mapping[str, Any] | None = None, answer: Mapping[str, Any] | None = None
+    *,
+    answer: Declared,
+    body: Declared = None,
+    query: type | None = None,
+    status: int = 200,
+    body_media: str = "application/json",
+    answer_media: str = "application/json",
+    optional_body: bool = False,
+    path: type | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Declare the JSON ``body`` a handler takes and the ``answer`` it gives (JSON schemas)."""
+    """Declare the ``body`` a handler takes, the ``answer`` it gives with ``status``, and the
+    ``query`` parameters it reads (a TypedDict whose keys are the parameters, all optional).
+
+    ``body`` and ``answer`` are types (TypedDicts, dataclasses) or JSON schemas; a JSON body
+    declared here is what ``read_json_object`` checks; ``answer=None`` is a JSON ``null``.
+    ``optional_body``: the route takes a request without a body too. ``path``: a TypedDict
+    narrowing some of the route's path parameters (an enum, say); the others are any
+    non-empty string.
+    """
+    declaration = Declaration(
+        answer, body, query, status, body_media, answer_media, optional_body, path
+    )
 
     def mark(handler: Handler) -> Handler:
-        handler.__racetrack_schemas__ = {"body": body, "answer": answer}  # type: ignore[attr-defined]
+        handler.__racetrack_schemas__ = declaration  # type: ignore[attr-defined]
         return handler
 
     return mark
 
 
-def declared_body(endpoint: object) -> Mapping[str, Any] | None:
-    """The body schema that ``endpoint`` declared with :func:`schemas`, if any."""
+def declaration_of(endpoint: object) -> Declaration | None:
+    """What ``endpoint`` declared with :func:`schemas`, if it did."""
     declared = getattr(endpoint, "__racetrack_schemas__", None)
-    return None if declared is None else declared["body"]
+    return declared if isinstance(declared, Declaration) else None
+
+
+def declared_body(endpoint: object) -> Mapping[str, Any] | None:
+    """The JSON schema of the body ``endpoint`` declared, self-contained, for validating."""
+    declaration = declaration_of(endpoint)
+    if declaration is None or declaration.body is None:
+        return None
+    if declaration.body_media != "application/json":
+        return None
+    return json_schemas.standalone(declaration.body)
 
 
 def document(routes: Iterable[BaseRoute], server_url: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document of every ``/api/`` route in ``routes``."""
     paths: dict[str, dict[str, Any]] = {}
+    components = json_schemas.Components()
     for route in routes:
         if isinstance(route, Route) and route.path.startswith("/api/"):
             for method in sorted((route.methods or set()) - {"HEAD"}):
                 path = _PARAMETER.sub(r"{\1}", route.path)
-                paths.setdefault(path, {})[method.lower()] = _operation(route, method)
+                paths.setdefault(path, {})[method.lower()] = _operation(route, method, components)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Racetrack Lifecycle API", "version": racetrack_core.__version__},
@@ -84,20 +133,25 @@ def document(routes: Iterable[BaseRoute], server_url: str) -> dict[str, Any]:
             "securitySchemes": {
                 "RacetrackAuth": {"type": "apiKey", "in": "header", "name": AUTH_HEADER}
             },
-            "schemas": {"Error": ERROR_SCHEMA},
+            "schemas": {"Error": ERROR_SCHEMA, **components.schemas},
         },
     }
 
 
-def _operation(route: Route, method: str) -> dict[str, Any]:
+def _operation(route: Route, method: str, components: json_schemas.Components) -> dict[str, Any]:
     doc = (route.endpoint.__doc__ or route.name).strip()
     summary, _, description = doc.partition("\n")
-    declared = getattr(route.endpoint, "__racetrack_schemas__", None) or {}
+    declared = declaration_of(route.endpoint)
     error = {"$ref": "#/components/schemas/Error"}
-    answer = declared.get("answer") or {}
-    responses: dict[str, Any] = {
-        "200": {"description": "JSON answer", "content": {"application/json": {"schema": answer}}}
-    }
+    responses: dict[str, Any] = {}
+    if declared is None:
+        responses["200"] = {"description": "JSON answer", "content": {"application/json": {}}}
+    else:
+        answer = components.referenced(declared.answer, closed=True)
+        responses[str(declared.status)] = {
+            "description": "the answer",
+            "content": {declared.answer_media: {"schema": answer}},
+        }
     for status, meaning in ERROR_STATUSES.items():
         responses[status] = {
             "description": meaning,
@@ -109,17 +163,29 @@ def _operation(route: Route, method: str) -> dict[str, Any]:
         "operationId": f"{method.lower()}_{route.name}",
         "responses": responses,
     }
+    narrowed = {}
+    if declared is not None and declared.path is not None:
+        narrowed = components.query_parameters(declared.path)
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": narrowed.get(name, {"type": "string", "minLength": 1}),
+        }
         for name in _PARAMETER.findall(route.path)
     ]
+    if declared is not None and declared.query is not None:
+        parameters += [
+            {"name": name, "in": "query", "required": False, "schema": schema}
+            for name, schema in components.query_parameters(declared.query).items()
+        ]
     if parameters:
         operation["parameters"] = parameters
-    body = declared.get("body")
-    if body is not None and method in ("POST", "PUT", "PATCH"):
+    if declared is not None and declared.body is not None and method in ("POST", "PUT", "PATCH"):
         operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": dict(body)}},
+            "required": not declared.optional_body,
+            "content": {declared.body_media: {"schema": components.referenced(declared.body)}},
         }
     if route.path not in PUBLIC_PATHS:
         operation["security"] = [{"RacetrackAuth": []}]

@@ -20,25 +20,29 @@ from starlette.routing import BaseRoute, Route
 
 from racetrack_core.auth import Caller
 from racetrack_core.errors import PluginError
-from racetrack_core.lifecycle import plugin_changes
+from racetrack_core.lifecycle import answers, bodies, plugin_changes
 from racetrack_core.lifecycle.accounts import require_staff
 from racetrack_core.lifecycle.context import caller_of, service_of
+from racetrack_core.lifecycle.openapi import schemas
 from racetrack_core.lifecycle.plugin_changes import Change, InUseError
 from racetrack_core.lifecycle.responses import (
     BadRequest,
     Conflict,
     JSONAnswer,
+    NotFound,
     PayloadTooLarge,
     read_json_object,
 )
-from racetrack_core.plugin_install import InstallError
+from racetrack_core.plugin_install import InstallError, NotInstalled
 from racetrack_core.plugin_sources import SourceError, parse
+from racetrack_core.plugins import PluginInfo
 from racetrack_core.wire import MAX_WHEEL_BYTES
 
 #: A wheel's file name (PEP 427): name-version(-build)?-python-abi-platform.whl
 WHEEL_NAME = re.compile(r"^[A-Za-z0-9_.]+-[A-Za-z0-9_.!+]+(-[A-Za-z0-9_.]+){3,4}\.whl$")
 
 
+@schemas(answer=list[PluginInfo])
 def list_plugins(request: Request) -> JSONAnswer:
     """Installed plugins with their versions, hooks, job types and targets."""
     caller_of(request)
@@ -46,12 +50,14 @@ def list_plugins(request: Request) -> JSONAnswer:
     return JSONAnswer([info.as_dict() for info in plugins.describe()])
 
 
+@schemas(answer=list[str])
 def job_type_versions(request: Request) -> JSONAnswer:
     """Every installed job type version, as ``name:version``."""
     caller_of(request)
     return JSONAnswer([job_type.ref for job_type in service_of(request).plugins.job_types])
 
 
+@schemas(answer=list[answers.TargetRecord])
 def infrastructure_targets(request: Request) -> JSONAnswer:
     """Installed infrastructure targets with the plugin that provides each."""
     caller_of(request)
@@ -64,6 +70,12 @@ def infrastructure_targets(request: Request) -> JSONAnswer:
     )
 
 
+@schemas(
+    body={"type": "string", "format": "binary"},
+    body_media="application/octet-stream",
+    query=bodies.ForceQuery,
+    answer=list[dict[str, Any]],
+)
 async def upload_plugin(request: Request) -> JSONAnswer:
     """Install a plugin from a wheel sent as the raw body (staff only); answer its plugins."""
     service = service_of(request)
@@ -92,6 +104,7 @@ async def upload_plugin(request: Request) -> JSONAnswer:
     return JSONAnswer(change.plugins)
 
 
+@schemas(body=bodies.PluginSourceBody, query=bodies.ForceQuery, answer=answers.PluginChange)
 async def install_plugin(request: Request) -> JSONAnswer:
     """Install a plugin from ``{"source": ...}``: a requirement or a git URL (staff only);
     answer the plugins it added or upgraded and the jobs a forced upgrade stopped."""
@@ -118,6 +131,7 @@ async def install_plugin(request: Request) -> JSONAnswer:
     return JSONAnswer(_answer(change))
 
 
+@schemas(query=bodies.ForceQuery, answer=answers.PluginChange)
 def uninstall_plugin(request: Request) -> JSONAnswer:
     """Uninstall the distribution that provides a plugin (staff only); built-ins refuse, and
     so does a plugin whose job types deployed jobs use, unless ``?force=true``."""
@@ -136,6 +150,8 @@ def _changed(make: Any) -> Change:
         change: Change = make()
     except InUseError as exc:
         raise Conflict(str(exc)) from None
+    except NotInstalled as exc:
+        raise NotFound(str(exc)) from None
     except (InstallError, SourceError) as exc:
         raise BadRequest(str(exc)) from None
     except PluginError as exc:
@@ -143,7 +159,7 @@ def _changed(make: Any) -> Change:
     return change
 
 
-def _answer(change: Change) -> dict[str, Any]:
+def _answer(change: Change) -> answers.PluginChange:
     return {
         "plugins": change.plugins,
         "distributions": change.distributions,

@@ -10,22 +10,21 @@ permission cache time).
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import Session, col, select
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from racetrack_core.lifecycle import audit
+from racetrack_core.lifecycle import answers, audit, bodies
 from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.jobs import find_job
+from racetrack_core.lifecycle.openapi import schemas
 from racetrack_core.lifecycle.permissions import authorize, authorize_admin, authorize_family
 from racetrack_core.lifecycle.responses import BadRequest, JSONAnswer, NotFound
 from racetrack_core.storage.models import PublicEndpointRequest, Scope, now
 
 
-def public_endpoint_dto(row: PublicEndpointRequest) -> dict[str, Any]:
+def public_endpoint_dto(row: PublicEndpointRequest) -> answers.PublicEndpointRecord:
     return {
         "id": row.id,
         "job_name": row.job_name,
@@ -38,6 +37,7 @@ def public_endpoint_dto(row: PublicEndpointRequest) -> dict[str, Any]:
     }
 
 
+@schemas(answer=list[answers.PublicEndpointRecord])
 def job_public_endpoints(request: Request) -> JSONAnswer:
     """The public endpoints that a job version's manifest asks for, approved or not.
 
@@ -61,6 +61,7 @@ def job_public_endpoints(request: Request) -> JSONAnswer:
         return JSONAnswer([public_endpoint_dto(row) for row in rows])
 
 
+@schemas(query=bodies.PublicEndpointsQuery, answer=list[answers.PublicEndpointRecord])
 def list_public_endpoints(request: Request) -> JSONAnswer:
     """Every public endpoint request (administrators): ``?pending=true`` for those awaiting
     approval, ``?pending=false`` for the approved ones, ``?job_name=`` for one job."""
@@ -84,6 +85,7 @@ def list_public_endpoints(request: Request) -> JSONAnswer:
         return JSONAnswer([public_endpoint_dto(row) for row in session.exec(query)])
 
 
+@schemas(answer=answers.PublicEndpointRecord)
 def approve_public_endpoint(request: Request) -> JSONAnswer:
     """Open a requested endpoint to calls without a token (administrators); answers it."""
     service = service_of(request)
@@ -109,6 +111,7 @@ def approve_public_endpoint(request: Request) -> JSONAnswer:
         return JSONAnswer(public_endpoint_dto(row))
 
 
+@schemas(answer=answers.PublicEndpointRecord)
 def revoke_public_endpoint(request: Request) -> JSONAnswer:
     """Close an approved endpoint again, so that calls need a token (administrators).
 

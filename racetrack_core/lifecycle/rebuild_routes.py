@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from racetrack_core.auth import Caller
 from racetrack_core.errors import ManifestError
-from racetrack_core.lifecycle import audit
+from racetrack_core.lifecycle import answers, audit, bodies
 from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, pipeline_of, service_of
 from racetrack_core.lifecycle.deploy_routes import read_json_body
@@ -31,6 +31,7 @@ from racetrack_core.lifecycle.jobs import (
     find_exact_job,
     job_dto,
 )
+from racetrack_core.lifecycle.openapi import schemas
 from racetrack_core.lifecycle.permissions import authorize, authorize_family
 from racetrack_core.lifecycle.responses import BadRequest, Conflict, JSONAnswer
 from racetrack_core.lifecycle.service import LifecycleService
@@ -39,6 +40,7 @@ from racetrack_core.schema import validate_manifest
 from racetrack_core.storage.models import DeploymentStatus, Job, Scope
 
 
+@schemas(answer=answers.DeploymentRecord, status=202)
 def redeploy_job(request: Request) -> JSONAnswer:
     """Rebuild a job version from its kept source where it runs; answer 202 at once.
 
@@ -61,6 +63,7 @@ def redeploy_job(request: Request) -> JSONAnswer:
         return JSONAnswer(deployment_dto(deployment, None), status_code=202)
 
 
+@schemas(body=bodies.MoveBody, answer=None)
 def move_job(request: Request) -> JSONAnswer:
     """Move a job version to another infrastructure target; answer once it serves there.
 

@@ -12,13 +12,13 @@ import json
 import logging
 from typing import Any
 
-import jsonschema
 import sqlalchemy.exc
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from racetrack_core.errors import RacetrackError
+from racetrack_core.lifecycle import json_schemas
 from racetrack_core.lifecycle.openapi import declared_body
 
 log = logging.getLogger("racetrack.lifecycle")
@@ -133,6 +133,14 @@ async def handle_database_unavailable(request: Request, exc: Exception) -> Respo
     return answer
 
 
+async def handle_database_error(request: Request, exc: Exception) -> Response:
+    """Any other database error: 503 when the driver lost its connection (an unreadable SQLite
+    file counts, see ``storage.database``), else a bug (500)."""
+    if getattr(exc, "connection_invalidated", False):
+        return await handle_database_unavailable(request, exc)
+    return await handle_unexpected(request, exc)
+
+
 async def handle_target_unavailable(request: Request, exc: Exception) -> Response:
     """503 for an infrastructure target that cannot do what a request needs (its engine or
     cluster cannot be reached): the driver's sentence names the target and what to do."""
@@ -193,12 +201,5 @@ def check_declared_body(endpoint: object, data: dict[str, Any]) -> None:
     """BadRequest naming the first field of ``data`` that breaks the body schema ``endpoint``
     declared for its OpenAPI document (``racetrack_core.lifecycle.openapi.schemas``)."""
     schema = declared_body(endpoint)
-    if schema is None:
-        return
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(data)
-    )
-    if error is not None:
-        where = "/".join(str(part) for part in error.absolute_path)
-        field = f"field '{where}'" if where else "the request body"
-        raise BadRequest(f"{field}: {error.message}")
+    if schema is not None and (sentence := json_schemas.problem(schema, data)) is not None:
+        raise BadRequest(sentence)

@@ -11,29 +11,31 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import racetrack_core
+from racetrack_core.lifecycle import answers
 from racetrack_core.lifecycle.context import service_of
+from racetrack_core.lifecycle.openapi import schemas
 from racetrack_core.lifecycle.responses import JSONAnswer
 from racetrack_core.storage.models import Deployment, Job
 
 SERVICE = "lifecycle"
 
 
+@schemas(answer=answers.Info)
 def info(request: Request) -> JSONAnswer:
     """What a client needs to know before it logs in (no auth)."""
     settings = service_of(request).settings
-    return JSONAnswer(
-        {
-            "service": SERVICE,
-            "version": racetrack_core.__version__,
-            "git_version": racetrack_core.__version__,
-            "docker_tag": None,
-            "auth_required": settings.auth_required,
-            "external_pub_url": settings.external_pub_url,
-            "lifecycle_url": settings.external_lifecycle_url,
-            "infrastructure_targets": service_of(request).plugins.infrastructure_targets.names(),
-            "default_infrastructure_target": settings.infrastructure_target,
-        }
-    )
+    record: answers.Info = {
+        "service": SERVICE,
+        "version": racetrack_core.__version__,
+        "git_version": racetrack_core.__version__,
+        "docker_tag": None,
+        "auth_required": settings.auth_required,
+        "external_pub_url": settings.external_pub_url,
+        "lifecycle_url": settings.external_lifecycle_url,
+        "infrastructure_targets": service_of(request).plugins.infrastructure_targets.names(),
+        "default_infrastructure_target": settings.infrastructure_target,
+    }
+    return JSONAnswer(record)
 
 
 def live(_request: Request) -> JSONAnswer:

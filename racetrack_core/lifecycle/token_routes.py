@@ -15,11 +15,12 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from racetrack_core.auth import Caller
-from racetrack_core.lifecycle import accounts, audit
+from racetrack_core.lifecycle import accounts, answers, audit, bodies
 from racetrack_core.lifecycle.account_routes import set_auth_cookie
 from racetrack_core.lifecycle.audit import EventKind
 from racetrack_core.lifecycle.context import caller_of, service_of
 from racetrack_core.lifecycle.deploy_routes import read_json_body
+from racetrack_core.lifecycle.openapi import schemas
 from racetrack_core.lifecycle.responses import BadRequest, JSONAnswer, NotFound
 from racetrack_core.storage.models import AuthToken, SubjectKind
 
@@ -52,6 +53,7 @@ def optional_json_body(request: Request) -> dict[str, Any]:
     return read_json_body(request)
 
 
+@schemas(answer=list[answers.TokenRecord])
 def list_tokens(request: Request) -> JSONAnswer:
     """The caller's tokens, newest first: id, hint, times, revoked, active (never the token)."""
     caller = caller_of(request)
@@ -63,6 +65,7 @@ def list_tokens(request: Request) -> JSONAnswer:
         )
 
 
+@schemas(body=bodies.TokenBody, answer=answers.NewToken, optional_body=True)
 def create_token(request: Request) -> JSONAnswer:
     """A new token for the calling user, ``{expires_in_days?}``: ``{id, token, ...}`` (once)."""
     caller = caller_of(request)
@@ -76,7 +79,7 @@ def create_token(request: Request) -> JSONAnswer:
 
 def issue(
     request: Request, actor: Caller, kind: SubjectKind, name: str, expires_at: float | None
-) -> dict[str, object]:
+) -> answers.NewToken:
     """Create a token, audit it, and answer its record with the token itself (shown once)."""
     engine = service_of(request).engine
     row, token = accounts.create_token(engine, kind, name, expires_at)
@@ -93,6 +96,7 @@ def issue(
     return {**accounts.token_dto(row), "token": token}
 
 
+@schemas(answer=answers.TokenRecord)
 def revoke_token(request: Request) -> JSONAnswer:
     """Revoke one of the caller's tokens; it stops working at once (Pub: within its cache)."""
     caller = caller_of(request)
@@ -119,6 +123,7 @@ def revoke_and_audit(session: Session, actor: Caller, row: AuthToken) -> None:
     session.refresh(row)
 
 
+@schemas(answer=answers.Regenerated)
 def regenerate_user_token(request: Request) -> JSONAnswer:
     """Revoke the token this request carries and answer a new one, ``{new_token}`` (also set
     as the cookie)."""
@@ -132,8 +137,9 @@ def regenerate_user_token(request: Request) -> JSONAnswer:
             row = accounts.token_row(session, presented)
             if row is not None and row.subject_name == caller.name:
                 revoke_and_audit(session, caller, row)
-    answer = JSONAnswer({"new_token": new["token"]})
-    set_auth_cookie(answer, str(new["token"]))
+    regenerated: answers.Regenerated = {"new_token": new["token"]}
+    answer = JSONAnswer(regenerated)
+    set_auth_cookie(answer, new["token"])
     return answer
 
 

@@ -13,10 +13,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 
 from racetrack_core.errors import RacetrackError
 
@@ -28,7 +29,8 @@ _SQLITE_MIGRATIONS = threading.Lock()
 
 
 class DatabaseError(RacetrackError):
-    """The database URL is malformed or names a database Racetrack does not support."""
+    """The database URL is malformed or names a database Racetrack does not support, or the
+    SQLite file cannot be read."""
 
 
 def sqlite_url(path: Path) -> str:
@@ -60,6 +62,7 @@ def connect(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _configure_sqlite)
+        event.listen(engine, "handle_error", _unreadable_is_a_disconnect)
         return engine
     if backend == "postgresql":
         if parsed.drivername in {"postgresql", "postgres"}:
@@ -81,6 +84,41 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: What SQLite says of a database file it cannot read: damaged, replaced by another kind of
+#: file, or a directory (or a file without permission) where the file should be.
+UNREADABLE = ("file is not a database", "database disk image is malformed", "unable to open")
+
+
+def _unreadable_is_a_disconnect(context: ExceptionContext) -> None:
+    """Treat an unreadable SQLite file as a lost connection: the pool drops its connections
+    (each would keep failing, even once the file is readable again) and opens new ones."""
+    if any(words in str(context.original_exception) for words in UNREADABLE):
+        context.is_disconnect = True
+
+
+def check_sqlite_file(engine: Engine) -> None:
+    """DatabaseError naming the SQLite file and what to do, unless it can be read (or is not
+    there yet: it is then created)."""
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return
+    path = Path(engine.url.database)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT count(*) FROM sqlite_master"))
+    except sqlalchemy.exc.DBAPIError as exc:
+        if path.is_dir():
+            reason = "it is a directory"
+        elif "not a database" in str(exc) or "malformed" in str(exc):
+            reason = "it is not a SQLite database (or it is damaged)"
+        else:
+            reason = str(exc.orig) if exc.orig is not None else type(exc).__name__
+        raise DatabaseError(
+            f"cannot read the SQLite database {path}: {reason}. Restore it from a backup, or "
+            "move it away to start with an empty database; the user running Racetrack must "
+            "be able to read and write it and its folder"
+        ) from None
+
+
 def _alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -91,6 +129,7 @@ def _alembic_config(engine: Engine) -> Config:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the schema to ``revision`` (the newest by default), one process at a time."""
     if engine.dialect.name != "postgresql":
+        check_sqlite_file(engine)
         # A SQLite database belongs to one process: a lock in it serializes the upgrades.
         with _SQLITE_MIGRATIONS:
             command.upgrade(_alembic_config(engine), revision)

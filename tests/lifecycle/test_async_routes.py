@@ -175,3 +175,28 @@ def test_unknown_task_is_404(client: TestClient) -> None:
     assert client.get(f"/api/v1/async/task/{KEY}", headers=INTERNAL).status_code == 404
     assert client.get("/api/v1/async/task/..%2f", headers=INTERNAL).status_code == 404
     assert client.patch(f"/api/v1/async/task/{KEY}", json={}, headers=INTERNAL).status_code == 404
+
+
+@pytest.mark.parametrize("field", ["attempts", "response_status", "if_attempts"])
+def test_an_update_with_a_number_too_large_to_store_is_400(client: TestClient, field: str) -> None:
+    """schemathesis sent ``attempts: 2**70``: SQLite could not store it and the answer was
+    a 500."""
+    assert client.post("/api/v1/async/task", json=new_task(), headers=INTERNAL).status_code == 201
+    answer = client.patch(f"/api/v1/async/task/{KEY}", json={field: 2**70}, headers=INTERNAL)
+
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"].startswith(f"field '{field}' must be at most")
+
+
+def test_a_whole_number_sent_as_a_float_is_taken(client: TestClient) -> None:
+    """JSON and its schemas do not tell 1.0 from 1: schemathesis sent ``attempts: 0.0``,
+    which the document allows, and the route refused it."""
+    assert client.post("/api/v1/async/task", json=new_task(), headers=INTERNAL).status_code == 201
+    answer = client.patch(
+        f"/api/v1/async/task/{KEY}", json={"attempts": 1.0, "if_attempts": 0.0}, headers=INTERNAL
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["attempts"] == 1
+    half = client.patch(f"/api/v1/async/task/{KEY}", json={"attempts": 1.5}, headers=INTERNAL)
+    assert half.status_code == 400

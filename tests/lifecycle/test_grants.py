@@ -149,8 +149,8 @@ CALL = {**ESC, "scope": "call_job"}
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({**CALL, "subject_kind": "robot"}, "unknown subject kind 'robot'"),
-        ({**ESC, "scope": "call"}, "unknown scope 'call'. Known: read_job"),
+        ({**CALL, "subject_kind": "robot"}, "field 'subject_kind' must be one of \"user\""),
+        ({**ESC, "scope": "call"}, "field 'scope' must be one of \"read_job\""),
         ({**CALL, "subject_name": "nobody"}, "no external service consumer"),
         ({**CALL, "subject_kind": "user", "subject_name": "no@x.io"}, "no user named"),
         ({**CALL, "subject_kind": "job_family", "subject_name": "ghost"}, "no job family named"),

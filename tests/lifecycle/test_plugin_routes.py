@@ -41,5 +41,5 @@ def test_uninstalling_an_unknown_plugin_names_the_installed_ones(
     client: TestClient, token: str
 ) -> None:
     answer = client.delete("/api/v1/plugin/helo", headers={"X-Racetrack-Auth": token})
-    assert answer.status_code == 400
+    assert answer.status_code == 404  # 400 before schemathesis found it: the path names it
     assert answer.json()["error"].startswith("no plugin or distribution named 'helo'")
