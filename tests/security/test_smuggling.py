@@ -74,6 +74,33 @@ def smuggling_attempts(recorder: Recorder) -> dict[str, bytes]:
         "a chunk size ended by a bare LF": recorder.head("transfer-encoding: chunked")
         + b"%x\n%b\r\n0\r\n\r\n" % (len(BODY), BODY)
         + hidden,
+        "a vertical tab before chunked": recorder.head(
+            "transfer-encoding:\x0bchunked", f"content-length: {len(BODY)}"
+        )
+        + after_chunks,
+        "chunked folded onto a second line": recorder.head(
+            "transfer-encoding: identity", " chunked"
+        )
+        + after_chunks,
+        "a content-length folded onto a second line": recorder.head(
+            f"content-length: {len(BODY) + len(hidden)}", " 3"
+        )
+        + BODY
+        + hidden,
+        "a signed content-length": recorder.head(f"content-length: +{len(BODY)}") + BODY + hidden,
+        "a hexadecimal content-length": recorder.head("content-length: 0x10") + BODY + hidden,
+        "a chunk size past 64 bits": recorder.head("transfer-encoding: chunked")
+        + b"1" * 20
+        + b"\r\n"
+        + BODY
+        + b"\r\n0\r\n\r\n"
+        + hidden,
+        "a content-length in the trailer": recorder.head("transfer-encoding: chunked")
+        + b"%x\r\n%b\r\n0\r\ncontent-length: 99\r\n\r\n" % (len(BODY), BODY)
+        + hidden,
+        "a bare CR in a header": recorder.head("x-note: a\rb", f"content-length: {len(BODY)}")
+        + BODY
+        + hidden,
     }
 
 
@@ -86,6 +113,14 @@ CASES = [
     "xchunked",
     "two transfer-encoding headers",
     "a chunk size ended by a bare LF",
+    "a vertical tab before chunked",
+    "chunked folded onto a second line",
+    "a content-length folded onto a second line",
+    "a signed content-length",
+    "a hexadecimal content-length",
+    "a chunk size past 64 bits",
+    "a content-length in the trailer",
+    "a bare CR in a header",
 ]
 
 
@@ -107,6 +142,23 @@ def test_an_ambiguously_framed_call_gets_400_and_its_hidden_request_never_reache
     assert elapsed < 4  # closed by Pub, not left to time out
     assert recorder.performed() == before  # neither the call nor the hidden one was performed
     assert recorder.server.call("recorder", "0.0.1", {"mark": "after"}).json() == "after"
+
+
+def test_a_chunked_http_1_0_call_is_performed_once_and_what_follows_it_is_not(
+    recorder: Recorder,
+) -> None:
+    """HTTP/1.0 has no chunked coding, but its framing is still unambiguous: Pub reads the
+    chunks, answers once and closes (1.0 does not keep the connection), so the request after
+    the chunks is never read."""
+    before = recorder.performed()
+    raw = recorder.head("transfer-encoding: chunked").replace(b"HTTP/1.1", b"HTTP/1.0", 1)
+
+    answer = recorder.exchange(raw + chunked(BODY) + hidden_request(recorder))
+    time.sleep(0.3)
+
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+    assert answer.count(b"HTTP/1.1 ") == 1
+    assert recorder.performed() == [*before, "outer"]
 
 
 def test_a_request_written_inside_a_body_reaches_the_job_only_as_that_body(
