@@ -1,7 +1,9 @@
 """Stored XSS through the Dashboard of a real ``racetrack up``: markup put where a job's owner
 controls the text (the manifest's ``owner_email``, labels and runtime variables, what the job
 prints while it runs, the output of a job that crashes on start and so ends up in its
-deployment's error, a registered user's name) is shown by every Dashboard page only escaped.
+deployment's error, a registered user's name) is shown by every Dashboard page only escaped;
+so is markup reflected from a page's address or a login attempt, and a job's name or version
+cannot hold markup at all.
 
 The pages are fetched as the logged-in admin through the Dashboard's own login form (no
 browser: what matters is the HTML the server sends; ``dashboard.js`` writes text only with
@@ -168,3 +170,49 @@ def test_the_dashboards_script_writes_no_html() -> None:
     sinks = re.findall(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(", script)
     assert sinks == []
     assert "textContent" in script
+
+
+@pytest.mark.parametrize("field", ["name", "version"])
+def test_markup_in_a_jobs_name_or_version_is_refused_at_deploy(site: Site, field: str) -> None:
+    """Names and versions are part of URLs and titles: their patterns leave no room for
+    markup, so it never gets stored."""
+    manifest = {
+        "name": "shown",
+        "version": "0.0.2",
+        "owner_email": "owner@example.com",
+        "jobtype": "python3:latest",
+        field: f"1.0.0-{SCRIPT}" if field == "version" else SCRIPT,
+    }
+    answer = site.server.api("POST", "/deploy", json={"manifest": manifest})
+    assert answer.status_code == 400, answer.text
+    assert field in answer.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (f"/dashboard/jobs/{SCRIPT}/0.0.1", (SCRIPT,)),  # "not found", naming it
+        (f"/dashboard/jobs/shown/{IMAGE}", (IMAGE,)),
+        (f"/dashboard/deployments/{SCRIPT}", (SCRIPT,)),
+        (f"/dashboard/jobs?q={SCRIPT}{SVG}", (SCRIPT + SVG,)),  # kept in the filter's field
+        (f"/dashboard/jobs?status={IMAGE}&sort={SVG}&page={SCRIPT}", ()),  # replaced by defaults
+    ],
+)
+def test_markup_in_a_pages_address_is_reflected_only_escaped(
+    site: Site, path: str, expected: tuple[str, ...]
+) -> None:
+    answer = site.web.get(path)
+    assert answer.status_code < 500, answer.text[:500]
+    assert_only_escaped(answer.text, expected)
+
+
+def test_markup_in_a_login_attempt_is_never_reflected_raw(site: Site) -> None:
+    with WebSession(site.server.dashboard) as visitor:
+        answer = visitor.submit(
+            "/dashboard/login",
+            "/dashboard/login",
+            {"username": USERNAME + SVG, "password": IMAGE},
+        )
+    assert answer.status_code < 500, answer.text[:500]
+    assert answer.url.path == "/dashboard/login"  # refused, the name kept in its field
+    assert_only_escaped(answer.text, (USERNAME + SVG,))
