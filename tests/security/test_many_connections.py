@@ -119,3 +119,25 @@ def test_500_connections_at_once_to_pub_live_are_all_answered(recorder: Recorder
 
     assert check(results)[200] == CONNECTIONS
     assert recorder.server.call(NAME, VERSION, {"mark": "after-live"}).json() == "after-live"
+
+
+def test_a_call_is_served_while_500_idle_connections_are_held_open(recorder: Recorder) -> None:
+    async def hold_and_call() -> tuple[int, bytes]:
+        idle = await asyncio.gather(
+            *(asyncio.open_connection("127.0.0.1", recorder.pub_port) for _ in range(CONNECTIONS))
+        )
+        try:
+            await asyncio.sleep(0.2)
+            body = b'{"mark":"beside-idle"}'
+            request = recorder.head(f"content-length: {len(body)}", "connection: close") + body
+            connection = await asyncio.open_connection("127.0.0.1", recorder.pub_port)
+            return await asyncio.wait_for(one_call(connection, request), timeout=10)
+        finally:
+            for _, writer in idle:
+                writer.close()
+
+    status, body = asyncio.run(hold_and_call())
+
+    assert status == 200, body
+    assert json.loads(body) == "beside-idle"
+    assert recorder.performed()[-1] == "beside-idle"

@@ -7,7 +7,7 @@ cannot hold markup at all.
 
 The pages are fetched as the logged-in admin through the Dashboard's own login form (no
 browser: what matters is the HTML the server sends; ``dashboard.js`` writes text only with
-``textContent``, which the last test keeps so).
+``textContent``, which a test here keeps so).
 """
 
 from __future__ import annotations
