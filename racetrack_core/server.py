@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import gc
 import logging
 import os
@@ -29,6 +30,7 @@ from typing import Any
 import uvicorn
 
 from racetrack_core.errors import RacetrackError
+from racetrack_core.http_heads import HeadLimitedProtocol
 from racetrack_core.lifecycle import accounts
 from racetrack_core.lifecycle.app import create_app as create_lifecycle_app
 from racetrack_core.plugins import PluginManager
@@ -247,7 +249,8 @@ async def _serve_all(
 
 def _server(settings: Settings, service: Service) -> uvicorn.Server:
     """Lifecycle's or the Dashboard's server (Pub has its own): the client is the TCP peer,
-    or, from the ``trusted_proxies``, the address they forward."""
+    or, from the ``trusted_proxies``, the address they forward; request heads are limited in
+    size and time as Pub's are."""
     proxies = settings.trusted_proxies.strip()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -260,6 +263,10 @@ def _server(settings: Settings, service: Service) -> uvicorn.Server:
             proxy_headers=bool(proxies),
             forwarded_allow_ips=proxies or None,
             timeout_graceful_shutdown=5,
+            # uvicorn calls http(...) like a class, but its annotation asks for one.
+            http=functools.partial(  # type: ignore[arg-type]
+                HeadLimitedProtocol, head_timeout=settings.request_head_timeout
+            ),
         )
     )
     # The loop's signal handlers stop all servers together; uvicorn must not replace them.

@@ -112,6 +112,9 @@ class Settings:
     #: address counts each client behind an Ingress; empty: the TCP peer is the client. Pub
     #: never believes callers' forwarding headers (it writes its own).
     trusted_proxies: str = ""
+    #: Seconds a request line and headers may take from their first byte at Lifecycle and the
+    #: Dashboard (408 after; Pub's own is ``pub_request_head_timeout``).
+    request_head_timeout: float = 15.0
     #: Seconds between checks of the installed plugins that the database records, so that a
     #: running Lifecycle follows an install made through another replica (0: only at start).
     plugin_sync_interval: float = 10.0

@@ -19,6 +19,8 @@ names (``long`` for a fuzzing session; see docs/security.md).
 from __future__ import annotations
 
 import os
+import platform
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -47,6 +49,10 @@ settings.register_profile(
 settings.register_profile("dev", max_examples=100, suppress_health_check=_SLOW_EXAMPLES)
 settings.register_profile("long", max_examples=5000, suppress_health_check=_SLOW_EXAMPLES)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if in_ci() else "dev"))
+
+
+def pytest_report_header() -> str:
+    return f"python {platform.python_version()} at {sys.executable}"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -34,18 +34,6 @@ BROKEN = "broke the connection before answering"
 APP_UNREACHABLE = "is not reachable"
 
 
-#: A request line and headers longer than this get 431, on either server.
-MAX_REQUEST_HEAD = 65_536
-
-
-def head_too_long(limit: int) -> str:
-    return f"Request line and headers exceed {limit} bytes"
-
-
-def head_too_slow(limit: float) -> str:
-    return f"Request line and headers not received within {limit:.1f} s"
-
-
 def json_body(payload: object) -> bytes:
     """``payload`` as the compact JSON that both of Pub's servers send."""
     return json.dumps(payload, separators=(",", ":")).encode()

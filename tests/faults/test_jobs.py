@@ -88,3 +88,8 @@ def test_a_job_that_never_becomes_ready_fails_with_its_logs(
     assert "ready" in error, error
     assert "loading the model from /models/huge.bin" in error, error
     assert server.call("primer", "latest", {"number": 7907}).status_code == 404
+    log = server.api("GET", f"/deploy/{record['id']}/build-logs").json()["logs"]
+    assert "loading the model from /models/huge.bin" in log
+    assert server.api("GET", "/job").json() == []
+    replicas = server.home / "targets" / "local" / "replicas"
+    assert list(replicas.glob("*.json")) == []  # its process was stopped

@@ -8,7 +8,8 @@ sent right after it (as Pub does for every small answer) leaves in the same writ
 block with no body behind it yet (a streamed answer) still leaves in that iteration.
 
 :func:`serve` runs Pub with that protocol, in one process or several that share the port
-(``python -m racetrack_core.pub --workers 2``).
+(``python -m racetrack_core.pub --workers 2``). The limits on request heads are every
+Racetrack server's (:mod:`racetrack_core.http_heads`).
 """
 
 from __future__ import annotations
@@ -17,15 +18,12 @@ import asyncio
 import functools
 import importlib.util
 import logging
-from http import HTTPStatus
 from typing import Any, cast
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from racetrack_core.pub import failures
+from racetrack_core.http_heads import HeadLimitedProtocol
 from racetrack_core.pub.config import PubConfig
-from racetrack_core.pub.failures import MAX_REQUEST_HEAD
 
 logger = logging.getLogger("racetrack.pub")
 
@@ -117,102 +115,20 @@ class CoalescingTransport(asyncio.Transport):
         return self._transport.get_write_buffer_limits()
 
 
-class _HeadTooLong(Exception):
-    """Raised in the parser's callbacks to stop parsing a head over the limit."""
-
-
-def _json_error(status: int, message: str) -> bytes:
-    body = failures.json_body(failures.error(message))
-    head = (
-        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-    )
-    return head.encode("latin-1") + body
-
-
-class PubHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, over a :class:`CoalescingTransport`, with the front
-    server's limits on request heads: 431 over ``MAX_REQUEST_HEAD`` bytes (uvicorn sets none),
-    408 when one takes longer than ``request_head_timeout`` from its first byte (uvicorn's
-    keep-alive timeout stops at the first byte). Pass ``pub_config`` with functools.partial.
+class PubHttpProtocol(HeadLimitedProtocol):
+    """uvicorn's httptools protocol with the limits on request heads every Racetrack server
+    has (:class:`racetrack_core.http_heads.HeadLimitedProtocol`, its deadline Pub's
+    ``request_head_timeout``), over a :class:`CoalescingTransport`. Pass ``pub_config`` with
+    functools.partial.
     """
 
     def __init__(self, *args: Any, pub_config: PubConfig | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._head_timeout = (pub_config or PubConfig()).request_head_timeout
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._awaiting_head = True
-        self._head_bytes = self._head_raw = 0
-        self._refused = False
+        head_timeout = (pub_config or PubConfig()).request_head_timeout
+        super().__init__(*args, head_timeout=head_timeout, **kwargs)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but they behave as one.
         super().connection_made(CoalescingTransport(cast(asyncio.Transport, transport), self.loop))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_head_timer()
-        super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        if self._refused:
-            return
-        if self._awaiting_head:
-            self._head_raw += len(data)
-            if self._head_timer is None:
-                self._head_timer = self.loop.call_later(self._head_timeout, self._head_expired)
-        super().data_received(data)
-        if self._awaiting_head and self._head_raw > MAX_REQUEST_HEAD and not self._refused:
-            self._refuse(431, failures.head_too_long(MAX_REQUEST_HEAD))  # still incomplete
-
-    def on_url(self, url: bytes) -> None:
-        self._count_head(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4)
-        super().on_header(name, value)
-
-    def on_headers_complete(self) -> None:
-        self._awaiting_head = False
-        self._head_bytes = self._head_raw = 0
-        self._stop_head_timer()
-        super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        self._awaiting_head = True
-        super().on_message_complete()
-
-    def send_400_response(self, msg: str) -> None:
-        if self._head_bytes > MAX_REQUEST_HEAD:
-            self._refuse(431, failures.head_too_long(MAX_REQUEST_HEAD))
-        elif not self._refused:
-            super().send_400_response(msg)
-
-    def _count_head(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > MAX_REQUEST_HEAD:
-            raise _HeadTooLong
-
-    def _head_expired(self) -> None:
-        self._head_timer = None
-        cycle = self.cycle
-        if cycle is not None and not cycle.response_complete:
-            # A head pipelined behind an answer under way waits for that answer.
-            self._head_timer = self.loop.call_later(self._head_timeout, self._head_expired)
-        elif self._awaiting_head and not self._refused:
-            self._refuse(408, failures.head_too_slow(self._head_timeout))
-
-    def _stop_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _refuse(self, status: int, message: str) -> None:
-        self._refused = True
-        self._stop_head_timer()
-        if not self.transport.is_closing():
-            self.transport.write(_json_error(status, message))
-            self.transport.close()
 
 
 def app_from_env() -> Any:

@@ -7,7 +7,7 @@ from typing import Protocol
 
 import httptools
 
-from racetrack_core.pub.failures import MAX_REQUEST_HEAD
+from racetrack_core.http_heads import MAX_REQUEST_HEAD
 
 #: Request body buffered before the call takes it; beyond this, reading pauses.
 BODY_BUFFER = 65_536

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from email.utils import formatdate
 from http import HTTPStatus
 
+from racetrack_core.http_heads import head_too_long, head_too_slow
 from racetrack_core.pub import failures
 from racetrack_core.pub.failures import JSON_TYPE, json_body
 
@@ -99,7 +100,7 @@ def too_large(limit: int) -> bytes:
 def malformed(error: Exception | None, head_limit: int) -> bytes:
     """400 for malformed HTTP, or 431 (``error`` None) for a head over ``head_limit`` bytes."""
     if error is None:
-        status, message = 431, failures.head_too_long(head_limit)
+        status, message = 431, head_too_long(head_limit)
     else:
         status, message = 400, f"Bad request: malformed HTTP ({type(error).__name__})"
     return json_answer(status, failures.error(message), (), keep_alive=False)
@@ -107,4 +108,4 @@ def malformed(error: Exception | None, head_limit: int) -> bytes:
 
 def head_timeout(limit: float) -> bytes:
     """408 for a request line and headers that did not all arrive within ``limit`` seconds."""
-    return json_answer(408, failures.error(failures.head_too_slow(limit)), (), keep_alive=False)
+    return json_answer(408, failures.error(head_too_slow(limit)), (), keep_alive=False)
