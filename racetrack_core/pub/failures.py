@@ -6,7 +6,7 @@ the front's forwarding to the app behind it. Pub's own errors are JSON objects w
 ``error``; a job that did not answer adds ``job_name`` and ``job_version`` (:func:`job_error`).
 
 A job that gave no answer is described by a :class:`Failure`: the HTTP status, the ``kind``
-counted in ``pub_upstream_errors_total``, and the words that follow the job's name.
+counted in ``pub_job_proxy_errors_total``, and the words that follow the job's name.
 """
 
 from __future__ import annotations

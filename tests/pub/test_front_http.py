@@ -323,7 +323,7 @@ def test_a_malformed_chunk_in_a_calls_body_gets_400_at_once_not_counted_against_
     assert headers["connection"] == "close"
     assert json.loads(body)["error"].startswith("Bad request: malformed HTTP")
     assert rest == b""
-    assert "pub_upstream_errors_total{" not in metrics
+    assert "pub_job_proxy_errors_total{" not in metrics
     assert again[0] == 200
     assert json.loads(again[2])["body"] == "hello"
 
