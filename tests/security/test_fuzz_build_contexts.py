@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from racetrack_core.source.archive import unpack_build_context
 from racetrack_core.source.errors import SourceError
+from tests.security.memory import MIB, allocations_below
 
 CANARY = "@CANARY@"  # replaced by the canary folder's absolute path in each example
 KINDS = [tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE,
@@ -104,8 +105,11 @@ def test_an_archive_unpacks_inside_or_is_refused_and_writes_nothing_outside(
     dest = example / "dest"
     limits = {"max_unpacked_bytes": 100, "max_members": 4} if tiny else {}
 
+    archive = tar_gz(entries, canary)
     try:
-        unpack_build_context(tar_gz(entries, canary), dest, **limits)
+        # Streamed member by member: memory stays small, whatever the archive holds.
+        with allocations_below(32 * MIB, "unpacking one build context"):
+            unpack_build_context(archive, dest, **limits)
         refused = None
     except SourceError as error:
         refused = error

@@ -1,5 +1,6 @@
 """Fuzzing the manifest loader and validator: any text, any structure, any ``-e`` override gives
-a valid manifest or a ManifestError with a message, nothing else, and quickly (issue 15)."""
+a valid manifest or a ManifestError with a message, nothing else, quickly and in bounded memory
+(issue 15)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from racetrack_core.errors import ManifestError
 from racetrack_core.manifest import dump_yaml, parse_manifest, received_manifest
 from racetrack_core.plugins import PluginManager
 from racetrack_core.schema import ValidatedManifest, validate_manifest
+from tests.security.memory import MIB, allocations_below
 
-# Manifests are small: each example must end well within a second (D4 took 131 s).
+# Manifests are small: each example must end well within a second (D4 took 131 s), and
+# allocate little (an alias bomb expanded would take gigabytes).
 QUICK = settings(deadline=1500)
+MANIFEST_MEMORY = 32 * MIB
 
 FIELDS = ["name", "owner_email", "jobtype", "version", "git", "remote", "directory", "extends",
           "jobtype_extra", "labels", "replicas", "resources", "memory_min", "memory_max",
@@ -44,8 +48,10 @@ def plugins() -> PluginManager:
 def check_outcome(load: Any) -> None:
     """Run ``load()`` then validation: a ValidatedManifest or a ManifestError with a message."""
     refused: ManifestError | None = None
+    plugins()  # loaded once, outside the bound
     try:
-        validated = validate_manifest(load(), plugins())
+        with allocations_below(MANIFEST_MEMORY, "loading and validating one manifest"):
+            validated = validate_manifest(load(), plugins())
     except ManifestError as error:
         refused = error
     if refused is not None:
