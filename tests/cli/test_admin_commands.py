@@ -97,7 +97,9 @@ def test_register_activate_login_and_tokens(admin: Racetrack, remote: str, tmp_p
     jane = Racetrack(tmp_path / "jane", remote)
     weak = jane("register", "--username", "jane@example.com", stdin="12345678901\n")
     assert weak.exit_code == 1
-    assert weak.stderr == "Error: the password is all digits: mix in letters or other characters\n"
+    assert weak.stderr == (
+        "Error: field 'password' is all digits: mix in letters or other characters\n"
+    )
 
     done = jane("register", "--username", "jane@example.com", stdin=PASSWORD + "\n")
     assert done.exit_code == 0, done.stderr
