@@ -295,8 +295,8 @@ def test_the_fatman_route_answers_with_its_deprecation(
 def test_last_call_time_reaches_the_api_both_lists_and_the_dashboard(
     server: RacetrackServer, deployed: Any, ours: Any, original: Any
 ) -> None:
-    # Set already: ``racetrack deploy`` reads each job's openapi.json through Pub.
-    assert deployed["static-files"]["last_call_time"] is not None
+    # (``racetrack deploy`` may have set it already, reading the job's openapi.json through Pub
+    # for an example; that read gives up after 5 s, so a loaded machine may leave it unset.)
     time.sleep(1.1)
     before = time.time()
     ok(call(server, "adder", "/api/v1/perform", {"numbers": [1]}))

@@ -244,6 +244,12 @@ def test_a_killed_replica_leaves_pubs_rotation_shows_in_the_status_and_comes_bac
     """``replicas: 2``: ``docker kill`` one container while clients call the job through Pub;
     no call that starts after the failover window fails, the job's ``instances`` name the one
     that is down, and the watcher starts it again."""
+
+    def both_ready() -> bool:  # the watcher's first round after the deployment reports them
+        instances = job_record(server, "primer", "0.0.2")["instances"]
+        return [i["status"] for i in instances] == ["ready", "ready"]
+
+    wait_for(both_ready, "the watcher to report both instances ready")
     record = with_replica(server, "primer", "0.0.2")  # deployed by the test above
     killed = instance_container(jobs, record, 1)
     killed_url = f"http://127.0.0.1:{killed.labels['racetrack.port']}"
