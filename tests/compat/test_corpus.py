@@ -296,7 +296,8 @@ def test_last_call_time_reaches_the_api_both_lists_and_the_dashboard(
     server: RacetrackServer, deployed: Any, ours: Any, original: Any
 ) -> None:
     # (``racetrack deploy`` may have set it already, reading the job's openapi.json through Pub
-    # for an example; that read gives up after 5 s, so a loaded machine may leave it unset.)
+    # for an example; but Pub reports call times every ``pub_call_time_interval``, 10 s, and
+    # ``deployed`` reads the records right after the last job's deployment.)
     time.sleep(1.1)
     before = time.time()
     ok(call(server, "adder", "/api/v1/perform", {"numbers": [1]}))
